@@ -1,0 +1,67 @@
+"""Stable, versioned identities for items and entries.
+
+`item_key()` follows a fallback chain, first match wins:
+
+1. seed documents: the normalised title + organisation (never the file name, so renaming
+   or copying a file does not make a second item);
+2. the id the source gave the entry;
+3. the canonical link;
+4. the normalised title + text.
+
+Every hash carries `IDENTITY_VERSION`; bump it when the rules change, and the store can
+tell old keys from new ones instead of republishing everything as new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+
+IDENTITY_VERSION = 1
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Case-, accent-, punctuation- and whitespace-insensitive form of a short text."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _NON_WORD.sub(" ", stripped.casefold()).strip()
+
+
+def _digest(kind: str, parts: Iterable[str]) -> str:
+    # Empty parts are excluded so adding an optional field later does not change old keys.
+    payload = "\x1f".join(p for p in parts if p)
+    raw = f"v{IDENTITY_VERSION}\x1e{kind}\x1e{payload}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def seed_key(title: str, organisation: str | None) -> str:
+    return "seed:" + _digest("seed", (fold(title), fold(organisation or "")))
+
+
+def item_key(
+    source_id: str,
+    *,
+    entry_id: str | None,
+    link: str | None,
+    title: str,
+    text: str,
+) -> str:
+    if entry_id:
+        return f"{source_id}:" + _digest("id", (entry_id,))
+    if link:
+        return f"{source_id}:" + _digest("link", (link,))
+    return f"{source_id}:" + _digest("text", (fold(title), fold(text)))
+
+
+def content_hash(*parts: str | None) -> str:
+    """Changes only when the cleaned, published content changes."""
+    return _digest("content", (p or "" for p in parts))
+
+
+def entry_id(first_item_key: str, base: str = "urn:aggregator:entry:") -> str:
+    """The id of a published entry, fixed by the first item of its story."""
+    return base + _digest("entry", (first_item_key,))

@@ -1,0 +1,173 @@
+"""Frozen record types passed between the stages of the flow.
+
+    SourceSpec ──► Retrieved ──► ParsedFeed(FeedMeta, RawEntry…) ──► Item ──► Entry
+    (config)       (ingest)      (parse / seed reader)               (normalise) (dedupe + store)
+
+"What a source said" (`RawEntry`, `FeedMeta`) is kept apart from "what we decided"
+(`Item`, `Entry`, `Decision`). Pure: no third-party imports, so every stage can be
+tested with plain values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+
+class SourceKind(enum.Enum):
+    SEED_TEXT = "seed-text"  # a press release saved as text / markdown in seeds/
+    SEED_FEED = "seed-feed"  # an RSS/Atom/JSON feed file dropped in seeds/
+    REMOTE = "remote"  # an http(s) feed listed in the config
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceSpec:
+    """What to ingest, as the operator configured it (or as found in seeds/)."""
+
+    id: str  # stable slug, used in logs, file names and attribution
+    url: str  # https://… for remote feeds; path relative to the seeds folder for seeds
+    kind: SourceKind = SourceKind.REMOTE
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    interval: timedelta = timedelta(hours=1)
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Bytes of one document plus what the transport said about them."""
+
+    url: str  # final URL after redirects, or the seed path
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    mtime: datetime | None = None  # seed files: modification time, aware UTC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RawEntry:
+    """One entry as the source gave it: nothing cleaned, nothing decided."""
+
+    id: str | None = None
+    title: str | None = None
+    link: str | None = None
+    summary: str | None = None  # HTML or text as given
+    content: str | None = None  # HTML or text as given
+    content_type: str | None = None  # "text/html" or "text/plain"
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    updated: datetime | None = None
+    base: str | None = None  # xml:base / document URL to resolve relative links against
+    date_rule: str | None = None  # seeds: which rule gave `published` (front-matter, text, mtime)
+    via: str | None = None  # the republisher that carried it (seed footer), never the author
+    notes: tuple[str, ...] = ()  # what reading the source already did (e.g. "footer removed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedMeta:
+    """Feed-level data from the source."""
+
+    title: str | None = None
+    link: str | None = None  # the site (alternate) link
+    id: str | None = None
+    subtitle: str | None = None
+    updated: datetime | None = None
+    author: str | None = None
+    ttl_minutes: int | None = None  # RSS <ttl> / sy:updatePeriod hints, in minutes
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    meta: FeedMeta
+    entries: tuple[RawEntry, ...]
+    warning: str | None = None  # non-fatal problems, kept as a value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attribution:
+    """Where an item came from; becomes atom:source (RFC 4287 §4.2.11)."""
+
+    source_id: str
+    feed_url: str  # the source's URL, or its seed path
+    feed_id: str  # atom:source/atom:id, an absolute IRI
+    title: str | None = None
+    site_link: str | None = None
+    updated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """A normalised, publishable copy of a story from one source."""
+
+    key: str  # identity.item_key(); unique per (source, origin id)
+    origin_id: str  # the id the source gave it; for a seed, its path relative to seeds/
+    content_hash: str  # identity.content_hash(); changes only when the cleaned content does
+    title: str
+    link: str | None  # canonical http(s) link, or None
+    summary: str | None  # plain text
+    content_html: str | None  # sanitised HTML
+    text: str  # plain text of the whole item, for dedup
+    authors: tuple[str, ...]  # the originating organisation first
+    categories: tuple[str, ...]
+    published: datetime  # aware UTC
+    updated: datetime  # aware UTC, never before published
+    source: Attribution
+    via: str | None = None
+    date_rule: str | None = None
+    notes: tuple[str, ...] = ()  # the decision log of cleaning
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ViaLink:
+    """Another copy merged into an entry: <link rel="via" href=… title=…>."""
+
+    href: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One published entry: a story, shown through its representative item."""
+
+    id: str  # stable across runs and representative changes
+    item: Item  # the representative
+    vias: tuple[ViaLink, ...] = ()
+    updated: datetime | None = None  # overrides item.updated when the story changed later
+
+    @property
+    def effective_updated(self) -> datetime:
+        return self.updated if self.updated is not None else self.item.updated
+
+
+class Action(enum.Enum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    item: Item
+    action: Action
+    reason: str
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceUpdated:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+
+
+class SourceResult(NamedTuple):
+    source_id: str
+    value: SourceUpdated | None | Exception  # None = not modified; Exception is a SourceError
