@@ -15,6 +15,8 @@ propagates, so programming errors crash loudly instead of being reported as a ba
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class AggregatorError(Exception):
     """Base class of every error the aggregator reports to its user."""
@@ -36,9 +38,16 @@ class SourceError(AggregatorError):
 
 class FetchError(SourceError):
     def __init__(
-        self, message: str, *, source_id: str, url: str, status: int | None = None
+        self,
+        message: str,
+        *,
+        source_id: str,
+        url: str,
+        status: int | None = None,
+        retry_after: datetime | None = None,
     ) -> None:
         self.status = status
+        self.retry_after = retry_after  # 429/503: when the server allows the next request
         super().__init__(message, source_id=source_id, url=url)
 
 

@@ -65,6 +65,7 @@ class RawEntry:
     base: str | None = None  # xml:base / document URL to resolve relative links against
     date_rule: str | None = None  # seeds: which rule gave `published` (front-matter, text, mtime)
     via: str | None = None  # the republisher that carried it (seed footer), never the author
+    public_release: bool = False  # seed footer: a public release of the named organisation
     notes: tuple[str, ...] = ()  # what reading the source already did (e.g. "footer removed")
 
 
@@ -117,8 +118,9 @@ class Item:
     published: datetime  # aware UTC
     updated: datetime  # aware UTC, never before published
     source: Attribution
-    via: str | None = None
-    date_rule: str | None = None
+    via: str | None = None  # the republisher that carried it, never the author
+    date_rule: str | None = None  # which rule gave `published`
+    readmore: str | None = None  # canonical link of the full version a teaser points at
     notes: tuple[str, ...] = ()  # the decision log of cleaning
 
 
@@ -170,4 +172,4 @@ class SourceUpdated:
 
 class SourceResult(NamedTuple):
     source_id: str
-    value: SourceUpdated | None | Exception  # None = not modified; Exception is a SourceError
+    value: SourceUpdated | Exception | None  # None = not modified; Exception is a SourceError

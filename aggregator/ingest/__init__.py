@@ -1,0 +1,1 @@
+"""Getting bytes in: `seeds` reads local documents, `http` fetches remote feeds."""
