@@ -1,0 +1,176 @@
+"""When to check a source next: refresh hints, Retry-After and backoff.
+
+Pure functions over values: the caller passes `now`, the source's state and a jitter
+drawn by itself (so tests and repeated runs are deterministic). Nothing here reads a
+clock, a config or the network.
+
+The rules, in the order `next_check_at` applies them:
+
+1. the regular delay is the source's configured interval, lengthened (never shortened)
+   by the server's freshness hint (Cache-Control max-age, Expires, RSS ttl), the hint
+   first clamped into [min_interval, max_interval];
+2. after consecutive failures the delay doubles per failure, up to `backoff_cap`
+   (but never below the regular interval);
+3. up to JITTER_SPREAD of the delay is added, scaled by the caller's jitter in [0, 1),
+   so sources configured alike do not all fall due in the same second;
+4. a Retry-After from the server is honoured, capped at `backoff_cap`;
+5. the result is never earlier than now + min_interval.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "DEFAULT_BACKOFF_CAP",
+    "DEFAULT_MAX_INTERVAL",
+    "DEFAULT_MIN_INTERVAL",
+    "DEFAULT_RETRY_AFTER",
+    "DEFAULT_RETRY_AFTER_CAP",
+    "JITTER_SPREAD",
+    "next_check_at",
+    "refresh_hint",
+    "retry_after",
+]
+
+DEFAULT_RETRY_AFTER = timedelta(hours=1)  # a 429/503 without a usable Retry-After
+DEFAULT_RETRY_AFTER_CAP = timedelta(hours=24)  # a server cannot park a feed for a year
+DEFAULT_MIN_INTERVAL = timedelta(minutes=5)
+DEFAULT_MAX_INTERVAL = timedelta(hours=24)
+DEFAULT_BACKOFF_CAP = timedelta(hours=24)
+# Fraction of the delay the caller's jitter may add: 20 % spreads a thousand hourly
+# feeds over twelve minutes, enough to avoid bursts, small enough to stay near schedule.
+JITTER_SPREAD = 0.2
+
+_DIGITS = re.compile(r"\d+")
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
+
+
+def retry_after(
+    value: str | None,
+    *,
+    now: datetime,
+    default: timedelta = DEFAULT_RETRY_AFTER,
+    cap: timedelta = DEFAULT_RETRY_AFTER_CAP,
+) -> datetime:
+    """When a Retry-After header (delay-seconds or an HTTP date) allows the next request.
+
+    Missing or unparsable values give `now + default`; the result is clamped into
+    [now, now + cap] so a date in the past means "now" and a far future one is capped.
+    """
+    delay = _parse_retry_after(value, now)
+    if delay is None:
+        delay = default
+    return now + max(timedelta(0), min(delay, cap))
+
+
+def _parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if _DIGITS.fullmatch(text):
+        # Huge digit strings would overflow timedelta; anything over a year is capped anyway.
+        return timedelta(seconds=min(int(text), 366 * 24 * 3600))
+    when = _parse_http_date(text)
+    return None if when is None else when - now
+
+
+def _parse_http_date(text: str) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    # HTTP dates are GMT by definition; parsedate_to_datetime returns naive for "-0000".
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def refresh_hint(
+    headers: Mapping[str, str], *, ttl_minutes: int | None, now: datetime
+) -> timedelta | None:
+    """How long the server or the feed says the document stays fresh, or None.
+
+    Cache-Control max-age wins over Expires (RFC 9111 §5.3); Expires is measured from the
+    response's Date header when there is one, so a skewed server clock does not matter.
+    Of the HTTP hint and the feed's own ttl the longer is returned: both say "do not come
+    back before", and being polite costs a feed reader little.
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    hints = [h for h in (_http_freshness(lowered, now), _ttl(ttl_minutes)) if h is not None]
+    return max(hints) if hints else None
+
+
+def _http_freshness(headers: Mapping[str, str], now: datetime) -> timedelta | None:
+    cache_control = headers.get("cache-control", "")
+    if "no-store" in cache_control.lower():
+        return None
+    match = _MAX_AGE.search(cache_control)
+    if match:
+        seconds = int(match.group(1))
+        return timedelta(seconds=seconds) if seconds > 0 else None
+    expires = _parse_http_date(headers.get("expires", ""))
+    if expires is None:
+        return None
+    reference = _parse_http_date(headers.get("date", "")) or now
+    fresh = expires - reference
+    return fresh if fresh > timedelta(0) else None
+
+
+def _ttl(ttl_minutes: int | None) -> timedelta | None:
+    if ttl_minutes is None or ttl_minutes <= 0:
+        return None
+    return timedelta(minutes=ttl_minutes)
+
+
+def next_check_at(
+    now: datetime,
+    *,
+    interval: timedelta,
+    error_count: int,
+    hint: timedelta | None = None,
+    retry_after: datetime | None = None,
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL,
+    max_interval: timedelta = DEFAULT_MAX_INTERVAL,
+    backoff_cap: timedelta = DEFAULT_BACKOFF_CAP,
+    jitter: float = 0.0,
+) -> datetime:
+    """When the source is due again; see the module docstring for the rules.
+
+    `error_count` is the number of consecutive failures including the one that just
+    happened (0 after a success); `jitter` is a number in [0, 1) the caller drew.
+    """
+    if error_count < 0:
+        raise ValueError(f"error_count must be >= 0, not {error_count}")
+    if not 0.0 <= jitter < 1.0:
+        raise ValueError(f"jitter must be in [0, 1), not {jitter}")
+    regular = _regular_delay(interval, hint, min_interval, max_interval)
+    spread = 1 + JITTER_SPREAD * jitter
+    if error_count:
+        cap = max(backoff_cap, regular)  # backing off never polls more often than usual
+        delay = min(_backoff(regular, error_count, cap) * spread, cap)
+    else:
+        delay = regular * spread
+    at = now + max(delay, min_interval)
+    if retry_after is not None:
+        at = max(at, min(retry_after, now + backoff_cap))
+    return at
+
+
+def _regular_delay(
+    interval: timedelta, hint: timedelta | None, min_interval: timedelta, max_interval: timedelta
+) -> timedelta:
+    if hint is None:
+        return interval
+    return max(interval, min(max(hint, min_interval), max_interval))
+
+
+def _backoff(delay: timedelta, error_count: int, cap: timedelta) -> timedelta:
+    # The first failure keeps the regular delay (most failures are transient); each
+    # further one doubles it. Doubling step by step avoids overflowing timedelta.
+    for _ in range(error_count - 1):
+        if delay >= cap:
+            break
+        delay *= 2
+    return min(delay, cap)
