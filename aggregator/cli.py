@@ -1,0 +1,281 @@
+"""The command line: builds Settings and dependencies, calls the library, reports.
+
+Exit codes: 0 success (also when some sources failed but the rest was published);
+1 nothing could be published, or the store/lock/output failed; 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from aggregator import __version__
+from aggregator import log as logsetup
+from aggregator.config import Settings, load_settings
+from aggregator.exceptions import AggregatorError, ConfigError
+from aggregator.locking import WriterLock
+from aggregator.pipeline import RunOptions, RunReport, run_once
+from aggregator.store import Store, now_utc, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageFailure(click.UsageError):
+    """A config mistake: exit code 2, like a usage error."""
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config).with_overrides(**overrides)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+
+
+def config_options(func: F) -> F:
+    """--config / --db shared by every command that reads the store."""
+    func = click.option("--db", help="Database path or URL (default: data/aggregator.sqlite).")(
+        func
+    )
+    func = click.option(
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Config file (default: ./aggregator.toml when present).",
+    )(func)
+    return func
+
+
+def io_options(func: F) -> F:
+    """--seeds / --out, for commands that ingest or publish."""
+    func = click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Output folder (default: feeds/).",
+    )(func)
+    func = click.option(
+        "--seeds",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Seeds folder (default: seeds/).",
+    )(func)
+    return func
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[Store]:
+    try:
+        store = open_store(settings.db)
+    except AggregatorError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aggregator")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="How much to log on stderr.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log line format.",
+)
+def main(log_level: str, log_format: str) -> None:
+    """Gather press releases and feeds, merge copies of each story, publish one Atom feed."""
+    logsetup.configure(log_level, log_format)
+
+
+@main.command()
+@config_options
+@io_options
+@click.option(
+    "--all", "all_sources", is_flag=True, help="Fetch every remote source now, due or not."
+)
+@click.option("--only", multiple=True, metavar="SOURCE", help="Only this source id (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def run(
+    config: Path | None,
+    db: str | None,
+    seeds: Path | None,
+    out: Path | None,
+    all_sources: bool,
+    only: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Ingest seeds and due feeds, store the items, publish the feeds, exit."""
+    settings = _settings(config, db=db, seeds=seeds, out=out)
+    options = RunOptions(all_sources=all_sources, only=only, dry_run=dry_run)
+    try:
+        with WriterLock(settings), opened_store(settings) as store:
+            report = run_once(settings, store, now=now_utc(), options=options, progress=_progress())
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    except AggregatorError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(summary_dict(report, settings, dry_run), indent=2))
+    else:
+        print_summary(report, settings, dry_run)
+    if not dry_run and report.entries == 0:
+        raise click.ClickException(
+            "nothing could be published: no entries (check the seeds folder and sources)"
+        )
+
+
+def _progress() -> Callable[[str, int, int], None] | None:
+    """A rich progress bar on a terminal when there is a lot to do; silent otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from aggregator.progress import RichProgress
+
+    return RichProgress()
+
+
+def summary_dict(report: RunReport, settings: Settings, dry_run: bool) -> dict[str, Any]:
+    c = report.counts
+    return {
+        "dry_run": dry_run,
+        "sources": len(report.results),
+        "failed": [
+            {"source": r.source_id, "error": str(getattr(r.value, "message", r.value))}
+            for r in report.failures
+        ],
+        "items": {k: c[k] for k in ("new", "updated", "unchanged", "skipped")},
+        "entries": report.entries,
+        "written": [str(p) for p in (report.published.written if report.published else ())],
+        "warnings": report.warnings,
+    }
+
+
+def print_summary(report: RunReport, settings: Settings, dry_run: bool) -> None:
+    c = report.counts
+    failed = report.failures
+    echo = click.echo
+    prefix = "Would read" if dry_run else "Read"
+    echo(
+        f"{prefix} {len(report.results)} sources"
+        + (f" ({len(failed)} failed)" if failed else "")
+        + f"; items: {c['new']} new, {c['updated']} updated, {c['unchanged']} unchanged, "
+        f"{c['skipped']} skipped"
+    )
+    if dry_run:
+        for action, source, title in report.decisions:
+            echo(f"  {action:8} {source}: {title}")
+        return
+    published = report.published
+    if published is not None:
+        index = settings.out / "index.atom"
+        echo(
+            f"Published {report.entries} entries to {index} "
+            f"({len(published.written)} files written, {len(published.unchanged)} unchanged)"
+        )
+    for result in failed:
+        echo(
+            f"  failed  {result.source_id}: {getattr(result.value, 'message', result.value)}",
+            err=True,
+        )
+    for warning in report.warnings:
+        echo(f"  warning {warning}", err=True)
+    if published is not None:
+        for warning in published.warnings:
+            echo(f"  warning {warning}", err=True)
+
+
+@main.command()
+@config_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
+def export(config: Path | None, db: str | None, fmt: str) -> None:
+    """Print every stored item, one JSON object per line, with its entry and merge reason."""
+    settings = _settings(config, db=db)
+    with opened_store(settings) as store:
+        for stored in store.items(feed_id_base=settings.feed.base_url):
+            click.echo(json.dumps(export_record(stored, settings), ensure_ascii=False))
+
+
+def export_record(stored: Any, settings: Settings) -> dict[str, Any]:
+    item = stored.item
+    return {
+        "key": item.key,
+        "origin_id": item.origin_id,
+        "origin_link": item.link,
+        "source_id": item.source.source_id,
+        "source": _origin_source(item, settings),
+        "title": item.title,
+        "published": item.published.isoformat(),
+        "updated": item.updated.isoformat(),
+        "authors": list(item.authors),
+        "via": item.via,
+        "entry_id": stored.entry_id,
+        "merge_reason": stored.merge_reason,
+        "merge_score": stored.merge_score,
+        "date_rule": item.date_rule,
+        "notes": list(item.notes),
+    }
+
+
+def _origin_source(item: Any, settings: Settings) -> str:
+    """The source's URL or path; for a seed document, the file it came from."""
+    if item.source.source_id == "seeds":
+        return str(settings.seeds / item.origin_id)
+    return str(item.source.feed_url)
+
+
+@main.command()
+@config_options
+@click.argument("item")
+def explain(config: Path | None, db: str | None, item: str) -> None:
+    """Show what cleaning and merging decided for ITEM (a key, origin id, link or title)."""
+    settings = _settings(config, db=db)
+    with opened_store(settings) as store:
+        matches = [
+            s
+            for s in store.items(feed_id_base=settings.feed.base_url)
+            if item in (s.item.key, s.item.origin_id, s.item.link, s.item.title)
+        ]
+    if not matches:
+        raise click.ClickException(f"no stored item matches {item!r}")
+    for stored in matches:
+        record = export_record(stored, settings)
+        for name in (
+            "title",
+            "key",
+            "origin_id",
+            "source",
+            "entry_id",
+            "published",
+            "date_rule",
+            "via",
+        ):
+            click.echo(f"{name:>10}: {record[name]}")
+        merged = stored.merge_reason or "first copy of its story"
+        click.echo(f"{'merged':>10}: {merged}")
+        for note in stored.item.notes:
+            click.echo(f"{'note':>10}: {note}")
+        click.echo("")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

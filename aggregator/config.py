@@ -1,0 +1,326 @@
+"""Settings: built once at the edge (TOML file + CLI overrides), then passed down.
+
+Every key has a default, so no config file is needed. A wrong key or value raises
+`ConfigError` naming the key (``feed.entries``, ``sources[2].url``) and what was expected.
+Relative paths in a config file are taken relative to that file's folder; defaults and
+CLI options are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from aggregator.exceptions import ConfigError
+
+DEFAULT_CONFIG_NAME = "aggregator.toml"
+DEFAULT_DB = "data/aggregator.sqlite"
+MiB = 1024 * 1024
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FeedSettings:
+    title: str = "Aggregated press releases"
+    subtitle: str | None = (
+        "Press releases gathered from seed documents and feeds, one entry per story."
+    )
+    base_url: str = "http://127.0.0.1:8080/"
+    id: str | None = None  # default: base_url + "index.atom"
+    author: str = "aggregator"
+    entries: int = 50
+    hub: str | None = None
+
+    @property
+    def feed_id(self) -> str:
+        return self.id or self.base_url + "index.atom"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchConfig:
+    concurrency: int = 32
+    per_host: int = 2
+    timeout: float = 30.0  # total deadline per request, seconds
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    max_bytes: int = 10 * MiB
+    allow: tuple[str, ...] = ()  # hosts or networks re-opened despite the SSRF rules
+    min_interval: timedelta = timedelta(minutes=30)
+    max_interval: timedelta = timedelta(hours=24)
+    backoff_cap: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteSource:
+    """One `[[sources]]` entry of the config file."""
+
+    id: str
+    url: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    interval: timedelta = timedelta(hours=1)
+    enabled: bool = True
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    future_dates: str = "first-seen"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    seeds: Path = Path("seeds")
+    out: Path = Path("feeds")
+    db: str = DEFAULT_DB  # a path or a database URL
+    seed_max_bytes: int = 10 * MiB
+    retention_days: int | None = None  # None: keep every item forever
+    dedupe_window_days: int = 14
+    lock_timeout: float = 60.0
+    feed: FeedSettings = FeedSettings()
+    fetch: FetchConfig = FetchConfig()
+    sources: tuple[RemoteSource, ...] = ()
+    config_path: Path | None = None
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """CLI overrides; None means "not given"."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **given)
+
+
+_SLUG_BAD = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    return _SLUG_BAD.sub("-", text.lower()).strip("-") or "source"
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read `path` (or ./aggregator.toml when it exists); no file means all defaults."""
+    if path is None:
+        default = Path(DEFAULT_CONFIG_NAME)
+        if not default.is_file():
+            return Settings()
+        path = default
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return settings_from_mapping(data, base_dir=path.parent, config_path=path)
+
+
+def settings_from_mapping(
+    data: Mapping[str, Any], *, base_dir: Path, config_path: Path | None = None
+) -> Settings:
+    reader = _Table(data, prefix="")
+    defaults = Settings()
+    settings = Settings(
+        seeds=_path(reader.get("seeds", str, str(defaults.seeds)), base_dir),
+        out=_path(reader.get("out", str, str(defaults.out)), base_dir),
+        db=_db(reader.get("db", str, defaults.db), base_dir),
+        seed_max_bytes=reader.get("seed_max_bytes", int, defaults.seed_max_bytes, positive=True),
+        retention_days=reader.get_optional("retention_days", int, positive=True),
+        dedupe_window_days=reader.get(
+            "dedupe_window_days", int, defaults.dedupe_window_days, positive=True
+        ),
+        lock_timeout=reader.get_number("lock_timeout", defaults.lock_timeout),
+        feed=_feed(reader.table("feed")),
+        fetch=_fetch(reader.table("fetch")),
+        sources=_sources(reader.array("sources")),
+        config_path=config_path,
+    )
+    reader.finish()
+    return settings
+
+
+def _path(value: str, base_dir: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _db(value: str, base_dir: Path) -> str:
+    if "://" in value:
+        return value
+    return str(_path(value, base_dir))
+
+
+def _feed(table: _Table) -> FeedSettings:
+    d = FeedSettings()
+    base_url = table.get("base_url", str, d.base_url)
+    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+        raise ConfigError("expected an absolute http(s) URL", key=table.key("base_url"))
+    if not base_url.endswith("/"):
+        base_url += "/"
+    feed_id = table.get_optional("id", str)
+    if feed_id is not None and not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", feed_id):
+        raise ConfigError("expected an absolute IRI (e.g. a URL or urn:…)", key=table.key("id"))
+    settings = FeedSettings(
+        title=table.get("title", str, d.title),
+        subtitle=table.get("subtitle", str, d.subtitle or ""),
+        base_url=base_url,
+        id=feed_id,
+        author=table.get("author", str, d.author),
+        entries=table.get("entries", int, d.entries, positive=True),
+        hub=table.get_optional("hub", str),
+    )
+    table.finish()
+    return settings
+
+
+def _fetch(table: _Table) -> FetchConfig:
+    d = FetchConfig()
+    allow = tuple(table.get("allow", list, []))
+    for i, entry in enumerate(allow):
+        if not isinstance(entry, str):
+            raise ConfigError(
+                "expected a host name or network string", key=f"{table.key('allow')}[{i}]"
+            )
+    config = FetchConfig(
+        concurrency=table.get("concurrency", int, d.concurrency, positive=True),
+        per_host=table.get("per_host", int, d.per_host, positive=True),
+        timeout=table.get_number("timeout", d.timeout),
+        connect_timeout=table.get_number("connect_timeout", d.connect_timeout),
+        read_timeout=table.get_number("read_timeout", d.read_timeout),
+        max_bytes=table.get("max_bytes", int, d.max_bytes, positive=True),
+        allow=allow,
+        min_interval=_minutes(table, "min_interval_minutes", d.min_interval),
+        max_interval=_minutes(table, "max_interval_minutes", d.max_interval),
+        backoff_cap=_minutes(table, "backoff_cap_minutes", d.backoff_cap),
+    )
+    table.finish()
+    return config
+
+
+def _minutes(table: _Table, key: str, default: timedelta) -> timedelta:
+    minutes = table.get_number(key, default.total_seconds() / 60)
+    return timedelta(minutes=minutes)
+
+
+_FUTURE_POLICIES = ("first-seen", "keep")
+
+
+def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
+    sources: list[RemoteSource] = []
+    seen_urls: dict[str, str] = {}
+    seen_ids: set[str] = set()
+    for table in tables:
+        url = table.require("url", str)
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise ConfigError(f"expected an http(s) URL, got {url!r}", key=table.key("url"))
+        if url in seen_urls:
+            raise ConfigError(
+                f"{url} is already listed as source {seen_urls[url]!r}", key=table.key("url")
+            )
+        name = table.get_optional("name", str)
+        source_id = slugify(table.get("id", str, name or urlsplit(url).netloc + urlsplit(url).path))
+        if source_id in seen_ids:
+            raise ConfigError(f"source id {source_id!r} is used twice", key=table.key("id"))
+        future = table.get("future_dates", str, "first-seen")
+        if future not in _FUTURE_POLICIES:
+            raise ConfigError(
+                f"expected one of {', '.join(_FUTURE_POLICIES)}", key=table.key("future_dates")
+            )
+        tags = table.get("tags", list, [])
+        if not all(isinstance(t, str) for t in tags):
+            raise ConfigError("expected a list of strings", key=table.key("tags"))
+        sources.append(
+            RemoteSource(
+                id=source_id,
+                url=url,
+                name=name,
+                tags=tuple(tags),
+                interval=_minutes(table, "interval_minutes", timedelta(hours=1)),
+                enabled=table.get("enabled", bool, True),
+                filters=table.get("filters", dict, {}),
+                future_dates=future,
+            )
+        )
+        seen_urls[url] = source_id
+        seen_ids.add(source_id)
+        table.finish()
+    return tuple(sources)
+
+
+class _Table:
+    """Typed access to one TOML table that remembers which keys were read."""
+
+    def __init__(self, data: Mapping[str, Any], *, prefix: str) -> None:
+        self._data = data
+        self._prefix = prefix
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self._prefix}{name}"
+
+    def _fetch(self, name: str, kind: type[T], check: Callable[[Any], bool] | None = None) -> T:
+        self._seen.add(name)
+        value = self._data[name]
+        # bool is an int in Python; a config `entries = true` is still a mistake.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"expected {_describe(kind)}, got {value!r}", key=self.key(name))
+        if check is not None and not check(value):
+            raise ConfigError(
+                f"expected a positive {_describe(kind)}, got {value!r}", key=self.key(name)
+            )
+        return value
+
+    def get(self, name: str, kind: type[T], default: T, *, positive: bool = False) -> T:
+        if name not in self._data:
+            self._seen.add(name)
+            return default
+        return self._fetch(name, kind, (lambda v: v > 0) if positive else None)
+
+    def get_optional(self, name: str, kind: type[T], *, positive: bool = False) -> T | None:
+        if name not in self._data:
+            return None
+        return self._fetch(name, kind, (lambda v: v > 0) if positive else None)
+
+    def get_number(self, name: str, default: float) -> float:
+        if name not in self._data:
+            return default
+        self._seen.add(name)
+        value = self._data[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"expected a positive number, got {value!r}", key=self.key(name))
+        return float(value)
+
+    def require(self, name: str, kind: type[T]) -> T:
+        if name not in self._data:
+            raise ConfigError(f"missing required key ({_describe(kind)})", key=self.key(name))
+        return self._fetch(name, kind)
+
+    def table(self, name: str) -> _Table:
+        sub = self.get(name, dict, {})
+        return _Table(sub, prefix=f"{self.key(name)}.")
+
+    def array(self, name: str) -> list[_Table]:
+        items = self.get(name, list, [])
+        tables = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ConfigError("expected a table ([[sources]])", key=f"{self.key(name)}[{i}]")
+            tables.append(_Table(item, prefix=f"{self.key(name)}[{i}]."))
+        return tables
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            raise ConfigError("unknown key", key=self.key(unknown[0]))
+
+
+def _describe(kind: type) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }.get(kind, kind.__name__)

@@ -1,0 +1,62 @@
+"""Turn the stored copies of each story into one published `Entry` (pure).
+
+The representative is chosen by `dedupe.choose_representative` (the originating
+organisation's own item when present, else the earliest). The entry shows its title and
+link, the most complete cleaned text among the copies, and credits every other copy with a
+``rel="via"`` link.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from aggregator.dedupe import choose_representative
+from aggregator.model import Entry, Item, ViaLink
+
+
+def _is_http(url: str | None) -> bool:
+    return bool(url) and urlsplit(url or "").scheme in ("http", "https")
+
+
+def copy_href(item: Item) -> str | None:
+    """Where a reader can see this copy: its own link, else its source's site or feed."""
+    for candidate in (item.link, item.source.site_link, item.source.feed_url):
+        if _is_http(candidate):
+            return candidate
+    return None
+
+
+def _most_complete(items: Sequence[Item]) -> Item:
+    return max(items, key=lambda i: (len(i.text), -i.published.timestamp(), i.key))
+
+
+def build_entry(entry_id: str, copies: Sequence[Item]) -> Entry:
+    representative = choose_representative(copies)
+    fullest = _most_complete(copies)
+    shown = representative
+    if fullest is not representative and len(fullest.text) > len(representative.text):
+        shown = replace(
+            representative,
+            content_html=fullest.content_html,
+            summary=representative.summary or fullest.summary,
+        )
+    vias: list[ViaLink] = []
+    seen: set[str] = {representative.link} if representative.link else set()
+    for copy in sorted(copies, key=lambda i: (i.published, i.key)):
+        if copy is representative:
+            continue
+        href = copy_href(copy)
+        if href is None or href in seen:
+            continue
+        seen.add(href)
+        vias.append(ViaLink(href=href, title=copy.source.title or copy.source.source_id))
+    return Entry(id=entry_id, item=shown, vias=tuple(vias))
+
+
+def build_entries(grouped: Iterable[tuple[str, Sequence[Item]]]) -> list[Entry]:
+    """Entries newest first (by updated, then id), as publishing expects them."""
+    entries = [build_entry(entry_id, copies) for entry_id, copies in grouped if copies]
+    entries.sort(key=lambda e: (e.effective_updated, e.id), reverse=True)
+    return entries

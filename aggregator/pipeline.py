@@ -1,0 +1,607 @@
+"""The orchestrator: one run of the whole flow.
+
+    sources ─► read seeds / fetch remote ─► parse ─► normalise + filter ─► classify
+            ─► dedupe (new items join or start a story) ─► store items
+            ─► save each source's state and validators ─► publish
+
+Errors are values here: one bad source becomes a failed `SourceResult` and the run goes
+on. Only `AggregatorError`s are caught; anything else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from aggregator import dedupe, identity
+from aggregator.config import RemoteSource, Settings, slugify
+from aggregator.entries import build_entries
+from aggregator.exceptions import FetchError, ParseError, SourceError
+from aggregator.filters import ItemFilter, compile_filters, filter_reason
+from aggregator.ingest import seeds as seed_files
+from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, FetchSettings, Validators
+from aggregator.model import (
+    Action,
+    FeedMeta,
+    Item,
+    ParsedFeed,
+    RawEntry,
+    SourceKind,
+    SourceResult,
+    SourceSpec,
+    SourceUpdated,
+)
+from aggregator.normalise import NormaliseOptions, normalise_entry
+from aggregator.parse import parse_feed
+from aggregator.policy import next_check_at, refresh_hint
+from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
+from aggregator.seedtext import decode_text, parse_seed_document
+from aggregator.store import ItemWrite, SourceState, Store, attribution_for
+
+log = logging.getLogger(__name__)
+
+SEED_TEXT_SOURCE = "seeds"
+Progress = Callable[[str, int, int], None]  # (phase, done, total) for progress bars
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    all_sources: bool = False  # fetch every remote source now, due or not
+    only: tuple[str, ...] = ()  # restrict the run to these source ids
+    dry_run: bool = False  # decide everything, write nothing
+
+
+@dataclass(slots=True)
+class RunReport:
+    results: list[SourceResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    decisions: list[tuple[str, str, str]] = field(default_factory=list)  # (action, source, title)
+    entries: int = 0
+    published: PublishReport | None = None
+
+    @property
+    def failures(self) -> list[SourceResult]:
+        return [r for r in self.results if isinstance(r.value, Exception)]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.counts["new"] or self.counts["updated"])
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What one source gave in this run, and what fetching it taught us."""
+
+    spec: SourceSpec
+    parsed: ParsedFeed | None = None
+    outcome: FetchOutcome | None = None
+    error: SourceError | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+# -- reading local seeds --------------------------------------------------------------------
+
+
+def seed_feed_source_id(relpath: str) -> str:
+    stem = relpath.rsplit(".", 1)[0]
+    return "seed-" + slugify(stem)
+
+
+def read_seeds(settings: Settings, report: RunReport) -> list[_Batch]:
+    """Every document of the seeds folder: text seeds form one source, feed files one each."""
+    root = settings.seeds
+    try:
+        files, warnings = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
+    except SourceError as exc:
+        report.warnings.append(f"seeds folder {root}: {exc.message}")
+        return []
+    report.warnings.extend(warnings)
+    batches: list[_Batch] = []
+    text_entries: list[RawEntry] = []
+    for seed in files:
+        try:
+            retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
+        except SourceError as exc:
+            report.warnings.append(f"{seed.relpath}: skipped: {exc.message}")
+            continue
+        if seed.kind == "feed":
+            batches.append(
+                _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), report)
+            )
+            continue
+        try:
+            raw = parse_seed_document(
+                decode_text(retrieved.body),
+                relpath=seed.relpath,
+                mtime=retrieved.mtime or seed.mtime,
+                markdown=seed.kind == "markdown",
+            )
+        except ValueError as exc:
+            report.warnings.append(f"{seed.relpath}: skipped: {exc}")
+            continue
+        # The id a seed "gave" its item is its path; identity itself comes from content.
+        text_entries.append(replace(raw, id=seed.relpath))
+    if text_entries:
+        spec = SourceSpec(
+            id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
+        )
+        meta = FeedMeta(title="Seed documents")
+        batches.insert(0, _Batch(spec=spec, parsed=ParsedFeed(meta, tuple(text_entries))))
+    return batches
+
+
+def _read_seed_feed(relpath: str, body: bytes, uri: str, report: RunReport) -> _Batch:
+    spec = SourceSpec(id=seed_feed_source_id(relpath), url=relpath, kind=SourceKind.SEED_FEED)
+    try:
+        parsed = parse_feed(body, url=uri, source_id=spec.id)
+    except ParseError as exc:
+        return _Batch(spec=spec, error=exc)
+    if parsed.warning:
+        report.warnings.append(f"{relpath}: {parsed.warning}")
+    return _Batch(spec=spec, parsed=parsed)
+
+
+# -- fetching remote feeds ------------------------------------------------------------------
+
+
+def remote_spec(source: RemoteSource) -> SourceSpec:
+    return SourceSpec(
+        id=source.id,
+        url=source.url,
+        kind=SourceKind.REMOTE,
+        title=source.name,
+        tags=source.tags,
+        interval=source.interval,
+        enabled=source.enabled,
+    )
+
+
+def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
+    if not state.enabled:
+        return False
+    if force:
+        return True
+    if state.last_fetch_at is not None and now < state.last_fetch_at + min_interval:
+        return False
+    return state.next_check_at is None or state.next_check_at <= now
+
+
+def fetch_settings(settings: Settings) -> FetchSettings:
+    f = settings.fetch
+    return FetchSettings(
+        concurrency=f.concurrency,
+        per_host=f.per_host,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        total_timeout=f.timeout,
+        max_bytes=f.max_bytes,
+        allow=f.allow,
+    )
+
+
+def fetch_remote(
+    settings: Settings, store: Store, due: Sequence[SourceState], specs: dict[str, SourceSpec]
+) -> list[_Batch]:
+    requests = [
+        FetchRequest(
+            source_id=s.id,
+            url=s.url,
+            validators=Validators(etag=s.etag, last_modified=s.last_modified),
+        )
+        for s in due
+    ]
+    if not requests:
+        return []
+
+    async def fetch_all() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(fetch_settings(settings)) as fetcher:
+            return await fetcher.fetch_all(requests)
+
+    outcomes = asyncio.run(fetch_all())
+    batches = []
+    for state, outcome in zip(due, outcomes, strict=True):
+        batch = _Batch(spec=specs[state.id])
+        if isinstance(outcome, FetchError):
+            batch.error = outcome
+        else:
+            batch.outcome = outcome
+            # A body identical to the last one is unchanged even without validators.
+            body = outcome.body
+            fresh = body is not None and _body_hash(body) != state.body_hash
+            if not outcome.not_modified and fresh:
+                _parse_remote(batch, outcome)
+        batches.append(batch)
+    return batches
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _parse_remote(batch: _Batch, outcome: FetchOutcome) -> None:
+    try:
+        batch.parsed = parse_feed(
+            outcome.body or b"",
+            url=outcome.final_url,
+            source_id=batch.spec.id,
+            headers=outcome.headers,
+        )
+    except ParseError as exc:
+        batch.error = exc
+
+
+# -- deciding -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Context:
+    settings: Settings
+    store: Store
+    now: datetime
+    filters: dict[str, ItemFilter]
+    options: dict[str, NormaliseOptions]
+
+
+def _normalise_batch(batch: _Batch, state: SourceState, ctx: _Context) -> list[Item]:
+    assert batch.parsed is not None
+    attribution = attribution_for(state, feed_id_base=ctx.settings.feed.base_url)
+    options = ctx.options.get(batch.spec.id, NormaliseOptions())
+    item_filter = ctx.filters.get(batch.spec.id)
+    items: list[Item] = []
+    for raw in batch.parsed.entries:
+        item = normalise_entry(
+            raw, source=batch.spec, attribution=attribution, first_seen=ctx.now, options=options
+        )
+        reason = filter_reason(item, item_filter, now=ctx.now) if item_filter else None
+        if reason is not None:
+            batch.counts["skipped"] += 1
+            log.info("%s: filtered out %r: %s", batch.spec.id, item.title, reason)
+            continue
+        items.append(item)
+    return items
+
+
+def _state_from_feed(state: SourceState, batch: _Batch, ctx: _Context) -> SourceState:
+    meta = batch.parsed.meta if batch.parsed else FeedMeta()
+    site = meta.link
+    if batch.spec.kind is not SourceKind.REMOTE and not site:
+        # Local sources have no web page of their own: point at their per-source feed.
+        site = f"{ctx.settings.feed.base_url}sources/{batch.spec.id}.atom"
+    return replace(
+        state,
+        feed_title=meta.title or state.feed_title,
+        feed_id=meta.id or state.feed_id,
+        site_link=site or state.site_link,
+        feed_updated=meta.updated or state.feed_updated,
+    )
+
+
+@dataclass(slots=True)
+class _Plan:
+    writes: list[ItemWrite] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def _classify(
+    items_by_source: list[tuple[_Batch, list[Item]]], ctx: _Context, report: RunReport
+) -> _Plan:
+    """New, updated or unchanged, then near-duplicate assignment of the new ones."""
+    plan = _Plan()
+    all_keys = [i.key for _, items in items_by_source for i in items]
+    known = ctx.store.known_items(all_keys)
+    gone = ctx.store.tombstoned(all_keys)
+    fresh: list[tuple[_Batch, Item]] = []
+    seen: set[str] = set()
+    for batch, items in items_by_source:
+        for item in items:
+            if item.key in seen or item.key in gone:
+                batch.counts["skipped"] += 1
+                continue
+            seen.add(item.key)
+            old = known.get(item.key)
+            if old is None:
+                fresh.append((batch, item))
+            elif old.content_hash == item.content_hash:
+                batch.counts["unchanged"] += 1
+                plan.unchanged.append(item.key)
+            else:
+                batch.counts["updated"] += 1
+                report.decisions.append(("updated", batch.spec.id, item.title))
+                # The content changed, so the entry's `updated` must move even if the
+                # source did not say so.
+                updated = item.updated if item.updated > old.updated else ctx.now
+                changed = replace(item, updated=max(updated, item.published))
+                plan.writes.append(
+                    ItemWrite(
+                        item=changed,
+                        entry_id=old.entry_id,
+                        first_seen=old.first_seen,
+                        seen_at=ctx.now,
+                        signature=dedupe.signature_of(changed).to_json(),
+                    )
+                )
+    _assign_new(fresh, ctx, plan, report)
+    return plan
+
+
+def _assign_new(
+    fresh: list[tuple[_Batch, Item]], ctx: _Context, plan: _Plan, report: RunReport
+) -> None:
+    if not fresh:
+        return
+    window_start = ctx.now - timedelta(days=ctx.settings.dedupe_window_days)
+    known = [
+        (dedupe.Signature.from_json(sig), entry_id)
+        for sig, entry_id in ctx.store.signatures(window_start)
+    ]
+    index = dedupe.StoryIndex(known)
+    signatures = {item.key: dedupe.signature_of(item) for _, item in fresh}
+    matches = dedupe.assign_entries(
+        list(signatures.values()), index, lambda sig: identity.entry_id(sig.key)
+    )
+    for batch, item in fresh:
+        match = matches[item.key]
+        batch.counts["new"] += 1
+        report.decisions.append(("new", batch.spec.id, item.title))
+        merged = match.matched_key is not None
+        plan.writes.append(
+            ItemWrite(
+                item=item,
+                entry_id=match.entry_id or identity.entry_id(item.key),
+                first_seen=ctx.now,
+                seen_at=ctx.now,
+                merge_reason=match.reason if merged else None,
+                merge_score=match.score if merged else None,
+                signature=signatures[item.key].to_json(),
+            )
+        )
+
+
+# -- saving source state --------------------------------------------------------------------
+
+
+def _jitter(source_id: str, now: datetime) -> float:
+    # Deterministic per source and run, so tests and repeated runs agree.
+    return random.Random(f"{source_id}@{now.isoformat()}").random()
+
+
+def _remote_state_after(batch: _Batch, state: SourceState, ctx: _Context) -> SourceState:
+    f = ctx.settings.fetch
+    interval = batch.spec.interval
+    if batch.error is not None:
+        return _failed_state(batch.error, state, ctx)
+    outcome = batch.outcome
+    assert outcome is not None
+    ttl = batch.parsed.meta.ttl_minutes if batch.parsed else None
+    hint = refresh_hint(outcome.headers, ttl_minutes=ttl, now=ctx.now)
+    url = state.url
+    if outcome.permanent_url and outcome.permanent_url != state.url:
+        log.warning(
+            "%s: moved permanently to %s; stored URL updated", state.id, outcome.permanent_url
+        )
+        url = outcome.permanent_url
+    new_state = replace(
+        _state_from_feed(state, batch, ctx),
+        url=url,
+        etag=outcome.validators.etag,
+        last_modified=outcome.validators.last_modified,
+        body_hash=_body_hash(outcome.body) if outcome.body else state.body_hash,
+        last_fetch_at=ctx.now,
+        last_status=outcome.status,
+        error_count=0,
+        last_error=None,
+        last_new=batch.counts["new"],
+        last_updated=batch.counts["updated"],
+    )
+    due = next_check_at(
+        ctx.now,
+        interval=interval,
+        error_count=0,
+        hint=hint,
+        min_interval=f.min_interval,
+        max_interval=f.max_interval,
+        backoff_cap=f.backoff_cap,
+        jitter=_jitter(state.id, ctx.now),
+    )
+    return replace(new_state, next_check_at=due)
+
+
+def _failed_state(error: SourceError, state: SourceState, ctx: _Context) -> SourceState:
+    f = ctx.settings.fetch
+    status = error.status if isinstance(error, FetchError) else state.last_status
+    retry_after = error.retry_after if isinstance(error, FetchError) else None
+    failed = replace(
+        state,
+        last_fetch_at=ctx.now,
+        last_status=status,
+        error_count=state.error_count + 1,
+        last_error=error.message,
+        last_new=0,
+        last_updated=0,
+    )
+    if status == 410:
+        return replace(failed, enabled=False, disabled_reason=error.message, next_check_at=None)
+    due = next_check_at(
+        ctx.now,
+        interval=state_interval(ctx, state),
+        error_count=failed.error_count,
+        retry_after=retry_after,
+        min_interval=f.min_interval,
+        max_interval=f.max_interval,
+        backoff_cap=f.backoff_cap,
+        jitter=_jitter(state.id, ctx.now),
+    )
+    return replace(failed, next_check_at=due)
+
+
+def state_interval(ctx: _Context, state: SourceState) -> timedelta:
+    for source in ctx.settings.sources:
+        if source.id == state.id:
+            return source.interval
+    return timedelta(hours=1)
+
+
+def _local_state_after(batch: _Batch, state: SourceState, ctx: _Context) -> SourceState:
+    if batch.error is not None:
+        return _failed_state(batch.error, state, ctx)
+    return replace(
+        _state_from_feed(state, batch, ctx),
+        last_fetch_at=ctx.now,
+        error_count=0,
+        last_error=None,
+        last_new=batch.counts["new"],
+        last_updated=batch.counts["updated"],
+    )
+
+
+# -- publishing -----------------------------------------------------------------------------
+
+
+def feed_info(settings: Settings) -> FeedInfo:
+    f = settings.feed
+    return FeedInfo(
+        id=f.feed_id,
+        title=f.title,
+        subtitle=f.subtitle,
+        base_url=f.base_url,
+        author=f.author,
+        hub=f.hub,
+        entries_per_feed=f.entries,
+    )
+
+
+def publish(settings: Settings, store: Store) -> tuple[PublishReport, int]:
+    stored = store.items(feed_id_base=settings.feed.base_url)
+    grouped: dict[str, list[Item]] = {}
+    for s in stored:
+        grouped.setdefault(s.entry_id, []).append(s.item)
+    entries = build_entries(sorted(grouped.items()))
+    sources = [
+        SourceInfo(
+            id=s.id,
+            url=s.url,
+            title=s.display_title,
+            site_link=s.site_link,
+            tags=s.tags,
+        )
+        for s in store.sources()
+    ]
+    report = publish_all(settings.out, feed_info(settings), entries, sources)
+    return report, len(entries)
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def compile_source_options(
+    settings: Settings,
+) -> tuple[dict[str, ItemFilter], dict[str, NormaliseOptions]]:
+    """Validate per-source filters up front, so a bad pattern stops before any work."""
+    filters: dict[str, ItemFilter] = {}
+    options: dict[str, NormaliseOptions] = {}
+    for source in settings.sources:
+        if source.filters:
+            filters[source.id] = compile_filters(source.filters, source_id=source.id)
+        if source.future_dates != "first-seen":
+            options[source.id] = NormaliseOptions(future_dates="keep")
+    return filters, options
+
+
+def run_once(
+    settings: Settings,
+    store: Store,
+    *,
+    now: datetime,
+    options: RunOptions = RunOptions(),
+    progress: Progress | None = None,
+) -> RunReport:
+    """Ingest what is due, store it and publish. Never raises for one bad source."""
+    filters, normalise_options = compile_source_options(settings)
+    ctx = _Context(settings, store, now, filters, normalise_options)
+    report = RunReport()
+
+    def wanted(source_id: str) -> bool:
+        return not options.only or source_id in options.only
+
+    batches = [b for b in read_seeds(settings, report) if wanted(b.spec.id)]
+    specs = {s.id: remote_spec(s) for s in settings.sources if wanted(s.id)}
+    states = {spec.id: _ensure(store, spec, options) for spec in specs.values()}
+    due = [
+        st
+        for st in states.values()
+        if is_due(st, now=now, min_interval=settings.fetch.min_interval, force=options.all_sources)
+    ]
+    if progress:
+        progress("fetch", 0, len(due))
+    batches.extend(fetch_remote(settings, store, due, specs))
+    if progress:
+        progress("fetch", len(due), len(due))
+
+    local_states = {
+        b.spec.id: _ensure(store, b.spec, options) for b in batches if b.spec.id not in states
+    }
+    states.update(local_states)
+
+    items_by_source: list[tuple[_Batch, list[Item]]] = []
+    for done, batch in enumerate(batches, start=1):
+        if batch.parsed is not None and batch.error is None:
+            state = _state_from_feed(states[batch.spec.id], batch, ctx)
+            items_by_source.append((batch, _normalise_batch(batch, state, ctx)))
+        if progress:
+            progress("normalise", done, len(batches))
+
+    plan = _classify(items_by_source, ctx, report)
+    for batch in batches:
+        report.results.append(_result(batch))
+        report.counts.update(batch.counts)
+    if options.dry_run:
+        return report
+
+    # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
+    store.write_items(plan.writes)
+    store.touch_items(plan.unchanged, now)
+    for batch in batches:
+        state = states[batch.spec.id]
+        if batch.spec.kind is SourceKind.REMOTE:
+            store.save_source(_remote_state_after(batch, state, ctx))
+        else:
+            store.save_source(_local_state_after(batch, state, ctx))
+
+    if settings.retention_days is not None:
+        report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
+    report.published, report.entries = publish(settings, store)
+    store.set_meta("last_publish", now.isoformat())
+    return report
+
+
+def _ensure(store: Store, spec: SourceSpec, options: RunOptions) -> SourceState:
+    if options.dry_run:
+        existing = store.source(spec.id)
+        if existing is not None:
+            return existing
+        return SourceState(id=spec.id, url=spec.url, config_url=spec.url, kind=spec.kind.value)
+    return store.ensure_source(spec)
+
+
+def _result(batch: _Batch) -> SourceResult:
+    if batch.error is not None:
+        return SourceResult(batch.spec.id, batch.error)
+    if batch.parsed is None:
+        return SourceResult(batch.spec.id, None)  # not modified
+    c = batch.counts
+    return SourceResult(
+        batch.spec.id,
+        SourceUpdated(
+            new=c["new"], updated=c["updated"], unchanged=c["unchanged"], skipped=c["skipped"]
+        ),
+    )
+
+
+__all__ = ["Action", "RunOptions", "RunReport", "publish", "run_once"]

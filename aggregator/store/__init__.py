@@ -1,0 +1,520 @@
+"""Persistence: sources and their fetch state, items, published entries.
+
+`open_store(db)` takes a path (SQLite, the embedded default; the file and its folder are
+created on first run) or a URL (``sqlite:///path``). All SQL lives here and in `schema`;
+it is the subset SQLite and PostgreSQL both speak, so a PostgreSQL `Store` differs only in
+its connection and placeholder style. sqlite3 errors are wrapped into `StorageError`
+(except programming errors, which stay bugs).
+
+Integrity rule (TRAPS 8): items are written first and a source's validators last, in a
+later transaction, so a crash in between costs a refetch, never lost items.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aggregator.exceptions import StorageError
+from aggregator.model import Attribution, Item, SourceSpec
+from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def dump_date(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime reached the store")
+    return value.astimezone(UTC).strftime(_DATE_FORMAT)
+
+
+def load_date(value: str) -> datetime:
+    return datetime.strptime(value, _DATE_FORMAT).replace(tzinfo=UTC)
+
+
+def _opt_date(value: str | None) -> datetime | None:
+    return load_date(value) if value else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceState:
+    """A source row: what was configured plus what fetching learned."""
+
+    id: str
+    url: str
+    kind: str
+    config_url: str | None = None
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    feed_title: str | None = None
+    feed_id: str | None = None
+    site_link: str | None = None
+    feed_updated: datetime | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_fetch_at: datetime | None = None
+    last_status: int | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    next_check_at: datetime | None = None
+    disabled_reason: str | None = None
+    last_new: int = 0
+    last_updated: int = 0
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.feed_title or self.id
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KnownItem:
+    key: str
+    entry_id: str
+    content_hash: str
+    published: datetime
+    updated: datetime
+    first_seen: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredItem:
+    """An item as stored, with what the store decided about it."""
+
+    item: Item
+    entry_id: str
+    first_seen: datetime
+    merge_reason: str | None = None
+    merge_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemWrite:
+    item: Item
+    entry_id: str
+    first_seen: datetime
+    seen_at: datetime
+    merge_reason: str | None = None
+    merge_score: float | None = None
+    signature: str | None = None
+
+
+_DATE_FIELDS = {"feed_updated", "last_fetch_at", "next_check_at"}
+_SOURCE_COLUMNS = tuple(f.name for f in fields(SourceState))
+
+
+def _source_from_row(row: sqlite3.Row) -> SourceState:
+    values: dict[str, Any] = {}
+    for name in _SOURCE_COLUMNS:
+        value = row[name]
+        if name in _DATE_FIELDS:
+            value = _opt_date(value)
+        elif name == "tags":
+            value = tuple(json.loads(value))
+        elif name == "enabled":
+            value = bool(value)
+        values[name] = value
+    return SourceState(**values)
+
+
+def _source_params(state: SourceState) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for name in _SOURCE_COLUMNS:
+        value = getattr(state, name)
+        if name in _DATE_FIELDS:
+            value = dump_date(value) if value else None
+        elif name == "tags":
+            value = json.dumps(list(value))
+        elif name == "enabled":
+            value = int(value)
+        params[name] = value
+    return params
+
+
+def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
+    """atom:source data for items of this source."""
+    return Attribution(
+        source_id=state.id,
+        feed_url=state.url,
+        feed_id=state.feed_id or feed_id_base + "sources/" + state.id,
+        title=state.display_title,
+        site_link=state.site_link,
+        updated=state.feed_updated,
+    )
+
+
+class Store:
+    """One database connection; not shared between threads."""
+
+    def __init__(self, connection: sqlite3.Connection, *, location: str) -> None:
+        self._db = connection
+        self.location = location
+        self._db.row_factory = sqlite3.Row
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        with self._wrap("migrate"):
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"{self.location} has schema version {version}, newer than this "
+                    f"aggregator ({SCHEMA_VERSION}); upgrade aggregator"
+                )
+            for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                with self._db:
+                    for statement in statements:
+                        self._db.execute(statement)
+                    self._db.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def integrity_check(self) -> str:
+        with self._wrap("check integrity"):
+            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._wrap("write"), self._db:
+            yield
+
+    @contextmanager
+    def _wrap(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.ProgrammingError:
+            raise  # a bug in our SQL, not the user's database
+        except sqlite3.Error as exc:
+            raise StorageError(f"database {self.location}: cannot {doing}: {exc}") from exc
+
+    # -- sources ---------------------------------------------------------------------
+
+    def sources(self) -> list[SourceState]:
+        with self._wrap("read sources"):
+            rows = self._db.execute("SELECT * FROM sources ORDER BY id").fetchall()
+        return [_source_from_row(r) for r in rows]
+
+    def source(self, source_id: str) -> SourceState | None:
+        with self._wrap("read source"):
+            row = self._db.execute("SELECT * FROM sources WHERE id = ?", (source_id,)).fetchone()
+        return _source_from_row(row) if row else None
+
+    def ensure_source(self, spec: SourceSpec) -> SourceState:
+        """Insert a configured source or refresh its configured fields; keeps fetch state."""
+        existing = self.source(spec.id)
+        if existing is None:
+            state = SourceState(
+                id=spec.id,
+                url=spec.url,
+                config_url=spec.url,
+                kind=spec.kind.value,
+                title=spec.title,
+                tags=spec.tags,
+                enabled=spec.enabled,
+            )
+        else:
+            # Keep a URL learnt from a permanent redirect, unless the operator changed the
+            # configured one since.
+            url = existing.url if existing.config_url == spec.url else spec.url
+            state = _replace(
+                existing,
+                title=spec.title,
+                tags=spec.tags,
+                kind=spec.kind.value,
+                url=url,
+                config_url=spec.url,
+            )
+            if existing.disabled_reason is None:
+                state = _replace(state, enabled=spec.enabled)
+        self.save_source(state)
+        return state
+
+    def save_source(self, state: SourceState) -> None:
+        params = _source_params(state)
+        columns = ", ".join(_SOURCE_COLUMNS)
+        placeholders = ", ".join(f":{c}" for c in _SOURCE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _SOURCE_COLUMNS if c != "id")
+        with self.transaction():
+            self._db.execute(
+                f"INSERT INTO sources ({columns}) VALUES ({placeholders}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                params,
+            )
+
+    def remove_source(self, source_id: str) -> None:
+        """Forget a source's fetch state; its items stay until retention drops them."""
+        with self.transaction():
+            self._db.execute("UPDATE sources SET enabled = 0 WHERE id = ?", (source_id,))
+
+    # -- items -----------------------------------------------------------------------
+
+    def known_items(self, keys: Iterable[str]) -> dict[str, KnownItem]:
+        found: dict[str, KnownItem] = {}
+        key_list = list(keys)
+        with self._wrap("read items"):
+            for start in range(0, len(key_list), 500):
+                chunk = key_list[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT key, entry_id, content_hash, published, updated, first_seen "
+                    f"FROM items WHERE key IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for r in rows:
+                    found[r["key"]] = KnownItem(
+                        key=r["key"],
+                        entry_id=r["entry_id"],
+                        content_hash=r["content_hash"],
+                        published=load_date(r["published"]),
+                        updated=load_date(r["updated"]),
+                        first_seen=load_date(r["first_seen"]),
+                    )
+        return found
+
+    def tombstoned(self, keys: Iterable[str]) -> set[str]:
+        key_list = list(keys)
+        found: set[str] = set()
+        with self._wrap("read tombstones"):
+            for start in range(0, len(key_list), 500):
+                chunk = key_list[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key FROM tombstones WHERE key IN ({marks})", chunk
+                ).fetchall()
+                found.update(r[0] for r in rows)
+        return found
+
+    def write_items(self, writes: Sequence[ItemWrite]) -> None:
+        """Upsert items and create their entries, in one transaction."""
+        with self.transaction():
+            for w in writes:
+                self._db.execute(
+                    "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    (w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)),
+                )
+                self._db.execute(_UPSERT_ITEM, _item_params(w))
+
+    def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE items SET last_seen = ? WHERE key = ?",
+                [(dump_date(seen_at), k) for k in keys],
+            )
+
+    def signatures(self, since: datetime) -> list[tuple[str, str]]:
+        """(signature, entry_id) of items published since `since`, for dedup."""
+        with self._wrap("read signatures"):
+            rows = self._db.execute(
+                "SELECT signature, entry_id FROM items "
+                "WHERE published >= ? AND signature IS NOT NULL ORDER BY key",
+                (dump_date(since),),
+            ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def items(
+        self, *, entry_ids: Sequence[str] | None = None, feed_id_base: str
+    ) -> list[StoredItem]:
+        sources = {s.id: attribution_for(s, feed_id_base=feed_id_base) for s in self.sources()}
+        with self._wrap("read items"):
+            if entry_ids is None:
+                rows = self._db.execute("SELECT * FROM items ORDER BY published, key").fetchall()
+            else:
+                rows = []
+                ids = list(entry_ids)
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ", ".join("?" * len(chunk))
+                    rows.extend(
+                        self._db.execute(
+                            f"SELECT * FROM items WHERE entry_id IN ({marks}) "
+                            "ORDER BY published, key",
+                            chunk,
+                        ).fetchall()
+                    )
+        return [_stored_from_row(r, sources) for r in rows]
+
+    def entry_ids_newest(self, limit: int | None = None) -> list[str]:
+        """Entries ordered newest first by their newest item; all when limit is None."""
+        sql = (
+            "SELECT entry_id, MAX(published) AS newest FROM items GROUP BY entry_id "
+            "ORDER BY newest DESC, entry_id"
+        )
+        with self._wrap("read entries"):
+            if limit is None:
+                rows = self._db.execute(sql).fetchall()
+            else:
+                rows = self._db.execute(sql + " LIMIT ?", (limit,)).fetchall()
+        return [r[0] for r in rows]
+
+    def entry_updates(self) -> dict[str, datetime]:
+        with self._wrap("read entries"):
+            rows = self._db.execute("SELECT id, updated FROM entries").fetchall()
+        return {r[0]: load_date(r[1]) for r in rows}
+
+    def set_entry_updated(self, entry_id: str, updated: datetime) -> None:
+        with self.transaction():
+            self._db.execute(
+                "UPDATE entries SET updated = ? WHERE id = ?", (dump_date(updated), entry_id)
+            )
+
+    def reassign(self, key: str, entry_id: str, reason: str, seen_at: datetime) -> None:
+        """Move one item to another (possibly new) entry: the operator's split command."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                (entry_id, dump_date(seen_at), dump_date(seen_at)),
+            )
+            self._db.execute(
+                "UPDATE items SET entry_id = ?, merge_reason = ?, merge_score = NULL WHERE key = ?",
+                (entry_id, reason, key),
+            )
+
+    def prune(self, before: datetime, now: datetime) -> int:
+        """Drop items published before `before`; tombstones keep them from coming back."""
+        cutoff = dump_date(before)
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO tombstones (key, deleted_at) SELECT key, ? FROM items "
+                "WHERE published < ? ON CONFLICT (key) DO NOTHING",
+                (dump_date(now), cutoff),
+            )
+            count = self._db.execute("DELETE FROM items WHERE published < ?", (cutoff,)).rowcount
+            self._db.execute(
+                "DELETE FROM entries WHERE id NOT IN (SELECT DISTINCT entry_id FROM items)"
+            )
+        return int(count)
+
+    def item_count(self) -> int:
+        with self._wrap("count items"):
+            return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    # -- small key/value facts (last publish, ...) -----------------------------------
+
+    def get_meta(self, name: str) -> str | None:
+        with self._wrap("read meta"):
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+
+_ITEM_COLUMNS = (
+    "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",
+    "content_html", "text", "authors", "categories", "published", "updated", "via",
+    "date_rule", "readmore", "notes", "first_seen", "last_seen", "merge_reason",
+    "merge_score", "signature",
+)  # fmt: skip
+
+# An update keeps the entry, the first-seen time and the merge decision of the item.
+_UPSERT_ITEM = (
+    f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ITEM_COLUMNS))}) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}"
+        for c in _ITEM_COLUMNS
+        if c not in ("key", "entry_id", "first_seen", "merge_reason", "merge_score")
+    )
+)
+
+
+def _item_params(w: ItemWrite) -> tuple[Any, ...]:
+    i = w.item
+    return (
+        i.key, i.source.source_id, i.origin_id, w.entry_id, i.content_hash, i.title, i.link,
+        i.summary, i.content_html, i.text, json.dumps(list(i.authors)),
+        json.dumps(list(i.categories)), dump_date(i.published), dump_date(i.updated), i.via,
+        i.date_rule, i.readmore, json.dumps(list(i.notes)), dump_date(w.first_seen),
+        dump_date(w.seen_at), w.merge_reason, w.merge_score, w.signature,
+    )  # fmt: skip
+
+
+def _stored_from_row(row: sqlite3.Row, sources: dict[str, Attribution]) -> StoredItem:
+    source = sources.get(row["source_id"]) or Attribution(
+        source_id=row["source_id"],
+        feed_url=row["source_id"],
+        feed_id="urn:aggregator:source:" + row["source_id"],
+    )
+    item = Item(
+        key=row["key"],
+        origin_id=row["origin_id"],
+        content_hash=row["content_hash"],
+        title=row["title"],
+        link=row["link"],
+        summary=row["summary"],
+        content_html=row["content_html"],
+        text=row["text"],
+        authors=tuple(json.loads(row["authors"])),
+        categories=tuple(json.loads(row["categories"])),
+        published=load_date(row["published"]),
+        updated=load_date(row["updated"]),
+        source=source,
+        via=row["via"],
+        date_rule=row["date_rule"],
+        readmore=row["readmore"],
+        notes=tuple(json.loads(row["notes"])),
+    )
+    return StoredItem(
+        item=item,
+        entry_id=row["entry_id"],
+        first_seen=load_date(row["first_seen"]),
+        merge_reason=row["merge_reason"],
+        merge_score=row["merge_score"],
+    )
+
+
+def _replace(state: SourceState, **changes: Any) -> SourceState:
+    values = {name: getattr(state, name) for name in _SOURCE_COLUMNS}
+    values.update(changes)
+    return SourceState(**values)
+
+
+def open_store(db: str) -> Store:
+    """Open (creating and migrating on first use) the store at a path or URL."""
+    if db.startswith(("postgresql://", "postgres://")):
+        raise StorageError(
+            f"{_redact(db)}: PostgreSQL is not supported by this version; use a SQLite path"
+        )
+    path = Path(db.removeprefix("sqlite:///")) if db.startswith("sqlite:") else Path(db)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN via `with conn`) and the
+        # PRAGMAs below run outside of them.
+        connection = sqlite3.connect(path, timeout=30)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA synchronous = NORMAL")
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot open database {path}: {exc}") from exc
+    store = Store(connection, location=str(path))
+    store.migrate()
+    return store
+
+
+def _redact(url: str) -> str:
+    head, sep, tail = url.partition("@")
+    if not sep:
+        return url
+    scheme, _, _ = head.partition("://")
+    return f"{scheme}://***@{tail}"
+
+
+def now_utc() -> datetime:
+    """The one place the edge reads the clock; the core takes `now` as an argument."""
+    return datetime.now(UTC)

@@ -1,0 +1,95 @@
+"""The database schema as an ordered list of migrations.
+
+The schema version is the number of migrations applied, kept in ``PRAGMA user_version``
+(SQLite) or the ``schema_version`` table (PostgreSQL). Never edit a released migration:
+append a new one. The SQL is the subset both SQLite and PostgreSQL speak.
+"""
+
+from __future__ import annotations
+
+# Dates are stored as fixed-width ISO-8601 UTC text ("2026-11-12T00:00:00.000000Z"), so
+# they sort as text and read the same from both databases.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE sources (
+            -- source data (from config or seeds/)
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,  -- where it is fetched from now (after permanent redirects)
+            config_url TEXT,  -- the URL the operator configured
+            kind TEXT NOT NULL,
+            title TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            -- what the source said about itself
+            feed_title TEXT,
+            feed_id TEXT,
+            site_link TEXT,
+            feed_updated TEXT,
+            -- fetch state
+            etag TEXT,
+            last_modified TEXT,
+            body_hash TEXT,
+            last_fetch_at TEXT,
+            last_status INTEGER,
+            error_count INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_check_at TEXT,
+            disabled_reason TEXT,
+            last_new INTEGER NOT NULL DEFAULT 0,
+            last_updated INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+        """
+        CREATE TABLE entries (
+            id TEXT PRIMARY KEY,
+            created TEXT NOT NULL,
+            updated TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE items (
+            key TEXT PRIMARY KEY,
+            source_id TEXT NOT NULL REFERENCES sources (id),
+            origin_id TEXT NOT NULL,
+            entry_id TEXT NOT NULL REFERENCES entries (id),
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            link TEXT,
+            summary TEXT,
+            content_html TEXT,
+            text TEXT NOT NULL,
+            authors TEXT NOT NULL,
+            categories TEXT NOT NULL,
+            published TEXT NOT NULL,
+            updated TEXT NOT NULL,
+            via TEXT,
+            date_rule TEXT,
+            readmore TEXT,
+            notes TEXT NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            merge_reason TEXT,
+            merge_score REAL,
+            signature TEXT
+        )
+        """,
+        "CREATE INDEX items_entry ON items (entry_id)",
+        "CREATE INDEX items_source ON items (source_id)",
+        "CREATE INDEX items_published ON items (published)",
+        """
+        CREATE TABLE tombstones (
+            key TEXT PRIMARY KEY,
+            deleted_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )
+        """,
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
