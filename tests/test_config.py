@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import Settings, load_settings
+from aggregator.exceptions import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "aggregator.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_no_file_means_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(None) == Settings()
+
+
+def test_full_config_is_read_relative_to_its_folder(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+seeds = "my-seeds"
+out = "public"
+db = "state/agg.sqlite"
+retention_days = 90
+dedupe_window_days = 7
+
+[feed]
+title = "Newsroom"
+base_url = "https://news.example/feeds"
+entries = 20
+
+[fetch]
+allow = ["127.0.0.0/8"]
+concurrency = 8
+timeout = 5
+
+[[sources]]
+url = "https://org.example/feed.xml"
+name = "Org Example"
+tags = ["science"]
+interval_minutes = 90
+filters = { exclude = ["sponsored"] }
+""",
+    )
+    s = load_settings(path)
+    assert s.seeds == tmp_path / "my-seeds"
+    assert s.out == tmp_path / "public"
+    assert s.db == str(tmp_path / "state/agg.sqlite")
+    assert s.retention_days == 90
+    assert s.feed.title == "Newsroom"
+    assert s.feed.base_url == "https://news.example/feeds/"
+    assert s.feed.feed_id == "https://news.example/feeds/index.atom"
+    assert s.fetch.allow == ("127.0.0.0/8",)
+    assert s.fetch.timeout == 5.0
+    (source,) = s.sources
+    assert source.id == "org-example"
+    assert source.tags == ("science",)
+    assert source.interval == timedelta(minutes=90)
+    assert source.filters == {"exclude": ["sponsored"]}
+
+
+def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, 'db = "postgresql://u:p@db/agg"\n'))
+    assert s.db == "postgresql://u:p@db/agg"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "expected"),
+    [
+        ("sedds = 'x'\n", "sedds", "unknown key"),
+        ("[feed]\nentries = 'many'\n", "feed.entries", "expected an integer"),
+        ("[feed]\nentries = 0\n", "feed.entries", "positive"),
+        ("[feed]\nentries = true\n", "feed.entries", "expected an integer"),
+        ("[feed]\nbase_url = 'feeds/'\n", "feed.base_url", "absolute http(s) URL"),
+        ("[feed]\ntitel = 'x'\n", "feed.titel", "unknown key"),
+        ("[fetch]\ntimeout = -1\n", "fetch.timeout", "positive number"),
+        ("[[sources]]\nname = 'x'\n", "sources[0].url", "missing required key"),
+        ("[[sources]]\nurl = 'file:///etc/passwd'\n", "sources[0].url", "http(s) URL"),
+        (
+            "[[sources]]\nurl = 'https://a.example/f'\n[[sources]]\nurl = 'https://a.example/f'\n",
+            "sources[1].url",
+            "already listed",
+        ),
+        (
+            "[[sources]]\nurl = 'https://a.example/'\nfuture_dates = 'maybe'\n",
+            "sources[0].future_dates",
+            "one of",
+        ),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text))
+    assert info.value.key == key
+    assert expected in str(info.value)
+    assert key in str(info.value)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "seeds = \n")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_settings(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_explicit_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml")

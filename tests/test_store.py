@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.exceptions import StorageError
+from aggregator.model import Attribution, Item, SourceKind, SourceSpec
+from aggregator.store import ItemWrite, open_store
+from aggregator.store.schema import SCHEMA_VERSION
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def make_item(
+    key: str, *, source_id: str = "src", published: datetime = NOW, text: str = "body"
+) -> Item:
+    return Item(
+        key=key,
+        origin_id=key,
+        content_hash="h-" + text,
+        title="Title " + key,
+        link=f"https://example.org/{key}",
+        summary=text,
+        content_html=f"<p>{text}</p>",
+        text=text,
+        authors=("Org",),
+        categories=("a",),
+        published=published,
+        updated=published,
+        source=Attribution(
+            source_id=source_id, feed_url="https://example.org/feed", feed_id="urn:x"
+        ),
+    )
+
+
+def test_creates_file_and_folder_and_versions_schema(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "agg.sqlite"
+    store = open_store(str(db))
+    store.close()
+    assert db.is_file()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_items_persist_across_opens(tmp_path: Path) -> None:
+    db = str(tmp_path / "agg.sqlite")
+    store = open_store(db)
+    store.ensure_source(
+        SourceSpec(id="src", url="https://example.org/feed", kind=SourceKind.REMOTE)
+    )
+    store.write_items(
+        [ItemWrite(item=make_item("k1"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW)]
+    )
+    store.close()
+    store = open_store("sqlite:///" + db)
+    (stored,) = store.items(feed_id_base="https://feeds.example/")
+    assert stored.entry_id == "urn:e1"
+    assert stored.item.title == "Title k1"
+    assert stored.item.published == NOW
+    assert stored.item.source.source_id == "src"
+    assert store.known_items(["k1", "k2"]).keys() == {"k1"}
+
+
+def test_update_keeps_entry_and_first_seen(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "agg.sqlite"))
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    store.write_items(
+        [ItemWrite(item=make_item("k1"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW)]
+    )
+    later = NOW + timedelta(hours=1)
+    store.write_items(
+        [
+            ItemWrite(
+                item=make_item("k1", text="new"),
+                entry_id="urn:other",
+                first_seen=later,
+                seen_at=later,
+            )
+        ]
+    )
+    (stored,) = store.items(feed_id_base="https://feeds.example/")
+    assert stored.entry_id == "urn:e1"
+    assert stored.first_seen == NOW
+    assert stored.item.text == "new"
+
+
+def test_prune_leaves_tombstones(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "agg.sqlite"))
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    old = make_item("old", published=NOW - timedelta(days=100))
+    store.write_items(
+        [
+            ItemWrite(item=old, entry_id="urn:e1", first_seen=NOW, seen_at=NOW),
+            ItemWrite(item=make_item("new"), entry_id="urn:e2", first_seen=NOW, seen_at=NOW),
+        ]
+    )
+    assert store.prune(NOW - timedelta(days=30), NOW) == 1
+    assert store.tombstoned(["old", "new"]) == {"old"}
+    assert [s.item.key for s in store.items(feed_id_base="x")] == ["new"]
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "agg.sqlite"
+    bogus.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StorageError, match=str(bogus)):
+        open_store(str(bogus))
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "agg.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    with pytest.raises(StorageError, match="newer than this aggregator"):
+        open_store(str(db))
+
+
+def test_permanent_redirect_url_survives_until_config_changes(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    store = open_store(str(tmp_path / "agg.sqlite"))
+    spec = SourceSpec(id="src", url="https://old.example/feed", kind=SourceKind.REMOTE)
+    state = store.ensure_source(spec)
+    store.save_source(replace(state, url="https://new.example/feed"))
+    assert store.ensure_source(spec).url == "https://new.example/feed"
+    moved = replace(spec, url="https://third.example/feed")
+    assert store.ensure_source(moved).url == "https://third.example/feed"
