@@ -577,7 +577,10 @@ async def serve_forever(
     arrives (when `install_signal_handlers`), then shut down gracefully.
 
     Pass `server` (from `build_server`) to keep a handle on it; pass `sockets` to serve
-    on already-bound sockets. Raises OSError when the address cannot be bound.
+    on already-bound sockets, created with `proto=socket.IPPROTO_TCP`: asyncio sets
+    TCP_NODELAY only on sockets that declare TCP, and without it each keep-alive
+    response waits ~40 ms for a delayed ACK. Raises OSError when the address cannot
+    be bound.
     """
     if server is None:
         server = build_server(
@@ -589,7 +592,7 @@ async def serve_forever(
             install_signal_handlers=install_signal_handlers,
         )
     watcher = asyncio.create_task(_exit_when_set(server, stop)) if stop is not None else None
-    serving = asyncio.create_task(server.serve(sockets=sockets))
+    serving = asyncio.create_task(_serve(server, sockets, f"{host}:{port}"))
     try:
         await asyncio.shield(serving)
     except asyncio.CancelledError:
@@ -598,13 +601,19 @@ async def serve_forever(
         server.should_exit = True
         await serving
         raise
-    except SystemExit as exc:
-        # uvicorn exits the process when it cannot bind; a daemon sharing the loop
-        # with its scheduler needs an exception it can report instead.
-        raise OSError(f"could not serve on {host}:{port}") from exc
     finally:
         if watcher is not None:
             watcher.cancel()
+
+
+async def _serve(server: uvicorn.Server, sockets: list[socket.socket] | None, where: str) -> None:
+    try:
+        await server.serve(sockets=sockets)
+    except SystemExit as exc:
+        # uvicorn exits the process when it cannot bind; a daemon sharing the loop with
+        # its scheduler needs an exception it can report instead. Caught here, inside
+        # the task, because asyncio lets a SystemExit escape a task and stop the loop.
+        raise OSError(f"could not serve on {where}") from exc
 
 
 async def _exit_when_set(server: uvicorn.Server, stop: asyncio.Event) -> None:
