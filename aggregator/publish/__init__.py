@@ -1,0 +1,20 @@
+"""Publishing: every output file, from the stored entries.
+
+    entries ──► clean (repair, warn) ──► atom / jsonfeed / html / opml ──► files (atomic)
+
+`render_atom` is pure and deterministic; `publish_all` writes index.atom, per-source and
+per-tag feeds, RFC 5005 archives, index.json, index.html and sources.opml, each replaced
+atomically and only when its bytes changed.
+"""
+
+from aggregator.publish.atom import render_atom
+from aggregator.publish.files import write_atomically
+from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
+
+__all__ = [
+    "FeedInfo",
+    "PublishReport",
+    "SourceInfo",
+    "render_atom",
+    "write_atomically",
+]

@@ -1,0 +1,260 @@
+"""Turn `Entry` records into values every output format can write without failing.
+
+feedgen and lxml raise on characters XML cannot hold, on naive datetimes and on missing
+titles (TRAPS 7), so one bad item would take down the whole feed. Here every entry is
+repaired once, before any renderer sees it, and each repair becomes a warning that names
+the entry. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from aggregator.identity import entry_id as derive_entry_id
+from aggregator.model import Entry, ViaLink
+
+# XML 1.0 forbids C0 controls except tab/LF/CR, surrogates and U+FFFE/U+FFFF; DEL and the
+# C1 controls are legal but never meaningful in news text (they are mojibake), so they go too.
+_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+_SUMMARY_TITLE_CHARS = 80
+_SLUG_MAX = 60
+UNTITLED = "Untitled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SourceRef:
+    """What atom:source says about the feed an entry came from."""
+
+    source_id: str  # the slug, for per-source feeds
+    feed_id: str  # atom:source/atom:id, an absolute IRI
+    title: str
+    link: str  # absolute http(s) URL
+    updated: datetime  # aware UTC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishedEntry:
+    """An entry whose every field is safe to write as XML, JSON and HTML."""
+
+    id: str
+    title: str
+    link: str | None
+    summary: str | None
+    content_html: str | None
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    published: datetime  # aware UTC
+    updated: datetime  # aware UTC
+    source: SourceRef
+    vias: tuple[ViaLink, ...]
+
+
+class _Notes:
+    """Collects the repairs made to one entry, worded for the operator."""
+
+    def __init__(self, entry_id: str) -> None:
+        self.entry_id = entry_id
+        self.messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.messages.append(f"entry {self.entry_id}: {message}")
+
+
+def xml_text(value: str) -> str:
+    """`value` without the characters XML 1.0 cannot carry."""
+    return _NOT_XML_TEXT.sub("", value)
+
+
+def _text(value: str | None, field: str, notes: _Notes) -> str | None:
+    if value is None:
+        return None
+    cleaned = xml_text(value)
+    if cleaned != value:
+        notes.add(f"{field}: removed {len(value) - len(cleaned)} control/surrogate character(s)")
+    return cleaned if cleaned.strip() else None
+
+
+def _line(value: str | None, field: str, notes: _Notes) -> str | None:
+    """A one-line text (title, name): cleaned and with its whitespace collapsed."""
+    cleaned = _text(value, field, notes)
+    return _SPACES.sub(" ", cleaned).strip() if cleaned else None
+
+
+def http_url(value: str | None) -> str | None:
+    """`value` if it is an absolute http(s) URL that can be written as is, else None."""
+    if not value or value != value.strip() or _NOT_XML_TEXT.search(value):
+        return None
+    if any(ch.isspace() for ch in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return value
+
+
+def is_absolute_iri(value: str) -> bool:
+    """An IRI with a scheme and no characters that cannot appear in one."""
+    return bool(_SCHEME.match(value)) and not any(
+        ch.isspace() or ch in '<>"{}|\\^`' or _NOT_XML_TEXT.match(ch) for ch in value
+    )
+
+
+def utc(value: datetime, field: str, notes: _Notes) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        notes.add(f"{field}: naive datetime {value.isoformat()} taken as UTC")
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def slugify(value: str) -> str:
+    """A file-name-safe form of a source id or tag: ASCII letters, digits and dashes.
+
+    Values with nothing ASCII left (e.g. a tag in another script) get a short hash, so
+    they still have a stable file of their own.
+    """
+    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    slug = _SLUG_JUNK.sub("-", folded.lower()).strip("-")[:_SLUG_MAX].strip("-")
+    if slug:
+        return slug
+    return "x-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def source_feed_path(source_id: str) -> str:
+    return f"sources/{slugify(source_id)}.atom"
+
+
+def derived_id(feed_id: str, path: str) -> str:
+    """A stable id for a sub-feed (per source, per tag) of the feed `feed_id`.
+
+    Hierarchical IRIs get a path segment; opaque ones (urn:, tag:) a colon-separated part.
+    """
+    sep = "" if feed_id.endswith(("/", ":")) else ("/" if "://" in feed_id else ":")
+    return feed_id + sep + path
+
+
+def _entry_id(entry: Entry, notes: _Notes) -> str:
+    if is_absolute_iri(entry.id):
+        return entry.id
+    replacement = derive_entry_id(entry.item.key)
+    notes.add(f"id {entry.id!r} is not an absolute IRI; published as {replacement}")
+    return replacement
+
+
+def _shorten(text: str, limit: int) -> str:
+    words = _SPACES.sub(" ", text).strip()
+    if len(words) <= limit:
+        return words
+    return words[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _title(entry: Entry, summary: str | None, link: str | None, notes: _Notes) -> str:
+    title = _line(entry.item.title, "title", notes)
+    if title:
+        return title
+    title = _shorten(summary, _SUMMARY_TITLE_CHARS) if summary else (link or UNTITLED)
+    notes.add(f"missing title; published as {title!r}")
+    return title
+
+
+def _link(value: str | None, field: str, notes: _Notes) -> str | None:
+    if value is None:
+        return None
+    url = http_url(value)
+    if url is None:
+        notes.add(f"{field}: dropped {xml_text(value)[:100]!r}: not an absolute http(s) URL")
+    return url
+
+
+def _names(values: Iterable[str], field: str, notes: _Notes) -> tuple[str, ...]:
+    names = (_line(v, field, notes) for v in values)
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _vias(vias: Sequence[ViaLink], notes: _Notes) -> tuple[ViaLink, ...]:
+    kept: dict[str, ViaLink] = {}
+    for via in vias:
+        href = _link(via.href, "via link", notes)
+        if href is not None and href not in kept:
+            kept[href] = ViaLink(href=href, title=_line(via.title, "via title", notes) or "")
+    return tuple(kept.values())
+
+
+def _source(entry: Entry, updated: datetime, base_url: str, notes: _Notes) -> SourceRef:
+    attribution = entry.item.source
+    slug = slugify(attribution.source_id)
+    feed_id = attribution.feed_id
+    if not is_absolute_iri(feed_id):
+        feed_id = f"urn:aggregator:source:{slug}"
+        notes.add(f"source id {attribution.feed_id!r} is not an absolute IRI; using {feed_id}")
+    # A seed has no web address of its own: point at our per-source feed of it instead, so
+    # atom:source always carries a link (publish_all writes that feed for every source seen).
+    link = http_url(attribution.site_link) or http_url(attribution.feed_url)
+    link = link or base_url.rstrip("/") + "/" + source_feed_path(attribution.source_id)
+    source_updated = updated
+    if attribution.updated is not None:
+        source_updated = utc(attribution.updated, "source updated", notes)
+    return SourceRef(
+        source_id=attribution.source_id,
+        feed_id=feed_id,
+        title=_line(attribution.title, "source title", notes) or attribution.source_id,
+        link=link,
+        updated=source_updated,
+    )
+
+
+def prepare_entry(entry: Entry, base_url: str) -> tuple[PublishedEntry, tuple[str, ...]]:
+    """One entry made safe to publish, and the repairs that took (never raises on data)."""
+    notes = _Notes(xml_text(entry.id))
+    item = entry.item
+    link = _link(item.link, "link", notes)
+    summary = _text(item.summary, "summary", notes)
+    updated = utc(entry.effective_updated, "updated", notes)
+    source = _source(entry, updated, base_url, notes)
+    published = PublishedEntry(
+        id=_entry_id(entry, notes),
+        title=_title(entry, summary, link, notes),
+        link=link,
+        summary=summary,
+        content_html=_text(item.content_html, "content", notes),
+        authors=_names(item.authors, "author", notes) or (source.title,),
+        categories=_names(item.categories, "category", notes),
+        published=utc(item.published, "published", notes),
+        updated=updated,
+        source=source,
+        vias=_vias(entry.vias, notes),
+    )
+    return published, tuple(notes.messages)
+
+
+def newest_first(entries: Iterable[PublishedEntry]) -> list[PublishedEntry]:
+    """Newest updated first; equal times by id, so the order never depends on the input's."""
+    by_id = sorted(entries, key=lambda e: e.id)
+    return sorted(by_id, key=lambda e: e.updated, reverse=True)
+
+
+def prepare_entries(
+    entries: Iterable[Entry], base_url: str
+) -> tuple[list[PublishedEntry], tuple[str, ...]]:
+    """Every entry repaired, newest first, one per id; plus every warning."""
+    prepared: list[PublishedEntry] = []
+    warnings: list[str] = []
+    for entry in entries:
+        published, notes = prepare_entry(entry, base_url)
+        prepared.append(published)
+        warnings.extend(notes)
+    unique: dict[str, PublishedEntry] = {}
+    for candidate in newest_first(prepared):
+        if candidate.id in unique:
+            warnings.append(f"entry {candidate.id}: duplicate id; kept the newest copy only")
+            continue
+        unique[candidate.id] = candidate
+    return list(unique.values()), tuple(warnings)
