@@ -1,0 +1,246 @@
+"""Normalising: one `RawEntry` (what a source said) → one `Item` (what we publish).
+
+Pure: no clock, disk or network; the rules come in through `NormaliseOptions`. The steps
+run in this fixed order, each on the output of the one before:
+
+1. mojibake and entities: UTF-8-read-as-Latin-1 repaired (ftfy) in every text field;
+   plain text becomes HTML paragraphs (caption lines become figcaptions); text nodes that
+   were escaped twice are decoded.
+2. boilerplate: republisher footers, "The post … appeared first on …", share lines and
+   read-more links are removed from content and summary (`aggregator/rules/*.toml`); the
+   read-more target becomes `Item.readmore`, a footer's republisher becomes `via`.
+3. links: relative links resolved against xml:base or the item link, tracking parameters
+   removed, tracking pixels and tracker images removed, empty paragraphs dropped.
+4. sanitise (LAST step touching HTML): nh3 allow-list; nothing executable survives.
+5. text and summary: plain text of the sanitised HTML, captions left out.
+6. title: markup stripped, entities decoded, site-name suffix removed, never empty.
+7. dates: aware UTC; missing or far-future → first-seen; updated never before published.
+8. authors and via: the originating organisation is the author, a republisher is via.
+9. identity: item key and content hash (`aggregator.identity`).
+
+Every decision is written into `Item.notes` as a short sentence with stable wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+from urllib.parse import urlsplit
+
+from aggregator import identity
+from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
+from aggregator.normalise.authors import decide_authors
+from aggregator.normalise.boilerplate import Removal, strip_boilerplate
+from aggregator.normalise.dates import resolve_dates
+from aggregator.normalise.html import (
+    decode_text_entities,
+    html_to_text,
+    looks_like_html,
+    parse_fragment,
+    rewrite_links,
+    sanitise,
+    serialise_children,
+    text_to_html,
+)
+from aggregator.normalise.rules import BoilerplateRules, default_rules
+from aggregator.normalise.text import clean_text, first_words, repair_mojibake
+from aggregator.normalise.titles import clean_title
+from aggregator.normalise.urls import canonicalise
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "BoilerplateRules",
+    "NormaliseOptions",
+    "default_rules",
+    "normalise_entry",
+]
+
+SUMMARY_CHARS = 400  # long enough for a lede, short enough for a feed reader's list view
+REPUBLISHER_TAG = "republisher"  # a source tag that says: this source carries others' stories
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NormaliseOptions:
+    future_dates: Literal["first-seen", "keep"] = "first-seen"  # like Venus's future_dates
+    future_tolerance: timedelta = timedelta(days=1)
+    rules: BoilerplateRules = field(default_factory=default_rules)
+
+
+DEFAULT_OPTIONS = NormaliseOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    html: str | None
+    removals: tuple[Removal, ...]
+    notes: tuple[str, ...]
+
+
+def _clean_body(
+    value: str | None, *, where: str, plain: bool, base: str | None, rules: BoilerplateRules
+) -> _Body:
+    """Steps 1–4 for one HTML field (content or summary)."""
+    if not value or not value.strip():
+        return _Body(None, (), ())
+    notes: list[str] = []
+    value, repaired = repair_mojibake(value)
+    if repaired:
+        notes.append(f"mojibake repaired in {where}")
+    markup = text_to_html(value) if plain else value
+    root = parse_fragment(markup)
+    if decode_text_entities(root):
+        notes.append(f"double-escaped entities decoded in {where}")
+    removals = strip_boilerplate(root, rules, where=where, base=base)
+    notes.extend(_removal_note(r, where) for r in removals)
+    report = rewrite_links(root, base, rules.tracking)
+    if report.resolved:
+        notes.append(f"{report.resolved} relative link(s) in {where} resolved against {base}")
+    if report.tracking_removed:
+        names = ", ".join(report.tracking_removed)
+        notes.append(f"tracking parameters removed from links in {where}: {names}")
+    if report.unsafe_removed:
+        notes.append(f"{report.unsafe_removed} unsafe link(s) removed from {where}")
+    for host in report.trackers_removed:
+        notes.append(f"tracker image removed from {where}: {host}")
+    cleaned = sanitise(serialise_children(root))
+    return _Body(cleaned or None, removals, tuple(notes))
+
+
+def _removal_note(removal: Removal, where: str) -> str:
+    if removal.kind == "readmore":
+        target = f": {removal.target}" if removal.target else ""
+        return f"read-more link removed from {where} by rule {removal.rule}{target}"
+    what = "share line" if removal.kind == "share" else "footer"
+    return f"{what} removed from {where} by rule {removal.rule}"
+
+
+def _is_plain(value: str | None, content_type: str | None) -> bool:
+    if content_type:
+        return "html" not in content_type.lower()
+    return value is not None and not looks_like_html(value)
+
+
+def _link(raw: RawEntry, rules: BoilerplateRules) -> tuple[str | None, tuple[str, ...]]:
+    if not raw.link:
+        return None, ()
+    link, removed = canonicalise(raw.link, raw.base, rules.tracking)
+    if link is None:
+        return None, (f"link {raw.link!r} dropped: not an http(s) URL",)
+    if removed:
+        return link, (f"tracking parameters removed from link: {', '.join(removed)}",)
+    return link, ()
+
+
+def _summary(content: _Body, summary: _Body) -> str | None:
+    source = summary.html if summary.html is not None else content.html
+    if source is None:
+        return None
+    text = html_to_text(source, skip_captions=True).replace("\n\n", " ")
+    return first_words(text, SUMMARY_CHARS) or None
+
+
+def _teases_elsewhere(readmore: str | None, link: str | None, site: str | None) -> bool:
+    """A read-more link to another host: the source carries someone else's story."""
+    if readmore is None:
+        return False
+    hosts = {urlsplit(u).hostname for u in (link, site) if u}
+    return urlsplit(readmore).hostname not in hosts
+
+
+def normalise_entry(
+    raw: RawEntry,
+    *,
+    source: SourceSpec,
+    attribution: Attribution,
+    first_seen: datetime,
+    options: NormaliseOptions = DEFAULT_OPTIONS,
+) -> Item:
+    """Clean one entry into a publishable item; see the module docstring for the steps."""
+    rules = options.rules
+    base = raw.base or raw.link
+    has_both = bool(raw.content and raw.summary and raw.content != raw.summary)
+    body_value = raw.content or raw.summary
+    content = _clean_body(
+        body_value,
+        where="content",
+        plain=_is_plain(body_value, raw.content_type),
+        base=base,
+        rules=rules,
+    )
+    summary = (
+        _clean_body(
+            raw.summary,
+            where="summary",
+            plain=_is_plain(raw.summary, None),
+            base=base,
+            rules=rules,
+        )
+        if has_both
+        else _Body(None, (), ())
+    )
+    text = html_to_text(content.html, skip_captions=True) if content.html else ""
+    title, title_notes = clean_title(
+        raw.title,
+        site_names=(attribution.title or "", source.title or ""),
+        fallback_text=text,
+    )
+    dates = resolve_dates(
+        raw.published,
+        raw.updated,
+        first_seen=first_seen,
+        date_rule=raw.date_rule,
+        future=options.future_dates,
+        tolerance=options.future_tolerance,
+    )
+    link, link_notes = _link(raw, rules)
+    removals = content.removals + summary.removals
+    readmore = next((r.target for r in removals if r.target), None)
+    footer_via = next((r.via for r in removals if r.via), None)
+    via = clean_text(raw.via) if raw.via else footer_via
+    carried = (
+        raw.public_release
+        or REPUBLISHER_TAG in source.tags
+        or _teases_elsewhere(readmore, link, attribution.site_link)
+    )
+    authors = decide_authors(
+        raw.authors,
+        via=via,
+        carried=carried,
+        own_names=(attribution.title, source.title),
+        title=title,
+        text=text,
+        rules=rules.organisations,
+    )
+    if source.kind is SourceKind.SEED_TEXT:
+        key = identity.seed_key(title, authors.authors[0] if authors.authors else None)
+    else:
+        key = identity.item_key(source.id, entry_id=raw.id, link=link, title=title, text=text)
+    notes = (
+        raw.notes
+        + content.notes
+        + summary.notes
+        + title_notes
+        + link_notes
+        + dates.notes
+        + authors.notes
+    )
+    return Item(
+        key=key,
+        origin_id=raw.id or link or key,
+        content_hash=identity.content_hash(title, link, content.html),
+        title=title,
+        link=link,
+        summary=_summary(content, summary),
+        content_html=content.html,
+        text=text,
+        authors=authors.authors,
+        categories=tuple(dict.fromkeys(c for c in map(clean_text, raw.categories) if c)),
+        published=dates.published,
+        updated=dates.updated,
+        source=attribution,
+        via=authors.via,
+        date_rule=dates.date_rule,
+        readmore=readmore,
+        notes=tuple(dict.fromkeys(notes)),
+    )

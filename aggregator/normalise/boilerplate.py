@@ -1,0 +1,110 @@
+"""Removing what a republisher or blog engine wrapped around a story.
+
+Works on the lxml tree of one field (content or summary) with the rules of
+`aggregator/rules/boilerplate.toml`. A footer or share rule is matched against the text of
+each innermost block; a block that holds nothing but the match goes, otherwise only the
+matching text inside one text node goes. A read-more link goes too, and its canonical
+target is kept: dedupe uses it to join a teaser with the full story.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lxml.html import HtmlElement
+
+from aggregator.normalise.html import BLOCK_TAGS, drop_empty_paragraphs, remove_keeping_tail
+from aggregator.normalise.rules import BoilerplateRule, BoilerplateRules, RuleKind
+from aggregator.normalise.text import collapse_whitespace
+from aggregator.normalise.urls import canonicalise
+
+_LEFTOVER = re.compile(r"[\W_]*")  # punctuation and spaces left around a removed footer
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    rule: str
+    kind: RuleKind
+    via: str | None = None  # the republisher a footer named
+    target: str | None = None  # canonical target of a read-more link
+
+
+def _leaf_blocks(root: HtmlElement) -> list[HtmlElement]:
+    """Innermost blocks (blocks with no block inside), the root when it has none."""
+    blocks = [
+        el
+        for el in root.iter()
+        if isinstance(el.tag, str)
+        and (el.tag in BLOCK_TAGS or el is root)
+        and not any(isinstance(d.tag, str) and d.tag in BLOCK_TAGS for d in el.iterdescendants())
+    ]
+    return blocks
+
+
+def _via(match: re.Match[str]) -> str | None:
+    if "via" not in match.re.groupindex:
+        return None
+    value = match.group("via")
+    return collapse_whitespace(value).strip(" .") or None if value else None
+
+
+def _remove_inline(block: HtmlElement, pattern: re.Pattern[str]) -> bool:
+    """Remove the match from the one text node that holds it; False if none does."""
+    for el in block.iter():
+        for attr in ("text", "tail"):
+            if el is block and attr == "tail":
+                continue
+            value = getattr(el, attr)
+            if value and pattern.search(value):
+                setattr(el, attr, pattern.sub("", value, count=1))
+                return True
+    return False
+
+
+def _apply_block_rule(block: HtmlElement, rule: BoilerplateRule) -> Removal | None:
+    text = collapse_whitespace(block.text_content() or "")
+    match = rule.pattern.search(text) if text else None
+    if match is None:
+        return None
+    leftover = text[: match.start()] + text[match.end() :]
+    if not _LEFTOVER.fullmatch(leftover):
+        if not _remove_inline(block, rule.pattern):
+            return None  # the match spans markup inside a longer paragraph: leave it
+    elif block.getparent() is not None:
+        remove_keeping_tail(block)
+    else:
+        block.clear()
+    return Removal(rule.name, rule.kind, via=_via(match))
+
+
+def _strip_readmore(
+    root: HtmlElement, rules: tuple[BoilerplateRule, ...], base: str | None, bp: BoilerplateRules
+) -> list[Removal]:
+    removals: list[Removal] = []
+    for link in list(root.iter("a")):
+        text = collapse_whitespace(link.text_content() or "")
+        rule = next((r for r in rules if text and r.pattern.search(text)), None)
+        if rule is None:
+            continue
+        href = link.get("href")
+        target = canonicalise(href, base, bp.tracking)[0] if href else None
+        remove_keeping_tail(link)
+        removals.append(Removal(rule.name, rule.kind, target=target))
+    return removals
+
+
+def strip_boilerplate(
+    root: HtmlElement, rules: BoilerplateRules, *, where: str, base: str | None
+) -> tuple[Removal, ...]:
+    """Remove footers, share lines and read-more links from `root` (mutated); say what went."""
+    removals = _strip_readmore(root, rules.of_kind("readmore", where), base, rules)
+    block_rules = rules.of_kind("footer", where) + rules.of_kind("share", where)
+    for block in _leaf_blocks(root):
+        for rule in block_rules:
+            removal = _apply_block_rule(block, rule)
+            if removal is not None:
+                removals.append(removal)
+                break
+    drop_empty_paragraphs(root)
+    return tuple(removals)

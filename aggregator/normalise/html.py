@@ -1,0 +1,289 @@
+"""HTML: building a tree, rewriting links, dropping trackers, sanitising, extracting text.
+
+The sanitiser (`sanitise`, nh3 with an allow-list) runs LAST over the serialised tree:
+whatever the earlier passes did or missed, only allowed tags, attributes and http(s) /
+mailto URLs reach the output. The earlier passes use lxml only to understand the markup
+(find footers, links, pixels); their output is never trusted.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import lxml.html
+import nh3
+from lxml.etree import ParserError
+from lxml.html import HtmlElement
+
+from aggregator.normalise.rules import TrackingRules
+from aggregator.normalise.text import collapse_whitespace, decode_entities, strip_controls
+from aggregator.normalise.urls import SAFE_SCHEMES, clean_url_text, is_tracker, strip_tracking
+
+ALLOWED_TAGS: frozenset[str] = frozenset(
+    {
+        "a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del",
+        "details", "div", "dl", "dt", "em", "figcaption", "figure", "h1", "h2", "h3", "h4",
+        "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s",
+        "samp", "small", "span", "strong", "sub", "summary", "sup", "table", "tbody", "td",
+        "tfoot", "th", "thead", "time", "tr", "u", "ul", "var",
+    }
+)  # fmt: skip
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "a": {"href", "title", "hreflang"},
+    "abbr": {"title"},
+    "blockquote": {"cite"},
+    "del": {"cite", "datetime"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ins": {"cite", "datetime"},
+    "ol": {"start", "reversed"},
+    "q": {"cite"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "time": {"datetime"},
+}
+URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
+# Removed together with everything inside them: their content is code or UI, not prose.
+_DROP_WITH_CONTENT: frozenset[str] = frozenset(
+    {
+        "script", "style", "noscript", "template", "iframe", "frame", "frameset", "object",
+        "embed", "applet", "svg", "math", "textarea", "select", "button", "title", "head",
+        "canvas", "audio", "video", "base", "meta", "link",
+    }
+)  # fmt: skip
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(_DROP_WITH_CONTENT),
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=set(URL_SCHEMES),
+    link_rel="noopener noreferrer",
+    strip_comments=True,
+)
+BLOCK_TAGS: frozenset[str] = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "caption", "dd", "details", "div", "dl",
+        "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody",
+        "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+_EMPTY_PARAGRAPH = re.compile(r"<p>(?:\s|&nbsp;|\u00a0|<br>)*</p>")
+_LOOKS_LIKE_HTML = re.compile(r"<[A-Za-z!/][^>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+\d*);")
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_SENTENCE_END = tuple('.!?:;"”’)]…')
+_CAPTION_MAX_WORDS = 16
+
+
+def looks_like_html(text: str) -> bool:
+    return _LOOKS_LIKE_HTML.search(text) is not None
+
+
+def is_caption_line(line: str) -> bool:
+    """A photo caption in plain text: a short line that is not a sentence."""
+    words = line.split()
+    return 0 < len(words) <= _CAPTION_MAX_WORDS and not line.rstrip().endswith(_SENTENCE_END)
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as HTML: blank-line paragraphs; caption lines become figcaptions.
+
+    The first paragraph is never a caption: a one-line text is a sentence, not a photo.
+    """
+    paragraphs = [collapse_whitespace(p) for p in _BLANK_LINES.split(text.replace("\r", ""))]
+    out: list[str] = []
+    for index, para in enumerate(p for p in paragraphs if p):
+        escaped = html_lib.escape(para, quote=False)
+        if index > 0 and is_caption_line(para):
+            out.append(f"<figure><figcaption>{escaped}</figcaption></figure>")
+        else:
+            out.append(f"<p>{escaped}</p>")
+    return "\n".join(out)
+
+
+def parse_fragment(markup: str) -> HtmlElement:
+    """A tree of the fragment under one <div> (which serialise_children leaves out)."""
+    markup = strip_controls(markup)
+    try:
+        return lxml.html.fragment_fromstring(markup or "<p></p>", create_parent="div")
+    except (ParserError, ValueError):
+        # lxml gives up on some degenerate inputs (e.g. only a comment): keep the text.
+        root = lxml.html.fragment_fromstring("<p></p>", create_parent="div")
+        root[0].text = markup
+        return root
+
+
+def serialise_children(root: HtmlElement) -> str:
+    head = html_lib.escape(root.text or "", quote=False)
+    return head + "".join(lxml.html.tostring(child, encoding="unicode") for child in root)
+
+
+def remove_keeping_tail(el: HtmlElement) -> None:
+    """Remove `el` and its content; the text after it stays where it was."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail or ""
+    if tail:
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(el)
+
+
+def is_empty_block(el: HtmlElement) -> bool:
+    has_media = el.find(".//img") is not None or el.tag == "img"
+    return not has_media and not collapse_whitespace(el.text_content() or "")
+
+
+def drop_empty_paragraphs(root: HtmlElement) -> None:
+    for el in list(root.iter("p", "figure", "li", "div", "span", "em", "strong")):
+        if el is not root and el.getparent() is not None and is_empty_block(el):
+            remove_keeping_tail(el)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    resolved: int = 0  # relative links made absolute
+    tracking_removed: tuple[str, ...] = ()  # parameter names removed
+    unsafe_removed: int = 0  # links with a scheme other than http(s)/mailto
+    trackers_removed: tuple[str, ...] = ()  # hosts of tracking images removed
+
+
+def resolve_content_url(
+    url: str, base: str | None, tracking: TrackingRules
+) -> tuple[str | None, bool, tuple[str, ...]]:
+    """A link inside content: (absolute URL or None if unsafe, was relative, params removed).
+
+    Unlike canonical_url, the fragment stays: it points inside the linked page.
+    """
+    text = clean_url_text(url)
+    try:
+        parts = urlsplit(text)
+        relative = not parts.scheme
+        if relative and base:
+            parts = urlsplit(urljoin(clean_url_text(base), text))
+    except ValueError:
+        return None, False, ()
+    scheme = parts.scheme.lower()
+    if relative and not parts.scheme:
+        return text, False, ()  # no base to resolve against: left relative
+    if scheme == "mailto":
+        return urlunsplit(parts), False, ()
+    if scheme not in SAFE_SCHEMES:
+        return None, False, ()
+    query, removed = strip_tracking(parts.query, tracking)
+    netloc = parts.netloc.lower()
+    return urlunsplit((scheme, netloc, parts.path, query, parts.fragment)), relative, removed
+
+
+def _is_pixel(img: HtmlElement) -> bool:
+    def small(name: str) -> bool:
+        value = (img.get(name) or "").strip().removesuffix("px")
+        return value.isdigit() and int(value) <= 1
+
+    return small("width") and small("height")
+
+
+def rewrite_links(root: HtmlElement, base: str | None, tracking: TrackingRules) -> LinkReport:
+    """Resolve hrefs/srcs, strip tracking parameters, drop pixels and tracker images."""
+    resolved = unsafe = 0
+    removed: list[str] = []
+    trackers: list[str] = []
+    for el in list(root.iter("a", "img")):
+        attr = "href" if el.tag == "a" else "src"
+        value = el.get(attr)
+        if value is None:
+            continue
+        url, was_relative, params = resolve_content_url(value, base, tracking)
+        resolved += was_relative
+        removed.extend(params)
+        if el.tag == "img" and (url is None or _is_pixel(el) or is_tracker(url, tracking)):
+            trackers.append(urlsplit(url).hostname or "inline" if url else "unsafe source")
+            remove_keeping_tail(el)
+            continue
+        if url is None:
+            unsafe += 1
+            del el.attrib[attr]
+        else:
+            el.set(attr, url)
+    return LinkReport(
+        resolved=resolved,
+        tracking_removed=tuple(dict.fromkeys(removed)),
+        unsafe_removed=unsafe,
+        trackers_removed=tuple(trackers),
+    )
+
+
+def sanitise(markup: str) -> str:
+    """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links."""
+    cleaned = _CLEANER.clean(strip_controls(markup))
+    previous = None
+    while previous != cleaned:  # removing one empty <p> can empty its parent
+        previous, cleaned = cleaned, _EMPTY_PARAGRAPH.sub("", cleaned)
+    return cleaned.strip()
+
+
+def paragraphs(markup: str, *, skip_captions: bool = False) -> list[str]:
+    """The text of each block of `markup`, whitespace collapsed, empty blocks left out."""
+    root = parse_fragment(markup)
+    chunks: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        text = collapse_whitespace("".join(current))
+        if text:
+            chunks.append(text)
+        current.clear()
+
+    def visit(el: HtmlElement) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if tag in _DROP_WITH_CONTENT or (skip_captions and tag == "figcaption"):
+            current.append(" ")
+        else:
+            block = tag in BLOCK_TAGS
+            if block:
+                flush()
+            if tag in ("br", "img", "hr"):
+                current.append(" ")
+            current.append(el.text or "")
+            for child in el:
+                visit(child)
+            if block:
+                flush()
+        current.append(el.tail or "")
+
+    current.append(root.text or "")
+    for child in root:
+        visit(child)
+    flush()
+    return chunks
+
+
+def html_to_text(markup: str, *, skip_captions: bool = False) -> str:
+    """Plain text of an HTML fragment: one paragraph per block, separated by a blank line."""
+    return "\n\n".join(paragraphs(markup, skip_captions=skip_captions))
+
+
+_ENTITY_IN_TEXT = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def decode_text_entities(root: HtmlElement) -> bool:
+    """Decode entities left in text nodes by double escaping ("&amp;amp;" → "&").
+
+    The parser already decoded the markup once; an entity still in a text node means the
+    source escaped twice. Code blocks are left alone: there an entity may be the subject.
+    """
+    changed = False
+    for el in root.iter():
+        if not isinstance(el.tag, str) or el.tag in ("pre", "code"):
+            continue
+        for attr in ("text", "tail"):
+            value = getattr(el, attr)
+            if value and "&" in value and _ENTITY_IN_TEXT.search(value):
+                setattr(el, attr, decode_entities(value))
+                changed = True
+    return changed

@@ -1,0 +1,144 @@
+"""Cleaning rules kept as data: the TOML files of `aggregator/rules/`.
+
+The files are read once (`default_rules()` is cached) and turned into frozen, compiled
+records, so the cleaning functions stay pure and take the rules as an argument. Every
+`*.toml` file in the folder is read in name order, so a new rule set is a new file.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Literal
+
+from aggregator.exceptions import ConfigError
+
+RuleKind = Literal["footer", "share", "readmore"]
+_KINDS: dict[object, RuleKind] = {"footer": "footer", "share": "share", "readmore": "readmore"}
+_ORG_WHERE: dict[object, Literal["title", "text"]] = {"title": "title", "text": "text"}
+_WHERE: frozenset[str] = frozenset({"content", "summary"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoilerplateRule:
+    name: str
+    kind: RuleKind
+    pattern: re.Pattern[str]
+    where: frozenset[str] = _WHERE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrganisationRule:
+    name: str
+    where: Literal["title", "text"]
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrackingRules:
+    params: frozenset[str] = frozenset()
+    prefixes: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()  # "host" or "host/path-prefix"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoilerplateRules:
+    rules: tuple[BoilerplateRule, ...] = ()
+    organisations: tuple[OrganisationRule, ...] = ()
+    tracking: TrackingRules = field(default_factory=TrackingRules)
+
+    def of_kind(self, kind: RuleKind, where: str) -> tuple[BoilerplateRule, ...]:
+        return tuple(r for r in self.rules if r.kind == kind and where in r.where)
+
+
+def _compile(source: str, name: str, raw: Mapping[str, object]) -> re.Pattern[str]:
+    pattern = raw.get("pattern")
+    phrase = raw.get("phrase")
+    if isinstance(phrase, str):
+        pattern = re.escape(phrase)
+    if not isinstance(pattern, str) or not pattern:
+        raise ConfigError("a rule needs a pattern or a phrase", key=f"{source}:{name}")
+    try:
+        return re.compile(pattern, re.IGNORECASE | re.DOTALL)
+    except re.error as exc:
+        raise ConfigError(f"bad pattern: {exc}", key=f"{source}:{name}") from exc
+
+
+def _boilerplate_rule(source: str, raw: Mapping[str, object]) -> BoilerplateRule:
+    name = str(raw.get("name") or "")
+    kind = raw.get("kind")
+    if not name or kind not in _KINDS:
+        raise ConfigError(f"rule needs a name and a kind: footer, share or readmore", key=source)
+    where_raw = raw.get("where", sorted(_WHERE))
+    where = frozenset(where_raw) if isinstance(where_raw, list) else frozenset()
+    if not where or not where <= _WHERE:
+        raise ConfigError(f"where must list some of {sorted(_WHERE)}", key=f"{source}:{name}")
+    return BoilerplateRule(
+        name=name,
+        kind=_KINDS[kind],
+        pattern=_compile(source, name, raw),
+        where=where,
+    )
+
+
+def _organisation_rule(source: str, raw: Mapping[str, object]) -> OrganisationRule:
+    name = str(raw.get("name") or "")
+    where = raw.get("where", "text")
+    if not name or where not in _ORG_WHERE:
+        raise ConfigError("organisation rule needs a name and where = title|text", key=source)
+    pattern = raw.get("pattern")
+    if not isinstance(pattern, str) or "(?P<org>" not in pattern:
+        raise ConfigError("organisation pattern needs a (?P<org>…) group", key=f"{source}:{name}")
+    try:
+        compiled = re.compile(pattern)  # case matters: names are capitalised
+    except re.error as exc:
+        raise ConfigError(f"bad pattern: {exc}", key=f"{source}:{name}") from exc
+    return OrganisationRule(name=name, where=_ORG_WHERE[where], pattern=compiled)
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+
+
+def rules_from_documents(documents: Iterable[tuple[str, Mapping[str, object]]]) -> BoilerplateRules:
+    """Build the rules from parsed TOML documents, given as (source name, table) pairs."""
+    rules: list[BoilerplateRule] = []
+    orgs: list[OrganisationRule] = []
+    params: set[str] = set()
+    prefixes: list[str] = []
+    hosts: list[str] = []
+    for source, doc in documents:
+        for raw in _tables(doc.get("rule")):
+            rules.append(_boilerplate_rule(source, raw))
+        for raw in _tables(doc.get("organisation")):
+            orgs.append(_organisation_rule(source, raw))
+        tracking = doc.get("tracking")
+        if isinstance(tracking, Mapping):
+            params.update(p.lower() for p in _strings(tracking.get("params")))
+            prefixes.extend(p.lower() for p in _strings(tracking.get("prefixes")))
+            hosts.extend(h.lower() for h in _strings(tracking.get("hosts")))
+    return BoilerplateRules(
+        rules=tuple(rules),
+        organisations=tuple(orgs),
+        tracking=TrackingRules(
+            params=frozenset(params), prefixes=tuple(prefixes), hosts=tuple(hosts)
+        ),
+    )
+
+
+def _tables(value: object) -> list[Mapping[str, object]]:
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, Mapping)]
+
+
+@functools.cache
+def default_rules() -> BoilerplateRules:
+    """The rules shipped in `aggregator/rules/*.toml`, read once per process."""
+    folder = resources.files("aggregator") / "rules"
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".toml")), key=lambda f: f.name)
+    return rules_from_documents((f.name, tomllib.loads(f.read_text("utf-8"))) for f in files)

@@ -1,0 +1,107 @@
+"""Canonical links: the form used for identity, dedupe and output.
+
+`canonical_url()` resolves a link against its base, keeps only http(s), lower-cases the
+scheme and host, drops the default port and the fragment, and removes tracking
+parameters (the list is data: `aggregator/rules/tracking.toml`). Remaining parameters
+keep their order and their original encoding, so two spellings of one link only meet
+when they really are the same resource.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from aggregator.normalise.rules import TrackingRules, default_rules
+
+SAFE_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Browsers drop ASCII tab/newline anywhere in a URL and C0 controls/space at its ends
+# (WHATWG URL standard), which is how "java\tscript:" becomes "javascript:".
+_INNER_JUNK = re.compile(r"[\t\n\r]")
+_EDGE_JUNK = "".join(map(chr, range(0x21)))  # C0 controls and space
+
+
+def clean_url_text(url: str) -> str:
+    """The URL a browser would see: inner tabs/newlines and edge controls removed."""
+    return _INNER_JUNK.sub("", url).strip(_EDGE_JUNK)
+
+
+def is_tracking_param(name: str, tracking: TrackingRules) -> bool:
+    lowered = unquote(name).lower()
+    return lowered in tracking.params or lowered.startswith(tracking.prefixes)
+
+
+def strip_tracking(query: str, tracking: TrackingRules) -> tuple[str, tuple[str, ...]]:
+    """The query without tracking parameters, and the names that were removed."""
+    kept: list[str] = []
+    removed: list[str] = []
+    for piece in query.split("&"):
+        if not piece:
+            continue
+        name = piece.split("=", 1)[0]
+        if is_tracking_param(name, tracking):
+            removed.append(unquote(name))
+        else:
+            kept.append(piece)
+    return "&".join(kept), tuple(removed)
+
+
+def _netloc(scheme: str, netloc: str) -> str | None:
+    userinfo, _, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):  # IPv6 literal: the port follows the closing bracket
+        host, _, port = hostport.partition("]")
+        host += "]"
+        port = port.removeprefix(":")
+    else:
+        host, _, port = hostport.partition(":")
+    host = host.lower().rstrip(".")
+    if not host:
+        return None
+    if port and (not port.isdigit() or int(port) == _DEFAULT_PORTS[scheme]):
+        if not port.isdigit():
+            return None
+        port = ""
+    result = f"{host}:{port}" if port else host
+    return f"{userinfo}@{result}" if userinfo else result
+
+
+def canonicalise(
+    url: str, base: str | None, tracking: TrackingRules
+) -> tuple[str | None, tuple[str, ...]]:
+    """`canonical_url` that also says which tracking parameters it removed."""
+    text = clean_url_text(url)
+    if not text:
+        return None, ()
+    try:
+        if base:
+            text = urljoin(clean_url_text(base), text)
+        parts = urlsplit(text)
+    except ValueError:  # e.g. an invalid IPv6 literal
+        return None, ()
+    scheme = parts.scheme.lower()
+    if scheme not in SAFE_SCHEMES:
+        return None, ()
+    netloc = _netloc(scheme, parts.netloc)
+    if netloc is None:
+        return None, ()
+    query, removed = strip_tracking(parts.query, tracking)
+    return urlunsplit((scheme, netloc, parts.path or "/", query, "")), removed
+
+
+@functools.lru_cache(maxsize=8192)
+def canonical_url(url: str, base: str | None = None) -> str | None:
+    """Canonical http(s) form of `url` resolved against `base`; None if not http(s).
+
+    >>> canonical_url("HTTPS://Example.COM:443/a?utm_source=x&id=2#top")
+    'https://example.com/a?id=2'
+    """
+    return canonicalise(url, base, default_rules().tracking)[0]
+
+
+def is_tracker(url: str, tracking: TrackingRules) -> bool:
+    """True if `url` (absolute) is served by a known tracker host."""
+    parts = urlsplit(url)
+    where = (parts.hostname or "") + parts.path
+    return any(where == h or where.startswith(h + "/") for h in tracking.hosts)
