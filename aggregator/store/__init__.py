@@ -394,6 +394,12 @@ class Store:
             )
         return int(count)
 
+    def item_counts(self) -> dict[str, int]:
+        """Stored items per source."""
+        with self._wrap("count items"):
+            rows = self._db.execute("SELECT source_id, COUNT(*) FROM items GROUP BY source_id")
+            return {r[0]: int(r[1]) for r in rows.fetchall()}
+
     def item_count(self) -> int:
         with self._wrap("count items"):
             return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
