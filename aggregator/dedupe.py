@@ -1,0 +1,510 @@
+"""Merge the copies of one story that arrive from several places.
+
+One press release travels: the organisation posts it, republishers copy it with their own
+headline, a caption and a footer (sometimes their own first paragraph, a dropped or
+swapped paragraph, a dropped ending), digests post a teaser, a seed document holds another
+copy. Readers must see the story once. Two different releases of one organisation, on the
+other hand, share a lot of text (the same "About us" paragraph, template sentences, the
+same people and places in a follow-up) and must stay apart.
+
+How a new item finds its story, strongest evidence first (`Match.reason` says which):
+
+1. **same link**: the canonical link of a known item;
+2. **read-more link**: a teaser's "Read more" link is a known item's link (or the other
+   way round, when the teaser came first);
+3. **same fingerprint**: the same folded text, long enough to mean something;
+4. **near-duplicate**: Jaccard of word 5-shingles >= `NEAR_DUPLICATE_JACCARD`;
+5. **contained**: nearly every shingle of the shorter text is in the longer one (a
+   teaser, or a copy that kept only part of the release);
+6. **shared sentences**: several whole sentences in common that no *other* story in the
+   index has; sentences that occur in two stories are boilerplate or template text
+   (document frequency counted per story, not per item, so copies do not inflate it).
+
+Headlines never take part in the evidence; they only break a tie between two stories that
+a teaser fits equally well. In the face of ambiguity the item starts a new story.
+
+Everything here is pure: `signature_of` turns an `Item` into a compact, serialisable
+`Signature` (so later runs recompute nothing), and `StoryIndex` holds the signatures of
+the stored items within the window and answers `match`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import zlib
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aggregator.identity import fold
+from aggregator.model import Item
+
+SIGNATURE_VERSION = 1  # bump when folding or hashing changes: old signatures are recomputed
+
+SHINGLE_SIZE = 5  # words per shingle: long enough that template phrases rarely collide
+MIN_SENTENCE_TOKENS = 6  # shorter sentences ("Photo: NATO") say nothing about identity
+
+# Near-duplicate: the naive rule's threshold. Different releases of one organisation
+# reach 0.35 on the dev corpus (shared boilerplate and template sentences), copies of one
+# release with a new headline and footer stay above 0.6.
+NEAR_DUPLICATE_JACCARD = 0.5
+
+# Contained: share of the shorter text's shingles found in the longer one. A teaser cut
+# mid-sentence loses one or two shingles; a teaser of another release with the same
+# opening template but other people or places keeps at most ~0.65.
+CONTAINED = 0.85
+# A contained text this short (in shingles) is too generic to decide on: "Statement by the
+# Minister on the budget" could start many releases.
+MIN_CONTAINED_SHINGLES = 10
+
+# Shared sentences: copies that dropped paragraphs or wrote their own opening still share
+# whole sentences with the release, at least two and a good part of the shorter text.
+# Follow-up releases repeat one opening sentence at most, once boilerplate is discounted.
+MIN_SHARED_SENTENCES = 2
+MIN_SHARED_SENTENCE_SHARE = 0.4
+
+# Candidate generation: shingles whose hash is 0 modulo ANCHOR_MODULUS, plus the first
+# shingle of every paragraph (a teaser starts where a paragraph starts), are indexed.
+# Sampling by hash is consistent, so two texts sharing a passage share its anchors.
+ANCHOR_MODULUS = 4
+# An anchor found in more stories than this is template or boilerplate text: it finds no
+# useful candidate and would make each look-up slow.
+MAX_ANCHOR_STORIES = 32
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\r\n\s*\r\n")
+_TRUNCATED = re.compile(r"(…|\.\.\.|\[…\]|\[\.\.\.\])\s*$")
+_READ_MORE_TAIL = re.compile(
+    r"(\s*(read more|continue reading|read the full (story|release)|full story)\W*)+$",
+    re.IGNORECASE,
+)
+# Typical UTF-8-read-as-Latin-1 sequences; ftfy repairs them, but only runs when needed.
+_MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u0152-\u0178]")
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
+
+
+# ---------------------------------------------------------------------------------------
+# Folding: the text every comparison sees
+
+
+def repair(text: str) -> str:
+    """Undo escaped entities and mojibake that survived upstream cleaning."""
+    for _ in range(2):  # "&amp;rsquo;" needs two rounds
+        if not _ENTITY.search(text):
+            break
+        text = html.unescape(text)
+    if _MOJIBAKE.search(text):
+        import ftfy  # only loaded for the rare broken text
+
+        text = ftfy.fix_text(text)
+    return text
+
+
+def paragraphs(text: str) -> list[str]:
+    """Paragraphs of plain text; a trailing "Read more" and a truncation mark removed."""
+    parts = [" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(repair(text))]
+    parts = [p for p in parts if p]
+    if parts:
+        last = _READ_MORE_TAIL.sub("", parts[-1]).strip()
+        parts[-1:] = [last] if last else []
+    return parts
+
+
+def sentences(paragraph: str) -> list[str]:
+    return [s for s in _SENTENCE_END.split(paragraph) if s]
+
+
+def _tokens(paragraph: str) -> list[str]:
+    tokens = fold(paragraph).split()
+    # A teaser cut mid-word ("… the Lowm…"): the cut word is not a word of the release.
+    if tokens and _TRUNCATED.search(paragraph):
+        tokens.pop()
+    return tokens
+
+
+def _hash(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def _pack(values: Iterable[int]) -> bytes:
+    return array("I", sorted(set(values))).tobytes()
+
+
+def unpack(blob: bytes) -> array[int]:
+    values = array("I")
+    values.frombytes(blob)
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Folded:
+    tokens: list[str]
+    shingles: list[int]
+    starts: list[int]  # the first shingle of each paragraph
+    sentences: list[int]
+
+
+def _shingles(tokens: Sequence[str]) -> list[int]:
+    if len(tokens) < SHINGLE_SIZE:
+        return [_hash(" ".join(tokens))] if tokens else []
+    return [_hash(" ".join(tokens[i : i + SHINGLE_SIZE])) for i in range(len(tokens) - 4)]
+
+
+def fold_text(text: str) -> _Folded:
+    """Tokens, shingle hashes, paragraph-start shingles and sentence hashes of a text."""
+    tokens: list[str] = []
+    starts: list[int] = []
+    sentence_hashes: list[int] = []
+    for paragraph in paragraphs(text):
+        para_tokens = _tokens(paragraph)
+        if not para_tokens:
+            continue
+        starts.append(_hash(" ".join(para_tokens[:SHINGLE_SIZE])))
+        tokens.extend(para_tokens)
+        for sentence in sentences(paragraph):
+            words = fold(sentence).split()
+            if len(words) >= MIN_SENTENCE_TOKENS and not _TRUNCATED.search(sentence):
+                sentence_hashes.append(_hash(" ".join(words)))
+    return _Folded(tokens, _shingles(tokens), starts, sentence_hashes)
+
+
+# ---------------------------------------------------------------------------------------
+# Signature: what is stored per item
+
+
+def _b64(blob: bytes) -> str:
+    return base64.b64encode(blob).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signature:
+    """Everything dedupe needs to know about one stored item, compact and serialisable.
+
+    `shingles`, `anchors` and `sentences` are sorted, distinct 32-bit hashes packed as
+    little-endian bytes (`unpack` reads them)."""
+
+    key: str
+    source_id: str
+    link: str | None  # canonical
+    readmore: str | None  # canonical link of the full version, for a teaser
+    fingerprint: str  # hash of the folded text
+    length: int  # tokens of the folded text
+    published: datetime
+    org: str | None  # folded originating organisation, when the item names one
+    title: str  # folded headline, only ever a tie-breaker
+    shingles: bytes
+    anchors: bytes
+    sentences: bytes
+    version: int = SIGNATURE_VERSION
+
+    @property
+    def shingle_count(self) -> int:
+        return len(self.shingles) // 4
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": self.version,
+                "key": self.key,
+                "source_id": self.source_id,
+                "link": self.link,
+                "readmore": self.readmore,
+                "fingerprint": self.fingerprint,
+                "length": self.length,
+                "published": self.published.isoformat(),
+                "org": self.org,
+                "title": self.title,
+                "shingles": _b64(self.shingles),
+                "anchors": _b64(self.anchors),
+                "sentences": _b64(self.sentences),
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Signature:
+        data: dict[str, Any] = json.loads(text)
+        return cls(
+            version=int(data["v"]),
+            key=data["key"],
+            source_id=data["source_id"],
+            link=data["link"],
+            readmore=data["readmore"],
+            fingerprint=data["fingerprint"],
+            length=int(data["length"]),
+            published=datetime.fromisoformat(data["published"]),
+            org=data["org"],
+            title=data["title"],
+            shingles=base64.b64decode(data["shingles"]),
+            anchors=base64.b64decode(data["anchors"]),
+            sentences=base64.b64decode(data["sentences"]),
+        )
+
+
+def _anchors(folded: _Folded) -> list[int]:
+    sampled = [h for h in folded.shingles if h % ANCHOR_MODULUS == 0]
+    return sampled + folded.starts
+
+
+def signature_of(item: Item) -> Signature:
+    folded = fold_text(item.text)
+    return Signature(
+        key=item.key,
+        source_id=item.source.source_id,
+        link=item.link,
+        readmore=item.readmore,
+        fingerprint=f"{zlib.crc32(' '.join(folded.tokens).encode()):08x}-{len(folded.tokens)}",
+        length=len(folded.tokens),
+        published=item.published,
+        org=(fold(item.authors[0]) or None) if item.authors else None,
+        title=fold(item.title),
+        shingles=_pack(folded.shingles),
+        anchors=_pack(_anchors(folded)),
+        sentences=_pack(folded.sentences),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Matching
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The story an item joins, and why. `entry_id` None: a new story."""
+
+    entry_id: str | None
+    reason: str
+    score: float | None = None
+    matched_key: str | None = None
+
+
+NEW_STORY = Match(None, "new story")
+
+# Strength of each kind of evidence: a stronger one wins over a higher score.
+_LINK, _READMORE, _FINGERPRINT, _NEAR, _CONTAINED, _SENTENCES = 6, 5, 4, 3, 2, 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Evidence:
+    strength: int
+    score: float
+    reason: str
+    entry_id: str
+    key: str
+
+
+@dataclass(slots=True)
+class _Known:
+    sig: Signature
+    entry_id: str
+
+
+class StoryIndex:
+    """The stored items of the window, by what can find them."""
+
+    def __init__(self, known: Iterable[tuple[Signature, str]] = ()) -> None:
+        self._items: list[_Known] = []
+        self._by_link: dict[str, int] = {}
+        self._by_readmore: dict[str, list[int]] = {}
+        self._by_fingerprint: dict[str, int] = {}
+        self._by_anchor: dict[int, list[int]] = {}
+        # Sentence hash → the stories it occurs in (up to two: more tells nothing new).
+        self._sentence_stories: dict[int, tuple[str, ...]] = {}
+        self._titles: dict[str, set[str]] = {}
+        for sig, entry_id in known:
+            self.add(sig, entry_id)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, sig: Signature, entry_id: str) -> None:
+        position = len(self._items)
+        self._items.append(_Known(sig, entry_id))
+        if sig.link:
+            self._by_link.setdefault(sig.link, position)
+        if sig.readmore:
+            self._by_readmore.setdefault(sig.readmore, []).append(position)
+        self._by_fingerprint.setdefault(sig.fingerprint, position)
+        self._titles.setdefault(entry_id, set()).add(sig.title)
+        for anchor in unpack(sig.anchors):
+            postings = self._by_anchor.setdefault(anchor, [])
+            if len(postings) <= MAX_ANCHOR_STORIES:
+                postings.append(position)
+        for sentence in unpack(sig.sentences):
+            stories = self._sentence_stories.get(sentence, ())
+            if entry_id not in stories and len(stories) < 2:
+                self._sentence_stories[sentence] = (*stories, entry_id)
+
+    def match(self, sig: Signature) -> Match:
+        exact = self._exact(sig)
+        if exact is not None:
+            return exact
+        return self._fuzzy(sig)
+
+    # -- exact evidence
+
+    def _exact(self, sig: Signature) -> Match | None:
+        hit = self._by_link.get(sig.link) if sig.link else None
+        if hit is not None:
+            return self._match_of(hit, "same link", None)
+        hit = self._by_link.get(sig.readmore) if sig.readmore else None
+        if hit is not None:
+            return self._match_of(hit, f"read-more link to {sig.readmore}", None)
+        for position in self._by_readmore.get(sig.link or "", ()):
+            return self._match_of(position, "read-more link of a teaser", None)
+        hit = self._by_fingerprint.get(sig.fingerprint)
+        if hit is not None and sig.length >= MIN_CONTAINED_SHINGLES + SHINGLE_SIZE:
+            return self._match_of(hit, "same fingerprint", 1.0)
+        return None
+
+    def _match_of(self, position: int, reason: str, score: float | None) -> Match:
+        known = self._items[position]
+        return Match(known.entry_id, reason, score, known.sig.key)
+
+    # -- fuzzy evidence
+
+    def _candidates(self, sig: Signature) -> list[int]:
+        seen: dict[int, None] = {}
+        for anchor in unpack(sig.anchors):
+            postings = self._by_anchor.get(anchor)
+            if postings and len(postings) <= MAX_ANCHOR_STORIES:
+                seen.update(dict.fromkeys(postings))
+        return sorted(seen)
+
+    def _fuzzy(self, sig: Signature) -> Match:
+        shingles = set(unpack(sig.shingles))
+        sentence_set = set(unpack(sig.sentences))
+        best: dict[str, _Evidence] = {}
+        for position in self._candidates(sig):
+            known = self._items[position]
+            evidence = self._compare(sig, shingles, sentence_set, known)
+            if evidence is None:
+                continue
+            current = best.get(known.entry_id)
+            if current is None or _rank(evidence) > _rank(current):
+                best[known.entry_id] = evidence
+        return _decide(sig, list(best.values()), self._titles)
+
+    def _compare(
+        self, sig: Signature, shingles: set[int], sentence_set: set[int], known: _Known
+    ) -> _Evidence | None:
+        other = unpack(known.sig.shingles)
+        common = sum(1 for h in other if h in shingles)
+        smaller = min(len(shingles), len(other))
+        if not common or not smaller:
+            return None
+        jaccard = common / (len(shingles) + len(other) - common)
+        entry_id, key = known.entry_id, known.sig.key
+        if jaccard >= NEAR_DUPLICATE_JACCARD:
+            reason = f"near-duplicate jaccard={jaccard:.2f}"
+            return _Evidence(_NEAR, jaccard, reason, entry_id, key)
+        containment = common / smaller
+        if containment >= CONTAINED and smaller >= MIN_CONTAINED_SHINGLES:
+            which = "teaser" if len(shingles) <= len(other) else "item"
+            reason = f"{which} contained {containment:.2f} in {key}"
+            return _Evidence(_CONTAINED, containment, reason, entry_id, key)
+        if _orgs_differ(sig, known.sig):
+            return None
+        shared, share = self._shared_sentences(sentence_set, known)
+        if shared >= MIN_SHARED_SENTENCES and share >= MIN_SHARED_SENTENCE_SHARE:
+            reason = f"{shared} sentences shared ({share:.2f}) with {key}"
+            return _Evidence(_SENTENCES, share, reason, entry_id, key)
+        return None
+
+    def _shared_sentences(self, sentence_set: set[int], known: _Known) -> tuple[int, float]:
+        other = unpack(known.sig.sentences)
+        smaller = min(len(sentence_set), len(other))
+        if not smaller:
+            return 0, 0.0
+        # A sentence another story also has is boilerplate or a template that happened to
+        # get the same words: it is no evidence for this story.
+        shared = sum(
+            1
+            for h in other
+            if h in sentence_set and self._sentence_stories.get(h, ()) == (known.entry_id,)
+        )
+        return shared, shared / smaller
+
+
+def _orgs_differ(a: Signature, b: Signature) -> bool:
+    return a.org is not None and b.org is not None and a.org != b.org
+
+
+def _rank(evidence: _Evidence) -> tuple[int, float]:
+    return (evidence.strength, evidence.score)
+
+
+def _decide(sig: Signature, found: list[_Evidence], titles: dict[str, set[str]]) -> Match:
+    """The story a fuzzy match points at, or a new story when two stories fit as well."""
+    if not found:
+        return NEW_STORY
+    found.sort(key=lambda e: (-e.strength, -e.score, e.entry_id))
+    top = found[0]
+    rivals = [e for e in found[1:] if e.strength == top.strength]
+    if top.strength == _NEAR or not rivals:
+        return Match(top.entry_id, top.reason, round(top.score, 4), top.key)
+    # A teaser fits two stories (a follow-up repeats the opening sentence): the headline
+    # may tell them apart; if it does not, refuse to guess.
+    same_title = [
+        e for e in (top, *rivals) if sig.title and sig.title in titles.get(e.entry_id, ())
+    ]
+    if len(same_title) == 1:
+        chosen = same_title[0]
+        return Match(chosen.entry_id, chosen.reason + ", same headline", chosen.score, chosen.key)
+    return Match(None, f"new story (ambiguous: fits {1 + len(rivals)} stories)")
+
+
+# ---------------------------------------------------------------------------------------
+# Batches
+
+
+def processing_order(new: Sequence[Signature]) -> list[Signature]:
+    """Longest first, so a teaser meets its full item, then earliest, then by key."""
+    return sorted(new, key=lambda s: (-s.length, s.published, s.key))
+
+
+def assign_entries(
+    new: Sequence[Signature],
+    index: StoryIndex,
+    new_entry_id: Callable[[Signature], str],
+) -> dict[str, Match]:
+    """The entry every new item joins, keyed by item key.
+
+    Items are processed in `processing_order` and added to `index` as they go, so copies
+    within one batch find each other. A new story gets `new_entry_id(sig)` and the reason
+    "new story"."""
+    decisions: dict[str, Match] = {}
+    for sig in processing_order(new):
+        found = index.match(sig)
+        entry_id = found.entry_id if found.entry_id is not None else new_entry_id(sig)
+        if found.entry_id is None:
+            found = Match(entry_id, found.reason, found.score, None)
+        index.add(sig, entry_id)
+        decisions[sig.key] = found
+    return decisions
+
+
+# ---------------------------------------------------------------------------------------
+# The representative of a story
+
+
+def is_own_item(item: Item) -> bool:
+    """The originating organisation's own copy: its own feed, not carried by anyone."""
+    if item.via or not item.authors:
+        return False
+    org = fold(item.authors[0])
+    feed_names = (item.source.title, item.source.source_id)
+    return bool(org) and any(name and fold(name) == org for name in feed_names)
+
+
+def choose_representative(items: Sequence[Item]) -> Item:
+    """The organisation's own item when present, else the earliest published; ties by key."""
+    if not items:
+        raise ValueError("a story has at least one item")
+    return min(items, key=lambda i: (not is_own_item(i), i.published, i.key))
