@@ -55,6 +55,7 @@ class RunOptions:
     all_sources: bool = False  # fetch every remote source now, due or not
     only: tuple[str, ...] = ()  # restrict the run to these source ids
     dry_run: bool = False  # decide everything, write nothing
+    publish_unchanged: bool = True  # publish even when no item changed (the daemon: False)
 
 
 @dataclass(slots=True)
@@ -521,8 +522,13 @@ def run_once(
     now: datetime,
     options: RunOptions = RunOptions(),
     progress: Progress | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> RunReport:
-    """Ingest what is due, store it and publish. Never raises for one bad source."""
+    """Ingest what is due, store it and publish. Never raises for one bad source.
+
+    `should_stop` is checked between phases, so a daemon asked to stop finishes the
+    write in progress and skips the rest.
+    """
     filters, normalise_options = compile_source_options(settings)
     ctx = _Context(settings, store, now, filters, normalise_options)
     report = RunReport()
@@ -561,7 +567,8 @@ def run_once(
     for batch in batches:
         report.results.append(_result(batch))
         report.counts.update(batch.counts)
-    if options.dry_run:
+        _log_result(batch)
+    if options.dry_run or should_stop():
         return report
 
     # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
@@ -576,9 +583,40 @@ def run_once(
 
     if settings.retention_days is not None:
         report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
+    if should_stop() or not (
+        options.publish_unchanged or report.changed or report.counts["pruned"]
+    ):
+        return report
     report.published, report.entries = publish(settings, store)
     store.set_meta("last_publish", now.isoformat())
+    log.info(
+        "published %d entries: %d files written, %d unchanged",
+        report.entries,
+        len(report.published.written),
+        len(report.published.unchanged),
+    )
     return report
+
+
+def _log_result(batch: _Batch) -> None:
+    """One canonical line per source and run."""
+    c = batch.counts
+    outcome = batch.outcome
+    status = outcome.status if outcome else None
+    size = len(outcome.body) if outcome and outcome.body else 0
+    if batch.error is not None:
+        log.warning("source=%s status=%s error=%r", batch.spec.id, status, batch.error.message)
+        return
+    log.info(
+        "source=%s status=%s new=%d updated=%d unchanged=%d skipped=%d bytes=%d",
+        batch.spec.id,
+        status if status is not None else "local",
+        c["new"],
+        c["updated"],
+        c["unchanged"],
+        c["skipped"],
+        size,
+    )
 
 
 def _ensure(store: Store, spec: SourceSpec, options: RunOptions) -> SourceState:
