@@ -1,0 +1,195 @@
+"""End to end: the real `aggregator` CLI run as a subprocess on real folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from atomcheck import validate_atom
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_SEEDS = ROOT / "seeds"
+CORPUS = ROOT.parent / "shared" / "corpus" / "dev"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def aggregator(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    shutil.copytree(SHIPPED_SEEDS, tmp_path / "seeds")
+    return tmp_path
+
+
+def entries(feed: bytes) -> list[etree._Element]:
+    return etree.fromstring(feed).findall(f"{ATOM}entry")
+
+
+def test_run_on_shipped_seeds_publishes_valid_attributed_feed(workdir: Path) -> None:
+    result = aggregator("run", cwd=workdir)
+    assert "1 new" in result.stdout
+    assert "index.atom" in result.stdout
+    feed = (workdir / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    (entry,) = entries(feed)
+    assert entry.findtext(f"{ATOM}title") == "NATO Chief, Macron Talk Defense, Ukraine"
+    assert entry.findtext(f"{ATOM}author/{ATOM}name") == "NATO"
+    assert entry.findtext(f"{ATOM}published", "").startswith("2026-11-12")
+    content = entry.findtext(f"{ATOM}content") or ""
+    assert "Public Release" not in content
+    assert "does not take institutional positions" not in content
+    assert "Rutte" in content
+    source = entry.find(f"{ATOM}source")
+    assert source is not None
+    assert source.findtext(f"{ATOM}id")
+    assert (workdir / "data" / "aggregator.sqlite").is_file()
+
+
+def test_second_run_is_byte_identical(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    first = (workdir / "feeds" / "index.atom").read_bytes()
+    mtime = (workdir / "feeds" / "index.atom").stat().st_mtime_ns
+    result = aggregator("run", cwd=workdir)
+    assert "0 new" in result.stdout and "1 unchanged" in result.stdout
+    assert (workdir / "feeds" / "index.atom").read_bytes() == first
+    assert (workdir / "feeds" / "index.atom").stat().st_mtime_ns == mtime
+
+
+def test_renamed_or_copied_seed_is_not_a_second_entry(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    seed = next((workdir / "seeds").glob("*.txt"))
+    shutil.copy(seed, workdir / "seeds" / "copy-of-seed.txt")
+    seed.rename(workdir / "seeds" / "renamed.txt")
+    aggregator("run", cwd=workdir)
+    assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 1
+
+
+def test_item_that_leaves_its_source_stays_published(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    for seed in (workdir / "seeds").glob("*.txt"):
+        seed.unlink()
+    (workdir / "seeds" / "other.txt").write_text(
+        "Another Release Title\n\nSome Organisation\n\nA paragraph of the other release.\n",
+        encoding="utf-8",
+    )
+    aggregator("run", cwd=workdir)
+    titles = [
+        e.findtext(f"{ATOM}title") for e in entries((workdir / "feeds" / "index.atom").read_bytes())
+    ]
+    assert sorted(titles) == ["Another Release Title", "NATO Chief, Macron Talk Defense, Ukraine"]
+
+
+def test_export_jsonl(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    lines = aggregator("export", "--format", "jsonl", cwd=workdir).stdout.splitlines()
+    (record,) = [json.loads(line) for line in lines]
+    assert record["origin_id"] == "000_bc5ed4e3cd933a22.txt"
+    assert record["title"] == "NATO Chief, Macron Talk Defense, Ukraine"
+    assert record["published"].startswith("2026-11-12")
+    assert record["source"].endswith("000_bc5ed4e3cd933a22.txt")
+    assert record["origin_link"] is None
+    feed = (workdir / "feeds" / "index.atom").read_bytes()
+    (entry,) = entries(feed)
+    assert record["entry_id"] == entry.findtext(f"{ATOM}id")
+    assert any("Mirage.News" in note for note in record["notes"])
+
+
+def test_options_override_folders(tmp_path: Path) -> None:
+    shutil.copytree(SHIPPED_SEEDS, tmp_path / "in")
+    aggregator("run", "--seeds", "in", "--out", "public", "--db", "state/x.sqlite", cwd=tmp_path)
+    assert (tmp_path / "public" / "index.atom").is_file()
+    assert (tmp_path / "state" / "x.sqlite").is_file()
+
+
+def test_bad_config_exits_2_naming_the_key(workdir: Path) -> None:
+    (workdir / "aggregator.toml").write_text("[feed]\nentries = 'lots'\n", encoding="utf-8")
+    result = aggregator("run", cwd=workdir, check=False)
+    assert result.returncode == 2
+    assert "feed.entries" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_nothing_to_publish_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    result = aggregator("run", cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert "nothing could be published" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_database_is_reported_and_published_feed_kept(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    published = (workdir / "feeds" / "index.atom").read_bytes()
+    db = workdir / "data" / "aggregator.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(str(db) + suffix).unlink(missing_ok=True)
+    db.write_bytes(b"garbage" * 1000)
+    result = aggregator("run", cwd=workdir, check=False)
+    assert result.returncode == 1
+    assert str(db.name) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (workdir / "feeds" / "index.atom").read_bytes() == published
+
+
+def test_bad_seed_files_are_skipped_with_a_warning(workdir: Path) -> None:
+    (workdir / "seeds" / "empty.txt").write_bytes(b"")
+    (workdir / "seeds" / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (workdir / "seeds" / "broken.xml").write_bytes(b"<rss><channel><title>x</title>")
+    result = aggregator("run", cwd=workdir)
+    assert "empty.txt" in result.stderr
+    assert "binary.txt" in result.stderr
+    feed = (workdir / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    assert len(entries(feed)) >= 1
+
+
+def test_help_and_version() -> None:
+    assert "aggregator" in aggregator("--version", cwd=ROOT).stdout
+    for command in ("run", "export", "explain", "status", "serve", "schedule", "sources"):
+        assert "Usage:" in aggregator(command, "--help", cwd=ROOT).stdout
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared dev corpus not present")
+def test_dev_corpus_publishes_valid_feed_without_footers(tmp_path: Path) -> None:
+    (tmp_path / "aggregator.toml").write_text("[feed]\nentries = 1000\n", encoding="utf-8")
+    aggregator("run", "--seeds", str(CORPUS / "seeds"), cwd=tmp_path)
+    feed = (tmp_path / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    published = entries(feed)
+    assert len(published) > 200
+    for entry in published:
+        text = etree.tostring(entry, encoding="unicode")
+        assert "Public Release" not in text
+        assert "does not take institutional positions" not in text
+    labels = json.loads((CORPUS / "labels.json").read_text(encoding="utf-8"))
+    orgs = {story["org"] for story in labels["stories"].values()}
+    records = [
+        json.loads(line)
+        for line in aggregator("export", "--format", "jsonl", cwd=tmp_path).stdout.splitlines()
+    ]
+    seed_records = [r for r in records if r["source_id"] == "seeds"]
+    assert len(seed_records) > 100
+    for record in seed_records:
+        assert record["authors"] and record["authors"][0] in orgs, record
