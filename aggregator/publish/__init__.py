@@ -10,11 +10,14 @@ atomically and only when its bytes changed.
 from aggregator.publish.atom import render_atom
 from aggregator.publish.files import write_atomically
 from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
+from aggregator.publish.site import build_outputs, publish_all
 
 __all__ = [
     "FeedInfo",
     "PublishReport",
     "SourceInfo",
+    "build_outputs",
+    "publish_all",
     "render_atom",
     "write_atomically",
 ]

@@ -1,0 +1,129 @@
+"""publish_all: every output file from one list of entries, written atomically.
+
+    index.atom            newest entries_per_feed entries, prev-archive → newest archive
+    sources/<slug>.atom   per source          tags/<slug>.atom   per tag of the sources
+    archive/<YYYY-MM>.atom  the full history (RFC 5005)
+    index.json            JSON Feed 1.1       index.html         the page, with autodiscovery
+    sources.opml          the sources
+
+Everything is rendered first (pure, `build_outputs`), then written; index.atom is written
+last so that the archives it links to exist before it does. A file whose bytes did not
+change is not touched, so its mtime (and the server's ETag) stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aggregator.model import Entry
+from aggregator.publish.archive import archive_documents, newest_archive_link
+from aggregator.publish.atom import (
+    HTML_PATH,
+    INDEX_PATH,
+    AtomDocument,
+    atom_bytes,
+    feed_id_for,
+)
+from aggregator.publish.clean import PublishedEntry, prepare_entries, slugify, source_feed_path
+from aggregator.publish.files import remove_stale, write_atomically
+from aggregator.publish.html import render_html
+from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
+from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
+from aggregator.publish.opml import OPML_PATH, render_opml
+
+_PRUNED_DIRS = ("sources", "tags")  # feeds of sources and tags that no longer exist
+
+
+def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> list[SourceInfo]:
+    """The listed sources plus any source an entry names that the list does not."""
+    known = {s.id: s for s in sources}
+    for entry in entries:
+        attribution = entry.item.source
+        if attribution.source_id not in known:
+            known[attribution.source_id] = SourceInfo(
+                id=attribution.source_id,
+                url=attribution.feed_url,
+                title=attribution.title,
+                site_link=attribution.site_link,
+            )
+    return sorted(known.values(), key=lambda s: s.id)
+
+
+def _sub_feeds(
+    info: FeedInfo, sources: Sequence[SourceInfo], entries: Sequence[PublishedEntry]
+) -> list[AtomDocument]:
+    """One feed per source and one per tag; tags that slugify alike share a feed."""
+    groups: dict[str, tuple[str, set[str]]] = {}
+    for source in sources:
+        groups.setdefault(source_feed_path(source.id), (source.title or source.id, set()))
+        groups[source_feed_path(source.id)][1].add(source.id)
+    for source in sources:
+        for tag in sorted(source.tags):
+            groups.setdefault(f"tags/{slugify(tag)}.atom", (tag, set()))[1].add(source.id)
+    return [
+        AtomDocument(
+            path=path,
+            feed_id=feed_id_for(info, path),
+            title=f"{info.title}: {title}",
+            entries=[e for e in entries if e.source.source_id in ids][: info.entries_per_feed],
+        )
+        for path, (title, ids) in sorted(groups.items())
+    ]
+
+
+def build_outputs(
+    info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo]
+) -> tuple[dict[str, bytes], tuple[str, ...]]:
+    """Every output file as path → bytes, in writing order, and the warnings. Pure."""
+    prepared, warnings = prepare_entries(entries, info.base_url)
+    all_sources = _all_sources(sources, entries)
+    newest = prepared[: info.entries_per_feed]
+    index = AtomDocument(
+        path=INDEX_PATH,
+        feed_id=feed_id_for(info, INDEX_PATH),
+        title=info.title,
+        entries=newest,
+        links=newest_archive_link(prepared),
+    )
+    docs = [*archive_documents(info, prepared), *_sub_feeds(info, all_sources, prepared)]
+    outputs: dict[str, bytes] = {}
+    feed_warnings: list[str] = []
+    for doc in [*docs, index]:
+        outputs[doc.path], doc_warnings = atom_bytes(info, doc)
+        feed_warnings.extend(w for w in doc_warnings if w not in feed_warnings)
+    outputs[JSON_PATH] = render_json_feed(info, newest)
+    outputs[HTML_PATH] = render_html(
+        info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
+    )
+    outputs[OPML_PATH] = render_opml(info, all_sources)
+    outputs[INDEX_PATH] = outputs.pop(INDEX_PATH)  # last: its archive links must exist first
+    return outputs, warnings + tuple(feed_warnings)
+
+
+def publish_all(
+    out_dir: Path, info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo]
+) -> PublishReport:
+    """Write every output file under `out_dir`; only files whose bytes changed are replaced.
+
+    Per-source and per-tag feeds of sources and tags that are gone are removed. Raises
+    PublishError naming the file when one cannot be written; files written before it stay
+    complete and valid.
+    """
+    outputs, warnings = build_outputs(info, entries, sources)
+    written: list[str] = []
+    unchanged: list[str] = []
+    for path, data in outputs.items():
+        (written if write_atomically(out_dir / path, data) else unchanged).append(path)
+    keep = {out_dir / path for path in outputs}
+    removed = [
+        path.relative_to(out_dir).as_posix()
+        for directory in _PRUNED_DIRS
+        for path in remove_stale(out_dir / directory, "*.atom", keep)
+    ]
+    return PublishReport(
+        written=tuple(written),
+        unchanged=tuple(unchanged),
+        removed=tuple(removed),
+        warnings=warnings,
+    )
