@@ -10,12 +10,15 @@ from typing import Any
 
 import feedparser
 import pytest
-from atomcheck import validate_atom
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from aggregator.model import Attribution, Entry, Item, ViaLink
 from aggregator.publish import FeedInfo, render_atom
 from aggregator.publish.atom import EPOCH
+
+from atomcheck import validate_atom
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -429,3 +432,21 @@ def test_validator_checks_the_schemas_schematron_rules() -> None:
     problems = validate_atom(doc)
     assert any("neither an alternate link nor content" in p for p in problems)
     assert any("no author" in p for p in problems)
+
+
+# --- any text at all ---------------------------------------------------------------------
+
+any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(title=any_text, summary=any_text, content=any_text, author=any_text, link=any_text)
+def test_any_text_publishes_a_valid_feed(
+    title: str, summary: str, content: str, author: str, link: str
+) -> None:
+    entry = make_entry(
+        1, title=title, summary=summary, content_html=content, authors=(author,), link=link
+    )
+    doc, _ = render_atom(INFO, [entry, make_entry(2)])
+    assert validate_atom(doc) == []
+    assert len(entry_elements(doc)) == 2
