@@ -56,8 +56,8 @@ def _sub_feeds(
     """One feed per source and one per tag; tags that slugify alike share a feed."""
     groups: dict[str, tuple[str, set[str]]] = {}
     for source in sources:
-        groups.setdefault(source_feed_path(source.id), (source.title or source.id, set()))
-        groups[source_feed_path(source.id)][1].add(source.id)
+        title = source.title or source.id
+        groups.setdefault(source_feed_path(source.id), (title, set()))[1].add(source.id)
     for source in sources:
         for tag in sorted(source.tags):
             groups.setdefault(f"tags/{slugify(tag)}.atom", (tag, set()))[1].add(source.id)
