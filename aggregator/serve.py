@@ -361,8 +361,10 @@ class _FileServer:
                     if not Path(path).resolve().is_relative_to(self.root):
                         return None
                     st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError, RuntimeError):
-            return None  # RuntimeError: a symlink loop
+        except (OSError, RuntimeError):
+            # Missing, not a directory, a symlink loop (ELOOP from stat, RuntimeError
+            # from resolve) or unreadable: to a client, all of them are "not here".
+            return None
         if st is None or not stat.S_ISREG(st.st_mode):
             return None
         return path, st
@@ -394,8 +396,11 @@ class _FileServer:
         gz = accept is not None and _accepts_gzip(accept)
         try:
             version = await self._version("/".join(parts or ()), path, st, gz)
-        except (FileNotFoundError, IsADirectoryError):
-            await _plain(send, 404, b"not found\n")  # removed between lstat and open
+        except OSError as exc:
+            # Usually removed between lstat and open; anything else is worth a log line.
+            if not isinstance(exc, FileNotFoundError):
+                logger.warning("cannot read %s: %s", path, exc)
+            await _plain(send, 404, b"not found\n")
             return
         variant = version.gzip if gz and version.gzip is not None else version.identity
         if _is_not_modified(scope, version):
@@ -441,7 +446,9 @@ def _folder_listing(root: Path) -> list[dict[str, object]]:
             if name.startswith("."):
                 continue
             path = Path(dirpath, name)
-            st = path.stat()
+            st = path.lstat()
+            if not stat.S_ISREG(st.st_mode):
+                continue  # symlinks may point anywhere; list only what the publisher wrote
             files.append(
                 {
                     "path": path.relative_to(root).as_posix(),

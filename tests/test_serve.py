@@ -229,6 +229,8 @@ def test_symlink_out_of_the_folder_is_refused(site: tuple[Path, httpx.Client]) -
     (out / "latest.atom").symlink_to(out / "index.atom")
     assert client.get("/leak.atom").status_code == 404
     assert client.get("/leakdir/secret.txt").status_code == 404
+    (out / "loop.atom").symlink_to(out / "loop.atom")
+    assert client.get("/loop.atom").status_code == 404
     # A link that stays inside the folder is a legitimate alias.
     assert client.get("/latest.atom", headers=IDENTITY).content == ATOM
 
