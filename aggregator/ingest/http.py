@@ -1,0 +1,745 @@
+"""Fetching feeds over HTTP: the only module that talks to httpx.
+
+    Fetcher.fetch_all(requests)
+      └─ per host (per_host slots, Retry-After hold-back) └─ global (concurrency slots)
+           └─ fetch(request)            total deadline around everything below
+                ├─ hop: GET, follow_redirects=False, conditional headers
+                │    └─ _GuardedBackend.connect_tcp: resolve once, refuse non-public
+                │       addresses (unless allowed), connect to the address checked
+                ├─ redirects: ≤ max_redirects, loop detection, credentials same-origin only
+                └─ body: aiter_raw() → bounded decoder (gzip/deflate/br) → ≤ max_bytes
+
+Why by hand rather than httpx's defaults (see TRAPS 4, 5, 6): httpx decompresses without
+an output bound and accepts stacked codings, its timeouts apply per operation (a server
+dripping a byte a second never times out), and it does no address filtering. Every
+failure becomes a FetchError whose message is a sentence a person understands; URLs in
+messages never carry userinfo (`redact`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import re
+import socket
+import ssl
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from types import TracebackType
+from typing import Protocol
+
+import brotli  # type: ignore[import-untyped]  # no stubs; brotli-stubs lacks the 1.2 API
+import httpcore
+import httpx
+
+from aggregator import __version__
+from aggregator.exceptions import ConfigError, FetchError
+from aggregator.policy import retry_after as parse_retry_after
+
+__all__ = [
+    "DEFAULT_USER_AGENT",
+    "FetchOutcome",
+    "FetchRequest",
+    "FetchSettings",
+    "Fetcher",
+    "Validators",
+    "redact",
+    "refusal",
+]
+
+DEFAULT_USER_AGENT = f"aggregator/{__version__} (RSS/Atom feed aggregator)"
+_MIB = 1024 * 1024
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_REDIRECTS = frozenset({301, 308})
+_RETRY_STATUSES = frozenset({429, 503})
+# brotli >= 1.2 can bound the output of one call; older versions cannot, so a tiny br body
+# could expand to gigabytes in one step (TRAPS 4) and we do not ask for br at all then.
+_BROTLI_BOUNDED = hasattr(brotli.Decompressor, "can_accept_more_data")
+_ACCEPT_ENCODING = "gzip, deflate, br" if _BROTLI_BOUNDED else "gzip, deflate"
+_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
+)
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+# Embedded IPv4 in IPv6 forms that a gateway would turn into a connection to that IPv4.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchSettings:
+    concurrency: int = 32  # TRAPS 11: httpcore's pool costs more CPU per request above ~50
+    per_host: int = 2
+    connect_timeout: float = 10
+    read_timeout: float = 20
+    total_timeout: float = 30  # the whole request: DNS, redirects, headers and body
+    max_bytes: int = 10 * _MIB  # on the wire and after decompression
+    max_redirects: int = 5
+    allow: tuple[str, ...] = ()  # hosts or CIDR networks re-opened despite the SSRF rules
+    user_agent: str = DEFAULT_USER_AGENT
+
+    def __post_init__(self) -> None:
+        for name in ("concurrency", "per_host", "max_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"must be at least 1, not {getattr(self, name)}", key=name)
+        for name in ("connect_timeout", "read_timeout", "total_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError("must be a positive number of seconds", key=name)
+        if self.max_redirects < 0:
+            raise ConfigError("must be 0 or more", key="max_redirects")
+        _AllowList.parse(self.allow)  # refuse a bad entry when the settings are made
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """Cache validators, stored and sent back verbatim (TRAPS 10)."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchRequest:
+    source_id: str
+    url: str
+    validators: Validators = field(default_factory=Validators)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FetchOutcome:
+    source_id: str
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: int
+    not_modified: bool  # a 304: body is None, keep what is stored
+    body: bytes | None  # decoded (Content-Encoding removed); charset left to the parser
+    headers: Mapping[str, str]  # lower-case names; Content-Encoding/-Length dropped
+    validators: Validators  # to store, after the entries (TRAPS 8)
+    permanent_url: str | None  # set when every hop was a 301/308: the URL to store
+    fetched_at: datetime
+
+
+def redact(url: str) -> str:
+    """`url` without its userinfo, fit for messages and logs."""
+    return _USERINFO.sub(r"\1***@", url)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fetcher:
+    """Fetches feeds with one connection pool; use as `async with Fetcher(settings) as f`."""
+
+    def __init__(
+        self, settings: FetchSettings, *, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._allow = _AllowList.parse(settings.allow)
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> Fetcher:
+        self._client = _make_client(self._settings, self._allow)
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.__aexit__(exc_type, exc, tb)
+
+    async def fetch(self, req: FetchRequest) -> FetchOutcome:
+        """Fetch one feed; raises FetchError with a readable message on any failure."""
+        if self._client is None:
+            raise RuntimeError("use the Fetcher inside 'async with'")
+        total = self._settings.total_timeout
+        try:
+            async with asyncio.timeout(total):
+                return await self._fetch(self._client, req)
+        except TimeoutError:
+            raise _error(req, f"timed out after {total:g} s") from None
+
+    async def fetch_all(self, reqs: Sequence[FetchRequest]) -> list[FetchOutcome | FetchError]:
+        """Fetch many feeds, politely; results (or errors) in the order of `reqs`.
+
+        At most `concurrency` requests run at once, at most `per_host` per host. When a
+        host answers 429 or 503, its other requests in this run are not sent: they fail
+        at once with the same `retry_after`.
+        """
+        overall = asyncio.Semaphore(self._settings.concurrency)
+        per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(self._settings.per_host)
+        )
+        held: dict[str, FetchError] = {}
+
+        async def one(req: FetchRequest) -> FetchOutcome | FetchError:
+            host = _host_key(req.url)
+            async with per_host[host]:
+                if host in held:
+                    return _held_back(req, host, held[host])
+                async with overall:
+                    try:
+                        return await self.fetch(req)
+                    except FetchError as error:
+                        if error.retry_after is not None:
+                            held.setdefault(host, error)
+                        return error
+
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(req)) for req in reqs]
+        return [task.result() for task in tasks]
+
+    async def _fetch(self, client: httpx.AsyncClient, req: FetchRequest) -> FetchOutcome:
+        url = _parse_url(req)
+        origin = _origin(url)
+        credentials = url.userinfo
+        seen = {_loop_key(url)}
+        permanent = True
+        for hop in range(self._settings.max_redirects + 1):
+            response = await self._send(client, req, url, hop)
+            try:
+                if response.status_code not in _REDIRECTS:
+                    return await self._finish(req, url, response, permanent and hop > 0)
+                url = _next_hop(req, url, response, origin, credentials)
+            finally:
+                await response.aclose()
+            if _loop_key(url) in seen:
+                raise _error(req, f"redirect loop at {redact(str(url))}")
+            seen.add(_loop_key(url))
+            permanent = permanent and response.status_code in _PERMANENT_REDIRECTS
+        raise _error(req, f"too many redirects (more than {self._settings.max_redirects})")
+
+    async def _send(
+        self, client: httpx.AsyncClient, req: FetchRequest, url: httpx.URL, hop: int
+    ) -> httpx.Response:
+        if url.scheme not in ("http", "https"):
+            what = "redirect to" if hop else "URL with"
+            raise _error(req, f"{what} unsupported scheme {url.scheme!r}: only http and https")
+        headers = _conditional_headers(req.validators)
+        try:
+            return await client.send(client.build_request("GET", url, headers=headers), stream=True)
+        except _NetworkRefusal as refusal:
+            raise _error(req, str(refusal)) from None
+        except httpx.TransportError as exc:
+            raise _error(req, _network_message(exc, self._settings)) from None
+
+    async def _finish(
+        self, req: FetchRequest, url: httpx.URL, response: httpx.Response, permanent: bool
+    ) -> FetchOutcome:
+        status = response.status_code
+        if status == 304:
+            return self._outcome(req, url, response, None, permanent)
+        if not 200 <= status < 300:
+            raise self._status_error(req, response)
+        try:
+            body = await _read_body(response, self._settings.max_bytes)
+        except _BodyError as problem:
+            raise _error(req, str(problem), status=status) from None
+        except httpx.TransportError as exc:
+            raise _error(req, _network_message(exc, self._settings), status=status) from None
+        if not body:
+            raise _error(req, "empty response", status=status)
+        return self._outcome(req, url, response, body, permanent)
+
+    def _outcome(
+        self,
+        req: FetchRequest,
+        url: httpx.URL,
+        response: httpx.Response,
+        body: bytes | None,
+        permanent: bool,
+    ) -> FetchOutcome:
+        headers = {
+            name: value
+            for name, value in response.headers.items()
+            if name not in ("content-encoding", "content-length")  # describe the wire form
+        }
+        received = Validators(headers.get("etag"), headers.get("last-modified"))
+        if body is None:  # a 304 may repeat only some validators; keep the others
+            received = Validators(
+                received.etag or req.validators.etag,
+                received.last_modified or req.validators.last_modified,
+            )
+        return FetchOutcome(
+            source_id=req.source_id,
+            url=req.url,
+            final_url=str(url),
+            status=response.status_code,
+            not_modified=body is None,
+            body=body,
+            headers=headers,
+            validators=received,
+            permanent_url=str(url) if permanent else None,
+            fetched_at=self._clock(),
+        )
+
+    def _status_error(self, req: FetchRequest, response: httpx.Response) -> FetchError:
+        status = response.status_code
+        if status == 410:
+            return _error(req, "gone (410): the feed was removed", status=status)
+        if status in _REDIRECTS:
+            return _error(req, f"redirect ({status}) without a Location header", status=status)
+        message = f"HTTP {status} {_phrase(response)}".rstrip()
+        if status not in _RETRY_STATUSES:
+            return _error(req, message, status=status)
+        when = parse_retry_after(response.headers.get("retry-after"), now=self._clock())
+        return FetchError(
+            f"{message}; retry after {when:%Y-%m-%d %H:%M:%S} UTC",
+            source_id=req.source_id,
+            url=redact(req.url),
+            status=status,
+            retry_after=when,
+        )
+
+
+# -- requests and redirects -------------------------------------------------------------
+
+
+def _error(req: FetchRequest, message: str, *, status: int | None = None) -> FetchError:
+    return FetchError(message, source_id=req.source_id, url=redact(req.url), status=status)
+
+
+def _held_back(req: FetchRequest, host: str, cause: FetchError) -> FetchError:
+    when = cause.retry_after
+    assert when is not None  # only errors with retry_after hold a host back
+    return FetchError(
+        f"not fetched: {host} asked to wait until {when:%Y-%m-%d %H:%M:%S} UTC",
+        source_id=req.source_id,
+        url=redact(req.url),
+        retry_after=when,
+    )
+
+
+def _parse_url(req: FetchRequest) -> httpx.URL:
+    try:
+        url = httpx.URL(req.url)
+    except httpx.InvalidURL as exc:
+        raise _error(req, f"not a valid URL ({exc})") from None
+    if not url.host:
+        raise _error(req, "not a valid URL (no host)")
+    return url
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)
+
+
+def _loop_key(url: httpx.URL) -> str:
+    return str(url.copy_with(userinfo=b"", fragment=None))
+
+
+def _host_key(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except httpx.InvalidURL:
+        return ""
+
+
+def _next_hop(
+    req: FetchRequest,
+    url: httpx.URL,
+    response: httpx.Response,
+    origin: tuple[str, str, int | None],
+    credentials: bytes,
+) -> httpx.URL:
+    location = response.headers.get("location")
+    if not location:
+        raise _error(
+            req,
+            f"redirect ({response.status_code}) without a Location header",
+            status=response.status_code,
+        )
+    try:
+        target = url.join(location).copy_with(fragment=None)
+    except httpx.InvalidURL as exc:
+        raise _error(req, f"redirect to an invalid URL ({exc})") from None
+    # Credentials go only back to the origin they were given for; userinfo that a
+    # redirect itself carries is never used.
+    return target.copy_with(userinfo=credentials if _origin(target) == origin else b"")
+
+
+def _conditional_headers(validators: Validators) -> dict[str, str]:
+    headers = {}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
+def _phrase(response: httpx.Response) -> str:
+    try:
+        return HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return response.reason_phrase
+
+
+def _network_message(exc: httpx.TransportError, settings: FetchSettings) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"could not connect within {settings.connect_timeout:g} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"no data from the server for {settings.read_timeout:g} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server broke off the response ({exc})"
+    cause = _root_cause(exc)
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed: {cause.reason or cause}"
+    if isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE):
+        return "connection reset by the server"
+    return f"network error: {exc or type(exc).__name__}"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
+
+
+def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=settings.concurrency,
+        max_keepalive_connections=settings.concurrency,
+        keepalive_expiry=5,
+    )
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.read_timeout,
+        pool=settings.total_timeout,
+    )
+    return httpx.AsyncClient(
+        transport=_GuardedTransport(_GuardedBackend(allow), limits=limits),
+        timeout=timeout,
+        follow_redirects=False,  # we follow them, re-checking every hop
+        trust_env=False,  # no proxy from the environment can bypass the address check
+        headers={
+            "User-Agent": settings.user_agent,
+            "Accept": _ACCEPT,
+            "Accept-Encoding": _ACCEPT_ENCODING,
+        },
+    )
+
+
+# -- the address check (SSRF) ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _AllowList:
+    hosts: frozenset[str]
+    networks: tuple[IPNetwork, ...]
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> _AllowList:
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        for entry in entries:
+            text = entry.strip()
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                if not re.fullmatch(r"[A-Za-z0-9.-]+", text):
+                    raise ConfigError(
+                        f"{entry!r} is neither a host name nor a CIDR network", key="allow"
+                    ) from None
+                hosts.add(_host_name(text))
+        return cls(frozenset(hosts), tuple(networks))
+
+    def allows_host(self, host: str) -> bool:
+        return _host_name(host) in self.hosts
+
+    def allows_address(self, address: IPAddress) -> bool:
+        return any(
+            candidate in network
+            for candidate in _embedded(address)
+            for network in self.networks
+            if candidate.version == network.version
+        )
+
+
+def _host_name(host: str) -> str:
+    return host.lower().rstrip(".")
+
+
+def _embedded(address: IPAddress) -> list[IPAddress]:
+    """The address and any IPv4 address it carries (mapped, 6to4, Teredo, NAT64)."""
+    found: list[IPAddress] = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            found.append(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            found.append(address.sixtofour)
+        if address.teredo is not None:
+            found.append(address.teredo[1])
+        if address in _NAT64:
+            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def refusal(address: IPAddress) -> str | None:
+    """Why connecting to `address` is refused by default, or None for a public address."""
+    candidates = _embedded(address)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # A socket given ::ffff:a.b.c.d talks IPv4 to a.b.c.d; only that address counts.
+        candidates = [address.ipv4_mapped]
+    # An embedded IPv4 is what a gateway would connect to, so it is judged first.
+    for candidate in reversed(candidates):
+        reason = _reason(candidate)
+        if reason is not None:
+            shown = str(address) if candidate == address else f"{address} ({candidate})"
+            return f"{shown} is {reason}"
+    return None
+
+
+def _reason(address: IPAddress) -> str | None:
+    checks = (
+        (address.is_loopback, "a loopback address"),
+        (address.is_unspecified, "an unspecified address"),
+        (address.is_link_local, "a link-local address"),
+        (address.is_multicast, "a multicast address"),
+        (address.is_private, "a private address"),
+        (address.is_reserved, "a reserved address"),
+        (not address.is_global, "not a public address"),
+    )
+    return next((reason for failed, reason in checks if failed), None)
+
+
+class _NetworkRefusal(Exception):
+    """Raised inside the transport; not an httpcore error, so httpx lets it through."""
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves once, checks every address, and connects to an address it checked.
+
+    Checking at connection time, inside the pool, covers every redirect hop and
+    DNS rebinding (the name is not resolved a second time by someone else). TLS still
+    uses the host name: httpcore calls start_tls with the origin's host for SNI.
+    """
+
+    def __init__(self, allow: _AllowList) -> None:
+        self._allow = allow
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await _resolve(host, port, timeout)
+        if not self._allow.allows_host(host):
+            for address in addresses:
+                reason = refusal(address)
+                if reason is not None and not self._allow.allows_address(address):
+                    raise _NetworkRefusal(f"refused: {reason}")
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc  # try the next address of a multi-homed host
+        assert failure is not None  # _resolve never returns an empty list
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise _NetworkRefusal("refused: unix sockets are never used for feeds")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+async def _resolve(host: str, port: int, timeout: float | None) -> list[IPAddress]:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError:
+        raise _NetworkRefusal(f"could not resolve {host} within {timeout:g} s") from None
+    except (socket.gaierror, UnicodeError):
+        raise _NetworkRefusal(f"could not resolve host {host}") from None
+    addresses: dict[IPAddress, None] = {}
+    for _family, _type, _proto, _name, sockaddr in infos:
+        # sockaddr[0] of an IPv6 link-local address may carry a "%scope" suffix.
+        addresses[ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])] = None
+    if not addresses:
+        raise _NetworkRefusal(f"could not resolve host {host}")
+    return list(addresses)
+
+
+class _GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport over a pool that connects through `_GuardedBackend`.
+
+    httpx 0.28 takes no network backend, so the pool it built is replaced by one that
+    uses ours; the SSRF tests against a real server fail if this ever stops working.
+    """
+
+    def __init__(self, backend: _GuardedBackend, *, limits: httpx.Limits) -> None:
+        ssl_context = httpx.create_ssl_context(trust_env=False)  # loads the CA bundle once
+        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
+
+
+# -- the body -----------------------------------------------------------------------------
+
+
+class _BodyError(Exception):
+    """The body cannot be accepted; the message is for the user."""
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes, limit: int) -> bytes: ...
+    def finish(self, limit: int) -> bytes: ...
+
+
+async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _BodyError(f"response larger than {_size(max_bytes)}")
+    decoder = _decoder_for(response.headers.get("content-encoding", ""))
+    received = 0
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _BodyError(f"response larger than {_size(max_bytes)}")
+        # Ask for one byte more than still fits: getting it proves the body is too large.
+        body += decoder.feed(chunk, max_bytes - len(body) + 1)
+        _check_decoded(body, max_bytes)
+    body += decoder.finish(max_bytes - len(body) + 1)
+    _check_decoded(body, max_bytes)
+    return bytes(body)
+
+
+def _check_decoded(body: bytearray, max_bytes: int) -> None:
+    if len(body) > max_bytes:
+        raise _BodyError(f"decompressed body larger than {_size(max_bytes)}")
+
+
+def _decoder_for(header: str) -> _Decoder:
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if len(codings) > 1:
+        raise _BodyError(f"stacked content encodings ({', '.join(codings)}) are not accepted")
+    coding = codings[0] if codings else "identity"
+    if coding in ("gzip", "x-gzip"):
+        return _ZlibDecoder("gzip", zlib.MAX_WBITS | 16)
+    if coding == "deflate":
+        return _DeflateDecoder()
+    if coding == "br" and _BROTLI_BOUNDED:
+        return _BrotliDecoder()
+    if coding == "identity":
+        return _Identity()
+    raise _BodyError(f"unsupported content encoding {coding!r}")
+
+
+class _Identity:
+    def feed(self, data: bytes, limit: int) -> bytes:
+        return data
+
+    def finish(self, limit: int) -> bytes:
+        return b""
+
+
+class _ZlibDecoder:
+    def __init__(self, name: str, wbits: int) -> None:
+        self._name = name
+        self._zlib = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        try:
+            out = self._zlib.decompress(data, limit)
+        except zlib.error as exc:
+            raise _BodyError(f"could not decompress the {self._name} body ({exc})") from None
+        if self._zlib.unconsumed_tail:
+            # Output hit the limit with input left over: the body is too large.
+            return out + b"\0"
+        return out
+
+    def finish(self, limit: int) -> bytes:
+        if not self._zlib.eof:
+            raise _BodyError(f"the {self._name} body is truncated")
+        return self._zlib.flush(limit)
+
+
+class _DeflateDecoder:
+    """HTTP "deflate" is meant to be zlib-wrapped, but many servers send raw deflate."""
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._inner: _ZlibDecoder | None = None
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        if self._inner is None:
+            self._head += data
+            if len(self._head) < 2:
+                return b""
+            zlib_wrapped = self._head[0] & 0x0F == 8 and int.from_bytes(self._head[:2]) % 31 == 0
+            self._inner = _ZlibDecoder(
+                "deflate", zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
+            )
+            data, self._head = self._head, b""
+        return self._inner.feed(data, limit)
+
+    def finish(self, limit: int) -> bytes:
+        if self._inner is None:
+            raise _BodyError("the deflate body is truncated")
+        return self._inner.finish(limit)
+
+
+class _BrotliDecoder:
+    def __init__(self) -> None:
+        self._brotli = brotli.Decompressor()
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        try:
+            out: bytes = self._brotli.process(data, output_buffer_limit=limit)
+        except brotli.error as exc:
+            raise _BodyError(f"could not decompress the br body ({exc})") from None
+        if not self._brotli.can_accept_more_data():
+            # Output hit the limit with more still pending: the body is too large.
+            return out + b"\0"
+        return out
+
+    def finish(self, limit: int) -> bytes:
+        if not self._brotli.is_finished():
+            raise _BodyError("the br body is truncated")
+        return b""
+
+
+def _size(count: int) -> str:
+    if count % _MIB == 0:
+        return f"{count // _MIB} MiB"
+    if count % 1024 == 0:
+        return f"{count // 1024} KiB"
+    return f"{count} bytes"

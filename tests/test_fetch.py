@@ -1,0 +1,649 @@
+"""The fetcher, against real HTTP servers on 127.0.0.x started by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import ipaddress
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import brotli  # type: ignore[import-untyped]
+import pytest
+
+from aggregator.exceptions import ConfigError, FetchError
+from aggregator.ingest.http import (
+    Fetcher,
+    FetchOutcome,
+    FetchRequest,
+    FetchSettings,
+    Validators,
+    redact,
+    refusal,
+)
+
+from feedserver import FeedServer, Reply, Request, feed_server_fixture  # noqa: F401
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+RSS = (
+    b'<?xml version="1.0" encoding="iso-8859-1"?>'
+    b'<rss version="2.0"><channel><title>caf\xe9</title></channel></rss>'
+)
+LOOPBACK = ("127.0.0.0/8",)
+
+
+def settings(**overrides: object) -> FetchSettings:
+    values: dict[str, object] = {"allow": LOOPBACK}
+    values.update(overrides)
+    return FetchSettings(**values)  # type: ignore[arg-type]
+
+
+def fetch(url: str, validators: Validators | None = None, /, **overrides: object) -> FetchOutcome:
+    async def run() -> FetchOutcome:
+        async with Fetcher(settings(**overrides), clock=lambda: NOW) as fetcher:
+            return await fetcher.fetch(
+                FetchRequest(source_id="src", url=url, validators=validators or Validators())
+            )
+
+    return asyncio.run(run())
+
+
+def fetch_error(url: str, **overrides: object) -> FetchError:
+    with pytest.raises(FetchError) as info:
+        fetch(url, **overrides)
+    assert info.value.source_id == "src"
+    return info.value
+
+
+@pytest.fixture
+def other_server() -> Iterator[FeedServer]:
+    """A second server on another loopback address: another origin, another host."""
+    with FeedServer(host="127.0.0.2") as server:
+        yield server
+
+
+# -- plain fetching --------------------------------------------------------------------
+
+
+def test_fetch_returns_bytes_headers_and_validators(feed_server: FeedServer) -> None:
+    feed_server.route(
+        "/feed",
+        Reply(
+            body=RSS,
+            headers={
+                "Content-Type": "application/rss+xml; charset=iso-8859-1",
+                "ETag": 'W/"v1"',
+                "Last-Modified": "Wed, 01 May 2024 10:00:00 GMT",
+            },
+        ),
+    )
+    outcome = fetch(feed_server.url("/feed"))
+    assert outcome.status == 200
+    assert not outcome.not_modified
+    assert outcome.body == RSS  # bytes untouched: the parser handles the declared charset
+    assert outcome.headers["content-type"] == "application/rss+xml; charset=iso-8859-1"
+    assert outcome.validators == Validators('W/"v1"', "Wed, 01 May 2024 10:00:00 GMT")
+    assert outcome.final_url == feed_server.url("/feed")
+    assert outcome.permanent_url is None
+    assert outcome.fetched_at == NOW
+    [request] = feed_server.hits("/feed")
+    assert request.headers["user-agent"].startswith("aggregator/")
+    assert request.headers["accept-encoding"] in ("gzip, deflate", "gzip, deflate, br")
+    assert "if-none-match" not in request.headers
+
+
+def test_connections_are_kept_alive(feed_server: FeedServer) -> None:
+    feed_server.route("/a", Reply(body=b"a"))
+    feed_server.route("/b", Reply(body=b"b"))
+
+    async def run() -> None:
+        async with Fetcher(settings()) as fetcher:
+            await fetcher.fetch(FetchRequest(source_id="a", url=feed_server.url("/a")))
+            await fetcher.fetch(FetchRequest(source_id="b", url=feed_server.url("/b")))
+
+    asyncio.run(run())
+    assert feed_server.hits("/a")[0].client_port == feed_server.hits("/b")[0].client_port
+
+
+def test_fetcher_must_be_entered() -> None:
+    with pytest.raises(RuntimeError, match="async with"):
+        asyncio.run(Fetcher(settings()).fetch(FetchRequest(source_id="a", url="http://x/")))
+
+
+# -- conditional GET -------------------------------------------------------------------
+
+
+def test_validators_are_sent_verbatim_and_304_is_not_modified(feed_server: FeedServer) -> None:
+    feed_server.feed("/feed", RSS, etag='"abc"', last_modified="Wed, 01 May 2024 10:00:00 GMT")
+    first = fetch(feed_server.url("/feed"))
+    second = fetch(feed_server.url("/feed"), first.validators)
+    assert second.status == 304
+    assert second.not_modified
+    assert second.body is None
+    assert second.validators == first.validators
+    request = feed_server.hits("/feed")[1]
+    assert request.headers["if-none-match"] == '"abc"'
+    assert request.headers["if-modified-since"] == "Wed, 01 May 2024 10:00:00 GMT"
+
+
+def test_304_refreshes_only_the_validators_it_repeats(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(status=304, headers={"ETag": '"new"'}))
+    old = Validators('"old"', "Tue, 30 Apr 2024 10:00:00 GMT")
+    outcome = fetch(feed_server.url("/feed"), old)
+    assert outcome.validators == Validators('"new"', "Tue, 30 Apr 2024 10:00:00 GMT")
+
+
+def test_200_replaces_validators(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(body=RSS))  # the server stopped sending validators
+    outcome = fetch(feed_server.url("/feed"), Validators('"old"', "x"))
+    assert outcome.validators == Validators()
+
+
+# -- bodies and encodings ----------------------------------------------------------------
+
+
+def test_gzip_body_is_decoded(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(body=RSS * 50, gzip=True))
+    outcome = fetch(feed_server.url("/feed"))
+    assert outcome.body == RSS * 50
+    assert "content-encoding" not in outcome.headers  # the body handed back is decoded
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [zlib.compress(RSS), zlib.compress(RSS)[2:-4]],  # zlib-wrapped, and raw as IIS sends it
+    ids=["zlib", "raw"],
+)
+def test_deflate_both_flavours(feed_server: FeedServer, encoded: bytes) -> None:
+    feed_server.route("/feed", Reply(body=encoded, headers={"Content-Encoding": "deflate"}))
+    assert fetch(feed_server.url("/feed")).body == RSS
+
+
+def test_brotli_body_is_decoded(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(body=brotli.compress(RSS), headers={"Content-Encoding": "br"}))
+    assert fetch(feed_server.url("/feed")).body == RSS
+
+
+BOMB_SIZE = 16 * 1024 * 1024  # expands 1000-fold; the cap below is 1 MiB
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress"),
+    [
+        ("gzip", lambda data: gzip.compress(data, 9)),
+        ("deflate", lambda data: zlib.compress(data, 9)),
+        ("br", lambda data: brotli.compress(data, quality=5)),
+    ],
+)
+def test_decompression_bomb_is_stopped(
+    feed_server: FeedServer, coding: str, compress: object
+) -> None:
+    bomb = compress(b"\0" * BOMB_SIZE)  # type: ignore[operator]
+    feed_server.route("/bomb", Reply(body=bomb, headers={"Content-Encoding": coding}))
+    error = fetch_error(feed_server.url("/bomb"), max_bytes=1024 * 1024)
+    assert error.message == "decompressed body larger than 1 MiB"
+    assert error.status == 200
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("gzip, gzip", "stacked content encodings (gzip, gzip) are not accepted"),
+        ("zstd", "unsupported content encoding 'zstd'"),
+    ],
+)
+def test_stacked_or_unknown_encodings_are_refused(
+    feed_server: FeedServer, header: str, message: str
+) -> None:
+    feed_server.route("/feed", Reply(body=b"whatever", headers={"Content-Encoding": header}))
+    assert fetch_error(feed_server.url("/feed")).message == message
+
+
+def test_corrupt_gzip_is_reported(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(body=b"not gzip at all", headers={"Content-Encoding": "gzip"}))
+    assert fetch_error(feed_server.url("/feed")).message.startswith(
+        "could not decompress the gzip body"
+    )
+
+
+def test_truncated_gzip_is_reported(feed_server: FeedServer) -> None:
+    body = gzip.compress(RSS * 20)[:-30]
+    feed_server.route("/feed", Reply(body=body, headers={"Content-Encoding": "gzip"}))
+    assert fetch_error(feed_server.url("/feed")).message == "the gzip body is truncated"
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "streamed"])
+def test_body_cap(feed_server: FeedServer, length: bool) -> None:
+    feed_server.route("/big", Reply(body=b"x" * 20_000, length=length))
+    assert fetch_error(feed_server.url("/big"), max_bytes=10_000).message == (
+        "response larger than 10000 bytes"
+    )
+
+
+def test_body_at_the_cap_is_accepted(feed_server: FeedServer) -> None:
+    feed_server.route("/big", Reply(body=b"x" * 10_240, gzip=True))
+    assert fetch(feed_server.url("/big"), max_bytes=10_240).body == b"x" * 10_240
+
+
+@pytest.mark.parametrize("reply", [Reply(body=b""), Reply(status=204)], ids=["200", "204"])
+def test_empty_response(feed_server: FeedServer, reply: Reply) -> None:
+    feed_server.route("/feed", reply)
+    assert fetch_error(feed_server.url("/feed")).message == "empty response"
+
+
+# -- deadlines ---------------------------------------------------------------------------
+
+
+def test_dripping_server_is_cut_at_the_total_deadline(feed_server: FeedServer) -> None:
+    # One byte every 0.2 s never trips the read timeout; only the total deadline stops it.
+    feed_server.route("/drip", Reply(body=b"x" * 1000, drip=0.2))
+    started = time.monotonic()
+    error = fetch_error(feed_server.url("/drip"), total_timeout=1, read_timeout=5)
+    elapsed = time.monotonic() - started
+    assert error.message == "timed out after 1 s"
+    assert error.status is None
+    assert elapsed < 3  # the deadline, not the 200 s the drip would take
+
+
+def test_silent_server_hits_the_read_timeout(feed_server: FeedServer) -> None:
+    feed_server.route("/slow", Reply(body=b"late", delay=5))
+    error = fetch_error(feed_server.url("/slow"), read_timeout=0.3)
+    assert error.message == "no data from the server for 0.3 s"
+
+
+# -- statuses ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (404, "HTTP 404 Not Found"),
+        (410, "gone (410): the feed was removed"),
+        (500, "HTTP 500 Internal Server Error"),
+        (403, "HTTP 403 Forbidden"),
+        (599, "HTTP 599"),
+    ],
+)
+def test_http_errors(feed_server: FeedServer, status: int, message: str) -> None:
+    feed_server.route("/feed", Reply(status=status, body=b"error page"))
+    error = fetch_error(feed_server.url("/feed"))
+    assert (error.message, error.status, error.retry_after) == (message, status, None)
+
+
+@pytest.mark.parametrize(
+    ("status", "header", "expected"),
+    [
+        (429, "120", NOW + timedelta(minutes=2)),
+        (503, "Wed, 01 May 2024 15:00:00 GMT", NOW + timedelta(hours=3)),
+        (503, "in a while", NOW + timedelta(hours=1)),  # garbage: default delay
+        (429, "99999999", NOW + timedelta(hours=24)),  # capped
+        (503, None, NOW + timedelta(hours=1)),
+    ],
+)
+def test_retry_after(
+    feed_server: FeedServer, status: int, header: str | None, expected: datetime
+) -> None:
+    headers = {"Retry-After": header} if header is not None else {}
+    feed_server.route("/feed", Reply(status=status, headers=headers))
+    error = fetch_error(feed_server.url("/feed"))
+    assert error.status == status
+    assert error.retry_after == expected
+    assert f"retry after {expected:%Y-%m-%d %H:%M:%S} UTC" in error.message
+
+
+def test_connection_refused(feed_server: FeedServer) -> None:
+    feed_server.stop()
+    error = fetch_error(feed_server.url("/feed"))
+    assert (error.message, error.status) == ("connection refused", None)
+
+
+def test_unresolvable_host() -> None:
+    assert fetch_error("http://no-such-host.invalid/feed").message == (
+        "could not resolve host no-such-host.invalid"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("ftp://example.com/feed", "URL with unsupported scheme 'ftp': only http and https"),
+        ("file:///etc/passwd", "not a valid URL (no host)"),
+        ("http://[::1/feed", "not a valid URL"),
+    ],
+)
+def test_bad_urls(url: str, message: str) -> None:
+    assert fetch_error(url).message.startswith(message)
+
+
+# -- redirects ---------------------------------------------------------------------------
+
+
+def test_permanent_redirect_chain_gives_the_url_to_store(feed_server: FeedServer) -> None:
+    feed_server.redirect("/old", "/older-still", status=301)
+    feed_server.redirect("/older-still", "/feed", status=308)
+    feed_server.route("/feed", Reply(body=RSS))
+    outcome = fetch(feed_server.url("/old"))
+    assert outcome.body == RSS
+    assert outcome.url == feed_server.url("/old")
+    assert outcome.final_url == feed_server.url("/feed")
+    assert outcome.permanent_url == feed_server.url("/feed")
+
+
+@pytest.mark.parametrize("temporary", [302, 303, 307])
+def test_any_temporary_hop_means_no_permanent_url(feed_server: FeedServer, temporary: int) -> None:
+    feed_server.redirect("/old", "/tmp", status=301)
+    feed_server.redirect("/tmp", "/feed", status=temporary)
+    feed_server.route("/feed", Reply(body=RSS))
+    outcome = fetch(feed_server.url("/old"))
+    assert outcome.final_url == feed_server.url("/feed")
+    assert outcome.permanent_url is None
+
+
+def test_validators_follow_redirects(feed_server: FeedServer) -> None:
+    feed_server.redirect("/old", "/feed", status=301)
+    feed_server.feed("/feed", RSS, etag='"e"')
+    outcome = fetch(feed_server.url("/old"), Validators('"e"'))
+    assert outcome.not_modified
+    assert outcome.permanent_url == feed_server.url("/feed")
+
+
+def test_too_many_redirects(feed_server: FeedServer) -> None:
+    for hop in range(7):
+        feed_server.redirect(f"/r{hop}", f"/r{hop + 1}")
+    error = fetch_error(feed_server.url("/r0"), max_redirects=5)
+    assert error.message == "too many redirects (more than 5)"
+    assert len(feed_server.requests) == 6  # the first request and five hops
+
+
+def test_redirect_loop(feed_server: FeedServer) -> None:
+    feed_server.redirect("/a", "/b")
+    feed_server.redirect("/b", "/a#fragment")
+    error = fetch_error(feed_server.url("/a"))
+    assert error.message == f"redirect loop at {feed_server.url('/a')}"
+
+
+def test_redirect_without_location(feed_server: FeedServer) -> None:
+    feed_server.route("/a", Reply(status=302))
+    assert fetch_error(feed_server.url("/a")).message == "redirect (302) without a Location header"
+
+
+def test_redirect_to_another_scheme_is_refused(feed_server: FeedServer) -> None:
+    feed_server.redirect("/a", "file:///etc/passwd")
+    error = fetch_error(feed_server.url("/a"))
+    assert error.message == "redirect to unsupported scheme 'file': only http and https"
+
+
+# -- credentials ---------------------------------------------------------------------------
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_credentials_stay_with_their_origin(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    feed_server.redirect("/start", "/same-origin")
+    feed_server.redirect("/same-origin", other_server.url("/elsewhere"))
+    other_server.route("/elsewhere", Reply(body=RSS))
+    url = feed_server.url("/start").replace("http://", "http://alice:s3cret@")
+    outcome = fetch(url)
+    assert outcome.body == RSS
+    assert feed_server.hits("/start")[0].headers["authorization"] == basic("alice", "s3cret")
+    assert feed_server.hits("/same-origin")[0].headers["authorization"] == basic("alice", "s3cret")
+    assert "authorization" not in other_server.hits("/elsewhere")[0].headers
+
+
+def test_userinfo_offered_by_a_redirect_is_not_used(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    target = other_server.url("/x").replace("http://", "http://mallory:pw@")
+    feed_server.redirect("/start", target)
+    other_server.route("/x", Reply(body=RSS))
+    fetch(feed_server.url("/start"))
+    assert "authorization" not in other_server.hits("/x")[0].headers
+
+
+def test_userinfo_never_appears_in_errors(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(status=404))
+    url = feed_server.url("/feed").replace("http://", "http://alice:s3cret@")
+    error = fetch_error(url)
+    assert "s3cret" not in str(error)
+    assert "alice" not in str(error)
+    assert error.url == url.replace("alice:s3cret@", "***@")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://u:p@host/x?y#z", "https://***@host/x?y#z"),
+        ("https://user@host:8080/", "https://***@host:8080/"),
+        ("https://u:p@ss@host/", "https://***@host/"),
+        ("https://host/path@not-userinfo", "https://host/path@not-userinfo"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact(url: str, expected: str) -> None:
+    assert redact(url) == expected
+
+
+# -- SSRF ----------------------------------------------------------------------------------
+
+
+def assert_refused(error: FetchError) -> None:
+    assert error.message.startswith("refused: "), error.message
+    assert error.status is None
+
+
+def test_loopback_is_refused_by_default(feed_server: FeedServer) -> None:
+    feed_server.route("/feed", Reply(body=RSS))
+    error = fetch_error(feed_server.url("/feed"), allow=())
+    assert error.message == "refused: 127.0.0.1 is a loopback address"
+    assert feed_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "2130706433",  # decimal
+        "0x7f.1",  # hex, short form
+        "127.1",  # short form
+        "[::ffff:127.0.0.1]",  # IPv4-mapped IPv6
+        "localhost",  # a name resolving to 127.0.0.1
+        "LOCALHOST",
+    ],
+)
+def test_obfuscated_loopback_is_refused(feed_server: FeedServer, host: str) -> None:
+    port = feed_server.url().rsplit(":", 1)[1]
+    feed_server.route("/feed", Reply(body=RSS))
+    error = fetch_error(f"http://{host}:{port}/feed", allow=())
+    assert_refused(error)
+    assert "127.0.0.1" in error.message
+    assert feed_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["0177.0.0.1", "localhost."],  # httpx refuses the first; the resolver may refuse the second
+)
+def test_other_obfuscations_never_reach_the_server(feed_server: FeedServer, host: str) -> None:
+    port = feed_server.url().rsplit(":", 1)[1]
+    feed_server.route("/feed", Reply(body=RSS))
+    fetch_error(f"http://{host}:{port}/feed", allow=())
+    assert feed_server.requests == []
+
+
+def test_redirect_to_a_disallowed_address_is_refused(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    feed_server.redirect("/start", other_server.url("/feed"))
+    other_server.route("/feed", Reply(body=RSS))
+    error = fetch_error(feed_server.url("/start"), allow=("127.0.0.1/32",))
+    assert error.message == "refused: 127.0.0.2 is a loopback address"
+    assert len(feed_server.hits("/start")) == 1
+    assert other_server.requests == []
+
+
+def test_redirect_to_a_name_resolving_to_a_disallowed_address(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    port = feed_server.url().rsplit(":", 1)[1]
+    other_server.redirect("/start", f"http://localhost:{port}/feed")
+    feed_server.route("/feed", Reply(body=RSS))
+    error = fetch_error(other_server.url("/start"), allow=("127.0.0.2/32",))
+    assert error.message == "refused: 127.0.0.1 is a loopback address"
+    assert len(other_server.hits("/start")) == 1
+    assert feed_server.requests == []
+
+
+def test_redirect_from_an_allowed_name_to_its_address_is_refused(feed_server: FeedServer) -> None:
+    port = feed_server.url().rsplit(":", 1)[1]
+    feed_server.redirect("/start", f"http://127.0.0.1:{port}/feed")
+    feed_server.route("/feed", Reply(body=RSS))
+    error = fetch_error(f"http://localhost:{port}/start", allow=("localhost",))
+    assert error.message == "refused: 127.0.0.1 is a loopback address"
+    assert [r.path for r in feed_server.requests] == ["/start"]
+
+
+def test_allow_list_by_host_name(feed_server: FeedServer) -> None:
+    port = feed_server.url().rsplit(":", 1)[1]
+    feed_server.route("/feed", Reply(body=RSS))
+    assert fetch(f"http://localhost:{port}/feed", allow=("localhost",)).body == RSS
+    assert_refused(fetch_error(f"http://127.0.0.1:{port}/feed", allow=("localhost",)))
+
+
+def test_proxy_from_the_environment_is_ignored(
+    feed_server: FeedServer, other_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", other_server.url())
+    monkeypatch.setenv("ALL_PROXY", other_server.url())
+    feed_server.route("/feed", Reply(body=RSS))
+    assert fetch(feed_server.url("/feed")).body == RSS
+    assert other_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("93.184.216.34", None),
+        ("2606:2800:220:1:248:1893:25c8:1946", None),
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),
+        ("10.0.0.1", "10.0.0.1 is a private address"),
+        ("172.16.5.4", "172.16.5.4 is a private address"),
+        ("192.168.1.1", "192.168.1.1 is a private address"),
+        ("169.254.169.254", "169.254.169.254 is a link-local address"),  # cloud metadata
+        ("0.0.0.0", "0.0.0.0 is an unspecified address"),
+        ("224.0.0.1", "224.0.0.1 is a multicast address"),
+        ("240.0.0.1", "240.0.0.1 is a private address"),
+        ("100.64.0.1", "100.64.0.1 is not a public address"),  # carrier-grade NAT
+        ("::1", "::1 is a loopback address"),
+        ("::", ":: is an unspecified address"),
+        ("fe80::1", "fe80::1 is a link-local address"),
+        ("fc00::1", "fc00::1 is a private address"),
+        ("ff02::1", "ff02::1 is a multicast address"),
+        ("::ffff:10.1.2.3", "::ffff:a01:203 (10.1.2.3) is a private address"),
+        ("::ffff:8.8.8.8", None),
+        ("2002:7f00:1::", "2002:7f00:1:: (127.0.0.1) is a loopback address"),  # 6to4
+        ("64:ff9b::a9fe:a9fe", "64:ff9b::a9fe:a9fe (169.254.169.254) is a link-local address"),
+    ],
+)
+def test_refusal_table(address: str, reason: str | None) -> None:
+    assert refusal(ipaddress.ip_address(address)) == reason
+
+
+@pytest.mark.parametrize("entry", ["not a host!", "10.0.0.0/33"])
+def test_bad_allow_entries_are_config_errors(entry: str) -> None:
+    with pytest.raises(ConfigError, match="allow"):
+        FetchSettings(allow=(entry,))
+
+
+def test_bad_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="per_host"):
+        FetchSettings(per_host=0)
+
+
+# -- many feeds ------------------------------------------------------------------------------
+
+
+class InFlight:
+    """Counts requests the servers are handling at once, overall and per host."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now: dict[str, int] = {}
+        self.peak: dict[str, int] = {}
+
+    def handler(self, body: bytes) -> object:
+        def answer(request: Request) -> Reply:
+            host = request.headers["host"].rsplit(":", 1)[0]
+            self._change(host, +1)
+            time.sleep(0.05)  # hold the slot so that overlapping requests show up
+            self._change(host, -1)
+            return Reply(body=body)
+
+        return answer
+
+    def _change(self, host: str, step: int) -> None:
+        with self.lock:
+            for key in (host, "*"):
+                self.now[key] = self.now.get(key, 0) + step
+                self.peak[key] = max(self.peak.get(key, 0), self.now[key])
+
+
+def test_fetch_all_keeps_order_and_limits(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    counter = InFlight()
+    with FeedServer(host="127.0.0.3") as third:
+        servers = [feed_server, other_server, third]
+        requests = []
+        for index in range(18):
+            server = servers[index % 3]
+            server.route(f"/f{index}", counter.handler(f"feed {index}".encode()))  # type: ignore[arg-type]
+            requests.append(FetchRequest(source_id=f"s{index}", url=server.url(f"/f{index}")))
+        requests.append(FetchRequest(source_id="bad", url=feed_server.url("/missing")))
+
+        async def run() -> list[FetchOutcome | FetchError]:
+            async with Fetcher(settings(concurrency=4, per_host=2)) as fetcher:
+                return await fetcher.fetch_all(requests)
+
+        results = asyncio.run(run())
+    bodies = [r.body for r in results[:-1] if isinstance(r, FetchOutcome)]
+    assert bodies == [f"feed {index}".encode() for index in range(18)]
+    assert isinstance(results[-1], FetchError)
+    assert results[-1].message == "HTTP 404 Not Found"
+    assert counter.peak["*"] <= 4
+    assert all(counter.peak[host] <= 2 for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"))
+    assert counter.peak["*"] > 2  # several hosts really were fetched at once
+
+
+def test_retry_after_holds_back_the_rest_of_the_host(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    feed_server.route("/a", Reply(status=429, headers={"Retry-After": "600"}))
+    feed_server.route("/b", Reply(body=b"b"))
+    feed_server.route("/c", Reply(body=b"c"))
+    other_server.route("/d", Reply(body=b"d"))
+    requests = [
+        FetchRequest(source_id="a", url=feed_server.url("/a")),
+        FetchRequest(source_id="b", url=feed_server.url("/b")),
+        FetchRequest(source_id="d", url=other_server.url("/d")),
+        FetchRequest(source_id="c", url=feed_server.url("/c")),
+    ]
+
+    async def run() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(settings(per_host=1), clock=lambda: NOW) as fetcher:
+            return await fetcher.fetch_all(requests)
+
+    a, b, d, c = asyncio.run(run())
+    assert isinstance(a, FetchError) and a.status == 429
+    for held in (b, c):
+        assert isinstance(held, FetchError)
+        assert held.retry_after == NOW + timedelta(minutes=10)
+        assert held.message.startswith("not fetched: 127.0.0.1 asked to wait until")
+    assert isinstance(d, FetchOutcome) and d.body == b"d"
+    assert [r.path for r in feed_server.requests] == ["/a"]
