@@ -660,7 +660,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
-    run_server(create_app(args.out_dir), host=args.host, port=args.port, log_level=args.log_level)
+    try:
+        run_server(
+            create_app(args.out_dir), host=args.host, port=args.port, log_level=args.log_level
+        )
+    except OSError as exc:
+        raise SystemExit(f"error: {exc}") from exc
 
 
 if __name__ == "__main__":
