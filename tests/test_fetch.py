@@ -16,6 +16,7 @@ import brotli  # type: ignore[import-untyped]
 import pytest
 
 from aggregator.exceptions import ConfigError, FetchError
+from aggregator.ingest import http as http_module
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
@@ -458,7 +459,7 @@ def test_loopback_is_refused_by_default(feed_server: FeedServer) -> None:
     ],
 )
 def test_obfuscated_loopback_is_refused(feed_server: FeedServer, host: str) -> None:
-    port = feed_server.url().rsplit(":", 1)[1]
+    port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(f"http://{host}:{port}/feed", allow=())
     assert_refused(error)
@@ -471,7 +472,7 @@ def test_obfuscated_loopback_is_refused(feed_server: FeedServer, host: str) -> N
     ["0177.0.0.1", "localhost."],  # httpx refuses the first; the resolver may refuse the second
 )
 def test_other_obfuscations_never_reach_the_server(feed_server: FeedServer, host: str) -> None:
-    port = feed_server.url().rsplit(":", 1)[1]
+    port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
     fetch_error(f"http://{host}:{port}/feed", allow=())
     assert feed_server.requests == []
@@ -491,7 +492,7 @@ def test_redirect_to_a_disallowed_address_is_refused(
 def test_redirect_to_a_name_resolving_to_a_disallowed_address(
     feed_server: FeedServer, other_server: FeedServer
 ) -> None:
-    port = feed_server.url().rsplit(":", 1)[1]
+    port = feed_server.base_url.rsplit(":", 1)[1]
     other_server.redirect("/start", f"http://localhost:{port}/feed")
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(other_server.url("/start"), allow=("127.0.0.2/32",))
@@ -501,7 +502,7 @@ def test_redirect_to_a_name_resolving_to_a_disallowed_address(
 
 
 def test_redirect_from_an_allowed_name_to_its_address_is_refused(feed_server: FeedServer) -> None:
-    port = feed_server.url().rsplit(":", 1)[1]
+    port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.redirect("/start", f"http://127.0.0.1:{port}/feed")
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(f"http://localhost:{port}/start", allow=("localhost",))
@@ -509,8 +510,29 @@ def test_redirect_from_an_allowed_name_to_its_address_is_refused(feed_server: Fe
     assert [r.path for r in feed_server.requests] == ["/start"]
 
 
+def test_connects_to_the_address_it_checked(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The name is resolved once, by the guard; the connection goes to that very address
+    # (no second lookup that a rebinding DNS server could answer differently), while the
+    # Host header still carries the name.
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int, timeout: float | None) -> list[object]:
+        lookups.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    monkeypatch.setattr(http_module, "_resolve", resolve)
+    port = feed_server.base_url.rsplit(":", 1)[1]
+    feed_server.route("/feed", Reply(body=RSS))
+    assert fetch(f"http://feeds.rebind.example:{port}/feed").body == RSS
+    assert lookups == ["feeds.rebind.example"]
+    assert feed_server.hits("/feed")[0].headers["host"] == f"feeds.rebind.example:{port}"
+    assert_refused(fetch_error(f"http://feeds.rebind.example:{port}/feed", allow=()))
+
+
 def test_allow_list_by_host_name(feed_server: FeedServer) -> None:
-    port = feed_server.url().rsplit(":", 1)[1]
+    port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
     assert fetch(f"http://localhost:{port}/feed", allow=("localhost",)).body == RSS
     assert_refused(fetch_error(f"http://127.0.0.1:{port}/feed", allow=("localhost",)))

@@ -290,8 +290,6 @@ class Fetcher:
         status = response.status_code
         if status == 410:
             return _error(req, "gone (410): the feed was removed", status=status)
-        if status in _REDIRECTS:
-            return _error(req, f"redirect ({status}) without a Location header", status=status)
         message = f"HTTP {status} {_phrase(response)}".rstrip()
         if status not in _RETRY_STATUSES:
             return _error(req, message, status=status)
