@@ -89,9 +89,9 @@ def _decode(data: bytes) -> str:
 def _control_ratio(text: str) -> float:
     if not text:
         return 0.0
-    controls = sum(
-        1 for ch in text if (ch < " " or "\x7f" <= ch < "\xa0") and ch not in _ALLOWED_CONTROLS
-    )
+    # C1 controls are not counted: cp1252's five undefined bytes become C1 code points in
+    # legitimate legacy text, and binary data is caught by its C0 bytes alone.
+    controls = sum(1 for ch in text if (ch < " " or ch == "\x7f") and ch not in _ALLOWED_CONTROLS)
     return controls / len(text)
 
 
