@@ -239,7 +239,7 @@ def _root_name(body: bytes) -> bytes | None:
 
 
 def _looks_like_json(body: bytes) -> bool:
-    return body.lstrip(_BOM).lstrip()[:1] == b"{"
+    return body.removeprefix(_BOM).lstrip()[:1] == b"{"
 
 
 def _looks_like_html(body: bytes, headers: Mapping[str, str]) -> bool:

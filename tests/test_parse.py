@@ -369,6 +369,8 @@ NON_ASCII_RSS = (
         ("latin-1", "iso-8859-1", "application/rss+xml; charset=iso-8859-1"),
         ("utf-16", "utf-16", "application/rss+xml; charset=utf-16"),
         ("utf-16", "utf-16", "application/rss+xml; charset=iso-8859-1"),
+        ("utf-8", "iso-8859-1", "application/rss+xml"),
+        ("cp1252", "utf-8", ""),
     ],
 )
 def test_wrong_declared_charset_still_gives_readable_text(
@@ -378,7 +380,8 @@ def test_wrong_declared_charset_still_gives_readable_text(
     if encoding == "latin-1":
         text = text.replace("“", '"').replace("”", '"')
     body = text.encode(encoding)
-    parsed = parse_feed(body, url="u", source_id="s", headers={"Content-Type": content_type})
+    headers = {"Content-Type": content_type} if content_type else {}
+    parsed = parse_feed(body, url="u", source_id="s", headers=headers)
     expected_title = "Müller “quoted” café" if encoding != "latin-1" else 'Müller "quoted" café'
     assert parsed.meta.title == expected_title
     assert [e.title for e in parsed.entries] == ["Zoë Núñez"]
