@@ -67,6 +67,18 @@ MIN_CONTAINED_SHINGLES = 10
 # Follow-up releases repeat one opening sentence at most, once boilerplate is discounted.
 MIN_SHARED_SENTENCES = 2
 MIN_SHARED_SENTENCE_SHARE = 0.4
+# The head of a copy that a republisher may write itself: its first paragraph and a
+# caption under the picture.
+HEAD_PARAGRAPHS = 2
+# A sentence that this many other stories also contain is no evidence for a story.
+SENTENCE_OTHER_STORIES = 2
+
+# A sentence with at least this share of its shingles in the other text, but not all, is
+# the same template with other words: a sign of two releases, not two copies.
+CONFLICT_COVERAGE = 0.5
+# Tolerated conflicts: one per this many whole sentences in common (an unrepaired encoding
+# accident in a long copy), none for short texts.
+CONFLICTS_PER_MATCH = 4
 
 # Candidate generation: shingles whose hash is 0 modulo ANCHOR_MODULUS, plus the first
 # shingle of every paragraph (a teaser starts where a paragraph starts), are indexed.
@@ -142,11 +154,22 @@ def unpack(blob: bytes) -> array[int]:
 
 
 @dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of a folded text: its hash, the shingles inside it, where it sits."""
+
+    hash: int
+    start: int  # index of its first shingle in the text's shingle sequence
+    end: int  # one past its last shingle
+    last_paragraph: bool  # boilerplate ("About us", "Notes to editors") sits at the end
+    paragraph: int  # 0 for the first paragraph (capped at _MAX_PARAGRAPH)
+
+
+@dataclass(frozen=True, slots=True)
 class _Folded:
     tokens: list[str]
-    shingles: list[int]
+    shingles: list[int]  # in text order, one per window of SHINGLE_SIZE tokens
     starts: list[int]  # the first shingle of each paragraph
-    sentences: list[int]
+    sentences: list[Sentence]
 
 
 def _shingles(tokens: Sequence[str]) -> list[int]:
@@ -155,22 +178,54 @@ def _shingles(tokens: Sequence[str]) -> list[int]:
     return [_hash(" ".join(tokens[i : i + SHINGLE_SIZE])) for i in range(len(tokens) - 4)]
 
 
+def _sentences_of(paragraph: str, offset: int, number: int, last: bool) -> Iterable[Sentence]:
+    """Sentences long enough to identify a story, located in the text's token stream."""
+    position = offset
+    for sentence in sentences(paragraph):
+        words = fold(sentence).split()
+        start, position = position, position + len(words)
+        if len(words) >= MIN_SENTENCE_TOKENS and not _TRUNCATED.search(sentence):
+            end = start + len(words) - SHINGLE_SIZE + 1
+            yield Sentence(_hash(" ".join(words)), start, end, last, min(number, _MAX_PARAGRAPH))
+
+
 def fold_text(text: str) -> _Folded:
-    """Tokens, shingle hashes, paragraph-start shingles and sentence hashes of a text."""
+    """Tokens, shingle hashes, paragraph-start shingles and sentences of a text."""
     tokens: list[str] = []
     starts: list[int] = []
-    sentence_hashes: list[int] = []
-    for paragraph in paragraphs(text):
+    found: list[Sentence] = []
+    parts = paragraphs(text)
+    for number, paragraph in enumerate(parts):
         para_tokens = _tokens(paragraph)
         if not para_tokens:
             continue
         starts.append(_hash(" ".join(para_tokens[:SHINGLE_SIZE])))
+        found.extend(_sentences_of(paragraph, len(tokens), number, number == len(parts) - 1))
         tokens.extend(para_tokens)
-        for sentence in sentences(paragraph):
-            words = fold(sentence).split()
-            if len(words) >= MIN_SENTENCE_TOKENS and not _TRUNCATED.search(sentence):
-                sentence_hashes.append(_hash(" ".join(words)))
-    return _Folded(tokens, _shingles(tokens), starts, sentence_hashes)
+    return _Folded(tokens, _shingles(tokens), starts, found)
+
+
+# Sentences pack as (hash, start, end | paragraph << 24 | last << 31): texts of more
+# than 16 million words do not occur in a feed.
+_MAX_PARAGRAPH = 127
+_END_MASK = (1 << 24) - 1
+
+
+def _pack_sentences(found: Sequence[Sentence]) -> bytes:
+    values = array("I")
+    for s in found:
+        values.extend((s.hash, s.start, s.end | s.paragraph << 24 | s.last_paragraph << 31))
+    return values.tobytes()
+
+
+def unpack_sentences(blob: bytes) -> list[Sentence]:
+    values = unpack(blob)
+    out = []
+    for i in range(0, len(values), 3):
+        end = values[i + 2]
+        paragraph = (end >> 24) & _MAX_PARAGRAPH
+        out.append(Sentence(values[i], values[i + 1], end & _END_MASK, bool(end >> 31), paragraph))
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,8 +240,9 @@ def _b64(blob: bytes) -> str:
 class Signature:
     """Everything dedupe needs to know about one stored item, compact and serialisable.
 
-    `shingles`, `anchors` and `sentences` are sorted, distinct 32-bit hashes packed as
-    little-endian bytes (`unpack` reads them)."""
+    `shingles` are the 32-bit hashes of the word 5-shingles in text order, `anchors` the
+    sorted distinct hashes that find candidates, `sentences` (hash, first shingle, end)
+    triples; all packed as native 32-bit unsigned arrays (`unpack`, `unpack_sentences`)."""
 
     key: str
     source_id: str
@@ -201,10 +257,6 @@ class Signature:
     anchors: bytes
     sentences: bytes
     version: int = SIGNATURE_VERSION
-
-    @property
-    def shingle_count(self) -> int:
-        return len(self.shingles) // 4
 
     def to_json(self) -> str:
         return json.dumps(
@@ -264,9 +316,9 @@ def signature_of(item: Item) -> Signature:
         published=item.published,
         org=(fold(item.authors[0]) or None) if item.authors else None,
         title=fold(item.title),
-        shingles=_pack(folded.shingles),
+        shingles=array("I", folded.shingles).tobytes(),
         anchors=_pack(_anchors(folded)),
-        sentences=_pack(folded.sentences),
+        sentences=_pack_sentences(folded.sentences),
     )
 
 
@@ -314,7 +366,7 @@ class StoryIndex:
         self._by_readmore: dict[str, list[int]] = {}
         self._by_fingerprint: dict[str, int] = {}
         self._by_anchor: dict[int, list[int]] = {}
-        # Sentence hash → the stories it occurs in (up to two: more tells nothing new).
+        # Sentence hash → the stories it occurs in (a few: more tells nothing new).
         self._sentence_stories: dict[int, tuple[str, ...]] = {}
         self._titles: dict[str, set[str]] = {}
         for sig, entry_id in known:
@@ -336,10 +388,10 @@ class StoryIndex:
             postings = self._by_anchor.setdefault(anchor, [])
             if len(postings) <= MAX_ANCHOR_STORIES:
                 postings.append(position)
-        for sentence in unpack(sig.sentences):
-            stories = self._sentence_stories.get(sentence, ())
-            if entry_id not in stories and len(stories) < 2:
-                self._sentence_stories[sentence] = (*stories, entry_id)
+        for sentence in unpack_sentences(sig.sentences):
+            stories = self._sentence_stories.get(sentence.hash, ())
+            if entry_id not in stories and len(stories) <= SENTENCE_OTHER_STORIES:
+                self._sentence_stories[sentence.hash] = (*stories, entry_id)
 
     def match(self, sig: Signature) -> Match:
         exact = self._exact(sig)
@@ -378,12 +430,11 @@ class StoryIndex:
         return sorted(seen)
 
     def _fuzzy(self, sig: Signature) -> Match:
-        shingles = set(unpack(sig.shingles))
-        sentence_set = set(unpack(sig.sentences))
+        text = _Text.of(sig)
         best: dict[str, _Evidence] = {}
         for position in self._candidates(sig):
             known = self._items[position]
-            evidence = self._compare(sig, shingles, sentence_set, known)
+            evidence = self._compare(text, _Text.of(known.sig), known.entry_id)
             if evidence is None:
                 continue
             current = best.get(known.entry_id)
@@ -391,45 +442,84 @@ class StoryIndex:
                 best[known.entry_id] = evidence
         return _decide(sig, list(best.values()), self._titles)
 
-    def _compare(
-        self, sig: Signature, shingles: set[int], sentence_set: set[int], known: _Known
-    ) -> _Evidence | None:
-        other = unpack(known.sig.shingles)
-        common = sum(1 for h in other if h in shingles)
-        smaller = min(len(shingles), len(other))
-        if not common or not smaller:
+    def _compare(self, new: _Text, known: _Text, entry_id: str) -> _Evidence | None:
+        common = len(new.set & known.set)
+        smaller, larger = (new, known) if len(new.set) <= len(known.set) else (known, new)
+        if not common or not smaller.set:
             return None
-        jaccard = common / (len(shingles) + len(other) - common)
-        entry_id, key = known.entry_id, known.sig.key
+        # A sentence found almost but not quite (another number, person or place in the
+        # same template) marks a different release; copies move and drop whole sentences.
+        # Seen from the shorter text only: a teaser cut mid-sentence covers a prefix of
+        # the release's first sentence, which is no conflict.
+        matched, conflicts = _align(smaller, larger.set)
+        if conflicts > len(matched) // CONFLICTS_PER_MATCH:
+            return None
+        jaccard = common / (len(new.set) + len(known.set) - common)
+        key = known.sig.key
         if jaccard >= NEAR_DUPLICATE_JACCARD:
             reason = f"near-duplicate jaccard={jaccard:.2f}"
             return _Evidence(_NEAR, jaccard, reason, entry_id, key)
-        containment = common / smaller
-        if containment >= CONTAINED and smaller >= MIN_CONTAINED_SHINGLES:
-            which = "teaser" if len(shingles) <= len(other) else "item"
-            reason = f"{which} contained {containment:.2f} in {key}"
+        containment = common / len(smaller.set)
+        if containment >= CONTAINED and len(smaller.set) >= MIN_CONTAINED_SHINGLES:
+            which = "teaser" if smaller is new else "item"
+            reason = f"{which} contained {containment:.2f} in {larger.sig.key}"
             return _Evidence(_CONTAINED, containment, reason, entry_id, key)
-        if _orgs_differ(sig, known.sig):
+        if _orgs_differ(new.sig, known.sig):
             return None
-        shared, share = self._shared_sentences(sentence_set, known)
+        # A copy that dropped paragraphs or wrote its own opening still has every sentence
+        # after its head in the release; a follow-up release has sentences of its own.
+        if any(s.paragraph >= HEAD_PARAGRAPHS and s not in matched for s in smaller.sentences):
+            return None
+        shared = self._evidence_sentences(matched, larger, entry_id)
+        share = shared / len(smaller.sentences) if smaller.sentences else 0.0
         if shared >= MIN_SHARED_SENTENCES and share >= MIN_SHARED_SENTENCE_SHARE:
             reason = f"{shared} sentences shared ({share:.2f}) with {key}"
             return _Evidence(_SENTENCES, share, reason, entry_id, key)
         return None
 
-    def _shared_sentences(self, sentence_set: set[int], known: _Known) -> tuple[int, float]:
-        other = unpack(known.sig.sentences)
-        smaller = min(len(sentence_set), len(other))
-        if not smaller:
-            return 0, 0.0
-        # A sentence another story also has is boilerplate or a template that happened to
-        # get the same words: it is no evidence for this story.
-        shared = sum(
-            1
-            for h in other
-            if h in sentence_set and self._sentence_stories.get(h, ()) == (known.entry_id,)
-        )
-        return shared, shared / smaller
+    def _evidence_sentences(self, matched: list[Sentence], larger: _Text, entry_id: str) -> int:
+        """Matched sentences that say something about this story in particular."""
+        last_of_larger = {s.hash for s in larger.sentences if s.last_paragraph}
+        count = 0
+        for sentence in matched:
+            # The closing paragraph of both is the organisation's "About us".
+            if sentence.last_paragraph and sentence.hash in last_of_larger:
+                continue
+            # A sentence other stories have too is boilerplate or a template that got
+            # the same words: no evidence for this story.
+            others = [e for e in self._sentence_stories.get(sentence.hash, ()) if e != entry_id]
+            if len(others) < SENTENCE_OTHER_STORIES:
+                count += 1
+        return count
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """A signature unpacked for comparison."""
+
+    sig: Signature
+    shingles: array[int]
+    set: set[int]
+    sentences: list[Sentence]
+
+    @classmethod
+    def of(cls, sig: Signature) -> _Text:
+        shingles = unpack(sig.shingles)
+        return cls(sig, shingles, set(shingles), unpack_sentences(sig.sentences))
+
+
+def _align(side: _Text, other: set[int]) -> tuple[list[Sentence], int]:
+    """Sentences of `side` found whole in `other`, and how many were found only in part."""
+    matched: list[Sentence] = []
+    conflicts = 0
+    for sentence in side.sentences:
+        inner = side.shingles[sentence.start : sentence.end]
+        found = sum(1 for h in inner if h in other)
+        if inner and found == len(inner):
+            matched.append(sentence)
+        elif found >= CONFLICT_COVERAGE * len(inner):
+            conflicts += 1
+    return matched, conflicts
 
 
 def _orgs_differ(a: Signature, b: Signature) -> bool:

@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpus_tools as ct  # noqa: E402
+import corpus_tools as ct
 
-from aggregator import dedupe, identity  # noqa: E402
+from aggregator import dedupe, identity
 
 
 def ours(labelled: Sequence[ct.Labelled]) -> dict[str, str]:
