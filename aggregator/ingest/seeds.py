@@ -100,13 +100,14 @@ def read_seed(seed: SeedFile, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES)
         _check_regular(os.lstat(path).st_mode)
         data, status = _read_regular(path, max_bytes)
     except _Refused as refused:
-        raise _error(seed.relpath, f"{seed.relpath}: {refused}") from None
+        raise _error(seed.relpath, str(refused)) from None
     except OSError as exc:
-        raise _error(seed.relpath, f"{seed.relpath}: cannot be read ({exc.strerror})") from exc
+        raise _error(seed.relpath, f"cannot be read ({exc.strerror})") from exc
     return Retrieved(url=seed.relpath, body=data, mtime=_mtime(status))
 
 
 def _error(relpath: str, message: str) -> SeedPathError:
+    # The relative path is the error's url, so str(error) reads "seeds (a.txt): a FIFO …".
     return SeedPathError(message, source_id=SOURCE_ID, url=relpath)
 
 
