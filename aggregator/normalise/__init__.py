@@ -42,6 +42,7 @@ from aggregator.normalise.html import (
     sanitise,
     serialise_children,
     text_to_html,
+    wrap_loose_text,
 )
 from aggregator.normalise.rules import BoilerplateRules, default_rules
 from aggregator.normalise.text import clean_text, first_words, repair_mojibake
@@ -88,7 +89,11 @@ def _clean_body(
     if repaired:
         notes.append(f"mojibake repaired in {where}")
     markup = text_to_html(value) if plain else value
-    root = parse_fragment(markup)
+    # A first sanitiser pass gives the markup the structure an HTML5 parser sees (lxml's
+    # parser nests some tags differently); without it, cleaning the output again could
+    # find loose text the first pass did not, and normalising would not be idempotent.
+    root = parse_fragment(sanitise(markup))
+    wrap_loose_text(root)
     if decode_text_entities(root):
         notes.append(f"double-escaped entities decoded in {where}")
     removals = strip_boilerplate(root, rules, where=where, base=base)
@@ -132,12 +137,13 @@ def _link(raw: RawEntry, rules: BoilerplateRules) -> tuple[str | None, tuple[str
     return link, ()
 
 
-def _summary(content: _Body, summary: _Body) -> str | None:
-    source = summary.html if summary.html is not None else content.html
-    if source is None:
-        return None
-    text = html_to_text(source, skip_captions=True).replace("\n\n", " ")
-    return first_words(text, SUMMARY_CHARS) or None
+def _summary(text: str, summary: _Body) -> str | None:
+    """The given summary's text, else the item's text, captions left out, cut to length."""
+    if summary.html is not None:
+        given = html_to_text(summary.html, skip_captions=True)
+        if given:
+            text = given
+    return first_words(text.replace("\n\n", " "), SUMMARY_CHARS) or None
 
 
 def _teases_elsewhere(readmore: str | None, link: str | None, site: str | None) -> bool:
@@ -159,26 +165,19 @@ def normalise_entry(
     """Clean one entry into a publishable item; see the module docstring for the steps."""
     rules = options.rules
     base = raw.base or raw.link
-    has_both = bool(raw.content and raw.summary and raw.content != raw.summary)
-    body_value = raw.content or raw.summary
     content = _clean_body(
-        body_value,
+        raw.content,
         where="content",
-        plain=_is_plain(body_value, raw.content_type),
+        plain=_is_plain(raw.content, raw.content_type),
         base=base,
         rules=rules,
     )
-    summary = (
-        _clean_body(
-            raw.summary,
-            where="summary",
-            plain=_is_plain(raw.summary, None),
-            base=base,
-            rules=rules,
-        )
-        if has_both
-        else _Body(None, (), ())
+    summary = _clean_body(
+        raw.summary, where="summary", plain=_is_plain(raw.summary, None), base=base, rules=rules
     )
+    if content.html is None or content.html == summary.html:
+        # Only a summary (RSS description): it is the content, and the summary derives from it.
+        content, summary = summary, _Body(None, content.removals, content.notes)
     text = html_to_text(content.html, skip_captions=True) if content.html else ""
     title, title_notes = clean_title(
         raw.title,
@@ -231,7 +230,7 @@ def normalise_entry(
         content_hash=identity.content_hash(title, link, content.html),
         title=title,
         link=link,
-        summary=_summary(content, summary),
+        summary=_summary(text, summary),
         content_html=content.html,
         text=text,
         authors=authors.authors,

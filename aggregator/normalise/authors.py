@@ -81,8 +81,9 @@ def find_organisation(
 
 
 def mentions(name: str, title: str, text: str) -> bool:
-    folded = fold(name)
-    return bool(folded) and (folded in fold(title) or folded in fold(text))
+    # casefold, not identity.fold: this runs over the whole text of every item.
+    wanted = name.casefold()
+    return bool(wanted) and (wanted in title.casefold() or wanted in text.casefold())
 
 
 def decide_authors(

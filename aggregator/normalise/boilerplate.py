@@ -30,16 +30,22 @@ class Removal:
     target: str | None = None  # canonical target of a read-more link
 
 
+def _is_block(el: HtmlElement) -> bool:
+    return isinstance(el.tag, str) and el.tag in BLOCK_TAGS
+
+
 def _leaf_blocks(root: HtmlElement) -> list[HtmlElement]:
-    """Innermost blocks (blocks with no block inside), the root when it has none."""
-    blocks = [
+    """Innermost blocks: blocks with no block inside that holds text (the root if none).
+
+    Empty inner blocks do not count: broken markup such as "<a>Share this<p></a>" nests an
+    empty paragraph inside the line that must still be recognised.
+    """
+    return [
         el
         for el in root.iter()
-        if isinstance(el.tag, str)
-        and (el.tag in BLOCK_TAGS or el is root)
-        and not any(isinstance(d.tag, str) and d.tag in BLOCK_TAGS for d in el.iterdescendants())
+        if (el is root or _is_block(el))
+        and not any(_is_block(d) and (d.text_content() or "").strip() for d in el.iterdescendants())
     ]
-    return blocks
 
 
 def _via(match: re.Match[str]) -> str | None:
@@ -62,9 +68,8 @@ def _remove_inline(block: HtmlElement, pattern: re.Pattern[str]) -> bool:
     return False
 
 
-def _apply_block_rule(block: HtmlElement, rule: BoilerplateRule) -> Removal | None:
-    text = collapse_whitespace(block.text_content() or "")
-    match = rule.pattern.search(text) if text else None
+def _apply_block_rule(block: HtmlElement, text: str, rule: BoilerplateRule) -> Removal | None:
+    match = rule.pattern.search(text)
     if match is None:
         return None
     leftover = text[: match.start()] + text[match.end() :]
@@ -101,8 +106,11 @@ def strip_boilerplate(
     removals = _strip_readmore(root, rules.of_kind("readmore", where), base, rules)
     block_rules = rules.of_kind("footer", where) + rules.of_kind("share", where)
     for block in _leaf_blocks(root):
+        text = collapse_whitespace(block.text_content() or "")
+        if not text:
+            continue
         for rule in block_rules:
-            removal = _apply_block_rule(block, rule)
+            removal = _apply_block_rule(block, text, rule)
             if removal is not None:
                 removals.append(removal)
                 break

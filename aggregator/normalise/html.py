@@ -34,16 +34,15 @@ ALLOWED_TAGS: frozenset[str] = frozenset(
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "a": {"href", "title", "hreflang"},
     "abbr": {"title"},
-    "blockquote": {"cite"},
-    "del": {"cite", "datetime"},
+    "del": {"datetime"},
     "img": {"src", "alt", "title", "width", "height"},
-    "ins": {"cite", "datetime"},
+    "ins": {"datetime"},
     "ol": {"start", "reversed"},
-    "q": {"cite"},
     "td": {"colspan", "rowspan"},
     "th": {"colspan", "rowspan", "scope"},
     "time": {"datetime"},
 }
+# No `cite` attributes: nh3 checks the scheme of href/src only, and a cite URL is not shown.
 URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 # Removed together with everything inside them: their content is code or UI, not prose.
 _DROP_WITH_CONTENT: frozenset[str] = frozenset(
@@ -287,3 +286,72 @@ def decode_text_entities(root: HtmlElement) -> bool:
                 setattr(el, attr, decode_entities(value))
                 changed = True
     return changed
+
+
+def _append_text(p: HtmlElement, text: str) -> None:
+    if len(p):
+        last = p[-1]
+        last.tail = (last.tail or "") + text
+    else:
+        p.text = (p.text or "") + text
+
+
+def _holds_block(el: HtmlElement) -> bool:
+    return isinstance(el.tag, str) and (
+        el.tag in BLOCK_TAGS or any(d.tag in BLOCK_TAGS for d in el.iterdescendants())
+    )
+
+
+def _wrap_children(parent: HtmlElement) -> None:
+    nodes: list[HtmlElement] = []
+    para: HtmlElement | None = None
+
+    def add_text(text: str | None) -> None:
+        nonlocal para
+        if not text:
+            return
+        if para is None:
+            if not text.strip():
+                return
+            para = lxml.html.Element("p")
+            nodes.append(para)
+        _append_text(para, text)
+
+    add_text(parent.text)
+    parent.text = None
+    for child in list(parent):
+        parent.remove(child)
+        tail, child.tail = child.tail, None
+        if _holds_block(child):
+            nodes.append(child)
+            para = None
+            if tail and not tail.strip():
+                child.tail = tail  # keep the line break between blocks
+                tail = None
+        else:
+            if para is None:
+                para = lxml.html.Element("p")
+                nodes.append(para)
+            para.append(child)
+        add_text(tail)
+    parent.extend(nodes)
+
+
+def wrap_loose_text(root: HtmlElement) -> None:
+    """Put text and inline elements lying beside blocks into paragraphs of their own.
+
+    Footers and share lines are matched block by block; loose text ("Story<p>…</p>Share
+    this") would otherwise escape the rules, and cleaning the output again would then
+    find what the first pass missed. A root with no block at all becomes one paragraph.
+    """
+    if not any(_holds_block(child) for child in root):
+        _wrap_children(root)
+        return
+    containers = [
+        el
+        for el in root.iter()
+        if (el is root or (isinstance(el.tag, str) and el.tag in BLOCK_TAGS and el.tag != "p"))
+        and any(_holds_block(child) for child in el)
+    ]
+    for el in containers:
+        _wrap_children(el)

@@ -72,7 +72,7 @@ def _boilerplate_rule(source: str, raw: Mapping[str, object]) -> BoilerplateRule
     name = str(raw.get("name") or "")
     kind = raw.get("kind")
     if not name or kind not in _KINDS:
-        raise ConfigError(f"rule needs a name and a kind: footer, share or readmore", key=source)
+        raise ConfigError("rule needs a name and a kind: footer, share or readmore", key=source)
     where_raw = raw.get("where", sorted(_WHERE))
     where = frozenset(where_raw) if isinstance(where_raw, list) else frozenset()
     if not where or not where <= _WHERE:

@@ -33,7 +33,6 @@ _MOJIBAKE_HINT = re.compile(
     "\u203a\u0153\u017e\u0178]|\u00c3(?=\\s)"
 )
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});?")
-_SPACE = re.compile(r"\s+")
 # Control characters break XML output (feedgen raises on them); tab/newline are spaces.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]|[\ud800-\udfff]")
 # Feeds often escape twice ("AT&amp;amp;T"); three rounds cover every case seen in the
@@ -93,7 +92,8 @@ def strip_controls(text: str) -> str:
 
 
 def collapse_whitespace(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+    # str.split() splits on exactly what re's \s matches, and is several times faster.
+    return " ".join(text.split())
 
 
 def clean_text(text: str) -> str:
