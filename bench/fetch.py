@@ -1,0 +1,389 @@
+"""Benchmark of fetching: our Fetcher and `aggregator run` next to lemon24's reader.
+
+    /work/venv/bin/python bench/fetch.py [--feeds 1000] [--runs 3] [--hosts 16] [--skip-run]
+
+Starts a loopback feed farm in its own process (asyncio, keep-alive): N feeds of 50
+items, 20–100 KB, RSS and Atom alternating, 20–200 ms of latency each, ETag and
+Last-Modified with 304 answers, gzip for half of them, and a few fast failures (404/500),
+spread over `--hosts` addresses 127.0.1.x so that per-host limits apply as on the web.
+
+Scenario 1, cold then warm (every feed answers 304), each measured in a fresh child
+process, median of `--runs`:
+  - fetcher:  Fetcher.fetch_all (fetch only; concurrency 32, per_host 2)
+  - run:      `aggregator run --all` on a [[sources]] config (fetch, parse, normalise,
+              dedupe, store, publish)
+  - reader:   reader.update_feeds(workers=32) (fetch, parse, store)
+Printed: wall seconds, CPU seconds (user+sys of the child), peak RSS, and the ratios.
+
+Scenario 2, hanging and dripping feeds: 200 good feeds plus 16 feeds that never answer
+or drip one byte a second, each on its own address; with a 3 s total deadline the run
+must end within 3 s + 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HANG_DEADLINE = 3.0  # total_timeout in scenario 2
+
+
+# -- the farm (runs in its own process) -------------------------------------------------
+
+
+def feed_document(index: int) -> bytes:
+    rng = random.Random(index)
+    words = [
+        "press",
+        "release",
+        "council",
+        "minister",
+        "funding",
+        "project",
+        "community",
+        "report",
+        "health",
+    ]
+    target = rng.randint(20_000, 100_000)
+    per_item = max(200, target // 50 - 300)
+    atom = index % 2 == 1
+    items = []
+    for number in range(50):
+        text = " ".join(rng.choice(words) for _ in range(per_item // 7))
+        link = f"https://site{index}.example/posts/{number}"
+        date = f"2024-05-{1 + number % 28:02d}T10:00:00Z"
+        if atom:
+            items.append(
+                f"<entry><id>{link}</id><title>Post {number} of feed {index}</title>"
+                f'<link href="{link}"/><updated>{date}</updated>'
+                f'<content type="html">&lt;p&gt;{text}&lt;/p&gt;</content></entry>'
+            )
+        else:
+            items.append(
+                f"<item><guid>{link}</guid><title>Post {number} of feed {index}</title>"
+                f"<link>{link}</link><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>"
+                f"<description>&lt;p&gt;{text}&lt;/p&gt;</description></item>"
+            )
+    if atom:
+        head = (
+            '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            f"<id>https://site{index}.example/</id><title>Feed {index}</title>"
+            "<updated>2024-05-28T10:00:00Z</updated>"
+        )
+        return (head + "".join(items) + "</feed>").encode()
+    head = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>Feed {index}</title><link>https://site{index}.example/</link>"
+    )
+    return (head + "".join(items) + "</channel></rss>").encode()
+
+
+class Farm:
+    def __init__(self, feeds: int) -> None:
+        self.bodies = {i: feed_document(i) for i in range(feeds)}
+        self.gzipped = {i: gzip.compress(b, 6) for i, b in self.bodies.items() if i % 2 == 0}
+
+    async def respond(self, path: str, headers: dict[str, str]) -> tuple[int, list[str], bytes]:
+        kind, _, number = path.strip("/").partition("/")
+        if kind == "hang":
+            await asyncio.sleep(3600)
+        index = int(number)
+        if index % 97 == 5:
+            return 404, [], b"not found"
+        if index % 89 == 7:
+            return 500, [], b"oops"
+        await asyncio.sleep(random.Random(index).uniform(0.02, 0.2))
+        etag = f'"feed-{index}-v1"'
+        base = [f"ETag: {etag}", "Last-Modified: Wed, 29 May 2024 10:00:00 GMT"]
+        if headers.get("if-none-match") == etag:
+            return 304, base, b""
+        content_type = "application/atom+xml" if index % 2 else "application/rss+xml"
+        base.append(f"Content-Type: {content_type}; charset=utf-8")
+        if index in self.gzipped and "gzip" in headers.get("accept-encoding", ""):
+            return 200, [*base, "Content-Encoding: gzip"], self.gzipped[index]
+        return 200, base, self.bodies[index]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                path = head[0].split(" ")[1]
+                headers = {
+                    k.strip().lower(): v.strip()
+                    for k, _, v in (line.partition(":") for line in head[1:] if line)
+                }
+                if path.startswith("/drip/"):
+                    await self.drip(writer)
+                    return
+                status, extra, body = await self.respond(path, headers)
+                lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", *extra]
+                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, IndexError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def drip(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        for _ in range(100_000):
+            writer.write(b"<")
+            await writer.drain()
+            await asyncio.sleep(1)
+
+
+async def serve_farm(feeds: int, hosts: int, hangers: int) -> None:
+    farm = Farm(feeds)
+    ports: dict[str, int] = {}
+    addresses = [f"127.0.1.{h + 1}" for h in range(hosts)]
+    addresses += [f"127.0.2.{h + 1}" for h in range(hangers)]
+    for address in addresses:
+        server = await asyncio.start_server(farm.handle, address, 0, backlog=1024)
+        ports[address] = server.sockets[0].getsockname()[1]
+    urls = [
+        f"http://127.0.1.{i % hosts + 1}:{ports[f'127.0.1.{i % hosts + 1}']}/feed/{i}"
+        for i in range(feeds)
+    ]
+    stalls = [
+        f"http://127.0.2.{h + 1}:{ports[f'127.0.2.{h + 1}']}/{'hang' if h % 2 else 'drip'}/{h}"
+        for h in range(hangers)
+    ]
+    print(json.dumps({"urls": urls, "stalls": stalls}), flush=True)
+    await asyncio.Event().wait()
+
+
+# -- the clients (each in a fresh child process) --------------------------------------------
+
+
+def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
+    from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, FetchSettings
+
+    settings = FetchSettings(allow=("127.0.0.0/8",), total_timeout=total_timeout)
+    phases: dict[str, Any] = {}
+
+    async def run() -> None:
+        validators = {}
+        for phase in ("cold", "warm"):
+            requests = [
+                FetchRequest(source_id=str(i), url=u, validators=validators.get(u))
+                if u in validators
+                else FetchRequest(source_id=str(i), url=u)
+                for i, u in enumerate(urls)
+            ]
+            wall, cpu = time.perf_counter(), time.process_time()
+            async with Fetcher(settings) as fetcher:
+                results = await fetcher.fetch_all(requests)
+            phases[phase] = {
+                "wall": time.perf_counter() - wall,
+                "cpu": time.process_time() - cpu,
+                "ok": sum(isinstance(r, FetchOutcome) and not r.not_modified for r in results),
+                "304": sum(isinstance(r, FetchOutcome) and r.not_modified for r in results),
+                "errors": sum(not isinstance(r, FetchOutcome) for r in results),
+            }
+            for u, r in zip(urls, results, strict=True):
+                if isinstance(r, FetchOutcome):
+                    validators[u] = r.validators
+
+    asyncio.run(run())
+    return phases
+
+
+def client_reader(urls: list[str], workers: int) -> dict[str, Any]:
+    import reader
+
+    phases: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        r = reader.make_reader(str(Path(tmp) / "reader.sqlite"))
+        for url in urls:
+            r.add_feed(url)
+        for phase, scheduled in (("cold", True), ("warm", False)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            r.update_feeds(workers=workers, scheduled=scheduled)
+            phases[phase] = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+        phases["errors"] = sum(1 for f in r.get_feeds() if f.last_exception)
+        r.close()
+    return phases
+
+
+def child_main(kind: str, urls_file: str, total_timeout: float) -> None:
+    urls = json.loads(Path(urls_file).read_text())
+    phases = client_fetcher(urls, total_timeout) if kind == "fetcher" else client_reader(urls, 32)
+    phases["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(phases))
+
+
+# -- orchestration -----------------------------------------------------------------------
+
+
+def run_child(args: list[str]) -> tuple[str, float, float, float]:
+    """Run a child; its stdout, wall seconds, CPU seconds (user+sys) and peak RSS in MB."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    out = process.stdout.read().decode()
+    err = process.stderr.read().decode()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 1):  # `aggregator run` exits 1 when some sources failed
+        raise RuntimeError(f"{args[:3]} failed ({process.returncode}): {err[-2000:]}")
+    return out, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def measure_inprocess(kind: str, urls_file: Path, runs: int) -> dict[str, dict[str, float]]:
+    samples: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
+    rss = []
+    for _ in range(runs):
+        out, _wall, _cpu, peak = run_child(
+            [sys.executable, __file__, "--child", kind, "--urls-file", str(urls_file)]
+        )
+        phases = json.loads(out)
+        for phase in samples:
+            samples[phase].append(phases[phase])
+        rss.append(peak)
+        print(f"  {kind}: {json.dumps(phases)}", file=sys.stderr)
+    return {
+        phase: {
+            "wall": statistics.median(s["wall"] for s in values),
+            "cpu": statistics.median(s["cpu"] for s in values),
+            "rss": statistics.median(rss),
+        }
+        for phase, values in samples.items()
+    }
+
+
+def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
+    samples: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
+    aggregator = str(Path(sys.executable).with_name("aggregator"))
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            base = Path(tmp)
+            (base / "seeds").mkdir()
+            config = base / "aggregator.toml"
+            lines = ["[fetch]", 'allow = ["127.0.0.0/8"]', ""]
+            for i, url in enumerate(urls):
+                lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"', ""]
+            config.write_text("\n".join(lines))
+            command = [
+                aggregator, "run", "--config", str(config), "--db", str(base / "db.sqlite"),
+                "--seeds", str(base / "seeds"), "--out", str(base / "out"), "--all", "--json",
+            ]  # fmt: skip
+            for phase in ("cold", "warm"):
+                _out, wall, cpu, peak = run_child(command)
+                samples[phase].append((wall, cpu, peak))
+                print(
+                    f"  run {phase}: wall {wall:.2f} s cpu {cpu:.2f} s rss {peak:.0f} MB",
+                    file=sys.stderr,
+                )
+    return {
+        phase: {
+            "wall": statistics.median(s[0] for s in values),
+            "cpu": statistics.median(s[1] for s in values),
+            "rss": statistics.median(s[2] for s in values),
+        }
+        for phase, values in samples.items()
+    }
+
+
+def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    print(f"\n{'client':<10}{'phase':<6}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}")
+    for name, phases in results.items():
+        for phase, m in phases.items():
+            print(f"{name:<10}{phase:<6}{m['wall']:>9.2f}{m['cpu']:>9.2f}{m['rss']:>9.0f}")
+    reader = results["reader"]
+    for name in (n for n in results if n != "reader"):
+        for phase in ("cold", "warm"):
+            ours, theirs = results[name][phase], reader[phase]
+            print(
+                f"{name}/reader {phase}: wall ×{ours['wall'] / theirs['wall']:.2f}, "
+                f"cpu ×{ours['cpu'] / theirs['cpu']:.2f}, "
+                f"peak memory ×{ours['rss'] / theirs['rss']:.2f}"
+            )
+
+
+def stall_scenario(farm: dict[str, list[str]], urls_file: Path) -> None:
+    urls = farm["urls"][:200] + farm["stalls"]
+    urls_file.write_text(json.dumps(urls))
+    out, _wall, _cpu, _peak = run_child(
+        [sys.executable, __file__, "--child", "fetcher", "--urls-file", str(urls_file),
+         "--total-timeout", str(HANG_DEADLINE)]
+    )  # fmt: skip
+    cold = json.loads(out)["cold"]
+    verdict = "OK" if cold["wall"] <= HANG_DEADLINE + 1 else "TOO SLOW"
+    print(
+        f"\nstalls: {len(farm['stalls'])} hanging/dripping + 200 good feeds, deadline "
+        f"{HANG_DEADLINE:g} s: fetch_all took {cold['wall']:.2f} s ({verdict}); "
+        f"{cold['ok']} fetched, {cold['errors']} errors"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument(
+        "--run-feeds", type=int, default=200, help="feeds for `aggregator run` (0: skip it)"
+    )
+    parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["fetcher", "reader"], help=argparse.SUPPRESS)
+    parser.add_argument("--urls-file", help=argparse.SUPPRESS)
+    parser.add_argument("--total-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.farm:
+        asyncio.run(serve_farm(args.feeds, args.hosts, 16))
+        return
+    if args.child:
+        child_main(args.child, args.urls_file, args.total_timeout)
+        return
+
+    farm_process = subprocess.Popen(
+        [sys.executable, __file__, "--farm", "--feeds", str(args.feeds),
+         "--hosts", str(args.hosts)],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fetch-"))
+    try:
+        assert farm_process.stdout is not None
+        farm = json.loads(farm_process.stdout.readline())
+        urls_file = tmp / "urls.json"
+        urls_file.write_text(json.dumps(farm["urls"]))
+        print(f"farm: {len(farm['urls'])} feeds on {args.hosts} addresses", file=sys.stderr)
+        results = {"fetcher": measure_inprocess("fetcher", urls_file, args.runs)}
+        results["reader"] = measure_inprocess("reader", urls_file, args.runs)
+        print(f"\n{len(farm['urls'])} feeds, fetch only (ours) vs reader (fetch+parse+store):")
+        report(results)
+        if args.run_feeds:
+            # The whole pipeline is much slower than fetching, so it runs on fewer feeds,
+            # next to reader on the very same feeds.
+            subset = farm["urls"][: args.run_feeds]
+            subset_file = tmp / "subset.json"
+            subset_file.write_text(json.dumps(subset))
+            pipeline = {
+                "run": measure_run(subset, args.runs),
+                "reader": measure_inprocess("reader", subset_file, args.runs),
+            }
+            print(f"\n{len(subset)} feeds, `aggregator run --all` vs reader:")
+            report(pipeline)
+        stall_scenario(farm, urls_file)
+    finally:
+        farm_process.kill()  # the farm process we started
+        farm_process.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
