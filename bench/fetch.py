@@ -169,18 +169,22 @@ async def serve_farm(feeds: int, hosts: int, hangers: int) -> None:
 
 
 def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
-    from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, FetchSettings
+    from aggregator.ingest.http import (
+        Fetcher,
+        FetchOutcome,
+        FetchRequest,
+        FetchSettings,
+        Validators,
+    )
 
     settings = FetchSettings(allow=("127.0.0.0/8",), total_timeout=total_timeout)
     phases: dict[str, Any] = {}
 
     async def run() -> None:
-        validators = {}
+        validators: dict[str, Validators] = {}
         for phase in ("cold", "warm"):
             requests = [
-                FetchRequest(source_id=str(i), url=u, validators=validators.get(u))
-                if u in validators
-                else FetchRequest(source_id=str(i), url=u)
+                FetchRequest(source_id=str(i), url=u, validators=validators.get(u, Validators()))
                 for i, u in enumerate(urls)
             ]
             wall, cpu = time.perf_counter(), time.process_time()
