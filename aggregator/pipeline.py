@@ -118,14 +118,19 @@ def read_seeds(settings: Settings, report: RunReport) -> list[_Batch]:
             )
             continue
         try:
+            text = decode_text(retrieved.body)
+        except ValueError as exc:
+            report.warnings.append(f"skipped: {seed.relpath}: {exc}")
+            continue
+        try:
             raw = parse_seed_document(
-                decode_text(retrieved.body),
+                text,
                 relpath=seed.relpath,
                 mtime=retrieved.mtime or seed.mtime,
                 markdown=seed.kind == "markdown",
             )
         except ValueError as exc:
-            report.warnings.append(f"{seed.relpath}: skipped: {exc}")
+            report.warnings.append(f"skipped: {exc}")  # the message names the file
             continue
         # The id a seed "gave" its item is its path; identity itself comes from content.
         text_entries.append(replace(raw, id=seed.relpath))
