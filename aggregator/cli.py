@@ -181,12 +181,14 @@ def print_summary(report: RunReport, settings: Settings, dry_run: bool) -> None:
             echo(f"  {action:8} {source}: {title}")
         return
     published = report.published
+    index = settings.out / "index.atom"
     if published is not None:
-        index = settings.out / "index.atom"
         echo(
             f"Published {report.entries} entries to {index} "
             f"({len(published.written)} files written, {len(published.unchanged)} unchanged)"
         )
+    else:
+        echo(f"Nothing changed since the last publish; {report.entries} entries in {index}")
     for result in failed:
         echo(
             f"  failed  {result.source_id}: {getattr(result.value, 'message', result.value)}",

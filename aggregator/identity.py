@@ -2,8 +2,9 @@
 
 `item_key()` follows a fallback chain, first match wins:
 
-1. seed documents: the normalised title + organisation (never the file name, so renaming
-   or copying a file does not make a second item);
+1. seed documents: the normalised title + organisation + opening words of the text (never
+   the file name, so renaming or copying a file does not make a second item; the opening
+   words because one organisation may reuse a headline for two releases);
 2. the id the source gave the entry;
 3. the canonical link;
 4. the normalised title + text.
@@ -38,8 +39,8 @@ def _digest(kind: str, parts: Iterable[str]) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def seed_key(title: str, organisation: str | None) -> str:
-    return "seed:" + _digest("seed", (fold(title), fold(organisation or "")))
+def seed_key(title: str, organisation: str | None, *, lead: str = "") -> str:
+    return "seed:" + _digest("seed", (fold(title), fold(organisation or ""), fold(lead)))
 
 
 def item_key(

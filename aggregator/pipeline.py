@@ -55,7 +55,7 @@ class RunOptions:
     all_sources: bool = False  # fetch every remote source now, due or not
     only: tuple[str, ...] = ()  # restrict the run to these source ids
     dry_run: bool = False  # decide everything, write nothing
-    publish_unchanged: bool = True  # publish even when no item changed (the daemon: False)
+    publish_unchanged: bool = False  # re-render even when nothing changed since last publish
 
 
 @dataclass(slots=True)
@@ -483,23 +483,42 @@ def feed_info(settings: Settings) -> FeedInfo:
     )
 
 
-def publish(settings: Settings, store: Store) -> tuple[PublishReport, int]:
+def _publish_fingerprint(settings: Settings, store: Store, sources: list[SourceInfo]) -> str:
+    """Changes whenever anything that shapes the output changes: stored items (the store's
+    data version), sources, feed settings, or the output folder."""
+    parts = [
+        repr(settings.feed),
+        str(settings.out.resolve()),
+        repr(sources),
+        store.data_version(),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def publish(
+    settings: Settings, store: Store, *, force: bool = True
+) -> tuple[PublishReport | None, int]:
+    """Render and write every output. Without `force`, skip the work (None) when nothing
+    changed since the last publish and the output is still there."""
+    sources = [
+        SourceInfo(id=s.id, url=s.url, title=s.display_title, site_link=s.site_link, tags=s.tags)
+        for s in store.sources()
+    ]
+    fingerprint = _publish_fingerprint(settings, store, sources)
+    if (
+        not force
+        and store.get_meta("published_fingerprint") == fingerprint
+        and (settings.out / "index.atom").is_file()
+    ):
+        return None, int(store.get_meta("published_entries") or 0)
     stored = store.items(feed_id_base=settings.feed.base_url)
     grouped: dict[str, list[Item]] = {}
     for s in stored:
         grouped.setdefault(s.entry_id, []).append(s.item)
     entries = build_entries(sorted(grouped.items()))
-    sources = [
-        SourceInfo(
-            id=s.id,
-            url=s.url,
-            title=s.display_title,
-            site_link=s.site_link,
-            tags=s.tags,
-        )
-        for s in store.sources()
-    ]
     report = publish_all(settings.out, feed_info(settings), entries, sources)
+    store.set_meta("published_fingerprint", fingerprint)
+    store.set_meta("published_entries", str(len(entries)))
     return report, len(entries)
 
 
@@ -588,11 +607,12 @@ def run_once(
 
     if settings.retention_days is not None:
         report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
-    if should_stop() or not (
-        options.publish_unchanged or report.changed or report.counts["pruned"]
-    ):
+    if should_stop():
         return report
-    report.published, report.entries = publish(settings, store)
+    report.published, report.entries = publish(settings, store, force=options.publish_unchanged)
+    if report.published is None:
+        log.info("nothing changed since the last publish; %d entries", report.entries)
+        return report
     store.set_meta("last_publish", now.isoformat())
     log.info(
         "published %d entries: %d files written, %d unchanged",

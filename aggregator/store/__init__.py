@@ -292,9 +292,26 @@ class Store:
                 found.update(r[0] for r in rows)
         return found
 
+    def data_version(self) -> str:
+        """A counter bumped by every change to stored items: publishing skips work when
+        it has not moved."""
+        return self.get_meta("data_version") or "0"
+
+    def _bump_version(self) -> None:
+        # Inside the caller's transaction, so the bump commits with the change itself.
+        current = int(self.get_meta("data_version") or 0)
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES ('data_version', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(current + 1),),
+        )
+
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         """Upsert items and create their entries, in one transaction."""
+        if not writes:
+            return
         with self.transaction():
+            self._bump_version()
             for w in writes:
                 self._db.execute(
                     "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
@@ -378,6 +395,7 @@ class Store:
                 "UPDATE items SET entry_id = ?, merge_reason = ?, merge_score = NULL WHERE key = ?",
                 (entry_id, reason, key),
             )
+            self._bump_version()
 
     def prune(self, before: datetime, now: datetime) -> int:
         """Drop items published before `before`; tombstones keep them from coming back."""
@@ -389,6 +407,8 @@ class Store:
                 (dump_date(now), cutoff),
             )
             count = self._db.execute("DELETE FROM items WHERE published < ?", (cutoff,)).rowcount
+            if count:
+                self._bump_version()
             self._db.execute(
                 "DELETE FROM entries WHERE id NOT IN (SELECT DISTINCT entry_id FROM items)"
             )
