@@ -43,6 +43,7 @@ from aggregator.policy import next_check_at, refresh_hint
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
 from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import ItemWrite, SourceState, Store, attribution_for
+from aggregator.websub import ping_hub
 
 log = logging.getLogger(__name__)
 
@@ -522,6 +523,16 @@ def publish(
     return report, len(entries)
 
 
+def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
+    """WebSub: tell the hub which feeds changed (never fails the run)."""
+    hub = settings.feed.hub
+    topics = [p for p in published.written if p.endswith(".atom")]
+    if not hub or not topics:
+        return []
+    info = feed_info(settings)
+    return asyncio.run(ping_hub(hub, [info.url(p) for p in topics]))
+
+
 # -- the run --------------------------------------------------------------------------------
 
 
@@ -614,6 +625,7 @@ def run_once(
         log.info("nothing changed since the last publish; %d entries", report.entries)
         return report
     store.set_meta("last_publish", now.isoformat())
+    report.warnings.extend(notify_hub(settings, report.published))
     log.info(
         "published %d entries: %d files written, %d unchanged",
         report.entries,

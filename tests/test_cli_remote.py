@@ -1,0 +1,205 @@
+"""End to end: `aggregator run` against feeds served by a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from test_cli_run import aggregator, entries
+
+from atomcheck import validate_atom
+from feedserver import FeedServer, Reply
+
+RSS = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>{title}</title><link>https://{host}/</link>
+<description>News</description><ttl>60</ttl>
+{items}
+</channel></rss>"""
+
+ITEM = """<item><title>{title}</title><link>https://{host}/news/{n}</link><guid>https://{host}/news/{n}</guid>
+<pubDate>Mon, 16 Nov 2026 10:0{n}:00 GMT</pubDate>
+<description>&lt;p&gt;{body}&lt;/p&gt;</description></item>"""
+
+BODIES = [
+    "The Coastal Research Institute opened a laboratory for tidal energy in the north bay.",
+    "The harbour authority agreed a new schedule for dredging the western channel in spring.",
+    "A panel of judges announced the winners of the school science fair in the town hall.",
+]
+
+
+def rss(host: str, title: str, count: int = 3) -> bytes:
+    items = "\n".join(
+        ITEM.format(title=f"Story {n} from {title}", host=host, n=n, body=BODIES[n % len(BODIES)])
+        for n in range(count)
+    )
+    return RSS.format(title=title, host=host, items=items).encode()
+
+
+def write_config(
+    workdir: Path, server: FeedServer, paths: list[str], *, allow: bool = True
+) -> None:
+    lines = ['seeds = "seeds"', "[fetch]"]
+    lines.append('allow = ["127.0.0.0/8"]' if allow else "allow = []")
+    lines.append("timeout = 5")
+    for path in paths:
+        lines += ["[[sources]]", f'url = "{server.url(path)}"', f'name = "{path.strip("/")}"']
+    (workdir / "aggregator.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def status(workdir: Path) -> dict[str, dict[str, object]]:
+    data = json.loads(aggregator("status", "--json", cwd=workdir).stdout)
+    return {row["id"]: row for row in data["sources"]}
+
+
+@pytest.fixture
+def server() -> FeedServer:
+    with FeedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "seeds").mkdir()
+    return tmp_path
+
+
+def test_fetch_publish_then_conditional_get(server: FeedServer, workdir: Path) -> None:
+    server.feed(
+        "/org",
+        rss("org.example", "Org"),
+        etag='"v1"',
+        last_modified="Mon, 16 Nov 2026 10:00:00 GMT",
+    )
+    write_config(workdir, server, ["/org"])
+    first = aggregator("run", cwd=workdir)
+    assert "3 new" in first.stdout
+    feed = (workdir / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    assert len(entries(feed)) == 3
+    assert "aggregator/" in server.hits("/org")[0].headers["user-agent"]
+
+    second = aggregator("run", "--all", cwd=workdir)
+    assert "0 new" in second.stdout
+    request = server.hits("/org")[-1]
+    assert request.headers["if-none-match"] == '"v1"'
+    assert request.headers["if-modified-since"] == "Mon, 16 Nov 2026 10:00:00 GMT"
+    assert status(workdir)["org"]["status"] == 304
+
+
+def test_source_not_due_is_not_fetched_again(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"), etag='"v1"')
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    aggregator("run", cwd=workdir)
+    assert len(server.hits("/org")) == 1
+    row = status(workdir)["org"]
+    assert row["next_due"] is not None and row["next_due"] > row["last_fetch"]
+
+
+def test_one_failing_source_does_not_spoil_the_run(server: FeedServer, workdir: Path) -> None:
+    server.feed("/good", rss("good.example", "Good"))
+    server.route("/broken", Reply(status=500))
+    server.route(
+        "/html",
+        Reply(
+            body=b"<!doctype html><html><body>Hello</body></html>",
+            headers={"Content-Type": "text/html"},
+        ),
+    )
+    write_config(workdir, server, ["/good", "/broken", "/html"])
+    result = aggregator("run", cwd=workdir)
+    assert "2 failed" in result.stdout
+    assert "broken" in result.stderr and "500" in result.stderr
+    assert "not a feed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 3
+    rows = status(workdir)
+    assert rows["broken"]["failures"] == 1
+    assert rows["broken"]["next_due"] > rows["broken"]["last_fetch"]
+    assert rows["good"]["failures"] == 0
+
+
+def test_gone_source_is_disabled(server: FeedServer, workdir: Path) -> None:
+    server.route("/gone", Reply(status=410))
+    write_config(workdir, server, ["/gone"])
+    aggregator("run", cwd=workdir, check=False)
+    row = status(workdir)["gone"]
+    assert row["enabled"] is False
+    assert "410" in str(row["last_error"])
+    aggregator("run", "--all", cwd=workdir, check=False)
+    assert len(server.hits("/gone")) == 1
+
+
+@pytest.mark.parametrize(("code", "moves"), [(301, True), (308, True), (302, False), (307, False)])
+def test_permanent_redirect_updates_stored_url(
+    server: FeedServer, workdir: Path, code: int, moves: bool
+) -> None:
+    server.feed("/new", rss("org.example", "Org"))
+    server.redirect("/old", "/new", status=code)
+    write_config(workdir, server, ["/old"])
+    aggregator("run", cwd=workdir)
+    expected = server.url("/new") if moves else server.url("/old")
+    assert status(workdir)["old"]["url"] == expected
+
+
+def test_private_address_refused_without_allow_list(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"))
+    write_config(workdir, server, ["/org"], allow=False)
+    result = aggregator("run", cwd=workdir, check=False)
+    assert "loopback" in result.stderr or "refused" in result.stderr
+    assert server.hits("/org") == []
+
+
+def test_validators_saved_only_with_items(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"), etag='"v1"')
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    with sqlite3.connect(workdir / "data" / "aggregator.sqlite") as db:
+        etag = db.execute("SELECT etag FROM sources WHERE id = 'org'").fetchone()[0]
+        count = db.execute("SELECT COUNT(*) FROM items WHERE source_id = 'org'").fetchone()[0]
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert etag == '"v1"' and count == 3
+
+
+def test_sources_commands_edit_the_config(
+    server: FeedServer, workdir: Path, tmp_path: Path
+) -> None:
+    server.feed("/a", rss("a.example", "A"))
+    aggregator(
+        "sources", "add", server.url("/a"), "--name", "Alpha", "--tag", "science", cwd=workdir
+    )
+    again = aggregator("sources", "add", server.url("/a"), cwd=workdir, check=False)
+    assert again.returncode == 2 and "already listed" in again.stderr
+    opml = tmp_path / "subs.opml"
+    opml.write_text(
+        """<?xml version="1.0"?><opml version="2.0"><head><title>s</title></head><body>
+        <outline text="Science"><outline text="Beta" type="rss" xmlUrl="https://beta.example/feed"/>
+          <outline text="Nested"><outline text="Gamma" type="rss" xmlUrl="https://gamma.example/rss"/></outline>
+        </outline></body></opml>""",
+        encoding="utf-8",
+    )
+    imported = aggregator("sources", "import", str(opml), cwd=workdir)
+    assert "2 sources added" in imported.stdout
+    listed = json.loads(aggregator("sources", "list", "--json", cwd=workdir).stdout)
+    assert {row["id"] for row in listed} == {"alpha", "beta", "gamma"}
+    gamma = next(row for row in listed if row["id"] == "gamma")
+    assert set(gamma["tags"]) >= {"Science", "Nested"}
+    aggregator("sources", "disable", "beta", cwd=workdir)
+    aggregator("sources", "remove", "gamma", cwd=workdir)
+    exported = aggregator("sources", "export", cwd=workdir).stdout
+    assert "https://beta.example/feed" in exported and "gamma" not in exported
+    listed = json.loads(aggregator("sources", "list", "--json", cwd=workdir).stdout)
+    assert {row["id"]: row["enabled"] for row in listed} == {"alpha": True, "beta": False}
+    missing = aggregator("sources", "remove", "nope", cwd=workdir, check=False)
+    assert missing.returncode == 2 and "nope" in missing.stderr
+
+
+def test_bad_filter_pattern_is_a_config_error(server: FeedServer, workdir: Path) -> None:
+    write_config(workdir, server, ["/org"])
+    with (workdir / "aggregator.toml").open("a", encoding="utf-8") as handle:
+        handle.write('filters = { exclude = ["/[unclosed/"] }\n')
+    result = aggregator("run", cwd=workdir, check=False)
+    assert result.returncode == 2
+    assert "org" in result.stderr and "[unclosed" in result.stderr
