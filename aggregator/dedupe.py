@@ -34,8 +34,10 @@ import base64
 import html
 import json
 import re
+import unicodedata
 import zlib
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +78,10 @@ SENTENCE_OTHER_STORIES = 2
 # A sentence with at least this share of its shingles in the other text, but not all, is
 # the same template with other words: a sign of two releases, not two copies.
 CONFLICT_COVERAGE = 0.5
+# Below this containment and the near-duplicate Jaccard, no rule can match: skip the
+# sentence-level comparison (the shared-sentence rule needs more: the
+# tail of the shorter text, and the head often too).
+MIN_PROMISING_CONTAINMENT = 0.3
 # Tolerated conflicts: one per this many whole sentences in common (an unrepaired encoding
 # accident in a long copy), none for short texts.
 CONFLICTS_PER_MATCH = 4
@@ -87,6 +93,11 @@ ANCHOR_MODULUS = 4
 # An anchor found in more stories than this is template or boilerplate text: it finds no
 # useful candidate and would make each look-up slow.
 MAX_ANCHOR_STORIES = 32
+# A copy shares a passage, hence several anchors; one shared anchor is a shared phrase.
+MIN_ANCHOR_HITS = 2
+# Candidates verified per look-up, most shared anchors first: a story rarely has more
+# copies than this in one window, and it bounds the cost of a look-up.
+MAX_CANDIDATES = 16
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\r\n\s*\r\n")
@@ -131,12 +142,17 @@ def sentences(paragraph: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(paragraph) if s]
 
 
-def _tokens(paragraph: str) -> list[str]:
-    tokens = fold(paragraph).split()
-    # A teaser cut mid-word ("… the Lowm…"): the cut word is not a word of the release.
-    if tokens and _TRUNCATED.search(paragraph):
-        tokens.pop()
-    return tokens
+_NON_WORD = re.compile(r"[\W_]+")
+# Combining marks left by NFKD: dropping them folds "Núñez" and "Nunez" together.
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
+def fold_words(text: str) -> list[str]:
+    """Case-, accent- and punctuation-insensitive words; like identity.fold, but fast on
+    the ASCII text that most of a feed is."""
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return _NON_WORD.sub(" ", text.casefold()).split()
 
 
 def _hash(text: str) -> int:
@@ -173,35 +189,61 @@ class _Folded:
 
 
 def _shingles(tokens: Sequence[str]) -> list[int]:
+    """crc32 of each window of SHINGLE_SIZE words joined by spaces, in text order."""
     if len(tokens) < SHINGLE_SIZE:
         return [_hash(" ".join(tokens))] if tokens else []
-    return [_hash(" ".join(tokens[i : i + SHINGLE_SIZE])) for i in range(len(tokens) - 4)]
+    # Slices of one encoded buffer hash the same bytes as joining each window, at a
+    # fraction of the cost (this is the hot loop of signature_of).
+    buffer = " ".join(tokens).encode("utf-8")
+    offsets = [0]
+    for token in tokens:
+        offsets.append(offsets[-1] + len(token.encode("utf-8")) + 1)
+    crc32 = zlib.crc32
+    return [
+        crc32(buffer[offsets[i] : offsets[i + SHINGLE_SIZE] - 1])
+        for i in range(len(tokens) - SHINGLE_SIZE + 1)
+    ]
 
 
-def _sentences_of(paragraph: str, offset: int, number: int, last: bool) -> Iterable[Sentence]:
-    """Sentences long enough to identify a story, located in the text's token stream."""
-    position = offset
-    for sentence in sentences(paragraph):
-        words = fold(sentence).split()
-        start, position = position, position + len(words)
-        if len(words) >= MIN_SENTENCE_TOKENS and not _TRUNCATED.search(sentence):
-            end = start + len(words) - SHINGLE_SIZE + 1
-            yield Sentence(_hash(" ".join(words)), start, end, last, min(number, _MAX_PARAGRAPH))
+def _fold_paragraph(
+    paragraph: str, offset: int, number: int, last: bool
+) -> tuple[list[str], list[Sentence]]:
+    """Words of a paragraph, and its sentences long enough to identify a story, located
+    in the text's word stream (`offset` is where the paragraph starts)."""
+    words: list[str] = []
+    found: list[Sentence] = []
+    truncated = bool(_TRUNCATED.search(paragraph))
+    parts = sentences(paragraph)
+    for i, sentence in enumerate(parts):
+        sentence_words = fold_words(sentence)
+        start = offset + len(words)
+        words.extend(sentence_words)
+        cut = truncated and i == len(parts) - 1
+        if len(sentence_words) >= MIN_SENTENCE_TOKENS and not cut:
+            end = start + len(sentence_words) - SHINGLE_SIZE + 1
+            sentence_hash = _hash(" ".join(sentence_words))
+            found.append(Sentence(sentence_hash, start, end, last, min(number, _MAX_PARAGRAPH)))
+    # A teaser cut mid-word ("… the Lowm…"): the cut word is not a word of the release.
+    if truncated and words:
+        words.pop()
+    return words, found
 
 
 def fold_text(text: str) -> _Folded:
-    """Tokens, shingle hashes, paragraph-start shingles and sentences of a text."""
+    """Words, shingle hashes, paragraph-start shingles and sentences of a text."""
     tokens: list[str] = []
     starts: list[int] = []
     found: list[Sentence] = []
     parts = paragraphs(text)
     for number, paragraph in enumerate(parts):
-        para_tokens = _tokens(paragraph)
-        if not para_tokens:
+        words, in_paragraph = _fold_paragraph(
+            paragraph, len(tokens), number, number == len(parts) - 1
+        )
+        if not words:
             continue
-        starts.append(_hash(" ".join(para_tokens[:SHINGLE_SIZE])))
-        found.extend(_sentences_of(paragraph, len(tokens), number, number == len(parts) - 1))
-        tokens.extend(para_tokens)
+        starts.append(_hash(" ".join(words[:SHINGLE_SIZE])))
+        found.extend(in_paragraph)
+        tokens.extend(words)
     return _Folded(tokens, _shingles(tokens), starts, found)
 
 
@@ -314,8 +356,8 @@ def signature_of(item: Item) -> Signature:
         fingerprint=f"{zlib.crc32(' '.join(folded.tokens).encode()):08x}-{len(folded.tokens)}",
         length=len(folded.tokens),
         published=item.published,
-        org=(fold(item.authors[0]) or None) if item.authors else None,
-        title=fold(item.title),
+        org=(" ".join(fold_words(item.authors[0])) or None) if item.authors else None,
+        title=" ".join(fold_words(item.title)),
         shingles=array("I", folded.shingles).tobytes(),
         anchors=_pack(_anchors(folded)),
         sentences=_pack_sentences(folded.sentences),
@@ -422,12 +464,16 @@ class StoryIndex:
     # -- fuzzy evidence
 
     def _candidates(self, sig: Signature) -> list[int]:
-        seen: dict[int, None] = {}
-        for anchor in unpack(sig.anchors):
+        """Known items sharing the most anchors with `sig`, best first."""
+        hits: Counter[int] = Counter()
+        anchors = unpack(sig.anchors)
+        for anchor in anchors:
             postings = self._by_anchor.get(anchor)
             if postings and len(postings) <= MAX_ANCHOR_STORIES:
-                seen.update(dict.fromkeys(postings))
-        return sorted(seen)
+                hits.update(postings)
+        needed = min(MIN_ANCHOR_HITS, len(anchors))
+        ranked = sorted((-n, position) for position, n in hits.items() if n >= needed)
+        return [position for _, position in ranked[:MAX_CANDIDATES]]
 
     def _fuzzy(self, sig: Signature) -> Match:
         text = _Text.of(sig)
@@ -447,19 +493,22 @@ class StoryIndex:
         smaller, larger = (new, known) if len(new.set) <= len(known.set) else (known, new)
         if not common or not smaller.set:
             return None
+        jaccard = common / (len(new.set) + len(known.set) - common)
+        containment = common / len(smaller.set)
+        if jaccard < NEAR_DUPLICATE_JACCARD and containment < MIN_PROMISING_CONTAINMENT:
+            return None
         # A sentence found almost but not quite (another number, person or place in the
         # same template) marks a different release; copies move and drop whole sentences.
         # Seen from the shorter text only: a teaser cut mid-sentence covers a prefix of
         # the release's first sentence, which is no conflict.
-        matched, conflicts = _align(smaller, larger.set)
+        sentences_of_smaller = unpack_sentences(smaller.sig.sentences)
+        matched, conflicts = _align(smaller.shingles, sentences_of_smaller, larger.set)
         if conflicts > len(matched) // CONFLICTS_PER_MATCH:
             return None
-        jaccard = common / (len(new.set) + len(known.set) - common)
         key = known.sig.key
         if jaccard >= NEAR_DUPLICATE_JACCARD:
             reason = f"near-duplicate jaccard={jaccard:.2f}"
             return _Evidence(_NEAR, jaccard, reason, entry_id, key)
-        containment = common / len(smaller.set)
         if containment >= CONTAINED and len(smaller.set) >= MIN_CONTAINED_SHINGLES:
             which = "teaser" if smaller is new else "item"
             reason = f"{which} contained {containment:.2f} in {larger.sig.key}"
@@ -468,10 +517,11 @@ class StoryIndex:
             return None
         # A copy that dropped paragraphs or wrote its own opening still has every sentence
         # after its head in the release; a follow-up release has sentences of its own.
-        if any(s.paragraph >= HEAD_PARAGRAPHS and s not in matched for s in smaller.sentences):
+        head = [s for s in sentences_of_smaller if s.paragraph < HEAD_PARAGRAPHS]
+        if len(matched) + len(head) < len(sentences_of_smaller) or not sentences_of_smaller:
             return None
         shared = self._evidence_sentences(matched, larger, entry_id)
-        share = shared / len(smaller.sentences) if smaller.sentences else 0.0
+        share = shared / len(sentences_of_smaller)
         if shared >= MIN_SHARED_SENTENCES and share >= MIN_SHARED_SENTENCE_SHARE:
             reason = f"{shared} sentences shared ({share:.2f}) with {key}"
             return _Evidence(_SENTENCES, share, reason, entry_id, key)
@@ -479,7 +529,9 @@ class StoryIndex:
 
     def _evidence_sentences(self, matched: list[Sentence], larger: _Text, entry_id: str) -> int:
         """Matched sentences that say something about this story in particular."""
-        last_of_larger = {s.hash for s in larger.sentences if s.last_paragraph}
+        last_of_larger = {
+            s.hash for s in unpack_sentences(larger.sig.sentences) if s.last_paragraph
+        }
         count = 0
         for sentence in matched:
             # The closing paragraph of both is the organisation's "About us".
@@ -500,21 +552,22 @@ class _Text:
     sig: Signature
     shingles: array[int]
     set: set[int]
-    sentences: list[Sentence]
 
     @classmethod
     def of(cls, sig: Signature) -> _Text:
         shingles = unpack(sig.shingles)
-        return cls(sig, shingles, set(shingles), unpack_sentences(sig.sentences))
+        return cls(sig, shingles, set(shingles))
 
 
-def _align(side: _Text, other: set[int]) -> tuple[list[Sentence], int]:
-    """Sentences of `side` found whole in `other`, and how many were found only in part."""
+def _align(
+    shingles: array[int], found_in: Sequence[Sentence], other: set[int]
+) -> tuple[list[Sentence], int]:
+    """Sentences found whole in `other`, and how many were found only in part."""
     matched: list[Sentence] = []
     conflicts = 0
-    for sentence in side.sentences:
-        inner = side.shingles[sentence.start : sentence.end]
-        found = sum(1 for h in inner if h in other)
+    for sentence in found_in:
+        inner = set(shingles[sentence.start : sentence.end])
+        found = len(inner & other)
         if inner and found == len(inner):
             matched.append(sentence)
         elif found >= CONFLICT_COVERAGE * len(inner):

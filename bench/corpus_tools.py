@@ -242,8 +242,54 @@ def pairs_of(groups: Iterable[Sequence[str]]) -> set[tuple[str, str]]:
 # ---------------------------------------------------------------------------------------
 # Generated corpora in the dev corpus's style, with the variants the dev corpus lacks.
 
-_FIRST = ["Amara", "Anna", "David", "Erik", "Fatima", "Hana", "Ingrid", "Jonas", "José", "Kwame", "Mark", "Mateo", "Mei", "Olek", "Pierre", "Priya", "Sofia", "Søren", "Tomasz", "Yuki", "Zoë", "Lars", "Nadia", "Omar"]
-_LAST = ["Adeyemi", "Brennan", "Castillo", "Duarte", "Fischer", "Haddad", "Ivanova", "Kowalski", "Larsen", "Lindqvist", "Mensah", "Moreau", "Müller", "Nakamura", "Novak", "Núñez", "Petrov", "Rutte", "Silva", "Tanaka"]
+_FIRST = [
+    "Amara",
+    "Anna",
+    "David",
+    "Erik",
+    "Fatima",
+    "Hana",
+    "Ingrid",
+    "Jonas",
+    "José",
+    "Kwame",
+    "Mark",
+    "Mateo",
+    "Mei",
+    "Olek",
+    "Pierre",
+    "Priya",
+    "Sofia",
+    "Søren",
+    "Tomasz",
+    "Yuki",
+    "Zoë",
+    "Lars",
+    "Nadia",
+    "Omar",
+]
+_LAST = [
+    "Adeyemi",
+    "Brennan",
+    "Castillo",
+    "Duarte",
+    "Fischer",
+    "Haddad",
+    "Ivanova",
+    "Kowalski",
+    "Larsen",
+    "Lindqvist",
+    "Mensah",
+    "Moreau",
+    "Müller",
+    "Nakamura",
+    "Novak",
+    "Núñez",
+    "Petrov",
+    "Rutte",
+    "Silva",
+    "Tanaka",
+]
 _ROLES = (
     "Commissioner",
     "Minister",
@@ -256,7 +302,28 @@ _ROLES = (
     "Chief Scientist",
     "Head of Research",
 )
-_PLACES = ["Accra", "Brussels", "Canberra", "Darmstadt", "Geneva", "Lisbon", "Lowmere", "Nairobi", "Oslo", "Ottawa", "Paris", "Santiago", "Seoul", "Tallinn", "Tarnow", "Warsaw", "Quito", "Hanoi", "Lagos", "Bergen"]
+_PLACES = [
+    "Accra",
+    "Brussels",
+    "Canberra",
+    "Darmstadt",
+    "Geneva",
+    "Lisbon",
+    "Lowmere",
+    "Nairobi",
+    "Oslo",
+    "Ottawa",
+    "Paris",
+    "Santiago",
+    "Seoul",
+    "Tallinn",
+    "Tarnow",
+    "Warsaw",
+    "Quito",
+    "Hanoi",
+    "Lagos",
+    "Bergen",
+]
 _KINDS = (
     "Water Authority",
     "Health Service",
