@@ -61,8 +61,11 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.runs)))
         return
+    header = ("items", "signature s", "assign s", "total s", "µs/item", "peak MiB")
     print(
-        f"{'items':>8} {'signature s':>12} {'assign s':>9} {'total s':>8} {'µs/item':>8} {'peak MiB':>9}"
+        " ".join(
+            f"{name:>{width}}" for name, width in zip(header, (8, 12, 9, 8, 8, 9), strict=True)
+        )
     )
     for size in args.sizes:
         command = [sys.executable, __file__, "--child", str(size), "--runs", str(args.runs)]

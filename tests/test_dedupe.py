@@ -1,0 +1,344 @@
+"""Merging the copies of one story, and keeping different stories apart."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator import dedupe, identity
+from aggregator.dedupe import Match, Signature, StoryIndex, assign_entries, signature_of
+from aggregator.model import Attribution, Item
+
+T0 = datetime(2026, 10, 1, 14, 0, tzinfo=UTC)
+
+ABOUT = (
+    "About the Space Agency: the Space Agency is an independent body established to advance "
+    "launch services and climate monitoring in partnership with governments, industry and "
+    "communities. It employs staff in 22 countries and reports annually to its members."
+)
+
+RELEASE = [
+    "Commissioner Søren Haddad and Head of Research Mark Mensah discussed on Thursday "
+    "(1 October) the need to step up work on space debris tracking, the lunar gateway and "
+    "astronaut training.",
+    "Søren Haddad commended the team in Paris for delivering 12 projects on the lunar gateway "
+    "ahead of schedule. The announcement follows 12 months of consultation with communities "
+    "affected by astronaut training.",
+    "The work builds on a pilot in Paris, where the lunar gateway improved by 31 per cent in "
+    "a single year.",
+    '"Space debris tracking is no longer optional; it is the foundation of everything we do," '
+    "Mark Mensah said.",
+    "Søren Haddad will travel to Paris later this month to continue talks on space debris "
+    "tracking.",
+    ABOUT,
+]
+
+# The same people, place and opening sentence, a week later: another release.
+FOLLOW_UP = [
+    RELEASE[0],
+    "Funding of 40 million will be shared between 5 partners over 24 months.",
+    "The work builds on a pilot in Paris, where the lunar gateway improved by 18 per cent in "
+    "a single year.",
+    "Independent experts will review the programme on astronaut training every 6 months.",
+    "A progress report on space debris tracking will be presented to the board in March.",
+    ABOUT,
+]
+
+
+def make_item(
+    paragraphs: list[str],
+    *,
+    source: str = "space-agency",
+    feed_title: str | None = "Space Agency",
+    origin: str = "1",
+    title: str = "Space Agency and partners agree next steps on space debris tracking",
+    link: str | None = None,
+    authors: tuple[str, ...] = ("Space Agency",),
+    via: str | None = None,
+    readmore: str | None = None,
+    published: datetime = T0,
+) -> Item:
+    text = "\n\n".join(paragraphs)
+    return Item(
+        key=identity.item_key(source, entry_id=origin, link=link, title=title, text=text),
+        origin_id=origin,
+        content_hash=identity.content_hash(title, text),
+        title=title,
+        link=link,
+        summary=None,
+        content_html=None,
+        text=text,
+        authors=authors,
+        categories=(),
+        published=published,
+        updated=published,
+        source=Attribution(
+            source_id=source,
+            feed_url=f"https://{source}.example/feed",
+            feed_id=source,
+            title=feed_title,
+        ),
+        via=via,
+        readmore=readmore,
+    )
+
+
+ORIGINAL = make_item(RELEASE, link="https://space.example/news/debris")
+
+
+def republished(paragraphs: list[str], **fields: object) -> Item:
+    defaults: dict[str, object] = {
+        "source": "mirage",
+        "feed_title": "Mirage.News",
+        "title": "ESA Unveils Debris Tracking Plan",
+        "authors": (),
+        "via": "Mirage.News",
+        "origin": "https://mirage.example/wire/1/",
+        "link": "https://mirage.example/wire/1/",
+        "published": T0 + timedelta(hours=2),
+    }
+    defaults.update(fields)
+    return make_item(paragraphs, **defaults)  # type: ignore[arg-type]
+
+
+def entries(*items: Item) -> dict[str, str]:
+    """origin id → entry id, the items deduplicated as one batch."""
+    sigs = [signature_of(item) for item in items]
+    matches = assign_entries(sigs, StoryIndex(), lambda s: "entry:" + s.key)
+    return {item.origin_id: str(matches[item.key].entry_id) for item in items}
+
+
+def together(*items: Item) -> bool:
+    return len(set(entries(*items).values())) == 1
+
+
+def match_against(known: Item, new: Item) -> Match:
+    return StoryIndex([(signature_of(known), "entry:known")]).match(signature_of(new))
+
+
+# --- copies that must merge
+
+
+def test_republished_copy_with_own_headline_caption_and_swapped_paragraphs_merges() -> None:
+    caption = "Commissioner Søren Haddad meets with Head of Research Mark Mensah"
+    body = [RELEASE[0], caption, RELEASE[2], RELEASE[1], RELEASE[3], RELEASE[4], ABOUT]
+    assert together(ORIGINAL, republished(body))
+
+
+def test_copy_with_its_own_first_paragraph_and_dropped_ending_merges() -> None:
+    own = (
+        "The Space Agency today announced a 450 million programme on space debris tracking, "
+        "following talks in Paris between Commissioner Søren Haddad and Mark Mensah."
+    )
+    copy = republished([own, RELEASE[1], RELEASE[2], RELEASE[3]])
+    found = match_against(ORIGINAL, copy)
+    assert found.entry_id == "entry:known"
+
+
+def test_typographic_quotes_mojibake_and_escaped_entities_do_not_hide_a_copy() -> None:
+    mangled = [
+        RELEASE[0].encode("utf-8").decode("cp1252"),  # "SÃ¸ren Haddad"
+        RELEASE[1],
+        RELEASE[2],
+        RELEASE[3].replace('"', "“", 1).replace('"', "”").replace("optional;", "optional&#59;"),
+        RELEASE[4],
+        ABOUT.replace("and", "&amp;"),
+    ]
+    found = match_against(ORIGINAL, republished(mangled))
+    assert found.entry_id == "entry:known"
+
+
+def test_identical_text_from_a_seed_file_has_the_same_fingerprint() -> None:
+    seed = make_item(RELEASE, source="seeds", origin="abc.txt", via="Mirage.News")
+    found = match_against(ORIGINAL, seed)
+    assert (found.entry_id, found.reason) == ("entry:known", "same fingerprint")
+
+
+def test_the_same_canonical_link_merges_whatever_the_text() -> None:
+    edited = make_item(["A corrected release, rewritten from scratch."], link=ORIGINAL.link)
+    assert match_against(ORIGINAL, edited).reason == "same link"
+
+
+def test_truncated_teaser_joins_the_release_it_was_cut_from() -> None:
+    teaser = make_item(
+        [" ".join(RELEASE[0].split()[:16]) + "…"],
+        source="digest",
+        origin="d1",
+        link="https://digest.example/item/1",
+        authors=("Daily Digest",),
+    )
+    found = match_against(ORIGINAL, teaser)
+    assert found.entry_id == "entry:known"
+    assert found.reason.startswith("teaser contained")
+
+
+@pytest.mark.parametrize("teaser_first", [False, True])
+def test_read_more_link_joins_the_full_item_in_either_order(teaser_first: bool) -> None:
+    teaser = make_item(
+        ["Our pick of the day from the Space Agency."],
+        source="digest",
+        origin="d2",
+        link="https://digest.example/item/2",
+        readmore=ORIGINAL.link,
+        authors=("Daily Digest",),
+    )
+    known, new = (teaser, ORIGINAL) if teaser_first else (ORIGINAL, teaser)
+    found = match_against(known, new)
+    assert found.entry_id == "entry:known"
+    assert "read-more" in found.reason
+
+
+# --- different stories that must stay apart
+
+
+def test_follow_up_release_with_the_same_people_opening_and_boilerplate_stays_apart() -> None:
+    follow_up = make_item(FOLLOW_UP, origin="2", link="https://space.example/news/follow-up")
+    assert match_against(ORIGINAL, follow_up).entry_id is None
+
+
+def test_releases_sharing_only_the_about_us_paragraph_stay_apart() -> None:
+    other = make_item(
+        [
+            "The Space Agency opened a new ground station in Lisbon on Monday (5 October).",
+            "Chief Scientist Amara Ivanova said the station would track 40 satellites a day.",
+            ABOUT,
+        ],
+        origin="3",
+        link="https://space.example/news/station",
+        title="Space Agency opens ground station",
+    )
+    assert match_against(ORIGINAL, other).entry_id is None
+
+
+def test_the_same_headline_on_a_different_story_does_not_merge() -> None:
+    other = make_item(
+        [
+            "A new agreement on space debris tracking was signed in Oslo on Friday (9 October) "
+            "by the Space Agency and partners led by Nadia Rutte.",
+            "Local authorities in Oslo welcomed the decision and pledged 8 additional sites.",
+        ],
+        origin="4",
+        link="https://space.example/news/oslo",
+    )
+    assert other.title == ORIGINAL.title
+    assert match_against(ORIGINAL, other).entry_id is None
+
+
+def test_two_organisations_describing_the_same_meeting_in_their_own_words_stay_apart() -> None:
+    theirs = make_item(
+        [
+            "Talks in Paris between Commissioner Søren Haddad and Head of Research Mark Mensah on "
+            "Thursday ended with new commitments on space debris tracking.",
+            "Mark Mensah said the Research Council would fund 12 projects on astronaut training.",
+            "The council will publish further details on the lunar gateway in November.",
+        ],
+        source="research-council",
+        feed_title="Research Council",
+        origin="rc1",
+        link="https://council.example/news/paris",
+        authors=("Research Council",),
+        title="Research Council welcomes Paris talks",
+    )
+    assert match_against(ORIGINAL, theirs).entry_id is None
+
+
+def test_a_teaser_of_a_follow_up_is_not_taken_for_the_first_release() -> None:
+    # The teaser's one sentence differs from the original's in its last words only.
+    teaser = make_item(
+        [RELEASE[0].replace("astronaut training", "launch services")],
+        source="digest",
+        origin="d3",
+        link="https://digest.example/item/3",
+        authors=("Daily Digest",),
+    )
+    assert match_against(ORIGINAL, teaser).entry_id is None
+
+
+def test_a_teaser_that_fits_two_stories_equally_starts_its_own() -> None:
+    follow_up = make_item(
+        FOLLOW_UP, origin="2", link="https://space.example/news/f", title="Statement on debris"
+    )
+    teaser = make_item(
+        [RELEASE[0]],
+        source="digest",
+        origin="d4",
+        link="https://digest.example/item/4",
+        authors=("Daily Digest",),
+        title="Daily digest: space",
+    )
+    index = StoryIndex([(signature_of(ORIGINAL), "entry:a"), (signature_of(follow_up), "entry:b")])
+    found = index.match(signature_of(teaser))
+    assert found.entry_id is None
+    assert "ambiguous" in found.reason
+
+
+# --- batches, representatives, serialisation
+
+
+def test_batch_order_does_not_change_the_entries() -> None:
+    teaser = make_item(
+        [RELEASE[0]], source="digest", origin="d5", link="https://digest.example/item/5"
+    )
+    # Opened differently, so that the teaser fits the first release only.
+    follow_up = make_item(FOLLOW_UP[1:], origin="2", link="https://space.example/news/f2")
+    items = [teaser, republished(RELEASE[:5]), ORIGINAL, follow_up]
+    forward = entries(*items)
+    backward = entries(*reversed(items))
+    assert forward == backward
+    assert forward["d5"] == forward["1"] == forward["https://mirage.example/wire/1/"]
+    assert forward["2"] != forward["1"]
+
+
+def test_assign_entries_gives_each_new_story_the_callers_entry_id() -> None:
+    sigs = [signature_of(ORIGINAL), signature_of(republished(RELEASE))]
+    matches = assign_entries(sigs, StoryIndex(), lambda s: "entry:" + s.key)
+    first = matches[ORIGINAL.key]
+    assert (first.entry_id, first.reason) == ("entry:" + ORIGINAL.key, "new story")
+    assert matches[sigs[1].key].entry_id == first.entry_id
+
+
+def test_representative_is_the_organisations_own_item_even_when_a_copy_came_first() -> None:
+    early_copy = republished(RELEASE, published=T0 - timedelta(hours=5))
+    seed = make_item(RELEASE, source="seeds", feed_title=None, origin="a.txt", via="Mirage.News")
+    assert dedupe.choose_representative([early_copy, seed, ORIGINAL]) is ORIGINAL
+
+
+def test_representative_without_an_own_item_is_the_earliest_then_by_key() -> None:
+    first = republished(RELEASE, published=T0)
+    second = republished(RELEASE, origin="x", source="wire", published=T0 + timedelta(hours=1))
+    assert dedupe.choose_representative([second, first]) is first
+    same_time = republished(RELEASE, origin="y", source="wire", published=T0)
+    expected = min((first, same_time), key=lambda i: i.key)
+    assert dedupe.choose_representative([same_time, first]) is expected
+
+
+def test_signature_survives_a_json_round_trip() -> None:
+    sig = signature_of(republished(RELEASE, readmore="https://space.example/news/debris"))
+    assert Signature.from_json(sig.to_json()) == sig
+
+
+def test_a_restored_index_matches_like_the_live_one() -> None:
+    stored = [(Signature.from_json(signature_of(ORIGINAL).to_json()), "entry:known")]
+    found = StoryIndex(stored).match(signature_of(republished(RELEASE[:4])))
+    assert found.entry_id == "entry:known"
+
+
+# --- the labelled dev corpus
+
+
+DEV = Path("/work/shared/corpus/dev")
+
+
+@pytest.mark.skipif(not DEV.exists(), reason="the shared dev corpus is not on this machine")
+def test_dev_corpus_pairwise_precision_and_recall() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import dedup_quality  # type: ignore[import-not-found]
+
+    labelled = dedup_quality.ct.load_labelled(DEV)
+    truth = {x.item.origin_id: x.story for x in labelled}
+    precision, recall, _, _ = dedup_quality.score(truth, dedup_quality.ours(labelled))
+    assert precision >= 0.99
+    assert recall >= 0.97
