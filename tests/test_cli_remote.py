@@ -14,7 +14,7 @@ from feedserver import FeedServer, Reply
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>{title}</title><link>https://{host}/</link>
-<description>News</description><ttl>60</ttl>
+<description>News</description>{ttl}
 {items}
 </channel></rss>"""
 
@@ -29,12 +29,13 @@ BODIES = [
 ]
 
 
-def rss(host: str, title: str, count: int = 3) -> bytes:
+def rss(host: str, title: str, count: int = 3, *, ttl: int | None = 60) -> bytes:
     items = "\n".join(
         ITEM.format(title=f"Story {n} from {title}", host=host, n=n, body=BODIES[n % len(BODIES)])
         for n in range(count)
     )
-    return RSS.format(title=title, host=host, items=items).encode()
+    ttl_element = f"<ttl>{ttl}</ttl>" if ttl is not None else ""
+    return RSS.format(title=title, host=host, items=items, ttl=ttl_element).encode()
 
 
 def write_config(

@@ -1,0 +1,194 @@
+"""End to end: `aggregator serve` as a subprocess, fed by a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from filelock import FileLock
+from test_cli_remote import rss
+
+from atomcheck import validate_atom
+from feedserver import FeedServer, Reply, Request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], bool], *, timeout: float = 30.0, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def write_config(workdir: Path, urls: dict[str, str]) -> None:
+    lines = [
+        'seeds = "seeds"',
+        "lock_timeout = 1",
+        "[fetch]",
+        'allow = ["127.0.0.0/8"]',
+        "timeout = 5",
+        "min_interval_minutes = 0.01",
+    ]
+    for name, url in urls.items():
+        lines += ["[[sources]]", f'url = "{url}"', f'name = "{name}"', "interval_minutes = 0.02"]
+    (workdir / "aggregator.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+class Upstream:
+    """A feed whose content the test changes while the daemon polls it."""
+
+    def __init__(self, host: str, title: str) -> None:
+        self.body = rss(host, title, count=2, ttl=None)
+
+    def __call__(self, request: Request) -> Reply:
+        return Reply(body=self.body, headers={"Content-Type": "application/rss+xml"})
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def daemon(
+    tmp_path: Path, server: FeedServer
+) -> Iterator[tuple[subprocess.Popen[str], str, Upstream]]:
+    (tmp_path / "seeds").mkdir()
+    upstream = Upstream("org.example", "Org")
+    server.route("/org", upstream)
+    write_config(tmp_path, {"org": server.url("/org")})
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aggregator",
+            "--log-level",
+            "info",
+            "serve",
+            "--port",
+            str(port),
+            "--tick",
+            "0.3",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        yield process, base, upstream
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def served(base: str) -> str:
+    try:
+        response = httpx.get(base + "/index.atom", timeout=2)
+    except httpx.HTTPError:
+        return ""
+    return response.text if response.status_code == 200 else ""
+
+
+def test_daemon_follows_upstream_and_seeds_and_stops_cleanly(
+    daemon: tuple[subprocess.Popen[str], str, Upstream], tmp_path: Path
+) -> None:
+    process, base, upstream = daemon
+    wait_for(lambda: "Story 1 from Org" in served(base), what="the first publish")
+    assert httpx.get(base + "/healthz", timeout=2).text == "ok"
+
+    upstream.body = rss("org.example", "Org", count=3, ttl=None)
+    wait_for(lambda: "Story 2 from Org" in served(base), what="the upstream change")
+
+    (tmp_path / "seeds" / "new.txt").write_text(
+        "Harbour Board Approves Dredging Plan\n\nHarbour Board\n\n"
+        "The Harbour Board approved a plan to dredge the western channel before winter.\n",
+        encoding="utf-8",
+    )
+    wait_for(
+        lambda: "Harbour Board Approves Dredging Plan" in served(base), what="the new seed file"
+    )
+
+    status = httpx.get(base + "/status", timeout=2).json()
+    assert {row["id"] for row in status["sources"]} >= {"org", "seeds"}
+    assert "aggregator_cycles_total" in httpx.get(base + "/metrics", timeout=2).text
+
+    # A cron run next to the daemon either waits for the lock or says why it gave up.
+    cron = subprocess.run(
+        [sys.executable, "-m", "aggregator", "run"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cron.returncode == 0 or "another aggregator process" in cron.stderr, cron.stderr
+
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    feed = (tmp_path / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    with sqlite3.connect(tmp_path / "data" / "aggregator.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_sighup_reloads_sources(
+    daemon: tuple[subprocess.Popen[str], str, Upstream], tmp_path: Path, server: FeedServer
+) -> None:
+    process, base, _ = daemon
+    wait_for(lambda: "Story 1 from Org" in served(base), what="the first publish")
+    server.route("/second", Reply(body=rss("second.example", "Second", count=1, ttl=None)))
+    write_config(tmp_path, {"org": server.url("/org"), "second": server.url("/second")})
+    process.send_signal(signal.SIGHUP)
+    wait_for(lambda: bool(server.hits("/second")), what="the source added by SIGHUP")
+    wait_for(
+        lambda: (
+            "second" in {r["id"] for r in httpx.get(base + "/status", timeout=2).json()["sources"]}
+        ),
+        what="the new source in /status",
+    )
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
+
+
+def test_run_gives_up_with_a_message_when_the_lock_is_held(tmp_path: Path) -> None:
+    shutil_seeds = Path(__file__).resolve().parent.parent / "seeds"
+    (tmp_path / "seeds").mkdir()
+    for seed in shutil_seeds.glob("*.txt"):
+        (tmp_path / "seeds" / seed.name).write_bytes(seed.read_bytes())
+    (tmp_path / "aggregator.toml").write_text("lock_timeout = 0.5\n", encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    with FileLock(str(tmp_path / "data" / "aggregator.sqlite.lock")):
+        result = subprocess.run(
+            [sys.executable, "-m", "aggregator", "run"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert "another aggregator process is writing" in result.stderr
+    assert "Traceback" not in result.stderr
