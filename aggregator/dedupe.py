@@ -194,10 +194,12 @@ def _shingles(tokens: Sequence[str]) -> list[int]:
         return [_hash(" ".join(tokens))] if tokens else []
     # Slices of one encoded buffer hash the same bytes as joining each window, at a
     # fraction of the cost (this is the hot loop of signature_of).
-    buffer = " ".join(tokens).encode("utf-8")
+    joined = " ".join(tokens)
+    buffer = joined.encode("utf-8")
+    ascii_only = joined.isascii()
     offsets = [0]
     for token in tokens:
-        offsets.append(offsets[-1] + len(token.encode("utf-8")) + 1)
+        offsets.append(offsets[-1] + (len(token) if ascii_only else len(token.encode())) + 1)
     crc32 = zlib.crc32
     return [
         crc32(buffer[offsets[i] : offsets[i + SHINGLE_SIZE] - 1])
@@ -472,8 +474,18 @@ class StoryIndex:
             if postings and len(postings) <= MAX_ANCHOR_STORIES:
                 hits.update(postings)
         needed = min(MIN_ANCHOR_HITS, len(anchors))
-        ranked = sorted((-n, position) for position, n in hits.items() if n >= needed)
+        ranked = sorted(
+            (-n, position)
+            for position, n in hits.items()
+            if n >= needed and n >= self._promising_hits(len(anchors), position)
+        )
         return [position for _, position in ranked[:MAX_CANDIDATES]]
+
+    def _promising_hits(self, anchors: int, position: int) -> float:
+        """Shared anchors below which the shorter text cannot be contained enough for any
+        rule (anchors are a sample of the shingles, so allow for sampling noise)."""
+        theirs = len(self._items[position].sig.anchors) // 4
+        return MIN_PROMISING_CONTAINMENT / 2 * min(anchors, theirs)
 
     def _fuzzy(self, sig: Signature) -> Match:
         text = _Text.of(sig)

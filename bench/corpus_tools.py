@@ -9,6 +9,7 @@ HTML → text with lxml, tracking parameters stripped from links.
 Each loaded item keeps its label (`story`, `kind`) so a benchmark can score pairs.
 """
 
+# ruff: noqa: E501  (the sentence templates below are data, kept one per line)
 from __future__ import annotations
 
 import json
@@ -590,8 +591,8 @@ def escaped(text: str) -> str:
     return text.replace("&", "&amp;").replace("'", "&#39;").replace('"', "&quot;")
 
 
-def _republished(rng: Any, story: _Story, boiler: bool) -> list[str]:
-    paras = list(story.paragraphs if boiler else story.paragraphs)
+def _republished(rng: Any, story: _Story) -> list[str]:
+    paras = list(story.paragraphs)
     body = paras[1:]
     if len(body) > 2 and rng.random() < 0.3:  # drop a paragraph
         del body[rng.randrange(len(body))]
@@ -678,7 +679,7 @@ def copies_of(rng: Any, story: _Story) -> list[Labelled]:
         )
     for r in range(rng.choice((0, 1, 1, 2))):
         name = _REPUBLISHERS[r]
-        paras = [_accident(rng, p) for p in _republished(rng, story, True)]
+        paras = [_accident(rng, p) for p in _republished(rng, story)]
         link = f"https://{name.lower().replace('.', '').replace(' ', '')}.example/wire/{story.id}"
         title = f"{story.slots['p1'].split()[-1]} Backs {story.slots['T1']} Push In {story.slots['place']}"
         out.append(
@@ -714,7 +715,7 @@ def copies_of(rng: Any, story: _Story) -> list[Labelled]:
             )
         )
     if rng.random() < 0.4:
-        paras = [_accident(rng, p) for p in _republished(rng, story, True)]
+        paras = [_accident(rng, p) for p in _republished(rng, story)]
         out.append(
             _item(
                 story,
