@@ -21,7 +21,7 @@ from aggregator import log as logsetup
 from aggregator.config import DEFAULT_CONFIG_NAME, Settings, load_settings
 from aggregator.exceptions import AggregatorError, ConfigError
 from aggregator.locking import WriterLock
-from aggregator.pipeline import RunOptions, RunReport, run_once
+from aggregator.pipeline import RunOptions, RunReport, publish, run_once, split_item
 from aggregator.status import SourceRow, source_rows, status_dict
 from aggregator.store import Store, now_utc, open_store
 
@@ -279,6 +279,39 @@ def explain(config: Path | None, db: str | None, item: str) -> None:
         for note in stored.item.notes:
             click.echo(f"{'note':>10}: {note}")
         click.echo("")
+
+
+@main.command()
+@config_options
+@io_options
+@click.argument("item")
+def split(
+    config: Path | None, db: str | None, seeds: Path | None, out: Path | None, item: str
+) -> None:
+    """Split ITEM (key, origin id or link) off the story it was merged into, and republish.
+
+    To keep it apart for good, also list it in `[dedupe] never_merge` of the config.
+    """
+    settings = _settings(config, db=db, seeds=seeds, out=out)
+    try:
+        with WriterLock(settings), opened_store(settings) as store:
+            now = now_utc()
+            moved = split_item(
+                store,
+                item,
+                now=now,
+                feed_id_base=settings.feed.base_url,
+                reason="split by the operator",
+            )
+            if not moved:
+                raise click.ClickException(
+                    f"no merged item matches {item!r} (see `aggregator export`)"
+                )
+            publish(settings, store, force=True)
+    except AggregatorError as exc:
+        raise click.ClickException(str(exc)) from None
+    for key in moved:
+        click.echo(f"split {key} into an entry of its own")
 
 
 # -- the daemon -----------------------------------------------------------------------------

@@ -58,6 +58,14 @@ class FetchConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DedupeConfig:
+    window_days: int = 14  # how far back a new copy looks for its story
+    # Items (by key, origin id or link) that always start a story of their own: the
+    # operator's fix for a wrong merge.
+    never_merge: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RemoteSource:
     """One `[[sources]]` entry of the config file."""
 
@@ -78,7 +86,7 @@ class Settings:
     db: str = DEFAULT_DB  # a path or a database URL
     seed_max_bytes: int = 10 * MiB
     retention_days: int | None = None  # None: keep every item forever
-    dedupe_window_days: int = 14
+    dedupe: DedupeConfig = DedupeConfig()
     lock_timeout: float = 60.0
     feed: FeedSettings = FeedSettings()
     fetch: FetchConfig = FetchConfig()
@@ -127,9 +135,7 @@ def settings_from_mapping(
         db=_db(reader.get("db", str, defaults.db), base_dir),
         seed_max_bytes=reader.get("seed_max_bytes", int, defaults.seed_max_bytes, positive=True),
         retention_days=reader.get_optional("retention_days", int, positive=True),
-        dedupe_window_days=reader.get(
-            "dedupe_window_days", int, defaults.dedupe_window_days, positive=True
-        ),
+        dedupe=_dedupe(reader.table("dedupe")),
         lock_timeout=reader.get_number("lock_timeout", defaults.lock_timeout),
         feed=_feed(reader.table("feed")),
         fetch=_fetch(reader.table("fetch")),
@@ -193,6 +199,21 @@ def _fetch(table: _Table) -> FetchConfig:
         min_interval=_minutes(table, "min_interval_minutes", d.min_interval),
         max_interval=_minutes(table, "max_interval_minutes", d.max_interval),
         backoff_cap=_minutes(table, "backoff_cap_minutes", d.backoff_cap),
+    )
+    table.finish()
+    return config
+
+
+def _dedupe(table: _Table) -> DedupeConfig:
+    d = DedupeConfig()
+    never = table.get("never_merge", list, [])
+    if not all(isinstance(v, str) for v in never):
+        raise ConfigError(
+            "expected a list of item keys, origin ids or links", key=table.key("never_merge")
+        )
+    config = DedupeConfig(
+        window_days=table.get("window_days", int, d.window_days, positive=True),
+        never_merge=tuple(never),
     )
     table.finish()
     return config

@@ -343,21 +343,28 @@ def _assign_new(
 ) -> None:
     if not fresh:
         return
-    window_start = ctx.now - timedelta(days=ctx.settings.dedupe_window_days)
+    window_start = ctx.now - timedelta(days=ctx.settings.dedupe.window_days)
     known = [
         (dedupe.Signature.from_json(sig), entry_id)
         for sig, entry_id in ctx.store.signatures(window_start)
     ]
     index = dedupe.StoryIndex(known)
     signatures = {item.key: dedupe.signature_of(item) for _, item in fresh}
+    standalone = {item.key for _, item in fresh if _never_merge(item, ctx.settings)}
     matches = dedupe.assign_entries(
-        list(signatures.values()), index, lambda sig: identity.entry_id(sig.key)
+        [sig for key, sig in signatures.items() if key not in standalone],
+        index,
+        lambda sig: identity.entry_id(sig.key),
     )
+    for key in standalone:
+        matches[key] = dedupe.Match(
+            entry_id=split_entry_id(key), reason=NEVER_MERGE_REASON, score=None, matched_key=None
+        )
     for batch, item in fresh:
         match = matches[item.key]
         batch.counts["new"] += 1
         report.decisions.append(("new", batch.spec.id, item.title))
-        merged = match.matched_key is not None
+        merged = match.matched_key is not None or item.key in standalone
         plan.writes.append(
             ItemWrite(
                 item=item,
@@ -369,6 +376,46 @@ def _assign_new(
                 signature=signatures[item.key].to_json(),
             )
         )
+
+
+NEVER_MERGE_REASON = "kept apart by the operator (dedupe.never_merge)"
+
+
+def split_entry_id(key: str) -> str:
+    """The entry of an item split off its story: stable, and never its old entry."""
+    return identity.entry_id("split:" + key)
+
+
+def _never_merge(item: Item, settings: Settings) -> bool:
+    rules = settings.dedupe.never_merge
+    return bool(rules) and (item.key in rules or item.origin_id in rules or item.link in rules)
+
+
+def split_item(
+    store: Store, ident: str, *, now: datetime, feed_id_base: str, reason: str
+) -> list[str]:
+    """Move the items named by `ident` out of their story into entries of their own.
+
+    Returns the keys moved; an item already alone in its entry is left as it is.
+    """
+    moved = []
+    for stored in store.find_items(ident, feed_id_base=feed_id_base):
+        key = stored.item.key
+        if stored.entry_id == split_entry_id(key) or store.entry_size(stored.entry_id) < 2:
+            continue
+        store.reassign(key, split_entry_id(key), reason, now)
+        moved.append(key)
+    return moved
+
+
+def apply_never_merge(settings: Settings, store: Store, now: datetime) -> list[str]:
+    """Config rules apply to stored items too, so adding one fixes a past wrong merge."""
+    moved: list[str] = []
+    for ident in settings.dedupe.never_merge:
+        moved += split_item(
+            store, ident, now=now, feed_id_base=settings.feed.base_url, reason=NEVER_MERGE_REASON
+        )
+    return moved
 
 
 # -- saving source state --------------------------------------------------------------------
@@ -608,6 +655,7 @@ def run_once(
 
     # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
     store.write_items(plan.writes)
+    report.counts["split"] = len(apply_never_merge(settings, store, now))
     store.touch_items(plan.unchanged, now)
     for batch in batches:
         state = states[batch.spec.id]

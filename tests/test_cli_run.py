@@ -193,3 +193,72 @@ def test_dev_corpus_publishes_valid_feed_without_footers(tmp_path: Path) -> None
     assert len(seed_records) > 100
     for record in seed_records:
         assert record["authors"] and record["authors"][0] in orgs, record
+
+
+ORG_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>NATO</title><link>https://nato.example/</link>
+<description>NATO news</description>
+<item><title>Secretary General meets President Macron in Paris</title>
+<link>https://nato.example/news/rutte-macron</link><guid>https://nato.example/news/rutte-macron</guid>
+<author>press@nato.example (NATO)</author>
+<pubDate>Thu, 12 Nov 2026 15:00:00 GMT</pubDate>
+<description>{body}</description></item>
+</channel></rss>"""
+
+
+def _org_copy_of_shipped_seed(workdir: Path) -> None:
+    seed = next((workdir / "seeds").glob("*.txt")).read_text(encoding="utf-8")
+    paragraphs = [p for p in seed.split("\n\n")[2:] if p.strip() and "Public Release" not in p]
+    body = "".join(f"&lt;p&gt;{p.strip()}&lt;/p&gt;" for p in paragraphs).replace('"', "&quot;")
+    (workdir / "seeds" / "nato.rss").write_text(ORG_FEED.format(body=body), encoding="utf-8")
+
+
+def _export(workdir: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in aggregator("export", cwd=workdir).stdout.splitlines()]
+
+
+def test_copies_merge_into_one_entry_crediting_both(workdir: Path) -> None:
+    _org_copy_of_shipped_seed(workdir)
+    aggregator("run", cwd=workdir)
+    records = _export(workdir)
+    assert len(records) == 2
+    assert len({r["entry_id"] for r in records}) == 1
+    assert any(r["merge_reason"] for r in records)
+    feed = (workdir / "feeds" / "index.atom").read_bytes()
+    (entry,) = entries(feed)
+    # The organisation's own copy represents the story; the seed copy is credited as via.
+    alternates = [
+        link.get("href")
+        for link in entry.findall(f"{ATOM}link")
+        if link.get("rel") in (None, "alternate")
+    ]
+    assert alternates == ["https://nato.example/news/rutte-macron"]
+    vias = entry.findall(f"{ATOM}link[@rel='via']")
+    assert len(vias) == 1 and vias[0].get("title")
+    assert entry.findtext(f"{ATOM}author/{ATOM}name") == "NATO"
+
+
+def test_split_command_and_never_merge_rule(workdir: Path) -> None:
+    _org_copy_of_shipped_seed(workdir)
+    aggregator("run", cwd=workdir)
+    result = aggregator("split", "000_bc5ed4e3cd933a22.txt", cwd=workdir)
+    assert "split" in result.stdout
+    assert len({r["entry_id"] for r in _export(workdir)}) == 2
+    assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 2
+    aggregator("run", cwd=workdir)
+    assert len({r["entry_id"] for r in _export(workdir)}) == 2
+    missing = aggregator("split", "no-such-item", cwd=workdir, check=False)
+    assert missing.returncode == 1 and "no merged item" in missing.stderr
+
+
+def test_never_merge_rule_applies_to_stored_items(workdir: Path) -> None:
+    _org_copy_of_shipped_seed(workdir)
+    aggregator("run", cwd=workdir)
+    assert len({r["entry_id"] for r in _export(workdir)}) == 1
+    (workdir / "aggregator.toml").write_text(
+        '[dedupe]\nnever_merge = ["https://nato.example/news/rutte-macron"]\n', encoding="utf-8"
+    )
+    aggregator("run", cwd=workdir)
+    records = _export(workdir)
+    assert len({r["entry_id"] for r in records}) == 2
+    assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 2

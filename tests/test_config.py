@@ -28,12 +28,15 @@ seeds = "my-seeds"
 out = "public"
 db = "state/agg.sqlite"
 retention_days = 90
-dedupe_window_days = 7
 
 [feed]
 title = "Newsroom"
 base_url = "https://news.example/feeds"
 entries = 20
+
+[dedupe]
+window_days = 7
+never_merge = ["urn:x:1"]
 
 [fetch]
 allow = ["127.0.0.0/8"]
@@ -53,6 +56,8 @@ filters = { exclude = ["sponsored"] }
     assert s.out == tmp_path / "public"
     assert s.db == str(tmp_path / "state/agg.sqlite")
     assert s.retention_days == 90
+    assert s.dedupe.window_days == 7
+    assert s.dedupe.never_merge == ("urn:x:1",)
     assert s.feed.title == "Newsroom"
     assert s.feed.base_url == "https://news.example/feeds/"
     assert s.feed.feed_id == "https://news.example/feeds/index.atom"

@@ -359,6 +359,23 @@ class Store:
                     )
         return [_stored_from_row(r, sources) for r in rows]
 
+    def find_items(self, ident: str, *, feed_id_base: str) -> list[StoredItem]:
+        """Items whose key, origin id or link is `ident` (what an operator can name)."""
+        sources = {s.id: attribution_for(s, feed_id_base=feed_id_base) for s in self.sources()}
+        with self._wrap("read items"):
+            rows = self._db.execute(
+                "SELECT * FROM items WHERE key = ? OR origin_id = ? OR link = ? ORDER BY key",
+                (ident, ident, ident),
+            ).fetchall()
+        return [_stored_from_row(r, sources) for r in rows]
+
+    def entry_size(self, entry_id: str) -> int:
+        with self._wrap("read entries"):
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM items WHERE entry_id = ?", (entry_id,)
+            ).fetchone()
+        return int(row[0])
+
     def entry_ids_newest(self, limit: int | None = None) -> list[str]:
         """Entries ordered newest first by their newest item; all when limit is None."""
         sql = (
