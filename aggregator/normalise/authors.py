@@ -17,11 +17,12 @@ Rules, in order:
 from __future__ import annotations
 
 import collections
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from aggregator.identity import fold
+from aggregator import identity
 from aggregator.normalise.rules import OrganisationRule
 from aggregator.normalise.text import clean_text
 
@@ -29,6 +30,9 @@ _EMAIL_NAME = re.compile(r"^\S+@\S+\s*\((?P<name>[^)]+)\)$")  # RSS: "jo@x.org (
 _NAME_EMAIL = re.compile(r"^(?P<name>[^<]+?)\s*<\S+@\S+>$")  # "Jo Smith <jo@x.org>"
 _BARE_EMAIL = re.compile(r"^\S+@\S+$")
 _ORG_MAX_WORDS = 8
+
+# The same few names (feeds, organisations) are folded for every item; folding is slow.
+fold = functools.lru_cache(maxsize=4096)(identity.fold)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +72,8 @@ def find_organisation(
     first: dict[str, tuple[int, str, str]] = {}
     for order, rule in enumerate(rules):
         haystack = title if rule.where == "title" else text
+        if not rule.may_match(haystack):
+            continue
         for match in rule.pattern.finditer(haystack):
             org = clean_text(match["org"]).strip(" ,;:")
             if not _plausible(org):

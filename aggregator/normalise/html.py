@@ -15,8 +15,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import lxml.html
 import nh3
+from lxml import etree
 from lxml.etree import ParserError
-from lxml.html import HtmlElement
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 
 from aggregator.normalise.rules import TrackingRules
 from aggregator.normalise.text import collapse_whitespace, decode_entities, strip_controls
@@ -101,14 +102,42 @@ def text_to_html(text: str) -> str:
     return "\n".join(out)
 
 
+# lxml.html's own parser picks each element's class with a Python callback, run every
+# time an element is touched from Python; this one does it in C. Every element is an
+# HtmlElement: the form classes lxml.html would give instead are no allowed tags.
+_PARSER = lxml.html.HTMLParser()
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
+)
+_FULL_DOCUMENT = re.compile(r"^\s*<(?:html|!doctype)", re.IGNORECASE)
+
+
+def _fragment(markup: str) -> HtmlElement:
+    """lxml.html.fragment_fromstring(markup, create_parent="div"), without its overhead."""
+    if not _FULL_DOCUMENT.match(markup):
+        markup = f"<html><body>{markup}</body></html>"
+    doc = etree.fromstring(markup, _PARSER)
+    if doc is None:
+        raise ParserError("Document is empty")
+    root: HtmlElement = _PARSER.makeelement("div")
+    body = doc.find("body")
+    if body is not None:
+        if body.text and body.text.strip():
+            root.text = body.text
+        root.extend(body)
+    return root
+
+
 def parse_fragment(markup: str) -> HtmlElement:
     """A tree of the fragment under one <div> (which serialise_children leaves out)."""
     markup = strip_controls(markup)
     try:
-        return lxml.html.fragment_fromstring(markup or "<p></p>", create_parent="div")
+        return _fragment(markup or "<p></p>")
     except (ParserError, ValueError):
         # lxml gives up on some degenerate inputs (e.g. only a comment): keep the text.
-        root = lxml.html.fragment_fromstring("<p></p>", create_parent="div")
+        root = _fragment("<p></p>")
         root[0].text = markup
         return root
 
@@ -140,6 +169,8 @@ def is_empty_block(el: HtmlElement) -> bool:
 
 def drop_empty_paragraphs(root: HtmlElement) -> None:
     for el in list(root.iter("p", "figure", "li", "div", "span", "em", "strong")):
+        if el.text and not el.text.isspace():
+            continue  # text of its own: not empty (the cheap test that settles most)
         if el is not root and el.getparent() is not None and is_empty_block(el):
             remove_keeping_tail(el)
 
@@ -219,10 +250,9 @@ def rewrite_links(root: HtmlElement, base: str | None, tracking: TrackingRules) 
 
 def sanitise(markup: str) -> str:
     """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links."""
-    cleaned = _CLEANER.clean(strip_controls(markup))
-    previous = None
-    while previous != cleaned:  # removing one empty <p> can empty its parent
-        previous, cleaned = cleaned, _EMPTY_PARAGRAPH.sub("", cleaned)
+    cleaned, removed = _EMPTY_PARAGRAPH.subn("", _CLEANER.clean(strip_controls(markup)))
+    while removed:  # removing one empty <p> can empty its parent
+        cleaned, removed = _EMPTY_PARAGRAPH.subn("", cleaned)
     return cleaned.strip()
 
 

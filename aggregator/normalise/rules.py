@@ -3,6 +3,10 @@
 The files are read once (`default_rules()` is cached) and turned into frozen, compiled
 records, so the cleaning functions stay pure and take the rules as an argument. Every
 `*.toml` file in the folder is read in name order, so a new rule set is a new file.
+
+A rule may list `triggers`: literal words one of which every match of its pattern holds.
+They are a cheap gate (a substring test) in front of the regular expression, which then
+runs only on text that can match; a rule without triggers is tried on every text.
 """
 
 from __future__ import annotations
@@ -21,6 +25,19 @@ RuleKind = Literal["footer", "share", "readmore"]
 _KINDS: dict[object, RuleKind] = {"footer": "footer", "share": "share", "readmore": "readmore"}
 _ORG_WHERE: dict[object, Literal["title", "text"]] = {"title": "title", "text": "text"}
 _WHERE: frozenset[str] = frozenset({"content", "summary"})
+# Under re.IGNORECASE, U+0130 İ, U+0131 ı and U+017F ſ match ASCII "i" and "s", which
+# str.lower() does not turn them into (found by testing every code point; a test in
+# tests/test_normalise.py does it again). str.translate would be ten times slower.
+_IGNORECASE_EXTRAS = (("i\u0307", "i"), ("\u0131", "i"), ("\u017f", "s"))
+
+
+def gate_text(text: str) -> str:
+    """`text` folded so that a trigger found by re.IGNORECASE is a plain substring of it."""
+    text = text.lower()  # İ becomes "i" + U+0307 here
+    if not text.isascii():
+        for odd, plain in _IGNORECASE_EXTRAS:
+            text = text.replace(odd, plain)
+    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,6 +46,11 @@ class BoilerplateRule:
     kind: RuleKind
     pattern: re.Pattern[str]
     where: frozenset[str] = _WHERE
+    triggers: tuple[str, ...] = ()  # lower case; one is in every match (see gate_text)
+
+    def may_match(self, gated: str) -> bool:
+        """False when `gated` (a gate_text) holds none of the triggers: no match possible."""
+        return not self.triggers or any(t in gated for t in self.triggers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +58,10 @@ class OrganisationRule:
     name: str
     where: Literal["title", "text"]
     pattern: re.Pattern[str]
+    triggers: tuple[str, ...] = ()  # case as in the pattern; one is in every match
+
+    def may_match(self, text: str) -> bool:
+        return not self.triggers or any(t in text for t in self.triggers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,9 +76,23 @@ class BoilerplateRules:
     rules: tuple[BoilerplateRule, ...] = ()
     organisations: tuple[OrganisationRule, ...] = ()
     tracking: TrackingRules = field(default_factory=TrackingRules)
+    _by_kind: dict[tuple[str, str], tuple[BoilerplateRule, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        by_kind = {
+            (kind, where): tuple(r for r in self.rules if r.kind == kind and where in r.where)
+            for kind in _KINDS.values()
+            for where in _WHERE
+        }
+        object.__setattr__(self, "_by_kind", by_kind)
 
     def of_kind(self, kind: RuleKind, where: str) -> tuple[BoilerplateRule, ...]:
-        return tuple(r for r in self.rules if r.kind == kind and where in r.where)
+        found = self._by_kind.get((kind, where))
+        if found is None:
+            return tuple(r for r in self.rules if r.kind == kind and where in r.where)
+        return found
 
 
 def _compile(source: str, name: str, raw: Mapping[str, object]) -> re.Pattern[str]:
@@ -82,7 +122,15 @@ def _boilerplate_rule(source: str, raw: Mapping[str, object]) -> BoilerplateRule
         kind=_KINDS[kind],
         pattern=_compile(source, name, raw),
         where=where,
+        triggers=tuple(gate_text(t) for t in _triggers(source, name, raw)),
     )
+
+
+def _triggers(source: str, name: str, raw: Mapping[str, object]) -> tuple[str, ...]:
+    value = raw.get("triggers", [])
+    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+        raise ConfigError("triggers must be a list of non-empty strings", key=f"{source}:{name}")
+    return tuple(value)
 
 
 def _organisation_rule(source: str, raw: Mapping[str, object]) -> OrganisationRule:
@@ -97,7 +145,12 @@ def _organisation_rule(source: str, raw: Mapping[str, object]) -> OrganisationRu
         compiled = re.compile(pattern)  # case matters: names are capitalised
     except re.error as exc:
         raise ConfigError(f"bad pattern: {exc}", key=f"{source}:{name}") from exc
-    return OrganisationRule(name=name, where=_ORG_WHERE[where], pattern=compiled)
+    return OrganisationRule(
+        name=name,
+        where=_ORG_WHERE[where],
+        pattern=compiled,
+        triggers=_triggers(source, name, raw),
+    )
 
 
 def _strings(value: object) -> tuple[str, ...]:
