@@ -20,6 +20,18 @@ How a new item finds its story, strongest evidence first (`Match.reason` says wh
    index has; sentences that occur in two stories are boilerplate or template text
    (document frequency counted per story, not per item, so copies do not inflate it).
 
+Rules 4 to 6 also refuse a pair when a sentence of the shorter text is found only in part
+in the longer one: the same template with another number, person or place is the mark of
+a different release, while copies move and drop whole sentences. Rule 6 also wants every
+sentence after the shorter text's head (first paragraph and caption) found in the other.
+
+Candidates come from an inverted index of "anchors": the shingles whose hash is 0 modulo
+`ANCHOR_MODULUS` plus the first shingle of each paragraph. Hash sampling is consistent, so
+any two texts sharing a passage of a dozen words share anchors, whatever their Jaccard.
+MinHash LSH was not used: banded for Jaccard >= 0.5 it finds a pair at Jaccard 0.2 with
+probability 1 - (1 - 0.2**4)**16 = 2.5 %, and partial copies (0.2) and teasers (0.1) are
+exactly the pairs the naive rule misses.
+
 Headlines never take part in the evidence; they only break a tie between two stories that
 a teaser fits equally well. In the face of ambiguity the item starts a new story.
 
