@@ -34,6 +34,7 @@ from aggregator.normalise.authors import decide_authors
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
 from aggregator.normalise.dates import resolve_dates
 from aggregator.normalise.html import (
+    LinkReport,
     decode_text_entities,
     html_to_text,
     looks_like_html,
@@ -44,7 +45,7 @@ from aggregator.normalise.html import (
     text_to_html,
     wrap_loose_text,
 )
-from aggregator.normalise.rules import BoilerplateRules, default_rules
+from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
 from aggregator.normalise.text import clean_text, first_words, repair_mojibake
 from aggregator.normalise.titles import clean_title
 from aggregator.normalise.urls import canonicalise
@@ -79,27 +80,52 @@ class _Body:
     notes: tuple[str, ...]
 
 
-def _clean_body(
+_NO_LINKS = LinkReport()
+
+
+@dataclass(frozen=True, slots=True)
+class _Cleaned:
+    """Steps 1–4 done on one field's markup; what the notes say is added per field."""
+
+    html: str | None
+    removals: tuple[Removal, ...] = ()
+    repaired: bool = False
+    entities_decoded: bool = False
+    links: LinkReport = _NO_LINKS
+
+
+_NOTHING = _Cleaned(None)
+
+
+def _clean_markup(
     value: str | None, *, where: str, plain: bool, base: str | None, rules: BoilerplateRules
-) -> _Body:
-    """Steps 1–4 for one HTML field (content or summary)."""
+) -> _Cleaned:
+    """Steps 1–4 for one HTML field (content or summary); `where` picks the rules."""
     if not value or not value.strip():
-        return _Body(None, (), ())
-    notes: list[str] = []
+        return _NOTHING
     value, repaired = repair_mojibake(value)
-    if repaired:
-        notes.append(f"mojibake repaired in {where}")
     markup = text_to_html(value) if plain else value
     # A first sanitiser pass gives the markup the structure an HTML5 parser sees (lxml's
     # parser nests some tags differently); without it, cleaning the output again could
     # find loose text the first pass did not, and normalising would not be idempotent.
     root = parse_fragment(sanitise(markup))
     wrap_loose_text(root)
-    if decode_text_entities(root):
-        notes.append(f"double-escaped entities decoded in {where}")
+    decoded = decode_text_entities(root)
     removals = strip_boilerplate(root, rules, where=where, base=base)
-    notes.extend(_removal_note(r, where) for r in removals)
-    report = rewrite_links(root, base, rules.tracking)
+    links = rewrite_links(root, base, rules.tracking)
+    cleaned = sanitise(serialise_children(root))
+    return _Cleaned(cleaned or None, removals, repaired, decoded, links)
+
+
+def _body(cleaned: _Cleaned, *, where: str, base: str | None) -> _Body:
+    """The cleaned field with its notes, in the fixed order of the steps."""
+    notes: list[str] = []
+    if cleaned.repaired:
+        notes.append(f"mojibake repaired in {where}")
+    if cleaned.entities_decoded:
+        notes.append(f"double-escaped entities decoded in {where}")
+    notes.extend(_removal_note(r, where) for r in cleaned.removals)
+    report = cleaned.links
     if report.resolved:
         notes.append(f"{report.resolved} relative link(s) in {where} resolved against {base}")
     if report.tracking_removed:
@@ -109,8 +135,29 @@ def _clean_body(
         notes.append(f"{report.unsafe_removed} unsafe link(s) removed from {where}")
     for host in report.trackers_removed:
         notes.append(f"tracker image removed from {where}: {host}")
-    cleaned = sanitise(serialise_children(root))
-    return _Body(cleaned or None, removals, tuple(notes))
+    return _Body(cleaned.html, cleaned.removals, tuple(notes))
+
+
+def _clean_fields(raw: RawEntry, base: str | None, rules: BoilerplateRules) -> tuple[_Body, _Body]:
+    """Content and summary cleaned; cleaned once when they are the same markup (RSS
+    items read by `aggregator.parse` carry their description as both)."""
+    content_plain = _is_plain(raw.content, raw.content_type)
+    summary_plain = _is_plain(raw.summary, None)
+    content = _clean_markup(
+        raw.content, where="content", plain=content_plain, base=base, rules=rules
+    )
+    if raw.summary == raw.content and summary_plain == content_plain and _same_rules(rules):
+        summary = content
+    else:
+        summary = _clean_markup(
+            raw.summary, where="summary", plain=summary_plain, base=base, rules=rules
+        )
+    return _body(content, where="content", base=base), _body(summary, where="summary", base=base)
+
+
+def _same_rules(rules: BoilerplateRules) -> bool:
+    kinds: tuple[RuleKind, ...] = ("footer", "share", "readmore")
+    return all(rules.of_kind(k, "content") == rules.of_kind(k, "summary") for k in kinds)
 
 
 def _removal_note(removal: Removal, where: str) -> str:
@@ -166,16 +213,7 @@ def normalise_entry(
     """Clean one entry into a publishable item; see the module docstring for the steps."""
     rules = options.rules
     base = raw.base or raw.link
-    content = _clean_body(
-        raw.content,
-        where="content",
-        plain=_is_plain(raw.content, raw.content_type),
-        base=base,
-        rules=rules,
-    )
-    summary = _clean_body(
-        raw.summary, where="summary", plain=_is_plain(raw.summary, None), base=base, rules=rules
-    )
+    content, summary = _clean_fields(raw, base, rules)
     if content.html is None or content.html == summary.html:
         # Only a summary (RSS description): it is the content, and the summary derives from it.
         content, summary = summary, _Body(None, content.removals, content.notes)

@@ -42,22 +42,24 @@ class Removal:
     target: str | None = None  # canonical target of a read-more link
 
 
-def _is_block(el: HtmlElement) -> bool:
-    return isinstance(el.tag, str) and el.tag in BLOCK_TAGS
-
-
 def _leaf_blocks(root: HtmlElement) -> list[HtmlElement]:
     """Innermost blocks: blocks with no block inside that holds text (the root if none).
 
     Empty inner blocks do not count: broken markup such as "<a>Share this<p></a>" nests an
     empty paragraph inside the line that must still be recognised.
     """
-    return [
-        el
-        for el in root.iter()
-        if (el is root or _is_block(el))
-        and not any(_is_block(d) and (d.text_content() or "").strip() for d in el.iterdescendants())
-    ]
+    blocks = [el for el in root.iter(*BLOCK_TAGS) if el is not root]
+    outer: set[HtmlElement] = set()  # elements with a text-holding block inside
+    for block in blocks:
+        if not (block.text_content() or "").strip():
+            continue
+        for ancestor in block.iterancestors():
+            if ancestor in outer:
+                break  # marked before, and every ancestor of it with it
+            outer.add(ancestor)
+            if ancestor is root:
+                break
+    return [el for el in (root, *blocks) if el not in outer]
 
 
 def _via(match: re.Match[str]) -> str | None:

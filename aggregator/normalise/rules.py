@@ -40,6 +40,15 @@ def gate_text(text: str) -> str:
     return text
 
 
+def _holds_any(text: str, triggers: tuple[str, ...]) -> bool:
+    if not triggers:
+        return True
+    for trigger in triggers:  # noqa: SIM110 -- a loop, not any(): runs for every block
+        if trigger in text:
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BoilerplateRule:
     name: str
@@ -50,7 +59,7 @@ class BoilerplateRule:
 
     def may_match(self, gated: str) -> bool:
         """False when `gated` (a gate_text) holds none of the triggers: no match possible."""
-        return not self.triggers or any(t in gated for t in self.triggers)
+        return _holds_any(gated, self.triggers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +70,7 @@ class OrganisationRule:
     triggers: tuple[str, ...] = ()  # case as in the pattern; one is in every match
 
     def may_match(self, text: str) -> bool:
-        return not self.triggers or any(t in text for t in self.triggers)
+        return _holds_any(text, self.triggers)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
