@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -15,7 +17,7 @@ from aggregator.exceptions import ConfigError
 from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import parse_date, resolve_dates
-from aggregator.normalise.rules import default_rules, rules_from_documents
+from aggregator.normalise.rules import default_rules, gate_text, rules_from_documents
 from aggregator.normalise.text import clean_text, fold_for_dedup, repair_mojibake
 from aggregator.normalise.titles import clean_title
 from aggregator.normalise.urls import canonical_url
@@ -342,6 +344,110 @@ def test_rules_can_be_extended_with_a_phrase() -> None:
     item = normalise_entry(raw, source=SOURCE, attribution=ATTRIBUTION, first_seen=NOW, options=NormaliseOptions(rules=rules))  # fmt: skip
     assert item.content_html == "<p>Story.</p>"
     assert "footer removed from content by rule promo" in item.notes
+
+
+def _with_rule(rule: dict[str, object]) -> NormaliseOptions:
+    extra = rules_from_documents([("x.toml", {"rule": [rule]})])
+    return NormaliseOptions(rules=dataclasses.replace(default_rules(), rules=default_rules().rules + extra.rules))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("triggers", "removed"),
+    [
+        (None, True),  # no triggers: tried on every block
+        (["subscribe"], True),  # compared case-insensitively
+        (["SUBSCRIBE NOW"], True),
+        (["unsubscribe"], False),  # a trigger the text lacks: the rule is not tried
+    ],
+)
+def test_a_rule_runs_only_where_a_trigger_word_is(
+    triggers: list[str] | None, removed: bool
+) -> None:
+    rule: dict[str, object] = {"name": "promo", "kind": "footer", "pattern": "^Subscribe now!$"}
+    if triggers is not None:
+        rule["triggers"] = triggers
+    raw = RawEntry(id="1", title="T", content="<p>Story.</p><p>Subscribe now!</p>")
+    item = normalise_entry(raw, source=SOURCE, attribution=ATTRIBUTION, first_seen=NOW, options=_with_rule(rule))  # fmt: skip
+    assert (item.content_html == "<p>Story.</p>") is removed
+
+
+@pytest.mark.parametrize("triggers", ["share", [""], [1]])
+def test_triggers_must_be_a_list_of_words(triggers: object) -> None:
+    doc = {"rule": [{"name": "x", "kind": "share", "phrase": "Share", "triggers": triggers}]}
+    with pytest.raises(ConfigError, match=r"x\.toml:x"):
+        rules_from_documents([("x.toml", doc)])
+
+
+def test_gate_text_holds_every_letter_ignorecase_matches() -> None:
+    # A trigger must be a substring of gate_text(t) wherever re.IGNORECASE finds it in t.
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if letter.fullmatch(char):
+            folded = gate_text(char)
+            assert len(folded) == 1 and re.fullmatch(folded, char, re.IGNORECASE), hex(code)
+
+
+def test_shipped_triggers_are_in_what_their_patterns_match() -> None:
+    samples = [
+        FOOTER,
+        "The post A story appeared first on Example News.",
+        "This story was originally published on Example News.",
+        "This article is republished from The Conversation under a Creative Commons licence. Read it.",
+        "Share this: Twitter Facebook", "Like this:", "SHARE", "Share on Twitter", "Tweet via X", "Post to LinkedIn",
+        "Read more", "Read the full story »", "Full article", "More »", "Read on", "Continue reading “A story” →",
+    ]  # fmt: skip
+    for rule in default_rules().rules:
+        matched = [t for t in samples if rule.pattern.search(t)]
+        assert matched, rule.name
+        for text in matched:
+            assert rule.may_match(gate_text(text)), (rule.name, text)
+
+
+# -- known organisations ----------------------------------------------------------------------
+
+KNOWN = ("Coastal Research Institute", "Bureau of Meteorology", "NATO", "Reserve Bank", "Reserve Bank of Tarnow", "City Research Institute", "European Space Agency")  # fmt: skip
+REPUBLISHER = SourceSpec(id="rep", url="https://rep.example/feed", title="Wire Digest", tags=("republisher",))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected", "how"),
+    [
+        ("CRI Unveils $75M Microplastics Plan", "Text.", None, None),  # CRI: two known institutes
+        ("BM Unveils $12M Record Rainfall Plan", "Text.", "Bureau of Meteorology", "named by its initials in the title"),
+        ("Seagrass Restoration: ESA Sets New Priorities", "Text.", "European Space Agency", "named by its initials in the title"),
+        ("Reserve Bank Boosts Export Prices", "Text.", "Reserve Bank", "named in the title"),
+        ("Reserve Bank of Tarnow Boosts Export Prices", "Text.", "Reserve Bank of Tarnow", "named in the title"),  # most specific
+        ("ESA and NATO sign", "Text.", "European Space Agency", "named by its initials in the title"),  # earliest
+        ("NATO and ESA sign", "Text.", "NATO", "named in the title"),
+        ("Moreau Backs Patrols Push", "Ministers met. NATO will host the next round.", "NATO", "named in the text"),
+        ("Moreau Backs Patrols Push", "NATO was there. European Space Agency has published a review.", "European Space Agency", None),  # the rules answer first
+        ("Bmx Riders Meet", "Text.", None, None),  # initials only as a whole word
+        ("Talks on BM", "The bm data.", "Bureau of Meteorology", "named by its initials in the title"),
+        ("Moreau Backs Patrols Push", "Talks with CRI and BM.", None, None),  # initials only in the title
+        ("Moreau Backs Patrols Push", "Ministers met in Lisbon.", None, None),
+        ("Natural Gas Prices", "The nato summit.", None, None),  # case matters
+    ],
+)  # fmt: skip
+def test_known_organisation_is_the_author_of_a_carried_item(title: str, text: str, expected: str | None, how: str | None) -> None:  # fmt: skip
+    raw = RawEntry(id="1", title=title, content=f"<p>{text}</p>", authors=("Wire Digest",))
+    item = normalise(raw, source=REPUBLISHER, known_organisations=KNOWN)
+    assert item.authors == ((expected,) if expected else ())
+    assert item.via == "Wire Digest"
+    if how is not None:
+        assert f"author taken from the known organisations: {expected} ({how})" in item.notes
+
+
+def test_known_organisations_leave_an_own_story_alone() -> None:
+    raw = RawEntry(id="1", title="BM Unveils Plan", content="<p>Text.</p>")
+    assert normalise(raw, known_organisations=KNOWN).authors == ("Wire Digest",)
+    assert normalise(raw, source=REPUBLISHER).authors == ()  # nothing known: as before
+
+
+def test_known_organisations_never_name_the_republisher() -> None:
+    raw = RawEntry(id="1", title="Wire Digest: BM Unveils Plan", content="<p>Text.</p>")
+    item = normalise(raw, source=REPUBLISHER, known_organisations=(*KNOWN, "Wire Digest"))
+    assert item.authors == ("Bureau of Meteorology",)
 
 
 # -- properties ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from aggregator import identity
 from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
-from aggregator.normalise.authors import decide_authors
+from aggregator.normalise.authors import KnownOrganisations, decide_authors, known_organisations
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
 from aggregator.normalise.dates import resolve_dates
 from aggregator.normalise.html import (
@@ -68,6 +68,14 @@ class NormaliseOptions:
     future_dates: Literal["first-seen", "keep"] = "first-seen"  # like Venus's future_dates
     future_tolerance: timedelta = timedelta(days=1)
     rules: BoilerplateRules = field(default_factory=default_rules)
+    # Organisations the caller already knows (organisation feeds' titles and authors, seed
+    # organisation lines): a carried item that names one in its title (in full or by its
+    # initials) or, failing the rules, in its text gets it as author.
+    known_organisations: tuple[str, ...] = ()
+    _known: KnownOrganisations = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_known", known_organisations(self.known_organisations))
 
 
 DEFAULT_OPTIONS = NormaliseOptions()
@@ -249,6 +257,7 @@ def normalise_entry(
         title=title,
         text=text,
         rules=rules.organisations,
+        known=options._known,
     )
     if source.kind is SourceKind.SEED_TEXT:
         # Title + organisation alone collide: one organisation reuses a headline for

@@ -10,7 +10,11 @@ Rules, in order:
    is moved to `via`.
 3. With no author left, the organisation is looked for in the item itself
    (`aggregator/rules/organisations.toml`). For a source that is not carrying someone
-   else's story, the feed's own name is preferred when the item mentions it.
+   else's story, the feed's own name is preferred when the item mentions it. For a
+   carried story, the organisations the caller already knows (`KnownOrganisations`)
+   come first when the title names one, by its full name or by its initials ("CRI
+   Unveils…" for Coastal Research Institute); after the rules, a known organisation
+   named in the text is taken. Earliest in the title or text wins, then the longest name.
 4. Otherwise the feed's own name is the author, unless the source is a republisher.
 """
 
@@ -19,8 +23,8 @@ from __future__ import annotations
 import collections
 import functools
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Set
+from dataclasses import dataclass, field
 
 from aggregator import identity
 from aggregator.normalise.rules import OrganisationRule
@@ -86,6 +90,108 @@ def find_organisation(
     return first[best][1], first[best][2]
 
 
+_MIN_INITIALS = 2  # one letter names nothing
+_MIN_NAME_CHARS = 3  # "EU" as a full name is fine, "X" is not
+
+
+def initials(name: str) -> str | None:
+    """The initialism of a name's capitalised words ("Bureau of Meteorology" → "BM")."""
+    letters = "".join(word[0] for word in name.split() if word[0].isupper())
+    return letters if len(letters) >= _MIN_INITIALS and len(name.split()) > 1 else None
+
+
+def _alternation(names: Iterable[str]) -> re.Pattern[str] | None:
+    # Longest first: at one position the most specific name wins. Case matters, and a
+    # name matches only as whole words.
+    ordered = sorted(set(names), key=lambda n: (-len(n), n))
+    if not ordered:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, ordered)) + r")(?!\w)")
+
+
+@dataclass(frozen=True, slots=True)
+class KnownMatch:
+    organisation: str
+    how: str  # "title", "initials" or "text": where and how it was named
+
+
+@dataclass(frozen=True, slots=True)
+class KnownOrganisations:
+    """Organisation names the caller already knows, compiled for matching."""
+
+    names: tuple[str, ...] = ()
+    _by_name: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    _by_initials: re.Pattern[str] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _initials: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        names = [n for n in (clean_text(n) for n in self.names) if len(n) >= _MIN_NAME_CHARS]
+        folded: dict[str, str] = {}
+        for name in names:
+            folded.setdefault(fold(name), name)  # the first spelling of each name
+        owners: dict[str, set[str]] = {}
+        for name in folded.values():
+            letters = initials(name)
+            if letters is not None and fold(letters) not in folded:
+                owners.setdefault(letters, set()).add(fold(name))
+        # Initials two known organisations share name neither.
+        by_initials = {
+            letters: folded[next(iter(owned))]
+            for letters, owned in owners.items()
+            if len(owned) == 1
+        }
+        object.__setattr__(self, "_by_name", _alternation(folded.values()))
+        object.__setattr__(self, "_by_initials", _alternation(by_initials))
+        object.__setattr__(self, "_initials", by_initials)
+
+    def in_title(self, title: str, exclude: Set[str] = frozenset()) -> KnownMatch | None:
+        """The known organisation the title names first, by full name or initials;
+        `exclude` holds folded names that are not candidates (the source's own)."""
+        name = self._first(self._by_name, title, exclude, {})
+        letters = self._first(self._by_initials, title, exclude, self._initials)
+        if name is not None and (letters is None or name.start() <= letters.start()):
+            return KnownMatch(name.group(), "title")
+        if letters is not None:
+            return KnownMatch(self._initials[letters.group()], "initials")
+        return None
+
+    def in_text(self, text: str, exclude: Set[str] = frozenset()) -> KnownMatch | None:
+        """The known organisation the text names first, by full name only."""
+        found = self._first(self._by_name, text, exclude, {})
+        return KnownMatch(found.group(), "text") if found is not None else None
+
+    @staticmethod
+    def _first(
+        pattern: re.Pattern[str] | None, text: str, exclude: Set[str], names: dict[str, str]
+    ) -> re.Match[str] | None:
+        if pattern is None:
+            return None
+        for match in pattern.finditer(text):
+            if fold(names.get(match.group(), match.group())) not in exclude:
+                return match
+        return None
+
+
+NO_KNOWN_ORGANISATIONS = KnownOrganisations()
+
+
+@functools.lru_cache(maxsize=16)
+def known_organisations(names: tuple[str, ...]) -> KnownOrganisations:
+    """Compiled once per distinct set of names (each source's options share it)."""
+    return KnownOrganisations(names)
+
+
+def _known_note(match: KnownMatch) -> str:
+    where = {
+        "title": "named in the title",
+        "initials": "named by its initials in the title",
+        "text": "named in the text",
+    }[match.how]
+    return f"author taken from the known organisations: {match.organisation} ({where})"
+
+
 def mentions(name: str, title: str, text: str) -> bool:
     # casefold, not identity.fold: this runs over the whole text of every item.
     wanted = name.casefold()
@@ -101,6 +207,7 @@ def decide_authors(
     title: str,
     text: str,
     rules: Iterable[OrganisationRule],
+    known: KnownOrganisations = NO_KNOWN_ORGANISATIONS,
 ) -> AuthorDecision:
     """Authors (originating organisation first) and via, with notes on each decision."""
     notes: list[str] = []
@@ -119,10 +226,18 @@ def decide_authors(
     if feed_name and not carried and mentions(feed_name, title, text):
         notes.append(f"author missing; feed name {feed_name} used")
         return AuthorDecision(authors=(feed_name,), via=via, notes=tuple(notes))
+    in_title = known.in_title(title, own_folded) if carried else None
+    if in_title is not None:
+        notes.append(_known_note(in_title))
+        return AuthorDecision(authors=(in_title.organisation,), via=via, notes=tuple(notes))
     found = find_organisation(title, text, rules)
     if found is not None and fold(found[0]) not in own_folded:
         notes.append(f"author taken from the item: {found[0]} (rule {found[1]})")
         return AuthorDecision(authors=(found[0],), via=via, notes=tuple(notes))
+    in_text = known.in_text(text, own_folded) if carried else None
+    if in_text is not None:
+        notes.append(_known_note(in_text))
+        return AuthorDecision(authors=(in_text.organisation,), via=via, notes=tuple(notes))
     if feed_name and not carried:
         notes.append(f"author missing; feed name {feed_name} used")
         return AuthorDecision(authors=(feed_name,), via=via, notes=tuple(notes))
