@@ -20,7 +20,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +104,8 @@ class Daemon:
         self._published_once = False
         self._reload_requested = False
         self._status_cache: Mapping[str, object] = {}
+        self._store: Store | None = None
+        self._store_for: str | None = None
 
     # -- cycle (worker thread) ------------------------------------------------------
 
@@ -127,8 +128,27 @@ class Daemon:
                 due.append(source.id)
         return bool(seeds_changed or due or not self._published_once), fingerprint
 
+    def _open_store(self) -> Store:
+        # One connection for the daemon's life (reopened when a reload changes the
+        # database): opening and migrating on every tick would be most of an idle tick.
+        if self._store is None or self._store_for != self.settings.db:
+            if self._store is not None:
+                self._store.close()
+            self._store = open_store(self.settings.db)
+            self._store_for = self.settings.db
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
     def cycle(self) -> None:
-        """One tick: do what is due, publish when something changed."""
+        """One tick: do what is due, publish when something changed.
+
+        The due check reads the store without the writer lock, so an idle tick costs a
+        folder scan and one query; the lock is taken only when there is work.
+        """
         if self.stopping.is_set():
             return
         self.stats.cycles += 1
@@ -136,13 +156,11 @@ class Daemon:
             self._reload()
         started = time.monotonic()
         try:
-            with (
-                WriterLock(self.settings, timeout=1.0),
-                closing(open_store(self.settings.db)) as store,
-            ):
-                needed, fingerprint = self._due_work(store)
-                if not needed or self.stopping.is_set():
-                    return
+            store = self._open_store()
+            needed, fingerprint = self._due_work(store)
+            if not needed or self.stopping.is_set():
+                return
+            with WriterLock(self.settings, timeout=1.0):
                 options = RunOptions(publish_unchanged=not self._published_once)
                 report = run_once(
                     self.settings,
@@ -151,14 +169,14 @@ class Daemon:
                     options=options,
                     should_stop=self.stopping.is_set,
                 )
-                self._seeds_seen = fingerprint
-                self._published_once = self._published_once or report.published is not None
-                self.stats.runs += 1
-                self.stats.publishes += int(report.published is not None)
-                self.stats.failures += len(report.failures)
-                self.stats.items_new += report.counts["new"]
-                self.stats.items_updated += report.counts["updated"]
-                self._status_cache = status_dict(self.settings, store)
+            self._seeds_seen = fingerprint
+            self._published_once = self._published_once or report.published is not None
+            self.stats.runs += 1
+            self.stats.publishes += int(report.published is not None)
+            self.stats.failures += len(report.failures)
+            self.stats.items_new += report.counts["new"]
+            self.stats.items_updated += report.counts["updated"]
+            self._status_cache = status_dict(self.settings, store)
         except StorageError as exc:
             # Most often a cron `aggregator run` holding the lock: try again next tick.
             self.stats.last_error = str(exc)
@@ -231,6 +249,8 @@ class Daemon:
                 await asyncio.wait(current, timeout=STOP_GRACE_SECONDS)
             if server_task is not None:
                 await _finish(server_task)
+            if not current or current[0].done():
+                self.close()
 
     async def _serve(self, host: str, port: int, stop: asyncio.Event) -> None:
         from aggregator.serve import create_app, serve_forever

@@ -16,9 +16,18 @@ CYCLE_JOB_ID = "aggregator-cycle"
 
 
 def start_scheduler(
-    cycle: Callable[[], Awaitable[None]], *, every_seconds: float, jitter_seconds: float = 1.0
+    cycle: Callable[[], Awaitable[None]],
+    *,
+    every_seconds: float,
+    jitter_seconds: float | None = None,
 ) -> AsyncIOScheduler:
-    """Start ticking on the running event loop; the caller shuts the scheduler down."""
+    """Start ticking on the running event loop; the caller shuts the scheduler down.
+
+    Jitter (default: a fifth of the period, at most a second) keeps several daemons
+    started together from ticking in step.
+    """
+    if jitter_seconds is None:
+        jitter_seconds = min(1.0, every_seconds / 5)
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
         cycle,

@@ -72,6 +72,9 @@ class NormaliseOptions:
     # organisation lines): a carried item that names one in its title (in full or by its
     # initials) or, failing the rules, in its text gets it as author.
     known_organisations: tuple[str, ...] = ()
+    # The source carries other organisations' stories (a republisher or a digest), as
+    # the pipeline judged from the feed or the operator said with the "republisher" tag.
+    carries_others: bool = False
     _known: KnownOrganisations = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -247,6 +250,7 @@ def normalise_entry(
     carried = (
         raw.public_release
         or REPUBLISHER_TAG in source.tags
+        or options.carries_others
         or _teases_elsewhere(readmore, link, attribution.site_link)
     )
     authors = decide_authors(

@@ -151,7 +151,7 @@ def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
 
 
 class Store:
-    """One database connection; not shared between threads."""
+    """One database connection; never used by two threads at once."""
 
     def __init__(self, connection: sqlite3.Connection, *, location: str) -> None:
         self._db = connection
@@ -234,6 +234,8 @@ class Store:
             )
             if existing.disabled_reason is None:
                 state = _replace(state, enabled=spec.enabled)
+            if state == existing:
+                return existing  # the common case in a daemon: no write at all
         self.save_source(state)
         return state
 
@@ -539,7 +541,9 @@ def open_store(db: str) -> Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN via `with conn`) and the
         # PRAGMAs below run outside of them.
-        connection = sqlite3.connect(path, timeout=30)
+        # check_same_thread=False: the daemon runs each cycle on a worker thread of its
+        # own; cycles never overlap, so the connection is never used concurrently.
+        connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("PRAGMA synchronous = NORMAL")
