@@ -15,7 +15,9 @@ How a new item finds its story, strongest evidence first (`Match.reason` says wh
 3. **same fingerprint**: the same folded text, long enough to mean something;
 4. **near-duplicate**: Jaccard of word 5-shingles >= `NEAR_DUPLICATE_JACCARD`;
 5. **contained**: nearly every shingle of the shorter text is in the longer one (a
-   teaser, or a copy that kept only part of the release);
+   teaser, or a copy that kept only part of the release), or the whole shorter text is
+   an unbroken passage of the longer one, at least `MIN_RUN_WORDS` long (a truncated
+   teaser too short for the share to mean much);
 6. **shared sentences**: several whole sentences in common that no *other* story in the
    index has; sentences that occur in two stories are boilerplate or template text
    (document frequency counted per story, not per item, so copies do not inflate it).
@@ -32,8 +34,13 @@ MinHash LSH was not used: banded for Jaccard >= 0.5 it finds a pair at Jaccard 0
 probability 1 - (1 - 0.2**4)**16 = 2.5 %, and partial copies (0.2) and teasers (0.1) are
 exactly the pairs the naive rule misses.
 
-Headlines never take part in the evidence; they only break a tie between two stories that
-a teaser fits equally well. In the face of ambiguity the item starts a new story.
+A teaser (cut short with "…", or with a "Read more" link) is never a near-duplicate: two
+teasers of releases that open alike are near-identical, so its Jaccard only counts as
+containment. Headlines never take part in the evidence; they only break a tie between two
+stories that a teaser fits equally well; failing that, the date does, when exactly one of
+them has an item published within `COPY_DAYS` of the teaser (copies follow their release
+within days, a follow-up comes later). In the face of remaining ambiguity the item starts
+a new story.
 
 Everything here is pure: `signature_of` turns an `Item` into a compact, serialisable
 `Signature` (so later runs recompute nothing), and `StoryIndex` holds the signatures of
@@ -58,7 +65,9 @@ from typing import Any
 from aggregator.identity import fold
 from aggregator.model import Item
 
-SIGNATURE_VERSION = 1  # bump when folding or hashing changes: old signatures are recomputed
+# Bump when folding or hashing changes. Version 2 added `truncated` and `dated`; a stored
+# version-1 signature still loads, as an untruncated text with an untrusted date.
+SIGNATURE_VERSION = 2
 
 SHINGLE_SIZE = 5  # words per shingle: long enough that template phrases rarely collide
 MIN_SENTENCE_TOKENS = 6  # shorter sentences ("Photo: NATO") say nothing about identity
@@ -75,6 +84,13 @@ CONTAINED = 0.85
 # A contained text this short (in shingles) is too generic to decide on: "Statement by the
 # Minister on the budget" could start many releases.
 MIN_CONTAINED_SHINGLES = 10
+# Run: the whole folded text of the shorter item, word for word and in order, is a passage
+# of the longer one (a digest's teaser is the opening of the release's first paragraph).
+# In order and unbroken, this many words (a role, two names and a place, or an
+# organisation and a topic) are specific enough even below MIN_CONTAINED_SHINGLES; like
+# containment, it is refused when two stories fit and neither headline nor date decides.
+# On the generated corpora 8 and 12 score within 0.5 % of 10, all without a wrong merge.
+MIN_RUN_WORDS = 10
 
 # Shared sentences: copies that dropped paragraphs or wrote their own opening still share
 # whole sentences with the release, at least two and a good part of the shorter text.
@@ -97,6 +113,14 @@ MIN_PROMISING_CONTAINMENT = 0.3
 # Tolerated conflicts: one per this many whole sentences in common (an unrepaired encoding
 # accident in a long copy), none for short texts.
 CONFLICTS_PER_MATCH = 4
+
+# Ambiguity: when a teaser fits several stories, a copy is published within this many days
+# of its release, while a follow-up usually comes later. A story with a trusted date this
+# close to the teaser's, when it is the only one, is the teaser's.
+COPY_DAYS = 3.0
+# Publication dates these rules trust: given by the source or written in the text, not a
+# file's modification time or the time we first saw it.
+TRUSTED_DATE_RULES = frozenset({"published", "updated", "front-matter", "text"})
 
 # Candidate generation: shingles whose hash is 0 modulo ANCHOR_MODULUS, plus the first
 # shingle of every paragraph (a teaser starts where a paragraph starts), are indexed.
@@ -198,6 +222,7 @@ class _Folded:
     shingles: list[int]  # in text order, one per window of SHINGLE_SIZE tokens
     starts: list[int]  # the first shingle of each paragraph
     sentences: list[Sentence]
+    truncated: bool = False  # the text ends in a truncation mark or a "Read more"
 
 
 def _shingles(tokens: Sequence[str]) -> list[int]:
@@ -249,6 +274,9 @@ def fold_text(text: str) -> _Folded:
     starts: list[int] = []
     found: list[Sentence] = []
     parts = paragraphs(text)
+    truncated = bool(parts) and (
+        bool(_TRUNCATED.search(parts[-1])) or bool(_READ_MORE_TAIL.search(repair(text).rstrip()))
+    )
     for number, paragraph in enumerate(parts):
         words, in_paragraph = _fold_paragraph(
             paragraph, len(tokens), number, number == len(parts) - 1
@@ -258,7 +286,7 @@ def fold_text(text: str) -> _Folded:
         starts.append(_hash(" ".join(words[:SHINGLE_SIZE])))
         found.extend(in_paragraph)
         tokens.extend(words)
-    return _Folded(tokens, _shingles(tokens), starts, found)
+    return _Folded(tokens, _shingles(tokens), starts, found, truncated)
 
 
 # Sentences pack as (hash, start, end | paragraph << 24 | last << 31): texts of more
@@ -312,6 +340,8 @@ class Signature:
     shingles: bytes
     anchors: bytes
     sentences: bytes
+    truncated: bool = False  # a teaser: cut short ("…") or pointing at its full version
+    dated: bool = False  # `published` is trusted (TRUSTED_DATE_RULES)
     version: int = SIGNATURE_VERSION
 
     def to_json(self) -> str:
@@ -330,6 +360,8 @@ class Signature:
                 "shingles": _b64(self.shingles),
                 "anchors": _b64(self.anchors),
                 "sentences": _b64(self.sentences),
+                "truncated": self.truncated,
+                "dated": self.dated,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -352,6 +384,8 @@ class Signature:
             shingles=base64.b64decode(data["shingles"]),
             anchors=base64.b64decode(data["anchors"]),
             sentences=base64.b64decode(data["sentences"]),
+            truncated=bool(data.get("truncated", False)),
+            dated=bool(data.get("dated", False)),
         )
 
 
@@ -375,6 +409,8 @@ def signature_of(item: Item) -> Signature:
         shingles=array("I", folded.shingles).tobytes(),
         anchors=_pack(_anchors(folded)),
         sentences=_pack_sentences(folded.sentences),
+        truncated=folded.truncated or item.readmore is not None,
+        dated=(item.date_rule or "published") in TRUSTED_DATE_RULES,
     )
 
 
@@ -425,6 +461,8 @@ class StoryIndex:
         # Sentence hash → the stories it occurs in (a few: more tells nothing new).
         self._sentence_stories: dict[int, tuple[str, ...]] = {}
         self._titles: dict[str, set[str]] = {}
+        # Trusted publication dates of each story's items: a tie-breaker for teasers.
+        self._dates: dict[str, list[datetime]] = {}
         for sig, entry_id in known:
             self.add(sig, entry_id)
 
@@ -440,6 +478,8 @@ class StoryIndex:
             self._by_readmore.setdefault(sig.readmore, []).append(position)
         self._by_fingerprint.setdefault(sig.fingerprint, position)
         self._titles.setdefault(entry_id, set()).add(sig.title)
+        if sig.dated:
+            self._dates.setdefault(entry_id, []).append(sig.published)
         for anchor in unpack(sig.anchors):
             postings = self._by_anchor.setdefault(anchor, [])
             if len(postings) <= MAX_ANCHOR_STORIES:
@@ -510,7 +550,7 @@ class StoryIndex:
             current = best.get(known.entry_id)
             if current is None or _rank(evidence) > _rank(current):
                 best[known.entry_id] = evidence
-        return _decide(sig, list(best.values()), self._titles)
+        return _decide(sig, list(best.values()), self._titles, self._dates)
 
     def _compare(self, new: _Text, known: _Text, entry_id: str) -> _Evidence | None:
         common = len(new.set & known.set)
@@ -530,13 +570,20 @@ class StoryIndex:
         if conflicts > len(matched) // CONFLICTS_PER_MATCH:
             return None
         key = known.sig.key
-        if jaccard >= NEAR_DUPLICATE_JACCARD:
+        which = "teaser" if smaller is new else "item"
+        # A teaser is near-identical to another teaser of a release that opens the same
+        # way (a follow-up): that is containment, which two stories may share.
+        if jaccard >= NEAR_DUPLICATE_JACCARD and not smaller.sig.truncated:
             reason = f"near-duplicate jaccard={jaccard:.2f}"
             return _Evidence(_NEAR, jaccard, reason, entry_id, key)
         if containment >= CONTAINED and len(smaller.set) >= MIN_CONTAINED_SHINGLES:
-            which = "teaser" if smaller is new else "item"
             reason = f"{which} contained {containment:.2f} in {larger.sig.key}"
             return _Evidence(_CONTAINED, containment, reason, entry_id, key)
+        if smaller.sig.length >= MIN_RUN_WORDS and _is_run(smaller.shingles, larger.shingles):
+            reason = f"{which} is a passage of {larger.sig.key} ({smaller.sig.length} words)"
+            return _Evidence(_CONTAINED, 1.0, reason, entry_id, key)
+        if jaccard >= NEAR_DUPLICATE_JACCARD:  # truncated, and not contained: no evidence
+            return None
         if _orgs_differ(new.sig, known.sig):
             return None
         # A copy that dropped paragraphs or wrote its own opening still has every sentence
@@ -599,6 +646,22 @@ def _align(
     return matched, conflicts
 
 
+def _is_run(part: array[int], whole: array[int]) -> bool:
+    """`part`'s shingles, in order and unbroken, somewhere in `whole`."""
+    if not part or len(part) > len(whole):
+        return False
+    first, size = part[0], len(part)
+    start = 0
+    while True:
+        try:
+            at = whole.index(first, start)
+        except ValueError:
+            return False
+        if whole[at : at + size] == part:
+            return True
+        start = at + 1
+
+
 def _orgs_differ(a: Signature, b: Signature) -> bool:
     return a.org is not None and b.org is not None and a.org != b.org
 
@@ -607,7 +670,12 @@ def _rank(evidence: _Evidence) -> tuple[int, float]:
     return (evidence.strength, evidence.score)
 
 
-def _decide(sig: Signature, found: list[_Evidence], titles: dict[str, set[str]]) -> Match:
+def _decide(
+    sig: Signature,
+    found: list[_Evidence],
+    titles: dict[str, set[str]],
+    dates: dict[str, list[datetime]],
+) -> Match:
     """The story a fuzzy match points at, or a new story when two stories fit as well."""
     if not found:
         return NEW_STORY
@@ -617,14 +685,24 @@ def _decide(sig: Signature, found: list[_Evidence], titles: dict[str, set[str]])
     if top.strength == _NEAR or not rivals:
         return Match(top.entry_id, top.reason, round(top.score, 4), top.key)
     # A teaser fits two stories (a follow-up repeats the opening sentence): the headline
-    # may tell them apart; if it does not, refuse to guess.
-    same_title = [
-        e for e in (top, *rivals) if sig.title and sig.title in titles.get(e.entry_id, ())
-    ]
+    # may tell them apart, else the date (a copy comes within days of its release, a
+    # follow-up later); if neither does, refuse to guess.
+    fitting = (top, *rivals)
+    same_title = [e for e in fitting if sig.title and sig.title in titles.get(e.entry_id, ())]
     if len(same_title) == 1:
         chosen = same_title[0]
         return Match(chosen.entry_id, chosen.reason + ", same headline", chosen.score, chosen.key)
-    return Match(None, f"new story (ambiguous: fits {1 + len(rivals)} stories)")
+    if sig.dated:
+        near = [e for e in fitting if _within_days(sig.published, dates.get(e.entry_id, ()))]
+        if len(near) == 1:
+            chosen = near[0]
+            reason = f"{chosen.reason}, the only one published within {COPY_DAYS:g} days"
+            return Match(chosen.entry_id, reason, chosen.score, chosen.key)
+    return Match(None, f"new story (ambiguous: fits {len(fitting)} stories)")
+
+
+def _within_days(when: datetime, dates: Iterable[datetime]) -> bool:
+    return any(abs((when - d).total_seconds()) <= COPY_DAYS * 86400 for d in dates)
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,6 +61,7 @@ def make_item(
     via: str | None = None,
     readmore: str | None = None,
     published: datetime = T0,
+    date_rule: str | None = None,
 ) -> Item:
     text = "\n\n".join(paragraphs)
     return Item(
@@ -83,6 +85,7 @@ def make_item(
         ),
         via=via,
         readmore=readmore,
+        date_rule=date_rule,
     )
 
 
@@ -275,6 +278,110 @@ def test_a_teaser_that_fits_two_stories_equally_starts_its_own() -> None:
     assert "ambiguous" in found.reason
 
 
+# --- short teasers: an unbroken passage, then headline and date as tie-breakers
+
+
+def digest_teaser(words: int, *, mark: str = "…", **fields: object) -> Item:
+    """A digest's teaser: the release's first `words` words and a truncation mark (the
+    word before the mark counts as cut, so `words` - 1 of them are evidence)."""
+    defaults: dict[str, object] = {
+        "source": "digest",
+        "origin": f"d-{words}",
+        "link": f"https://digest.example/item/{words}",
+        "authors": ("Daily Digest",),
+        "title": "Daily digest",
+        "published": T0 + timedelta(hours=3),
+    }
+    defaults.update(fields)
+    text = " ".join(RELEASE[0].split()[:words]) + mark
+    return make_item([text], **defaults)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mark", ["…", "...", " […]"])
+def test_a_teaser_too_short_for_containment_joins_as_an_unbroken_passage(mark: str) -> None:
+    teaser = digest_teaser(12, mark=mark)  # 11 words: 7 shingles, below containment's 10
+    assert signature_of(teaser).length < dedupe.MIN_CONTAINED_SHINGLES + dedupe.SHINGLE_SIZE
+    found = match_against(ORIGINAL, teaser)
+    assert found.entry_id == "entry:known"
+    assert "passage" in found.reason
+
+
+def test_a_teaser_that_came_first_is_found_by_its_release() -> None:
+    found = match_against(digest_teaser(12), ORIGINAL)
+    assert found.entry_id == "entry:known"
+    assert found.reason.startswith("item is a passage")
+
+
+def test_a_teaser_shorter_than_min_run_words_stays_apart() -> None:
+    teaser = digest_teaser(dedupe.MIN_RUN_WORDS)  # one word short once the cut word goes
+    assert match_against(ORIGINAL, teaser).entry_id is None
+
+
+def test_the_same_words_out_of_order_are_no_passage() -> None:
+    words = RELEASE[0].split()[:14]
+    shuffled = make_item(
+        [" ".join(words[7:] + words[:7]) + "…"], source="digest", origin="d-x", link=None
+    )
+    assert match_against(ORIGINAL, shuffled).entry_id is None
+
+
+def two_stories_opening_alike(follow_up_after: timedelta) -> StoryIndex:
+    follow_up = make_item(
+        FOLLOW_UP,
+        origin="2",
+        link="https://space.example/news/f",
+        title="Statement on debris",
+        published=T0 + follow_up_after,
+    )
+    return StoryIndex([(signature_of(ORIGINAL), "entry:a"), (signature_of(follow_up), "entry:b")])
+
+
+def test_a_teaser_fitting_two_stories_joins_the_only_one_published_within_days() -> None:
+    index = two_stories_opening_alike(timedelta(days=10))
+    early = index.match(signature_of(digest_teaser(16)))
+    assert early.entry_id == "entry:a"
+    assert f"within {dedupe.COPY_DAYS:g} days" in early.reason
+    late = digest_teaser(16, published=T0 + timedelta(days=10, hours=2))
+    assert index.match(signature_of(late)).entry_id == "entry:b"
+
+
+def test_a_teaser_fitting_two_stories_published_days_apart_still_refuses_to_guess() -> None:
+    index = two_stories_opening_alike(timedelta(days=1))  # a follow-up the next day
+    found = index.match(signature_of(digest_teaser(16)))
+    assert found.entry_id is None
+    assert "ambiguous" in found.reason
+
+
+@pytest.mark.parametrize("rule", ["mtime", "first-seen"])
+def test_an_untrusted_date_breaks_no_tie(rule: str) -> None:
+    index = two_stories_opening_alike(timedelta(days=10))
+    teaser = digest_teaser(16, date_rule=rule)
+    assert not signature_of(teaser).dated
+    assert index.match(signature_of(teaser)).entry_id is None
+
+
+def test_a_teaser_is_no_near_duplicate_of_another_stories_teaser() -> None:
+    # The follow-up's own teaser is in the index; a new teaser, cut a word later, is
+    # near-identical to it (Jaccard > 0.5) but fits the first release just as well.
+    follow_up_teaser = digest_teaser(
+        15, origin="d-f", link="https://digest.example/f", title="Statement on debris"
+    )
+    index = StoryIndex(
+        [(signature_of(ORIGINAL), "entry:a"), (signature_of(follow_up_teaser), "entry:b")]
+    )
+    found = index.match(signature_of(digest_teaser(16)))
+    assert found.entry_id is None
+    assert "ambiguous" in found.reason
+
+
+def test_a_teaser_with_a_read_more_link_counts_as_truncated() -> None:
+    teaser = make_item(
+        [RELEASE[0]], source="digest", origin="d-r", readmore="https://elsewhere.example/x"
+    )
+    assert signature_of(teaser).truncated
+    assert not signature_of(ORIGINAL).truncated
+
+
 # --- batches, representatives, serialisation
 
 
@@ -318,6 +425,16 @@ def test_representative_without_an_own_item_is_the_earliest_then_by_key() -> Non
 def test_signature_survives_a_json_round_trip() -> None:
     sig = signature_of(republished(RELEASE, readmore="https://space.example/news/debris"))
     assert Signature.from_json(sig.to_json()) == sig
+
+
+def test_a_version_1_signature_still_loads_as_untruncated_and_undated() -> None:
+    stored = json.loads(signature_of(digest_teaser(16)).to_json())
+    for name in ("truncated", "dated"):
+        del stored[name]
+    stored["v"] = 1
+    old = Signature.from_json(json.dumps(stored))
+    assert (old.truncated, old.dated, old.version) == (False, False, 1)
+    assert StoryIndex([(signature_of(ORIGINAL), "entry:a")]).match(old).entry_id == "entry:a"
 
 
 def test_a_restored_index_matches_like_the_live_one() -> None:
