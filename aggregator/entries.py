@@ -42,6 +42,11 @@ def build_entry(entry_id: str, copies: Sequence[Item]) -> Entry:
             content_html=fullest.content_html,
             summary=representative.summary or fullest.summary,
         )
+    if not shown.authors:
+        # A teaser that names nobody still belongs to the organisation another copy names.
+        credited = next((c.authors for c in copies if c.authors and c.via is None), None)
+        credited = credited or next((c.authors for c in copies if c.authors), ())
+        shown = replace(shown, authors=credited)
     vias: list[ViaLink] = []
     seen: set[str] = {representative.link} if representative.link else set()
     for copy in sorted(copies, key=lambda i: (i.published, i.key)):

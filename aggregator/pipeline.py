@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import random
 from collections import Counter
@@ -254,12 +255,15 @@ class _Context:
     now: datetime
     filters: dict[str, ItemFilter]
     options: dict[str, NormaliseOptions]
+    known_organisations: tuple[str, ...] = ()
 
 
 def _normalise_batch(batch: _Batch, state: SourceState, ctx: _Context) -> list[Item]:
     assert batch.parsed is not None
     attribution = attribution_for(state, feed_id_base=ctx.settings.feed.base_url)
-    options = ctx.options.get(batch.spec.id, NormaliseOptions())
+    options = ctx.options.get(batch.spec.id) or NormaliseOptions(
+        known_organisations=ctx.known_organisations
+    )
     item_filter = ctx.filters.get(batch.spec.id)
     items: list[Item] = []
     for raw in batch.parsed.entries:
@@ -583,18 +587,70 @@ def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
 # -- the run --------------------------------------------------------------------------------
 
 
-def compile_source_options(
-    settings: Settings,
-) -> tuple[dict[str, ItemFilter], dict[str, NormaliseOptions]]:
+def compile_filters_of(settings: Settings) -> dict[str, ItemFilter]:
     """Validate per-source filters up front, so a bad pattern stops before any work."""
-    filters: dict[str, ItemFilter] = {}
-    options: dict[str, NormaliseOptions] = {}
-    for source in settings.sources:
-        if source.filters:
-            filters[source.id] = compile_filters(source.filters, source_id=source.id)
-        if source.future_dates != "first-seen":
-            options[source.id] = NormaliseOptions(future_dates="keep")
-    return filters, options
+    return {
+        source.id: compile_filters(source.filters, source_id=source.id)
+        for source in settings.sources
+        if source.filters
+    }
+
+
+def carries_others(parsed: ParsedFeed) -> bool:
+    """A feed that rarely names itself carries other organisations' stories.
+
+    An organisation names itself in most of its releases ("The Bureau of Meteorology
+    said…"); a digest or a wire almost never does. Below one entry in four, the feed's
+    own name is not taken as the author of its items.
+    """
+    title = parsed.meta.title
+    if not title or not parsed.entries:
+        return False
+    return _mentions(parsed, title) * 4 < len(parsed.entries)
+
+
+def _mentions(parsed: ParsedFeed, name: str) -> int:
+    return sum(
+        1 for e in parsed.entries if name in f"{e.title or ''} {e.summary or ''} {e.content or ''}"
+    )
+
+
+KNOWN_ORGANISATIONS = "known_organisations"
+
+
+def known_organisations(batches: Sequence[_Batch], store: Store) -> tuple[str, ...]:
+    """Organisations seen speaking for themselves: seed organisation lines, and feeds that
+    name themselves in most of their entries. Remembered in the store, so a republished
+    copy arriving alone later is still credited. Republishers named in footers are not
+    organisations."""
+    names = set(json.loads(store.get_meta(KNOWN_ORGANISATIONS) or "[]"))
+    republishers: set[str] = set()
+    for batch in batches:
+        if batch.parsed is None:
+            continue
+        republishers.update(raw.via for raw in batch.parsed.entries if raw.via)
+        if batch.spec.kind is SourceKind.SEED_TEXT:
+            names.update(raw.authors[0] for raw in batch.parsed.entries if raw.authors)
+            continue
+        title = batch.parsed.meta.title
+        if title and _mentions(batch.parsed, title) * 2 >= len(batch.parsed.entries):
+            names.add(title)
+    return tuple(sorted(names - republishers))
+
+
+def normalise_options(
+    settings: Settings, batches: Sequence[_Batch], known: tuple[str, ...]
+) -> dict[str, NormaliseOptions]:
+    """Cleaning options per source of this run."""
+    future = {s.id: s.future_dates for s in settings.sources}
+    return {
+        b.spec.id: NormaliseOptions(
+            future_dates="keep" if future.get(b.spec.id) == "keep" else "first-seen",
+            known_organisations=known,
+            carries_others=b.parsed is not None and carries_others(b.parsed),
+        )
+        for b in batches
+    }
 
 
 def run_once(
@@ -611,8 +667,7 @@ def run_once(
     `should_stop` is checked between phases, so a daemon asked to stop finishes the
     write in progress and skips the rest.
     """
-    filters, normalise_options = compile_source_options(settings)
-    ctx = _Context(settings, store, now, filters, normalise_options)
+    ctx = _Context(settings, store, now, compile_filters_of(settings), {})
     report = RunReport()
 
     def wanted(source_id: str) -> bool:
@@ -637,6 +692,8 @@ def run_once(
     }
     states.update(local_states)
 
+    ctx.known_organisations = known_organisations(batches, store)
+    ctx.options = normalise_options(settings, batches, ctx.known_organisations)
     items_by_source: list[tuple[_Batch, list[Item]]] = []
     for done, batch in enumerate(batches, start=1):
         if batch.parsed is not None and batch.error is None:
@@ -655,6 +712,9 @@ def run_once(
 
     # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
     store.write_items(plan.writes)
+    known = json.dumps(list(ctx.known_organisations))
+    if store.get_meta(KNOWN_ORGANISATIONS) != known:
+        store.set_meta(KNOWN_ORGANISATIONS, known)
     report.counts["split"] = len(apply_never_merge(settings, store, now))
     store.touch_items(plan.unchanged, now)
     for batch in batches:

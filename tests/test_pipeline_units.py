@@ -1,0 +1,134 @@
+"""Pure decisions of the pipeline and the entry builder, on plain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.entries import build_entry
+from aggregator.model import (
+    Attribution,
+    FeedMeta,
+    Item,
+    ParsedFeed,
+    RawEntry,
+    SourceKind,
+    SourceSpec,
+)
+from aggregator.pipeline import _Batch, carries_others, is_due, known_organisations
+from aggregator.store import SourceState, open_store
+
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def feed(title: str, texts: list[str]) -> ParsedFeed:
+    return ParsedFeed(
+        FeedMeta(title=title),
+        tuple(RawEntry(title=f"t{i}", content=t) for i, t in enumerate(texts)),
+    )
+
+
+def test_a_feed_that_names_itself_speaks_for_itself() -> None:
+    org = feed("Bureau of Meteorology", ["The Bureau of Meteorology said rain."] * 3 + ["Other."])
+    digest = feed(
+        "Daily Digest", ["The Reserve Bank said rates.", "NATO met.", "A council met.", "x"]
+    )
+    assert not carries_others(org)
+    assert carries_others(digest)
+    assert not carries_others(feed("Empty", []))
+
+
+def test_known_organisations_come_from_seeds_and_self_naming_feeds(tmp_path: Path) -> None:
+    store = open_store(str(tmp_path / "db.sqlite"))
+    seeds = _Batch(
+        spec=SourceSpec(id="seeds", url="seeds", kind=SourceKind.SEED_TEXT),
+        parsed=ParsedFeed(
+            FeedMeta(),
+            (
+                RawEntry(title="a", authors=("NATO",), via="Mirage.News"),
+                RawEntry(title="b", authors=("City of Lowmere",)),
+            ),
+        ),
+    )
+    org = _Batch(
+        spec=SourceSpec(id="org", url="org.xml", kind=SourceKind.SEED_FEED),
+        parsed=feed("Reserve Bank", ["The Reserve Bank raised rates."] * 2),
+    )
+    digest = _Batch(
+        spec=SourceSpec(id="digest", url="d.xml", kind=SourceKind.SEED_FEED),
+        parsed=feed("Daily Digest", ["NATO met.", "Rates rose."]),
+    )
+    assert known_organisations([seeds, org, digest], store) == (
+        "City of Lowmere",
+        "NATO",
+        "Reserve Bank",
+    )
+    store.set_meta("known_organisations", '["Federal Police"]')
+    assert "Federal Police" in known_organisations([], store)
+
+
+def test_due_rules() -> None:
+    state = SourceState(id="s", url="u", kind="remote", last_fetch_at=NOW - timedelta(minutes=10))
+    assert not is_due(state, now=NOW, min_interval=timedelta(minutes=30), force=False)
+    assert is_due(state, now=NOW, min_interval=timedelta(minutes=5), force=False)
+    assert is_due(state, now=NOW, min_interval=timedelta(minutes=30), force=True)
+    later = SourceState(id="s", url="u", kind="remote", next_check_at=NOW + timedelta(hours=1))
+    assert not is_due(later, now=NOW, min_interval=timedelta(0), force=False)
+    disabled = SourceState(id="s", url="u", kind="remote", enabled=False)
+    assert not is_due(disabled, now=NOW, min_interval=timedelta(0), force=True)
+
+
+def item(
+    key: str, *, source: str, authors: tuple[str, ...], text: str, via: str | None = None
+) -> Item:
+    return Item(
+        key=key,
+        origin_id=key,
+        content_hash=key,
+        title=f"Title {key}",
+        link=f"https://{source}.example/{key}",
+        summary=text,
+        content_html=f"<p>{text}</p>",
+        text=text,
+        authors=authors,
+        categories=(),
+        published=NOW,
+        updated=NOW,
+        source=Attribution(
+            source_id=source,
+            feed_url=f"https://{source}.example/feed",
+            feed_id="urn:s",
+            title=source,
+        ),
+        via=via,
+    )
+
+
+def test_entry_shows_the_most_complete_text_and_credits_every_copy() -> None:
+    own = item("a", source="Reserve Bank", authors=("Reserve Bank",), text="Short release.")
+    wire = item(
+        "b",
+        source="Wire",
+        authors=("Reserve Bank",),
+        text="Short release. With more words added.",
+        via="Wire",
+    )
+    teaser = item("c", source="Digest", authors=(), text="Short")
+    entry = build_entry("urn:e", [teaser, wire, own])
+    assert entry.item.link == own.link
+    assert entry.item.content_html == wire.content_html
+    assert [v.href for v in entry.vias] == [wire.link, teaser.link]
+
+
+def test_entry_without_author_takes_the_organisation_another_copy_names() -> None:
+    from dataclasses import replace
+
+    # The teaser came first, so it represents the story, but it names nobody.
+    teaser = replace(
+        item("c", source="Digest", authors=(), text="Short teaser text"),
+        published=NOW - timedelta(hours=1),
+    )
+    wire = item("b", source="Wire", authors=("Reserve Bank",), text="Short", via="Wire")
+    entry = build_entry("urn:e", [teaser, wire])
+    assert entry.item.link == teaser.link
+    assert entry.item.authors == ("Reserve Bank",)
