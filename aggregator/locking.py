@@ -13,20 +13,22 @@ from filelock import FileLock, Timeout
 
 from aggregator.config import Settings
 from aggregator.exceptions import StorageError
+from aggregator.store import sqlite_path
 
 
 def lock_path(db: str) -> Path:
-    path = Path(db.removeprefix("sqlite:///")) if db.startswith("sqlite:") else Path(db)
+    path = sqlite_path(db)
     return path.with_name(path.name + ".lock")
 
 
 class WriterLock:
     def __init__(self, settings: Settings, *, timeout: float | None = None) -> None:
-        self._path = lock_path(settings.db)
+        self._db = settings.db
         self._timeout = settings.lock_timeout if timeout is None else timeout
         self._lock: FileLock | None = None
 
     def __enter__(self) -> WriterLock:
+        self._path = lock_path(self._db)
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -262,3 +262,50 @@ def test_never_merge_rule_applies_to_stored_items(workdir: Path) -> None:
     records = _export(workdir)
     assert len({r["entry_id"] for r in records}) == 2
     assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 2
+
+
+def test_dry_run_writes_nothing(workdir: Path) -> None:
+    result = aggregator("run", "--dry-run", cwd=workdir)
+    assert "Would read 1 sources" in result.stdout
+    assert "new" in result.stdout and "NATO Chief" in result.stdout
+    assert not (workdir / "feeds" / "index.atom").exists()
+    aggregator("run", cwd=workdir)
+    before = (workdir / "feeds" / "index.atom").read_bytes()
+    (workdir / "seeds" / "more.txt").write_text(
+        "Second Release\n\nSome Council\n\nThe council met on the budget.\n", encoding="utf-8"
+    )
+    dry = aggregator("run", "--dry-run", "--json", cwd=workdir)
+    summary = json.loads(dry.stdout)
+    assert summary["dry_run"] is True and summary["items"]["new"] == 1
+    assert (workdir / "feeds" / "index.atom").read_bytes() == before
+    assert len(_export(workdir)) == 1
+
+
+def test_only_restricts_the_run_to_named_sources(workdir: Path) -> None:
+    _org_copy_of_shipped_seed(workdir)
+    aggregator("run", "--only", "seed-nato", cwd=workdir)
+    assert {r["source_id"] for r in _export(workdir)} == {"seed-nato"}
+
+
+def test_retention_drops_old_items_for_good(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    (workdir / "aggregator.toml").write_text("retention_days = 1\n", encoding="utf-8")
+    result = aggregator("run", cwd=workdir, check=False)
+    # The shipped seed is dated 12 November 2026: older than a day, so it is dropped and
+    # its tombstone keeps it from coming back; nothing is left to publish.
+    assert result.returncode == 1
+    assert _export(workdir) == []
+    (workdir / "aggregator.toml").unlink()
+    aggregator("run", cwd=workdir, check=False)
+    assert _export(workdir) == []
+
+
+def test_postgresql_url_is_refused_clearly(workdir: Path) -> None:
+    result = aggregator(
+        "run", "--db", "postgresql://user:secret@db.example/agg", cwd=workdir, check=False
+    )
+    assert result.returncode == 1
+    assert "PostgreSQL" in result.stderr
+    assert "secret" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(p.name.startswith("postgres") for p in workdir.iterdir())

@@ -530,13 +530,22 @@ def _replace(state: SourceState, **changes: Any) -> SourceState:
     return SourceState(**values)
 
 
-def open_store(db: str) -> Store:
-    """Open (creating and migrating on first use) the store at a path or URL."""
+def sqlite_path(db: str) -> Path:
+    """The SQLite file a `--db` value names; a clear error for anything else."""
     if db.startswith(("postgresql://", "postgres://")):
         raise StorageError(
             f"{_redact(db)}: PostgreSQL is not supported by this version; use a SQLite path"
         )
-    path = Path(db.removeprefix("sqlite:///")) if db.startswith("sqlite:") else Path(db)
+    if db.startswith("sqlite:"):
+        return Path(db.removeprefix("sqlite:///").removeprefix("sqlite://"))
+    if "://" in db:
+        raise StorageError(f"{_redact(db)}: unknown database URL; use a path or sqlite:///path")
+    return Path(db)
+
+
+def open_store(db: str) -> Store:
+    """Open (creating and migrating on first use) the store at a path or URL."""
+    path = sqlite_path(db)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN via `with conn`) and the
