@@ -29,6 +29,7 @@ from aggregator.ingest import seeds as seed_files
 from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, FetchSettings, Validators
 from aggregator.model import (
     Action,
+    Attribution,
     FeedMeta,
     Item,
     ParsedFeed,
@@ -39,6 +40,7 @@ from aggregator.model import (
     SourceUpdated,
 )
 from aggregator.normalise import NormaliseOptions, normalise_entry
+from aggregator.parallel import parallel_map
 from aggregator.parse import parse_feed
 from aggregator.policy import next_check_at, refresh_hint
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
@@ -258,25 +260,71 @@ class _Context:
     known_organisations: tuple[str, ...] = ()
 
 
-def _normalise_batch(batch: _Batch, state: SourceState, ctx: _Context) -> list[Item]:
-    assert batch.parsed is not None
-    attribution = attribution_for(state, feed_id_base=ctx.settings.feed.base_url)
-    options = ctx.options.get(batch.spec.id) or NormaliseOptions(
-        known_organisations=ctx.known_organisations
-    )
-    item_filter = ctx.filters.get(batch.spec.id)
+@dataclass(frozen=True, slots=True)
+class _CleanJob:
+    """Everything cleaning one source's entries needs: plain values, so it can run in a
+    worker process."""
+
+    spec: SourceSpec
+    attribution: Attribution
+    entries: tuple[RawEntry, ...]
+    options: NormaliseOptions
+    item_filter: ItemFilter | None
+    now: datetime
+
+
+def clean_entries(job: _CleanJob) -> tuple[list[Item], list[str]]:
+    """(kept items, why each other one was filtered out)."""
     items: list[Item] = []
-    for raw in batch.parsed.entries:
+    filtered: list[str] = []
+    for raw in job.entries:
         item = normalise_entry(
-            raw, source=batch.spec, attribution=attribution, first_seen=ctx.now, options=options
+            raw,
+            source=job.spec,
+            attribution=job.attribution,
+            first_seen=job.now,
+            options=job.options,
         )
-        reason = filter_reason(item, item_filter, now=ctx.now) if item_filter else None
-        if reason is not None:
-            batch.counts["skipped"] += 1
-            log.info("%s: filtered out %r: %s", batch.spec.id, item.title, reason)
-            continue
-        items.append(item)
-    return items
+        reason = filter_reason(item, job.item_filter, now=job.now) if job.item_filter else None
+        if reason is None:
+            items.append(item)
+        else:
+            filtered.append(f"{item.title!r}: {reason}")
+    return items, filtered
+
+
+# Below this many entries in a run, cleaning stays in-process (workers cost ~0.1 s to fork).
+PARALLEL_MIN_ENTRIES = 2000
+
+
+def _clean_batches(
+    batches: Sequence[_Batch], states: dict[str, SourceState], ctx: _Context
+) -> list[tuple[_Batch, list[Item]]]:
+    ready = [b for b in batches if b.parsed is not None and b.error is None]
+    jobs = []
+    for batch in ready:
+        assert batch.parsed is not None
+        state = _state_from_feed(states[batch.spec.id], batch, ctx)
+        jobs.append(
+            _CleanJob(
+                spec=batch.spec,
+                attribution=attribution_for(state, feed_id_base=ctx.settings.feed.base_url),
+                entries=batch.parsed.entries,
+                options=ctx.options.get(batch.spec.id)
+                or NormaliseOptions(known_organisations=ctx.known_organisations),
+                item_filter=ctx.filters.get(batch.spec.id),
+                now=ctx.now,
+            )
+        )
+    weight = sum(len(job.entries) for job in jobs)
+    results = parallel_map(clean_entries, jobs, weight=weight, min_weight=PARALLEL_MIN_ENTRIES)
+    cleaned = []
+    for batch, (items, filtered) in zip(ready, results, strict=True):
+        batch.counts["skipped"] += len(filtered)
+        for line in filtered:
+            log.info("%s: filtered out %s", batch.spec.id, line)
+        cleaned.append((batch, items))
+    return cleaned
 
 
 def _state_from_feed(state: SourceState, batch: _Batch, ctx: _Context) -> SourceState:
@@ -353,7 +401,15 @@ def _assign_new(
         for sig, entry_id in ctx.store.signatures(window_start)
     ]
     index = dedupe.StoryIndex(known)
-    signatures = {item.key: dedupe.signature_of(item) for _, item in fresh}
+    items = [item for _, item in fresh]
+    computed = parallel_map(
+        dedupe.signature_of,
+        items,
+        weight=len(items),
+        min_weight=PARALLEL_MIN_ENTRIES,
+        chunksize=256,
+    )
+    signatures = {item.key: sig for item, sig in zip(items, computed, strict=True)}
     standalone = {item.key for _, item in fresh if _never_merge(item, ctx.settings)}
     matches = dedupe.assign_entries(
         [sig for key, sig in signatures.items() if key not in standalone],
@@ -694,13 +750,11 @@ def run_once(
 
     ctx.known_organisations = known_organisations(batches, store)
     ctx.options = normalise_options(settings, batches, ctx.known_organisations)
-    items_by_source: list[tuple[_Batch, list[Item]]] = []
-    for done, batch in enumerate(batches, start=1):
-        if batch.parsed is not None and batch.error is None:
-            state = _state_from_feed(states[batch.spec.id], batch, ctx)
-            items_by_source.append((batch, _normalise_batch(batch, state, ctx)))
-        if progress:
-            progress("normalise", done, len(batches))
+    if progress:
+        progress("clean", 0, len(batches))
+    items_by_source = _clean_batches(batches, states, ctx)
+    if progress:
+        progress("clean", len(batches), len(batches))
 
     plan = _classify(items_by_source, ctx, report)
     for batch in batches:

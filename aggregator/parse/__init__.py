@@ -1,6 +1,7 @@
 """Feed bytes → typed records. The only module that touches feedparser.
 
-    bytes + headers ──► prepare (TRAPS 1, 2) ──► feedparser / JSON Feed ──► ParsedFeed
+    bytes + headers ──► prepare (TRAPS 1, 2) ──► fast path (lxml) ──► ParsedFeed
+                                                  └─ declined ─► feedparser / JSON Feed ─┘
 
 feedparser is only ever handed bytes, never a path or URL (it would open those itself,
 TRAPS 9), with its sanitiser and URI rewriting off: sanitising happens once, later, with
@@ -16,6 +17,12 @@ nh3 (TRAPS 3, 12). Before it sees the bytes:
 
 JSON Feed 1.0/1.1 is read here with the json module: feedparser 6.0 does not know it.
 No FeedParserDict leaves this module.
+
+Well-formed RSS 2.0 and Atom 1.0 documents of the usual shape go through `fast` instead:
+lxml with entities, DTDs and network off, rebuilding the values feedparser would have
+produced, about ten times faster. It declines anything else (a DOCTYPE, an unknown
+element handler, a charset question…) and feedparser reads the document; the records
+are the same either way, which tests/test_parse_fast.py checks document by document.
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ import feedparser
 
 from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
+from aggregator.parse import fast
 
-__all__ = ["parse_feed"]
+__all__ = ["Reading", "parse_feed", "read_feed"]
 
 
 def parse_feed(
@@ -47,20 +55,66 @@ def parse_feed(
     Raises ParseError for an empty body, an HTML page, or bytes with no feed structure.
     A feed that had to be read leniently comes back with `warning` set.
     """
+    return read_feed(body, url=url, source_id=source_id, headers=headers).feed
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    feed: ParsedFeed
+    path: str  # "fast", "feedparser" or "json"
+    declined: str | None = None  # why the fast path left an XML document to feedparser
+
+
+def read_feed(
+    body: bytes,
+    *,
+    url: str,
+    source_id: str,
+    headers: Mapping[str, str] | None = None,
+    allow_fast: bool = True,
+) -> Reading:
+    """parse_feed, saying which reader read the document; `allow_fast=False` forces
+    feedparser (the reference the fast path is tested against)."""
     if not body.strip():
         raise _error("empty response", source_id, url)
     prepared = _prepare(body, {k.lower(): v for k, v in (headers or {}).items()})
     if _looks_like_json(prepared.body):
-        return _parse_json_feed(prepared.body, url=url, source_id=source_id)
+        return Reading(_parse_json_feed(prepared.body, url=url, source_id=source_id), "json")
     if _looks_like_html(prepared.body, prepared.headers):
         raise _error("not a feed (got an HTML page)", source_id, url)
+    declined = "not allowed"
+    if allow_fast:
+        if prepared.warnings:
+            declined = "the bytes needed repairs: " + "; ".join(prepared.warnings)
+        else:
+            quick = fast.read(prepared.body, prepared.headers)
+            if isinstance(quick, fast.FastFeed):
+                records = _records(quick.feed, quick.entries, quick.version, url, [])
+                return Reading(records, "fast")
+            declined = quick.reason
     result = _run_feedparser(prepared, url=url, source_id=source_id)
-    feed = result.get("feed", {})
+    records = _records(
+        result.get("feed", {}),
+        result.get("entries", []),
+        str(result.get("version", "")),
+        url,
+        [*prepared.warnings, *_bozo_warning(result)],
+    )
+    return Reading(records, "feedparser", declined)
+
+
+def _records(
+    feed: Mapping[str, Any],
+    raw_entries: Iterable[Mapping[str, Any]],
+    version: str,
+    url: str,
+    warnings: list[str],
+) -> ParsedFeed:
     # Atom entries without an author inherit the feed's (RFC 4287 §4.2.1); in RSS the
     # channel's managingEditor is no author of the items.
-    inherited = _authors(feed) if str(result.get("version", "")).startswith("atom") else ()
-    entries = tuple(_entry(e, url, inherited) for e in result.get("entries", []))
-    warnings = [*prepared.warnings, *_bozo_warning(result), *_duplicate_id_warning(entries)]
+    inherited = _authors(feed) if version.startswith("atom") else ()
+    entries = tuple(_entry(e, url, inherited) for e in raw_entries)
+    warnings = [*warnings, *_duplicate_id_warning(entries)]
     return ParsedFeed(
         meta=_feed_meta(feed),
         entries=entries,
