@@ -661,12 +661,14 @@ class _Reader:
             return
         output = self.finish(_leaf_text(element), "link")
         if self.inentry:
-            output = _LINK_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&"))
+            if "&" in output:
+                output = _LINK_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&"))
             context["link"] = output
             if output:
                 links[-1]["href"] = output
         else:
-            output = _LINK_ENTITY.sub(r"&\g<1>", output)
+            if "&" in output:
+                output = _LINK_ENTITY.sub(r"&\g<1>", output)
             context["link"] = output
             links[-1]["href"] = output
 
