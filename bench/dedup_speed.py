@@ -3,7 +3,10 @@
     python bench/dedup_speed.py                      # 10k, 30k, 100k items, 3 runs each
     python bench/dedup_speed.py --sizes 10000 --runs 5
 
-Each size runs in a fresh child process so peak memory (ru_maxrss) is that size's alone.
+The corpora are written as raw feed XML and seed text and read through the real
+parse / seedtext / normalise path (bench/corpus_tools.py); building them is not timed, but
+the items it holds count in the peak memory. Each size runs in a fresh child process so
+peak memory (ru_maxrss) is that size's alone.
 Prints the median wall time of signature_of over all items, of assign_entries, and the
 child's peak resident memory.
 """
