@@ -446,6 +446,13 @@ def sources() -> None:
     """List and edit the remote sources of the config file."""
 
 
+edited_config = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file to edit (default: ./aggregator.toml).",
+)
+
+
 def _config_path(config: Path | None) -> Path:
     return config if config is not None else Path(DEFAULT_CONFIG_NAME)
 
@@ -472,9 +479,7 @@ def sources_list(config: Path | None, db: str | None, as_json: bool) -> None:
 
 
 @sources.command("add")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Config file to edit."
-)
+@edited_config
 @click.argument("url")
 @click.option("--name", help="Display name (also makes the source id).")
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
@@ -495,9 +500,7 @@ def sources_add(
 
 
 @sources.command("remove")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Config file to edit."
-)
+@edited_config
 @click.argument("source")
 def sources_remove(config: Path | None, source: str) -> None:
     """Remove SOURCE (id or URL) from the config file; its items stay published."""
@@ -513,9 +516,7 @@ def _toggle(config: Path | None, source: str, enabled: bool) -> None:
 
 
 @sources.command("enable")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Config file to edit."
-)
+@edited_config
 @click.argument("source")
 def sources_enable(config: Path | None, source: str) -> None:
     """Fetch SOURCE again (id or URL)."""
@@ -523,9 +524,7 @@ def sources_enable(config: Path | None, source: str) -> None:
 
 
 @sources.command("disable")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Config file to edit."
-)
+@edited_config
 @click.argument("source")
 def sources_disable(config: Path | None, source: str) -> None:
     """Stop fetching SOURCE (id or URL); its items stay published."""
@@ -533,9 +532,7 @@ def sources_disable(config: Path | None, source: str) -> None:
 
 
 @sources.command("import")
-@click.option(
-    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Config file to edit."
-)
+@edited_config
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def sources_import(config: Path | None, opml_file: Path) -> None:
     """Add every feed of an OPML file (folders and categories become tags)."""

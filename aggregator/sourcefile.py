@@ -80,6 +80,13 @@ def add_source(
         if source.url == url:
             raise ConfigError(f"{url} is already listed as source {source.id!r}", key="sources")
     doc = _load(path)
+    _sources(doc).append(_source_table(url, name, tags, interval))
+    return _find(_save(path, doc), url)
+
+
+def _source_table(
+    url: str, name: str | None, tags: Sequence[str], interval: timedelta | None = None
+) -> Table:
     table = tomlkit.table()
     table.add("url", url)
     if name:
@@ -88,8 +95,7 @@ def add_source(
         table.add("tags", list(tags))
     if interval is not None:
         table.add("interval_minutes", int(interval.total_seconds() // 60))
-    _sources(doc).append(table)
-    return _find(_save(path, doc), url)
+    return table
 
 
 def add_many(
@@ -105,13 +111,7 @@ def add_many(
         if url in known:
             skipped.append(url)
             continue
-        table = tomlkit.table()
-        table.add("url", url)
-        if name:
-            table.add("name", name)
-        if tags:
-            table.add("tags", list(tags))
-        sources.append(table)
+        sources.append(_source_table(url, name, tags))
         known.add(url)
         added_urls.append(url)
     if not added_urls:
