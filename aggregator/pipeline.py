@@ -807,7 +807,7 @@ def _log_result(batch: _Batch) -> None:
         log.warning("source=%s status=%s error=%r", batch.spec.id, status, batch.error.message)
         return
     log.info(
-        "source=%s status=%s new=%d updated=%d unchanged=%d skipped=%d bytes=%d",
+        "source=%s status=%s new=%d updated=%d unchanged=%d skipped=%d bytes=%d duration_ms=%d",
         batch.spec.id,
         status if status is not None else "local",
         c["new"],
@@ -815,6 +815,7 @@ def _log_result(batch: _Batch) -> None:
         c["unchanged"],
         c["skipped"],
         size,
+        round(outcome.elapsed * 1000) if outcome else 0,
     )
 
 

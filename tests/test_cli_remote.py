@@ -81,8 +81,11 @@ def test_fetch_publish_then_conditional_get(server: FeedServer, workdir: Path) -
     assert len(entries(feed)) == 3
     assert "aggregator/" in server.hits("/org")[0].headers["user-agent"]
 
-    second = aggregator("run", "--all", cwd=workdir)
+    second = aggregator("--log-level", "info", "run", "--all", cwd=workdir)
     assert "0 new" in second.stdout
+    # One canonical log line per fetch, and one per publish decision.
+    assert "source=org status=304 new=0 updated=0" in second.stderr
+    assert "duration_ms=" in second.stderr
     request = server.hits("/org")[-1]
     assert request.headers["if-none-match"] == '"v1"'
     assert request.headers["if-modified-since"] == "Mon, 16 Nov 2026 10:00:00 GMT"

@@ -24,10 +24,11 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
@@ -124,6 +125,7 @@ class FetchOutcome:
     validators: Validators  # to store, after the entries (TRAPS 8)
     permanent_url: str | None  # set when every hop was a 301/308: the URL to store
     fetched_at: datetime
+    elapsed: float = 0.0  # seconds from sending the request to the last body byte
 
 
 def redact(url: str) -> str:
@@ -166,9 +168,11 @@ class Fetcher:
         if self._client is None:
             raise RuntimeError("use the Fetcher inside 'async with'")
         total = self._settings.total_timeout
+        started = time.monotonic()
         try:
             async with asyncio.timeout(total):
-                return await self._fetch(self._client, req)
+                outcome = await self._fetch(self._client, req)
+            return replace(outcome, elapsed=time.monotonic() - started)
         except TimeoutError:
             raise _error(req, f"timed out after {total:g} s") from None
 
