@@ -13,6 +13,8 @@ change is not touched, so its mtime (and the server's ETag) stays.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -61,15 +63,35 @@ def _sub_feeds(
     for source in sources:
         for tag in sorted(source.tags):
             groups.setdefault(f"tags/{slugify(tag)}.atom", (tag, set()))[1].add(source.id)
+    # Entries are grouped by source once: filtering every entry per feed would cost
+    # sources × entries, minutes for a thousand sources.
+    by_source: dict[str, list[PublishedEntry]] = {}
+    for entry in entries:
+        by_source.setdefault(entry.source.source_id, []).append(entry)
     return [
         AtomDocument(
             path=path,
             feed_id=feed_id_for(info, path),
             title=f"{info.title}: {title}",
-            entries=[e for e in entries if e.source.source_id in ids][: info.entries_per_feed],
+            entries=_newest_of(by_source, ids, info.entries_per_feed),
         )
         for path, (title, ids) in sorted(groups.items())
     ]
+
+
+def _order_key(entry: PublishedEntry) -> tuple[float, str]:
+    # The order of `newest_first`: newest updated first, ties by id.
+    return (-entry.updated.timestamp(), entry.id)
+
+
+def _newest_of(
+    by_source: dict[str, list[PublishedEntry]], ids: set[str], limit: int
+) -> list[PublishedEntry]:
+    """The first `limit` entries of these sources, in the order `entries` had (newest first)."""
+    if len(ids) == 1:
+        return by_source.get(next(iter(ids)), [])[:limit]
+    merged = heapq.merge(*(by_source.get(i, []) for i in sorted(ids)), key=_order_key)
+    return list(itertools.islice(merged, limit))
 
 
 def build_outputs(
