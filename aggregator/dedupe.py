@@ -143,6 +143,16 @@ _READ_MORE_TAIL = re.compile(
     re.IGNORECASE,
 )
 # Typical UTF-8-read-as-Latin-1 sequences; ftfy repairs them, but only runs when needed.
+# Tail patterns ($-anchored) are matched on the last characters only: searched over a whole
+# long text they cost more than everything else signature_of does.
+_TAIL_CHARS = 160
+
+
+def _strip_read_more(text: str) -> str:
+    head, tail = text[:-_TAIL_CHARS], text[-_TAIL_CHARS:]
+    return head + _READ_MORE_TAIL.sub("", tail)
+
+
 _MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u0152-\u0178]")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 
@@ -164,12 +174,14 @@ def repair(text: str) -> str:
     return text
 
 
-def paragraphs(text: str) -> list[str]:
+def paragraphs(text: str, *, repaired: bool = False) -> list[str]:
     """Paragraphs of plain text; a trailing "Read more" and a truncation mark removed."""
-    parts = [" ".join(p.split()) for p in _PARAGRAPH_BREAK.split(repair(text))]
+    parts = [
+        " ".join(p.split()) for p in _PARAGRAPH_BREAK.split(text if repaired else repair(text))
+    ]
     parts = [p for p in parts if p]
     if parts:
-        last = _READ_MORE_TAIL.sub("", parts[-1]).strip()
+        last = _strip_read_more(parts[-1]).strip()
         parts[-1:] = [last] if last else []
     return parts
 
@@ -273,9 +285,11 @@ def fold_text(text: str) -> _Folded:
     tokens: list[str] = []
     starts: list[int] = []
     found: list[Sentence] = []
-    parts = paragraphs(text)
+    text = repair(text)
+    parts = paragraphs(text, repaired=True)
     truncated = bool(parts) and (
-        bool(_TRUNCATED.search(parts[-1])) or bool(_READ_MORE_TAIL.search(repair(text).rstrip()))
+        bool(_TRUNCATED.search(parts[-1][-_TAIL_CHARS:]))
+        or bool(_READ_MORE_TAIL.search(text.rstrip()[-_TAIL_CHARS:]))
     )
     for number, paragraph in enumerate(parts):
         words, in_paragraph = _fold_paragraph(
