@@ -28,15 +28,19 @@ def copy_href(item: Item) -> str | None:
     return None
 
 
+def _length(item: Item) -> int:
+    return len(item.content_html or item.summary or "")
+
+
 def _most_complete(items: Sequence[Item]) -> Item:
-    return max(items, key=lambda i: (len(i.text), -i.published.timestamp(), i.key))
+    return max(items, key=lambda i: (_length(i), -i.published.timestamp(), i.key))
 
 
 def build_entry(entry_id: str, copies: Sequence[Item]) -> Entry:
     representative = choose_representative(copies)
     fullest = _most_complete(copies)
     shown = representative
-    if fullest is not representative and len(fullest.text) > len(representative.text):
+    if fullest is not representative and _length(fullest) > _length(representative):
         shown = replace(
             representative,
             content_html=fullest.content_html,

@@ -86,7 +86,9 @@ class _Batch:
 
     spec: SourceSpec
     parsed: ParsedFeed | None = None
-    outcome: FetchOutcome | None = None
+    outcome: FetchOutcome | None = None  # its body dropped once parsed (memory)
+    body_hash: str | None = None
+    size: int = 0
     error: SourceError | None = None
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -221,12 +223,13 @@ def fetch_remote(
         if isinstance(outcome, FetchError):
             batch.error = outcome
         else:
-            batch.outcome = outcome
             # A body identical to the last one is unchanged even without validators.
             body = outcome.body
-            fresh = body is not None and _body_hash(body) != state.body_hash
-            if not outcome.not_modified and fresh:
+            batch.body_hash = _body_hash(body) if body is not None else None
+            batch.size = len(body) if body is not None else 0
+            if not outcome.not_modified and body is not None and batch.body_hash != state.body_hash:
                 _parse_remote(batch, outcome)
+            batch.outcome = replace(outcome, body=None)
         batches.append(batch)
     return batches
 
@@ -320,6 +323,9 @@ def _clean_batches(
     results = parallel_map(clean_entries, jobs, weight=weight, min_weight=PARALLEL_MIN_ENTRIES)
     cleaned = []
     for batch, (items, filtered) in zip(ready, results, strict=True):
+        assert batch.parsed is not None
+        # The raw entries are done with; only the feed's own data is still needed.
+        batch.parsed = replace(batch.parsed, entries=())
         batch.counts["skipped"] += len(filtered)
         for line in filtered:
             log.info("%s: filtered out %s", batch.spec.id, line)
@@ -506,7 +512,7 @@ def _remote_state_after(batch: _Batch, state: SourceState, ctx: _Context) -> Sou
         url=url,
         etag=outcome.validators.etag,
         last_modified=outcome.validators.last_modified,
-        body_hash=_body_hash(outcome.body) if outcome.body else state.body_hash,
+        body_hash=batch.body_hash or state.body_hash,
         last_fetch_at=ctx.now,
         last_status=outcome.status,
         error_count=0,
@@ -619,7 +625,7 @@ def publish(
         and (settings.out / "index.atom").is_file()
     ):
         return None, int(store.get_meta("published_entries") or 0)
-    stored = store.items(feed_id_base=settings.feed.base_url)
+    stored = store.items(feed_id_base=settings.feed.base_url, with_text=False)
     grouped: dict[str, list[Item]] = {}
     for s in stored:
         grouped.setdefault(s.entry_id, []).append(s.item)
@@ -771,6 +777,8 @@ def run_once(
         store.set_meta(KNOWN_ORGANISATIONS, known)
     report.counts["split"] = len(apply_never_merge(settings, store, now))
     store.touch_items(plan.unchanged, now)
+    # Publishing reads everything back from the store: let this run's copies go first.
+    del plan, items_by_source
     for batch in batches:
         state = states[batch.spec.id]
         if batch.spec.kind is SourceKind.REMOTE:
@@ -802,7 +810,7 @@ def _log_result(batch: _Batch) -> None:
     c = batch.counts
     outcome = batch.outcome
     status = outcome.status if outcome else None
-    size = len(outcome.body) if outcome and outcome.body else 0
+    size = batch.size
     if batch.error is not None:
         log.warning("source=%s status=%s error=%r", batch.spec.id, status, batch.error.message)
         return

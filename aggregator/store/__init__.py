@@ -340,26 +340,36 @@ class Store:
         return [(r[0], r[1]) for r in rows]
 
     def items(
-        self, *, entry_ids: Sequence[str] | None = None, feed_id_base: str
+        self,
+        *,
+        entry_ids: Sequence[str] | None = None,
+        feed_id_base: str,
+        with_text: bool = True,
     ) -> list[StoredItem]:
+        """Stored items, oldest first. Publishing passes `with_text=False`: the plain text
+        (kept for dedup and export) is most of an item's size and a feed never shows it."""
         sources = {s.id: attribution_for(s, feed_id_base=feed_id_base) for s in self.sources()}
+        columns = ", ".join(
+            c if c != "text" or with_text else "'' AS text"
+            for c in _ITEM_COLUMNS
+            if c != "signature"
+        )
+        query = f"SELECT {columns} FROM items"
+        found: list[StoredItem] = []
         with self._wrap("read items"):
             if entry_ids is None:
-                rows = self._db.execute("SELECT * FROM items ORDER BY published, key").fetchall()
-            else:
-                rows = []
-                ids = list(entry_ids)
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ", ".join("?" * len(chunk))
-                    rows.extend(
-                        self._db.execute(
-                            f"SELECT * FROM items WHERE entry_id IN ({marks}) "
-                            "ORDER BY published, key",
-                            chunk,
-                        ).fetchall()
-                    )
-        return [_stored_from_row(r, sources) for r in rows]
+                cursor = self._db.execute(query + " ORDER BY published, key")
+                found.extend(_stored_from_row(r, sources) for r in cursor)
+                return found
+            ids = list(entry_ids)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                cursor = self._db.execute(
+                    f"{query} WHERE entry_id IN ({marks}) ORDER BY published, key", chunk
+                )
+                found.extend(_stored_from_row(r, sources) for r in cursor)
+        return found
 
     def find_items(self, ident: str, *, feed_id_base: str) -> list[StoredItem]:
         """Items whose key, origin id or link is `ident` (what an operator can name)."""
