@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from aggregator.model import Entry
@@ -94,11 +94,14 @@ def _newest_of(
     return list(itertools.islice(merged, limit))
 
 
-def build_outputs(
-    info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo]
-) -> tuple[dict[str, bytes], tuple[str, ...]]:
-    """Every output file as path → bytes, in writing order, and the warnings. Pure."""
-    prepared, warnings = prepare_entries(entries, info.base_url)
+def iter_outputs(
+    info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo], warnings: list[str]
+) -> Iterator[tuple[str, bytes]]:
+    """Every output file as (path, bytes), rendered one at a time in writing order, so a
+    large history never sits in memory as a thousand rendered files at once; the warnings
+    are appended to `warnings` as they come. Pure apart from that list."""
+    prepared, entry_warnings = prepare_entries(entries, info.base_url)
+    warnings.extend(entry_warnings)
     all_sources = _all_sources(sources, entries)
     newest = prepared[: info.entries_per_feed]
     index = AtomDocument(
@@ -108,19 +111,33 @@ def build_outputs(
         entries=newest,
         links=newest_archive_link(prepared),
     )
-    docs = [*archive_documents(info, prepared), *_sub_feeds(info, all_sources, prepared)]
-    outputs: dict[str, bytes] = {}
-    feed_warnings: list[str] = []
-    for doc in [*docs, index]:
-        outputs[doc.path], doc_warnings = atom_bytes(info, doc)
-        feed_warnings.extend(w for w in doc_warnings if w not in feed_warnings)
-    outputs[JSON_PATH] = render_json_feed(info, newest)
-    outputs[HTML_PATH] = render_html(
-        info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
+    docs = itertools.chain(
+        archive_documents(info, prepared), _sub_feeds(info, all_sources, prepared)
     )
-    outputs[OPML_PATH] = render_opml(info, all_sources)
-    outputs[INDEX_PATH] = outputs.pop(INDEX_PATH)  # last: its archive links must exist first
-    return outputs, warnings + tuple(feed_warnings)
+    feed_warnings: list[str] = []
+    for doc in docs:
+        data, doc_warnings = atom_bytes(info, doc)
+        feed_warnings.extend(w for w in doc_warnings if w not in feed_warnings)
+        yield doc.path, data
+    yield JSON_PATH, render_json_feed(info, newest)
+    yield (
+        HTML_PATH,
+        render_html(info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH),
+    )
+    yield OPML_PATH, render_opml(info, all_sources)
+    data, doc_warnings = atom_bytes(info, index)
+    feed_warnings.extend(w for w in doc_warnings if w not in feed_warnings)
+    warnings.extend(feed_warnings)
+    yield INDEX_PATH, data  # last: its archive links must exist first
+
+
+def build_outputs(
+    info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo]
+) -> tuple[dict[str, bytes], tuple[str, ...]]:
+    """Every output file as path → bytes, in writing order, and the warnings. Pure."""
+    warnings: list[str] = []
+    outputs = dict(iter_outputs(info, entries, sources, warnings))
+    return outputs, tuple(warnings)
 
 
 def publish_all(
@@ -132,12 +149,12 @@ def publish_all(
     PublishError naming the file when one cannot be written; files written before it stay
     complete and valid.
     """
-    outputs, warnings = build_outputs(info, entries, sources)
+    warnings: list[str] = []
     written: list[str] = []
     unchanged: list[str] = []
-    for path, data in outputs.items():
+    for path, data in iter_outputs(info, entries, sources, warnings):
         (written if write_atomically(out_dir / path, data) else unchanged).append(path)
-    keep = {out_dir / path for path in outputs}
+    keep = {out_dir / path for path in [*written, *unchanged]}
     removed = [
         path.relative_to(out_dir).as_posix()
         for directory in _PRUNED_DIRS
@@ -147,5 +164,5 @@ def publish_all(
         written=tuple(written),
         unchanged=tuple(unchanged),
         removed=tuple(removed),
-        warnings=warnings,
+        warnings=tuple(warnings),
     )
