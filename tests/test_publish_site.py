@@ -436,3 +436,26 @@ def test_feedparser_reads_every_feed(out: Path) -> None:
 def test_published_times_are_not_the_time_of_the_run(out: Path) -> None:
     updated = text(atom_root(out / "index.atom"), f"{ATOM}updated")
     assert datetime.fromisoformat(updated) == T0 + timedelta(days=80)
+
+
+def test_a_busy_month_is_split_into_archive_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.publish import archive
+    from aggregator.publish.clean import prepare_entries
+
+    monkeypatch.setattr(archive, "ARCHIVE_PAGE_SIZE", 2)
+    prepared, _ = prepare_entries([make_entry(n) for n in range(1, 6)], INFO.base_url)
+    docs = archive.archive_documents(INFO, prepared)
+    month = T0.strftime("%Y-%m")
+    assert [d.path for d in docs] == [
+        f"archive/{month}.atom",
+        f"archive/{month}-2.atom",
+        f"archive/{month}-3.atom",
+    ]
+    assert [[e.title for e in d.entries] for d in docs] == [
+        ["Story number 2", "Story number 1"],
+        ["Story number 4", "Story number 3"],
+        ["Story number 5"],
+    ]
+    assert dict(docs[1].links)["prev-archive"] == f"archive/{month}.atom"
+    assert dict(docs[1].links)["next-archive"] == f"archive/{month}-3.atom"
+    assert archive.newest_archive_link(prepared) == (("prev-archive", f"archive/{month}-3.atom"),)

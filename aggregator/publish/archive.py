@@ -4,7 +4,10 @@ The subscription document (index.atom) holds the newest entries and links with
 `prev-archive` to the newest archive; each archive links to its older (`prev-archive`) and
 newer (`next-archive`) neighbour and to the subscription document (`current`), and is
 marked with <fh:archive/>. An entry belongs to the month (UTC) it was first published in,
-so an archive changes only when an entry of that month is added or updated.
+so an archive changes only when an entry of that month is added or updated. A month with
+more than `ARCHIVE_PAGE_SIZE` entries is split into pages (`2026-11`, `2026-11-2`, …) in
+order of publication, so no archive document grows without bound: a thousand busy
+sources fill a month with tens of thousands of entries.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aggregator.publish.atom import INDEX_PATH, AtomDocument
-from aggregator.publish.clean import PublishedEntry
+from aggregator.publish.clean import PublishedEntry, newest_first
 from aggregator.publish.info import FeedInfo
 
 
@@ -33,23 +36,42 @@ def _links(months: Sequence[str], index: int) -> tuple[tuple[str, str], ...]:
     return tuple(links)
 
 
+ARCHIVE_PAGE_SIZE = 1000  # entries per archive document
+
+
+def _pages(entries: Sequence[PublishedEntry]) -> list[tuple[str, list[PublishedEntry]]]:
+    """(page name, entries newest first), oldest page first."""
+    by_month: dict[str, list[PublishedEntry]] = {}
+    for entry in entries:
+        by_month.setdefault(month_of(entry), []).append(entry)
+    pages: list[tuple[str, list[PublishedEntry]]] = []
+    for month in sorted(by_month):
+        oldest_first = sorted(by_month[month], key=lambda e: (e.published, e.id))
+        for number, start in enumerate(range(0, len(oldest_first), ARCHIVE_PAGE_SIZE), start=1):
+            chunk = oldest_first[start : start + ARCHIVE_PAGE_SIZE]
+            name = month if number == 1 else f"{month}-{number}"
+            pages.append((name, newest_first(chunk)))
+    return pages
+
+
 def archive_documents(info: FeedInfo, entries: Sequence[PublishedEntry]) -> list[AtomDocument]:
-    """One archive document per month of `entries` (newest first), oldest month first."""
-    months = sorted({month_of(e) for e in entries})
+    """The archive documents of `entries` (newest first), oldest first."""
+    pages = _pages(entries)
+    names = [name for name, _ in pages]
     return [
         AtomDocument(
-            path=archive_path(month),
+            path=archive_path(name),
             feed_id=info.id,  # archives and index.atom are one logical feed (RFC 5005 §4)
-            title=f"{info.title} — archive {month}",
-            entries=[e for e in entries if month_of(e) == month],
-            links=_links(months, i),
+            title=f"{info.title} — archive {name}",
+            entries=page,
+            links=_links(names, i),
             archive=True,
         )
-        for i, month in enumerate(months)
+        for i, (name, page) in enumerate(pages)
     ]
 
 
 def newest_archive_link(entries: Sequence[PublishedEntry]) -> tuple[tuple[str, str], ...]:
     """The subscription document's link to the newest archive, if there is one."""
-    months = sorted({month_of(e) for e in entries})
-    return (("prev-archive", archive_path(months[-1])),) if months else ()
+    pages = _pages(entries)
+    return (("prev-archive", archive_path(pages[-1][0])),) if pages else ()
