@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Console
 from rich.progress import Progress, TaskID
 
 # Below this many steps a bar only flickers; stay quiet.
@@ -17,7 +18,8 @@ class RichProgress:
         if total < MIN_STEPS_FOR_BAR:
             return
         if self._progress is None:
-            self._progress = Progress(transient=True)
+            # On stderr, so the summary on stdout stays clean for scripts.
+            self._progress = Progress(transient=True, console=Console(stderr=True))
             self._progress.start()
         if phase not in self._tasks:
             self._tasks[phase] = self._progress.add_task(phase, total=total)
