@@ -309,3 +309,43 @@ def test_postgresql_url_is_refused_clearly(workdir: Path) -> None:
     assert "secret" not in result.stderr
     assert "Traceback" not in result.stderr
     assert not any(p.name.startswith("postgres") for p in workdir.iterdir())
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import pty
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for n in range(60):
+        (seeds / f"feed{n:02d}.rss").write_text(
+            ORG_FEED.replace("NATO", f"Org {n}").format(
+                body=f"Body of release {n} for the region."
+            ),
+            encoding="utf-8",
+        )
+    controller, terminal = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env={**env, "COLUMNS": "100", "TERM": "xterm"},
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    stdout, _ = process.communicate(timeout=120)
+    os.close(controller)
+    assert process.returncode == 0
+    assert b"clean" in shown  # the phase named in the bar
+    assert b"clean" not in stdout  # the summary on stdout carries no bar
+    piped = aggregator("run", cwd=tmp_path)
+    assert "clean" not in piped.stderr
