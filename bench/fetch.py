@@ -39,6 +39,9 @@ from pathlib import Path
 from typing import Any
 
 HANG_DEADLINE = 3.0  # total_timeout in scenario 2
+# Our client's limits (the product defaults; raise with --concurrency / --per-host: the
+# whole farm is one machine, so per-host limits bind harder than on the web).
+LIMITS = {"concurrency": 32, "per_host": 2}
 
 
 # -- the farm (runs in its own process) -------------------------------------------------
@@ -177,7 +180,12 @@ def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
         Validators,
     )
 
-    settings = FetchSettings(allow=("127.0.0.0/8",), total_timeout=total_timeout)
+    settings = FetchSettings(
+        allow=("127.0.0.0/8",),
+        total_timeout=total_timeout,
+        concurrency=LIMITS["concurrency"],
+        per_host=LIMITS["per_host"],
+    )
     phases: dict[str, Any] = {}
 
     async def run() -> None:
@@ -252,7 +260,18 @@ def measure_inprocess(kind: str, urls_file: Path, runs: int) -> dict[str, dict[s
     rss = []
     for _ in range(runs):
         out, _wall, _cpu, peak = run_child(
-            [sys.executable, __file__, "--child", kind, "--urls-file", str(urls_file)]
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                "--urls-file",
+                str(urls_file),
+                "--concurrency",
+                str(LIMITS["concurrency"]),
+                "--per-host",
+                str(LIMITS["per_host"]),
+            ]
         )
         phases = json.loads(out)
         for phase in samples:
@@ -277,7 +296,13 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
             base = Path(tmp)
             (base / "seeds").mkdir()
             config = base / "aggregator.toml"
-            lines = ["[fetch]", 'allow = ["127.0.0.0/8"]', ""]
+            lines = [
+                "[fetch]",
+                'allow = ["127.0.0.0/8"]',
+                f"concurrency = {LIMITS['concurrency']}",
+                f"per_host = {LIMITS['per_host']}",
+                "",
+            ]
             for i, url in enumerate(urls):
                 lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"', ""]
             config.write_text("\n".join(lines))
@@ -339,6 +364,8 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=32, help="our global limit")
+    parser.add_argument("--per-host", type=int, default=2, help="our per-host limit")
     parser.add_argument(
         "--run-feeds", type=int, default=200, help="feeds for `aggregator run` (0: skip it)"
     )
@@ -350,6 +377,7 @@ def main() -> None:
     if args.farm:
         asyncio.run(serve_farm(args.feeds, args.hosts, 16))
         return
+    LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
     if args.child:
         child_main(args.child, args.urls_file, args.total_timeout)
         return
