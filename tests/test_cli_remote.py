@@ -207,3 +207,128 @@ def test_bad_filter_pattern_is_a_config_error(server: FeedServer, workdir: Path)
     result = aggregator("run", cwd=workdir, check=False)
     assert result.returncode == 2
     assert "org" in result.stderr and "[unclosed" in result.stderr
+
+
+def test_wrong_declared_charset_still_reads_right(server: FeedServer, workdir: Path) -> None:
+    latin = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Café Org</title>'
+        "<link>https://cafe.example/</link><description>d</description>"
+        "<item><title>Caf\u00e9 opens in Sm\u00f8rum</title><link>https://cafe.example/1</link>"
+        "<guid>https://cafe.example/1</guid><description>The caf\u00e9 opens.</description></item>"
+        "</channel></rss>"
+    ).encode("latin-1")
+    server.route(
+        "/latin", Reply(body=latin, headers={"Content-Type": "application/rss+xml; charset=utf-8"})
+    )
+    write_config(workdir, server, ["/latin"])
+    aggregator("run", cwd=workdir)
+    (entry,) = entries((workdir / "feeds" / "index.atom").read_bytes())
+    assert entry.findtext("{http://www.w3.org/2005/Atom}title") == "Café opens in Smørum"
+
+
+def test_filters_drop_items_and_explain_says_why(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"))
+    write_config(workdir, server, ["/org"])
+    with (workdir / "aggregator.toml").open("a", encoding="utf-8") as handle:
+        handle.write('filters = { exclude = ["/^Story 1 /"] }\n')
+    result = aggregator("run", cwd=workdir)
+    assert "2 new" in result.stdout and "1 skipped" in result.stdout
+    titles = [
+        e.findtext("{http://www.w3.org/2005/Atom}title")
+        for e in entries((workdir / "feeds" / "index.atom").read_bytes())
+    ]
+    assert "Story 1 from Org" not in titles and len(titles) == 2
+    explained = aggregator("explain", "Story 0 from Org", cwd=workdir)
+    assert "entry_id" in explained.stdout and "origin_id" in explained.stdout
+    missing = aggregator("explain", "no such item", cwd=workdir, check=False)
+    assert missing.returncode == 1 and "no stored item" in missing.stderr
+
+
+def test_story_returning_through_a_new_source_joins_its_entry(
+    server: FeedServer, workdir: Path
+) -> None:
+    # First only a republisher's copy, then the organisation's own copy in a later run.
+    body = (
+        "The Coastal Research Institute opened a laboratory for tidal energy in the north "
+        "bay, with twelve researchers and a test basin."
+    )
+    wire = RSS.format(
+        title="Wire",
+        host="wire.example",
+        ttl="",
+        items=ITEM.format(title="Institute opens tidal lab", host="wire.example", n=1, body=body),
+    ).encode()
+    org = RSS.format(
+        title="Coastal Research Institute",
+        host="cri.example",
+        ttl="",
+        items=ITEM.format(
+            title="New laboratory for tidal energy", host="cri.example", n=1, body=body
+        ),
+    ).encode()
+    server.feed("/wire", wire)
+    write_config(workdir, server, ["/wire"])
+    aggregator("run", cwd=workdir)
+    (first,) = entries((workdir / "feeds" / "index.atom").read_bytes())
+    entry_id = first.findtext("{http://www.w3.org/2005/Atom}id")
+    server.feed("/org", org)
+    write_config(workdir, server, ["/wire", "/org"])
+    aggregator("run", cwd=workdir)
+    (entry,) = entries((workdir / "feeds" / "index.atom").read_bytes())
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert entry.findtext(f"{atom}id") == entry_id
+    assert entry.findtext(f"{atom}title") == "New laboratory for tidal energy"
+    vias = [link.get("href") for link in entry.findall(f"{atom}link") if link.get("rel") == "via"]
+    assert vias == ["https://wire.example/news/1"]
+    records = [json.loads(line) for line in aggregator("export", cwd=workdir).stdout.splitlines()]
+    joined = next(r for r in records if r["source_id"] == "org")
+    assert joined["entry_id"] == entry_id and joined["merge_reason"]
+
+
+def test_websub_hub_is_pinged_after_a_changed_publish(workdir: Path, tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs
+
+    pings: list[dict[str, list[str]]] = []
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            pings.append(parse_qs(self.rfile.read(length).decode()))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    try:
+        shutil_copy_seed(workdir)
+        (workdir / "aggregator.toml").write_text(
+            f'[feed]\nbase_url = "https://news.example/feeds/"\nhub = "http://127.0.0.1:{hub.server_port}/"\n',
+            encoding="utf-8",
+        )
+        aggregator("run", cwd=workdir)
+        topics = {topic for ping in pings for topic in ping["hub.url"]}
+        assert "https://news.example/feeds/index.atom" in topics
+        assert all(ping["hub.mode"] == ["publish"] for ping in pings)
+        feed = (workdir / "feeds" / "index.atom").read_text(encoding="utf-8")
+        assert (
+            f'href="http://127.0.0.1:{hub.server_port}/" rel="hub"' in feed or 'rel="hub"' in feed
+        )
+        count = len(pings)
+        aggregator("run", cwd=workdir)  # nothing changed: no ping
+        assert len(pings) == count
+    finally:
+        hub.shutdown()
+
+
+def shutil_copy_seed(workdir: Path) -> None:
+    import shutil
+
+    from test_cli_run import SHIPPED_SEEDS
+
+    for seed in SHIPPED_SEEDS.glob("*.txt"):
+        shutil.copy(seed, workdir / "seeds" / seed.name)
