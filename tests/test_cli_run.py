@@ -165,6 +165,18 @@ def test_bad_seed_files_are_skipped_with_a_warning(workdir: Path) -> None:
     assert len(entries(feed)) >= 1
 
 
+def test_shell_completion_script() -> None:
+    env = {**os.environ, "_AGGREGATOR_COMPLETE": "bash_source"}
+    result = subprocess.run(
+        [sys.executable, "-c", "from aggregator.cli import main; main(prog_name='aggregator')"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert "_aggregator_completion" in result.stdout
+
+
 def test_help_and_version() -> None:
     assert "aggregator" in aggregator("--version", cwd=ROOT).stdout
     for command in ("run", "export", "explain", "status", "serve", "schedule", "sources"):
