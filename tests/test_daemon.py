@@ -16,6 +16,7 @@ import httpx
 import pytest
 from filelock import FileLock
 from test_cli_remote import rss
+from test_cli_run import CORPUS, SHIPPED_SEEDS
 
 from atomcheck import validate_atom
 from feedserver import FeedServer, Reply, Request
@@ -192,3 +193,58 @@ def test_run_gives_up_with_a_message_when_the_lock_is_held(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "another aggregator process is writing" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="shared dev corpus not present")
+def test_kill_9_at_any_moment_leaves_the_published_feed_intact(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    for seed in SHIPPED_SEEDS.glob("*.txt"):
+        (tmp_path / "seeds" / seed.name).write_bytes(seed.read_bytes())
+    (tmp_path / "aggregator.toml").write_text("[feed]\nentries = 1000\n", encoding="utf-8")
+    run = [sys.executable, "-m", "aggregator", "run"]
+    subprocess.run(run, cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    feed = tmp_path / "feeds" / "index.atom"
+    for delay in (0.4, 0.9, 1.5, 2.2, 3.0):
+        # A big run over the corpus, killed part-way: storing or publishing.
+        process = subprocess.Popen(
+            [*run, "--seeds", str(CORPUS / "seeds")],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        assert validate_atom(feed.read_bytes()) == []
+        with sqlite3.connect(tmp_path / "data" / "aggregator.sqlite") as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    done = subprocess.run(
+        [*run, "--seeds", str(CORPUS / "seeds")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert validate_atom(feed.read_bytes()) == []
+    # 300 corpus stories, and the shipped seed that stays published after leaving its source
+    assert feed.read_bytes().count(b"<entry>") == 301
+
+
+def test_sigterm_during_a_slow_fetch_exits_0_within_10_s(
+    daemon: tuple[subprocess.Popen[str], str, Upstream], server: FeedServer, tmp_path: Path
+) -> None:
+    process, base, _ = daemon
+    wait_for(lambda: "Story 1 from Org" in served(base), what="the first publish")
+    before = (tmp_path / "feeds" / "index.atom").read_bytes()
+    # The next poll of the source hangs for 4 s: stop the daemon in the middle of it.
+    hits = len(server.hits("/org"))
+    server.route("/org", Reply(body=rss("org.example", "Org", count=3, ttl=None), delay=4.0))
+    wait_for(lambda: len(server.hits("/org")) > hits, what="the slow poll to start")
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    after = (tmp_path / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(after) == []
+    assert after == before or b"Story 2 from Org" in after
