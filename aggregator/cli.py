@@ -335,7 +335,7 @@ def _run_daemon(daemon: Any, *, serve: bool, schedule: bool, host: str, port: in
     try:
         asyncio.run(daemon.run(serve=serve, schedule=schedule, host=host, port=port))
     except OSError as exc:
-        raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from None
+        raise click.ClickException(f"{exc}: is another server using that port?") from None
 
 
 @main.command()

@@ -260,12 +260,12 @@ class Daemon:
 
 
 async def _finish(task: asyncio.Task[None]) -> None:
+    """Let the server close its connections; an OSError (the port could not be bound)
+    propagates so the command exits with a message."""
     try:
         await asyncio.wait_for(task, timeout=2.0)
     except (TimeoutError, asyncio.CancelledError):
         task.cancel()
-    except OSError as exc:
-        log.error("%s", exc)
 
 
 __all__ = ["CycleStats", "Daemon", "seeds_fingerprint"]

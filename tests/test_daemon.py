@@ -248,3 +248,20 @@ def test_sigterm_during_a_slow_fetch_exits_0_within_10_s(
     after = (tmp_path / "feeds" / "index.atom").read_bytes()
     assert validate_atom(after) == []
     assert after == before or b"Story 2 from Org" in after
+
+
+def test_serve_on_a_busy_port_exits_1_with_a_message(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "aggregator", "serve", "--no-schedule", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port}" in result.stderr and "another server" in result.stderr
+    assert "Traceback" not in result.stderr
