@@ -1,19 +1,28 @@
 """One writer at a time: a cron `aggregator run` next to the daemon waits, then gives up.
 
-SQLite gets a file lock beside the database file (filelock); the lock is released by
-the OS if the process dies, so a kill -9 never leaves a stale lock behind.
+SQLite gets a file lock beside the database file (filelock). PostgreSQL gets a session
+advisory lock (`pg_try_advisory_lock`, polled until the timeout) on a connection of its
+own, so processes on several machines sharing one database take turns. Either way the
+lock goes when its holder does: the OS releases the file lock of a dead process and the
+server the advisory lock of an ended session, so a kill -9 never leaves a stale lock.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
 from aggregator.config import Settings
 from aggregator.exceptions import StorageError
-from aggregator.store import sqlite_path
+from aggregator.store import is_postgres_url, redact_url, sqlite_path
+
+if TYPE_CHECKING:
+    from aggregator.store.postgres import AdvisoryLock
+
+_BUSY = "another aggregator process is writing to this database"
 
 
 def lock_path(db: str) -> Path:
@@ -26,8 +35,16 @@ class WriterLock:
         self._db = settings.db
         self._timeout = settings.lock_timeout if timeout is None else timeout
         self._lock: FileLock | None = None
+        self._advisory: AdvisoryLock | None = None
 
     def __enter__(self) -> WriterLock:
+        if is_postgres_url(self._db):
+            self._enter_postgres()
+        else:
+            self._enter_file()
+        return self
+
+    def _enter_file(self) -> None:
         self._path = lock_path(self._db)
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,10 +55,25 @@ class WriterLock:
             self._lock.acquire(timeout=self._timeout)
         except Timeout:
             raise StorageError(
-                f"another aggregator process is writing to this database (lock {self._path} "
-                f"held for more than {self._timeout:g} s); try again later"
+                f"{_BUSY} (lock {self._path} held for more than {self._timeout:g} s); "
+                "try again later"
             ) from None
-        return self
+
+    def _enter_postgres(self) -> None:
+        location = redact_url(self._db)
+        try:
+            from aggregator.store.postgres import AdvisoryLock
+        except ImportError:
+            raise StorageError(
+                f"{location}: PostgreSQL support needs psycopg: pip install 'aggregator[postgres]'"
+            ) from None
+        lock = AdvisoryLock(self._db, location=location)
+        if not lock.acquire(self._timeout):
+            raise StorageError(
+                f"{_BUSY} (advisory lock on {location} held for more than "
+                f"{self._timeout:g} s); try again later"
+            )
+        self._advisory = lock
 
     def __exit__(
         self,
@@ -51,3 +83,6 @@ class WriterLock:
     ) -> None:
         if self._lock is not None:
             self._lock.release()
+        if self._advisory is not None:
+            self._advisory.release()
+            self._advisory = None

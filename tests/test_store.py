@@ -1,3 +1,6 @@
+"""The store, on both backends where the behaviour is shared (`db_url` runs a test on
+SQLite and on a real PostgreSQL database; see conftest.py)."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -45,9 +48,8 @@ def test_creates_file_and_folder_and_versions_schema(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_items_persist_across_opens(tmp_path: Path) -> None:
-    db = str(tmp_path / "agg.sqlite")
-    store = open_store(db)
+def test_items_persist_across_opens(db_url: str) -> None:
+    store = open_store(db_url)
     store.ensure_source(
         SourceSpec(id="src", url="https://example.org/feed", kind=SourceKind.REMOTE)
     )
@@ -55,7 +57,7 @@ def test_items_persist_across_opens(tmp_path: Path) -> None:
         [ItemWrite(item=make_item("k1"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW)]
     )
     store.close()
-    store = open_store("sqlite:///" + db)
+    store = open_store(db_url if "://" in db_url else "sqlite:///" + db_url)
     (stored,) = store.items(feed_id_base="https://feeds.example/")
     assert stored.entry_id == "urn:e1"
     assert stored.item.title == "Title k1"
@@ -64,8 +66,8 @@ def test_items_persist_across_opens(tmp_path: Path) -> None:
     assert store.known_items(["k1", "k2"]).keys() == {"k1"}
 
 
-def test_update_keeps_entry_and_first_seen(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "agg.sqlite"))
+def test_update_keeps_entry_and_first_seen(db_url: str) -> None:
+    store = open_store(db_url)
     store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
     store.write_items(
         [ItemWrite(item=make_item("k1"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW)]
@@ -87,8 +89,8 @@ def test_update_keeps_entry_and_first_seen(tmp_path: Path) -> None:
     assert stored.item.text == "new"
 
 
-def test_prune_leaves_tombstones(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "agg.sqlite"))
+def test_prune_leaves_tombstones(db_url: str) -> None:
+    store = open_store(db_url)
     store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
     old = make_item("old", published=NOW - timedelta(days=100))
     store.write_items(
@@ -117,13 +119,74 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         open_store(str(db))
 
 
-def test_permanent_redirect_url_survives_until_config_changes(tmp_path: Path) -> None:
+def test_permanent_redirect_url_survives_until_config_changes(db_url: str) -> None:
     from dataclasses import replace
 
-    store = open_store(str(tmp_path / "agg.sqlite"))
+    store = open_store(db_url)
     spec = SourceSpec(id="src", url="https://old.example/feed", kind=SourceKind.REMOTE)
     state = store.ensure_source(spec)
     store.save_source(replace(state, url="https://new.example/feed"))
     assert store.ensure_source(spec).url == "https://new.example/feed"
     moved = replace(spec, url="https://third.example/feed")
     assert store.ensure_source(moved).url == "https://third.example/feed"
+
+
+def test_meta_counters_splits_and_counts(db_url: str) -> None:
+    store = open_store(db_url)
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    assert store.data_version() == "0"
+    store.write_items(
+        [
+            ItemWrite(item=make_item("k1"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW),
+            ItemWrite(item=make_item("k2"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW),
+        ]
+    )
+    assert store.data_version() == "1"
+    assert store.entry_size("urn:e1") == 2
+    store.reassign("k2", "urn:split", "operator split", NOW)
+    assert store.data_version() == "2"
+    assert store.entry_ids_newest() == ["urn:e1", "urn:split"]
+    assert store.entry_ids_newest(1) == ["urn:e1"]
+    assert set(store.entry_updates()) == {"urn:e1", "urn:split"}
+    assert [s.item.key for s in store.find_items("https://example.org/k2", feed_id_base="x")] == [
+        "k2"
+    ]
+    store.touch_items(["k1", "k2"], NOW + timedelta(hours=1))
+    assert store.item_counts() == {"src": 2} and store.item_count() == 2
+    store.set_meta("last_publish", "then")
+    store.set_meta("last_publish", "now")
+    assert store.get_meta("last_publish") == "now"
+    assert store.get_meta("missing") is None
+    assert store.integrity_check() == "ok"
+    store.remove_source("src")
+    (state,) = store.sources()
+    assert not state.enabled
+
+
+def test_sorts_byte_wise_and_keeps_doubles(db_url: str) -> None:
+    """Both backends order keys like SQLite (code point order, whatever the database's
+    locale) and keep a merge score to the last bit."""
+    store = open_store(db_url)
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    keys = ["b", "B", "a", "_x", "é", "Z"]
+    store.write_items(
+        [
+            ItemWrite(
+                item=make_item(k),
+                entry_id="urn:" + k,
+                first_seen=NOW,
+                seen_at=NOW,
+                merge_reason="near",
+                merge_score=0.1 + 0.2,
+                signature="sig-" + k,
+            )
+            for k in keys
+        ]
+    )
+    stored = store.items(feed_id_base="x", with_text=False)
+    assert [s.item.key for s in stored] == sorted(keys)
+    assert {s.merge_score for s in stored} == {0.1 + 0.2}
+    assert {s.item.text for s in stored} == {""}
+    assert [sig for sig, _ in store.signatures(NOW - timedelta(days=1))] == sorted(
+        "sig-" + k for k in keys
+    )

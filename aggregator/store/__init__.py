@@ -1,10 +1,13 @@
 """Persistence: sources and their fetch state, items, published entries.
 
 `open_store(db)` takes a path (SQLite, the embedded default; the file and its folder are
-created on first run) or a URL (``sqlite:///path``). All SQL lives here and in `schema`;
-it is the subset SQLite and PostgreSQL both speak, so a PostgreSQL `Store` differs only in
-its connection and placeholder style. sqlite3 errors are wrapped into `StorageError`
-(except programming errors, which stay bugs).
+created on first run), a URL ``sqlite:///path``, or ``postgresql://user:pass@host:port/db``
+(PostgreSQL, for several workers on several machines; needs psycopg, the ``postgres``
+extra). All SQL lives here and in `schema`; it is the subset SQLite and PostgreSQL both
+speak, so there is one `Store`, and a small `backend.Database` adapter per database holds
+what differs (placeholder style, row access, schema version, transactions, errors).
+Driver errors are wrapped into `StorageError` (except errors in our own SQL, which stay
+bugs); credentials never appear in a message.
 
 Integrity rule (TRAPS 8): items are written first and a source's validators last, in a
 later transaction, so a crash in between costs a refetch, never lost items.
@@ -13,6 +16,7 @@ later transaction, so a crash in between costs a refetch, never lost items.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +27,7 @@ from typing import Any
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
+from aggregator.store.backend import Database, Row, SQLiteDatabase
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -110,7 +115,7 @@ _DATE_FIELDS = {"feed_updated", "last_fetch_at", "next_check_at"}
 _SOURCE_COLUMNS = tuple(f.name for f in fields(SourceState))
 
 
-def _source_from_row(row: sqlite3.Row) -> SourceState:
+def _source_from_row(row: Row) -> SourceState:
     values: dict[str, Any] = {}
     for name in _SOURCE_COLUMNS:
         value = row[name]
@@ -153,47 +158,62 @@ def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
 class Store:
     """One database connection; never used by two threads at once."""
 
-    def __init__(self, connection: sqlite3.Connection, *, location: str) -> None:
-        self._db = connection
-        self.location = location
-        self._db.row_factory = sqlite3.Row
+    def __init__(self, database: Database, *, location: str) -> None:
+        self._db = database
+        self.location = location  # never holds a password (see `_redact`)
+
+    @property
+    def backend(self) -> str:
+        """The database kind: "SQLite" or "PostgreSQL"."""
+        return self._db.name
 
     # -- lifecycle -------------------------------------------------------------------
 
     def migrate(self) -> None:
+        """Bring the schema up to date; on PostgreSQL all pending migrations commit as one
+        transaction, under a lock that keeps two workers from migrating at once."""
         with self._wrap("migrate"):
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StorageError(
-                    f"{self.location} has schema version {version}, newer than this "
-                    f"aggregator ({SCHEMA_VERSION}); upgrade aggregator"
-                )
-            for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
-                with self._db:
-                    for statement in statements:
-                        self._db.execute(statement)
-                    self._db.execute(f"PRAGMA user_version = {number}")
+            if self._schema_version() == SCHEMA_VERSION:
+                return
+            with self._db.migration():
+                version = self._schema_version()
+                for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+                    with self._db.transaction():
+                        for statement in statements:
+                            self._db.execute_ddl(statement)
+                        self._db.set_schema_version(number)
+
+    def _schema_version(self) -> int:
+        version = self._db.schema_version()
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"{self.location} has schema version {version}, newer than this "
+                f"aggregator ({SCHEMA_VERSION}); upgrade aggregator"
+            )
+        return version
 
     def close(self) -> None:
         self._db.close()
 
     def integrity_check(self) -> str:
         with self._wrap("check integrity"):
-            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+            return self._db.integrity_check()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._wrap("write"), self._db:
+        with self._wrap("write"), self._db.transaction():
             yield
 
     @contextmanager
     def _wrap(self, doing: str) -> Iterator[None]:
         try:
             yield
-        except sqlite3.ProgrammingError:
-            raise  # a bug in our SQL, not the user's database
-        except sqlite3.Error as exc:
-            raise StorageError(f"database {self.location}: cannot {doing}: {exc}") from exc
+        except self._db.errors as exc:
+            if self._db.is_bug(exc):
+                raise  # a bug in our SQL, not the user's database
+            raise StorageError(
+                f"database {self.location}: cannot {doing}: {self._db.describe(exc)}"
+            ) from exc
 
     # -- sources ---------------------------------------------------------------------
 
@@ -500,7 +520,7 @@ def _item_params(w: ItemWrite) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _stored_from_row(row: sqlite3.Row, sources: dict[str, Attribution]) -> StoredItem:
+def _stored_from_row(row: Row, sources: dict[str, Attribution]) -> StoredItem:
     source = sources.get(row["source_id"]) or Attribution(
         source_id=row["source_id"],
         feed_url=row["source_id"],
@@ -540,21 +560,48 @@ def _replace(state: SourceState, **changes: Any) -> SourceState:
     return SourceState(**values)
 
 
+def is_postgres_url(db: str) -> bool:
+    """Whether a `--db` value names a PostgreSQL database."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
 def sqlite_path(db: str) -> Path:
     """The SQLite file a `--db` value names; a clear error for anything else."""
-    if db.startswith(("postgresql://", "postgres://")):
-        raise StorageError(
-            f"{_redact(db)}: PostgreSQL is not supported by this version; use a SQLite path"
-        )
+    if is_postgres_url(db):
+        raise StorageError(f"{_redact(db)} is a PostgreSQL URL, not a SQLite path")
     if db.startswith("sqlite:"):
         return Path(db.removeprefix("sqlite:///").removeprefix("sqlite://"))
     if "://" in db:
-        raise StorageError(f"{_redact(db)}: unknown database URL; use a path or sqlite:///path")
+        raise StorageError(
+            f"{_redact(db)}: unknown database URL; use a path, sqlite:///path or "
+            "postgresql://user:password@host:port/database"
+        )
     return Path(db)
 
 
 def open_store(db: str) -> Store:
     """Open (creating and migrating on first use) the store at a path or URL."""
+    store = _open_postgres(db) if is_postgres_url(db) else _open_sqlite(db)
+    try:
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _open_postgres(url: str) -> Store:
+    location = _redact(url)
+    try:
+        from aggregator.store.postgres import PostgresDatabase
+    except ImportError:
+        raise StorageError(
+            f"{location}: PostgreSQL support needs psycopg: pip install 'aggregator[postgres]'"
+        ) from None
+    return Store(PostgresDatabase(url, location=location), location=location)
+
+
+def _open_sqlite(db: str) -> Store:
     path = sqlite_path(db)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -568,17 +615,26 @@ def open_store(db: str) -> Store:
         connection.execute("PRAGMA synchronous = NORMAL")
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
-    store = Store(connection, location=str(path))
-    store.migrate()
-    return store
+    return Store(SQLiteDatabase(connection), location=str(path))
+
+
+_SECRET_PARAM = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&#]*")
 
 
 def _redact(url: str) -> str:
-    head, sep, tail = url.partition("@")
+    """A database URL fit for a message: no user, password or password parameter."""
+    url = _SECRET_PARAM.sub(r"\1***", url)
+    scheme, sep, rest = url.partition("://")
     if not sep:
         return url
-    scheme, _, _ = head.partition("://")
-    return f"{scheme}://***@{tail}"
+    authority, slash, path = rest.partition("/")
+    _, at, host = authority.rpartition("@")
+    if not at:
+        return url
+    return f"{scheme}://***@{host}{slash}{path}"
+
+
+redact_url = _redact
 
 
 def now_utc() -> datetime:

@@ -1,0 +1,294 @@
+"""PostgreSQL behind `Store`, through psycopg 3: the only module that imports psycopg.
+
+Imported only when ``--db`` is a ``postgresql://`` URL, so SQLite users neither need
+psycopg nor pay for importing it.
+
+What this adapter adds to the shared SQL:
+
+* placeholders: ``?`` → ``%s`` and ``:name`` → ``%(name)s`` (string literals and comments
+  are left alone, ``%`` is escaped);
+* rows readable by column name and by position, like ``sqlite3.Row``;
+* the connection runs in autocommit mode, so a read is one statement and a write is an
+  explicit ``BEGIN … COMMIT`` (`transaction`); a connection found broken (the server
+  restarted) is reopened before the next statement outside a transaction;
+* the schema version in a one-row ``schema_version`` table; every pending migration in
+  one transaction, under a transaction advisory lock so two workers starting at once do
+  not both migrate;
+* schema statements get PostgreSQL's types for what SQLite means: ``REAL`` is a double
+  (SQLite's REAL is 8 bytes) and ``TEXT`` compares byte-wise (``COLLATE "C"``, SQLite's
+  BINARY), so keys, ids and dates sort the same in both databases whatever the
+  database's locale;
+* `AdvisoryLock`, the writer lock several machines can share (see `aggregator.locking`).
+
+Credentials never reach a message: locations are redacted by the caller and the password
+is scrubbed from driver messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import RowMaker
+
+from aggregator.exceptions import StorageError
+from aggregator.store.backend import Cursor, Database, Params
+
+CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
+
+# Prefixes of advisory lock keys; the current schema is appended, so two stores in two
+# schemas of one database do not block each other.
+_WRITER_LOCK = "aggregator writer "
+_MIGRATION_LOCK = "aggregator migrate "
+_LOCK_KEY = "hashtextextended(%s || coalesce(current_schema(), ''), 0)"
+
+# Error classes (SQLSTATE) that mean our SQL is wrong rather than the database: syntax,
+# unknown column or function, type mismatches. Missing tables, permissions and the like
+# are the user's database and become StorageError.
+_BUG_STATES = frozenset(
+    {"42601", "42703", "42883", "42804", "42P18", "42725", "42702", "42803", "42P02", "42P08"}
+)
+
+
+class _Row:
+    """A result row read by column name or position (what `Store` expects of sqlite3.Row)."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: dict[str, int], values: Sequence[Any]) -> None:
+        self._names = names
+        self._values = values
+
+    def __getitem__(self, key: int | str, /) -> Any:
+        if isinstance(key, str):
+            return self._values[self._names[key]]
+        return self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"_Row({dict(zip(self._names, self._values, strict=False))!r})"
+
+
+def _row_factory(cursor: Any) -> RowMaker[_Row]:
+    # `cursor` is a psycopg BaseCursor, whose module moved between psycopg versions.
+    names = {column.name: i for i, column in enumerate(cursor.description or ())}
+
+    def make(values: Sequence[Any]) -> _Row:
+        return _Row(names, values)
+
+    return make
+
+
+_SQL_TOKEN = re.compile(r"'(?:[^']|'')*'|--[^\n]*|\?|(?<![:\w]):([A-Za-z_]\w*)|%")
+
+
+@functools.lru_cache(maxsize=1024)
+def pg_sql(sql: str) -> str:
+    """sqlite3 placeholders → psycopg ones (``?`` → ``%s``, ``:name`` → ``%(name)s``)."""
+
+    def token(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if text == "?":
+            return "%s"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        return text.replace("%", "%%")  # a literal, a comment or a bare %
+
+    return _SQL_TOKEN.sub(token, sql)
+
+
+def pg_ddl(statement: str) -> str:
+    """A schema statement with PostgreSQL's types for what SQLite means (see the module)."""
+    statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+    return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
+
+
+def _secrets(url: str) -> list[str]:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    found = [password, unquote(password)] if password else []
+    try:
+        parsed = conninfo_to_dict(url).get("password")
+    except psycopg.Error:
+        parsed = None
+    if parsed:
+        found.append(str(parsed))
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """A driver message as one line, without the password."""
+    text = " ".join(str(exc).split())
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def connect(url: str, location: str, *, check_encoding: bool = True) -> psycopg.Connection[_Row]:
+    """An autocommit connection; StorageError (naming `location`) when there is none."""
+    try:
+        options = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise StorageError(f"invalid PostgreSQL URL {location}: {describe(exc, url)}") from None
+    extra: dict[str, Any] = {"application_name": "aggregator"}
+    if "connect_timeout" not in options:
+        extra["connect_timeout"] = CONNECT_TIMEOUT
+    if "application_name" in options:
+        del extra["application_name"]
+    try:
+        conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, **extra)
+    except psycopg.Error as exc:
+        raise StorageError(
+            f"cannot open PostgreSQL database {location}: {describe(exc, url)}"
+        ) from None
+    encoding = conn.info.parameter_status("server_encoding")
+    if check_encoding and encoding != "UTF8":
+        conn.close()
+        raise StorageError(
+            f"PostgreSQL database {location} uses the encoding {encoding}; aggregator needs "
+            "a UTF8 database (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)"
+        )
+    return conn
+
+
+class PostgresDatabase(Database):
+    name = "PostgreSQL"
+    errors = (psycopg.Error,)
+
+    def __init__(self, url: str, *, location: str) -> None:
+        self._url = url
+        self._location = location
+        self._conn = connect(url, location)
+        self._depth = 0  # open transactions (nested ones are savepoints)
+
+    def _connection(self) -> psycopg.Connection[_Row]:
+        if self._depth == 0 and self._conn.broken:
+            self._conn.close()
+            self._conn = connect(self._url, self._location)
+        return self._conn
+
+    def execute(self, sql: str, params: Params = ()) -> Cursor:
+        return self._connection().execute(pg_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        with self._connection().cursor() as cursor:
+            cursor.executemany(pg_sql(sql), rows)
+
+    def execute_ddl(self, statement: str) -> None:
+        self._connection().execute(pg_ddl(statement))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self._connection()
+        self._depth += 1
+        try:
+            with conn.transaction():
+                yield
+        finally:
+            self._depth -= 1
+
+    @contextmanager
+    def migration(self) -> Iterator[None]:
+        with self.transaction():
+            self._conn.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})", (_MIGRATION_LOCK,))
+            if not self._has_version_table():
+                self._conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            yield
+
+    def _has_version_table(self) -> bool:
+        query = (
+            "SELECT 1 FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name = 'schema_version'"
+        )
+        return self._connection().execute(query).fetchone() is not None
+
+    def schema_version(self) -> int:
+        if not self._has_version_table():
+            return 0
+        row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def set_schema_version(self, version: int) -> None:
+        self._conn.execute("DELETE FROM schema_version")
+        self._conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+
+    def integrity_check(self) -> str:
+        row = self._connection().execute("SELECT pg_is_in_recovery()").fetchone()
+        if row is not None and row[0]:
+            return "read-only standby (in recovery): point the database URL at the primary"
+        return "ok"
+
+    def is_bug(self, exc: Exception) -> bool:
+        if not isinstance(exc, psycopg.ProgrammingError):
+            return False
+        state = exc.sqlstate
+        return state is None or state in _BUG_STATES
+
+    def describe(self, exc: Exception) -> str:
+        return describe(exc, self._url)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class AdvisoryLock:
+    """A session advisory lock held on a connection of its own.
+
+    PostgreSQL releases it when the session ends, so a killed process never leaves a
+    stale lock behind (a vanished machine's session ends when the server notices the
+    connection is dead).
+    """
+
+    def __init__(self, url: str, *, location: str) -> None:
+        self._url = url
+        self._location = location
+        self._conn: psycopg.Connection[_Row] | None = None
+
+    def acquire(self, timeout: float) -> bool:
+        """Poll `pg_try_advisory_lock` until it is ours (True) or `timeout` s passed."""
+        conn = connect(self._url, self._location, check_encoding=False)
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        try:
+            while True:
+                row = conn.execute(
+                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (_WRITER_LOCK,)
+                ).fetchone()
+                if row is not None and row[0]:
+                    self._conn = conn
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    conn.close()
+                    return False
+                time.sleep(min(delay, remaining))
+                delay = min(delay * 2, 0.5)
+        except psycopg.Error as exc:
+            conn.close()
+            raise StorageError(
+                f"PostgreSQL database {self._location}: cannot take the writer lock: "
+                f"{describe(exc, self._url)}"
+            ) from None
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            if not conn.broken:
+                conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", (_WRITER_LOCK,))
+        except psycopg.Error:
+            pass  # closing the session below releases it all the same
+        finally:
+            conn.close()

@@ -1,0 +1,365 @@
+"""The PostgreSQL backend against a real server (no mocks): what is particular to it.
+
+Needs `AGGREGATOR_TEST_POSTGRES` (see conftest.py; `.ci/run` starts a throwaway cluster);
+skips with the reason otherwise. Behaviour shared with SQLite (items persist, updates
+keep entry and first-seen, prune with tombstones, the redirect rule, ...) is in
+test_store.py, which runs every such test on both backends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from lxml import etree
+from test_store import make_item
+
+from aggregator.config import Settings
+from aggregator.daemon import Daemon
+from aggregator.exceptions import StorageError
+from aggregator.locking import WriterLock
+from aggregator.model import SourceKind, SourceSpec
+from aggregator.store import ItemWrite, open_store
+from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
+
+from atomcheck import validate_atom
+
+# Every test takes the `postgres_url` fixture (conftest.py): a fresh database of its own,
+# or a skip saying why when no server was given.
+psycopg = pytest.importorskip("psycopg")
+
+ROOT = Path(__file__).resolve().parent.parent
+ATOM = "{http://www.w3.org/2005/Atom}"
+BUSY = "another aggregator process is writing to this database"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlsplit(url)._replace(path="/" + name).geturl()
+
+
+def admin_url() -> str:
+    return os.environ["AGGREGATOR_TEST_POSTGRES"]
+
+
+def password_of(url: str) -> str:
+    password = urlsplit(url).password
+    assert password, "the test server's URL should carry a password (redaction is tested)"
+    return password
+
+
+def query(url: str, sql: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(url) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def settings_for(url: str, tmp_path: Path, **changes: object) -> Settings:
+    return Settings(db=url, seeds=tmp_path / "seeds", out=tmp_path / "feeds").with_overrides(
+        **changes
+    )
+
+
+# -- schema --------------------------------------------------------------------------------
+
+
+def test_first_open_migrates_in_one_go(postgres_url: str) -> None:
+    open_store(postgres_url).close()
+    assert query(postgres_url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    tables = {
+        r[0]
+        for r in query(
+            postgres_url,
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema()",
+        )
+    }
+    assert tables == {"schema_version", "sources", "entries", "items", "tombstones", "meta"}
+    # SQLite's meaning of the shared types: byte-wise text, 8-byte REAL.
+    columns = dict(
+        query(
+            postgres_url,
+            "SELECT column_name, coalesce(collation_name, data_type) FROM "
+            "information_schema.columns WHERE table_name = 'items' "
+            "AND column_name IN ('key', 'merge_score')",
+        )
+    )
+    assert columns == {"key": "C", "merge_score": "double precision"}
+    # A second open finds the schema current and changes nothing.
+    open_store(postgres_url).close()
+    assert query(postgres_url, "SELECT count(*) FROM schema_version") == [(1,)]
+
+
+def test_workers_starting_together_migrate_once(postgres_url: str) -> None:
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            open_store(postgres_url).close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert query(postgres_url, "SELECT version FROM schema_version") == [(len(MIGRATIONS),)]
+
+
+def test_newer_schema_is_refused(postgres_url: str) -> None:
+    open_store(postgres_url).close()
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION + 5,))
+    with pytest.raises(StorageError, match="newer than this aggregator") as caught:
+        open_store(postgres_url)
+    assert password_of(postgres_url) not in str(caught.value)
+
+
+def test_non_utf8_database_is_refused(postgres_url: str) -> None:
+    from psycopg import sql
+
+    name = urlsplit(postgres_url).path[1:] + "_latin1"
+    latin = with_database(postgres_url, name)
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'LATIN1' "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            ).format(sql.Identifier(name))
+        )
+    try:
+        with pytest.raises(StorageError, match="UTF8"):
+            open_store(latin)
+    finally:
+        with psycopg.connect(admin_url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+# -- messages never carry credentials -------------------------------------------------------
+
+
+def test_wrong_password_is_a_clear_error_without_it(postgres_url: str) -> None:
+    wrong = postgres_url.replace(":" + password_of(postgres_url) + "@", ":not-the-password@")
+    with pytest.raises(StorageError) as caught:
+        open_store(wrong)
+    message = str(caught.value)
+    assert "cannot open PostgreSQL database postgresql://***@127.0.0.1" in message
+    assert "not-the-password" not in message
+    assert "password authentication failed" in message
+
+
+def test_no_server_is_a_clear_error(postgres_url: str) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://user:hunter2@127.0.0.1:{port}/agg"
+    with pytest.raises(StorageError, match="cannot open PostgreSQL database") as caught:
+        open_store(url)
+    assert "hunter2" not in str(caught.value)
+    settings = Settings(db=url, lock_timeout=0)
+    with pytest.raises(StorageError, match="cannot open PostgreSQL database") as caught:
+        WriterLock(settings).__enter__()
+    assert "hunter2" not in str(caught.value)
+
+
+def test_lost_table_is_a_storage_error(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("DROP TABLE tombstones")
+    with pytest.raises(StorageError, match="cannot read tombstones"):
+        store.tombstoned(["k"])
+    store.close()
+
+
+def test_reconnects_after_the_server_ends_the_session(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    store.set_meta("before", "1")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StorageError):
+        store.get_meta("before")  # the first statement finds the connection gone
+    assert store.get_meta("before") == "1"  # the next one reconnects
+    store.close()
+
+
+def test_failed_write_rolls_back_and_the_store_goes_on(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    orphan = make_item("orphan", source_id="no-such-source")
+    with pytest.raises(StorageError, match="cannot write"):
+        store.write_items(
+            [
+                ItemWrite(item=make_item("ok"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW),
+                ItemWrite(item=orphan, entry_id="urn:e2", first_seen=NOW, seen_at=NOW),
+            ]
+        )
+    assert store.item_count() == 0
+    assert store.data_version() == "0"
+    store.close()
+
+
+# -- the writer lock ----------------------------------------------------------------------
+
+
+def test_second_writer_times_out_with_the_message(postgres_url: str, tmp_path: Path) -> None:
+    settings = settings_for(postgres_url, tmp_path)
+    with WriterLock(settings):
+        started = time.monotonic()
+        with pytest.raises(StorageError, match=BUSY) as caught, WriterLock(settings, timeout=0.5):
+            pass
+        assert time.monotonic() - started >= 0.5
+        message = str(caught.value)
+        assert "advisory lock on postgresql://***@127.0.0.1" in message
+        assert password_of(postgres_url) not in message
+    with WriterLock(settings, timeout=0):
+        pass  # released on exit
+
+
+def test_second_writer_waits_for_the_first(postgres_url: str, tmp_path: Path) -> None:
+    settings = settings_for(postgres_url, tmp_path)
+    first = WriterLock(settings)
+    first.__enter__()
+    timer = threading.Timer(0.4, first.__exit__, (None, None, None))
+    timer.start()
+    started = time.monotonic()
+    with WriterLock(settings, timeout=30):
+        waited = time.monotonic() - started
+    timer.join()
+    assert 0.3 <= waited < 10
+
+
+def test_lock_is_per_database(postgres_url: str, tmp_path: Path) -> None:
+    other = with_database(postgres_url, "postgres")
+    with (
+        WriterLock(settings_for(postgres_url, tmp_path)),
+        WriterLock(settings_for(other, tmp_path), timeout=0),
+    ):
+        pass
+
+
+def test_a_killed_holder_leaves_no_stale_lock(postgres_url: str, tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from aggregator.store.postgres import AdvisoryLock\n"
+            "lock = AdvisoryLock(sys.argv[1], location='x')\n"
+            "assert lock.acquire(10)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(120)\n",
+            postgres_url,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        settings = settings_for(postgres_url, tmp_path)
+        with pytest.raises(StorageError, match=BUSY), WriterLock(settings, timeout=0.2):
+            pass
+        holder.kill()
+        holder.wait()
+        with WriterLock(settings, timeout=30):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_daemon_cycle_skips_while_another_writes(postgres_url: str, tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    settings = settings_for(postgres_url, tmp_path)
+    daemon = Daemon(lambda: settings)
+    try:
+        with WriterLock(settings):
+            daemon.cycle()
+        assert BUSY in (daemon.stats.last_error or "")
+        assert not (tmp_path / "feeds" / "index.atom").exists()
+        daemon.cycle()
+        assert daemon.stats.publishes == 1
+        assert (tmp_path / "feeds" / "index.atom").is_file()
+    finally:
+        daemon.close()
+
+
+# -- end to end ---------------------------------------------------------------------------
+
+
+def aggregator(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    yield tmp_path
+
+
+def test_run_and_export_on_postgresql(postgres_url: str, workdir: Path) -> None:
+    result = aggregator("run", "--db", postgres_url, cwd=workdir)
+    assert "1 new" in result.stdout
+    assert password_of(postgres_url) not in result.stdout + result.stderr
+    feed = (workdir / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    (entry,) = etree.fromstring(feed).findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}title") == "NATO Chief, Macron Talk Defense, Ukraine"
+    assert entry.findtext(f"{ATOM}author/{ATOM}name") == "NATO"
+    assert not (workdir / "data").exists()  # nothing SQLite on the side
+
+    (record,) = [
+        json.loads(line)
+        for line in aggregator("export", "--db", postgres_url, cwd=workdir).stdout.splitlines()
+    ]
+    assert record["title"] == "NATO Chief, Macron Talk Defense, Ukraine"
+    assert record["source_id"] == "seeds"
+
+    # Another worker (another folder, same database) finds the item already stored.
+    other = workdir / "other"
+    shutil.copytree(workdir / "seeds", other / "seeds")
+    again = aggregator("run", "--db", postgres_url, cwd=other)
+    assert "0 new" in again.stdout and "1 unchanged" in again.stdout
+
+
+def test_run_while_another_writes_gives_up_with_the_message(
+    postgres_url: str, workdir: Path
+) -> None:
+    (workdir / "aggregator.toml").write_text(f'db = "{postgres_url}"\nlock_timeout = 0.5\n')
+    with WriterLock(settings_for(postgres_url, workdir)):
+        result = aggregator("run", cwd=workdir, check=False)
+    assert result.returncode == 1
+    assert BUSY in result.stderr
+    assert password_of(postgres_url) not in result.stderr
+    assert "Traceback" not in result.stderr
+    aggregator("run", cwd=workdir)
