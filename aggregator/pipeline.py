@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from aggregator import dedupe, identity
+from aggregator import __version__, dedupe, identity
 from aggregator.config import RemoteSource, Settings, slugify
 from aggregator.entries import build_entries
 from aggregator.exceptions import FetchError, ParseError, SourceError
@@ -599,8 +599,9 @@ def feed_info(settings: Settings) -> FeedInfo:
 
 def _publish_fingerprint(settings: Settings, store: Store, sources: list[SourceInfo]) -> str:
     """Changes whenever anything that shapes the output changes: stored items (the store's
-    data version), sources, feed settings, or the output folder."""
+    data version), sources, feed settings, the output folder, or the aggregator version."""
     parts = [
+        __version__,  # a new version may render differently
         repr(settings.feed),
         str(settings.out.resolve()),
         repr(sources),
