@@ -363,3 +363,24 @@ def test_run_while_another_writes_gives_up_with_the_message(
     assert password_of(postgres_url) not in result.stderr
     assert "Traceback" not in result.stderr
     aggregator("run", cwd=workdir)
+
+
+# -- the dialect (no server needed) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sqlite", "postgresql"),
+    [
+        ("SELECT * FROM t WHERE a = ? AND b = ?", "SELECT * FROM t WHERE a = %s AND b = %s"),
+        ("INSERT INTO t (a, b) VALUES (:a, :b_2)", "INSERT INTO t (a, b) VALUES (%(a)s, %(b_2)s)"),
+        (
+            "SELECT '?:x 5%', x::text FROM t -- what?\n",
+            "SELECT '?:x 5%%', x::text FROM t -- what?\n",
+        ),
+        ("SELECT 'it''s ?' WHERE a = ?", "SELECT 'it''s ?' WHERE a = %s"),
+    ],
+)
+def test_placeholders_become_psycopg_ones(sqlite: str, postgresql: str) -> None:
+    from aggregator.store.postgres import pg_sql
+
+    assert pg_sql(sqlite) == postgresql
