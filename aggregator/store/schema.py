@@ -2,7 +2,10 @@
 
 The schema version is the number of migrations applied, kept in ``PRAGMA user_version``
 (SQLite) or the ``schema_version`` table (PostgreSQL). Never edit a released migration:
-append a new one. The SQL is the subset both SQLite and PostgreSQL speak.
+append a new one. The SQL is the subset both SQLite and PostgreSQL speak; on PostgreSQL
+each statement runs with ``REAL`` read as ``DOUBLE PRECISION`` and ``TEXT`` as
+``TEXT COLLATE "C"`` (SQLite's meaning of both; see `aggregator.store.postgres.pg_ddl`),
+and all pending migrations commit as one transaction.
 """
 
 from __future__ import annotations
