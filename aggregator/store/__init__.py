@@ -162,11 +162,6 @@ class Store:
         self._db = database
         self.location = location  # never holds a password (see `_redact`)
 
-    @property
-    def backend(self) -> str:
-        """The database kind: "SQLite" or "PostgreSQL"."""
-        return self._db.name
-
     # -- lifecycle -------------------------------------------------------------------
 
     def migrate(self) -> None:
