@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ RSS = """<?xml version="1.0" encoding="utf-8"?>
 </channel></rss>"""
 
 ITEM = """<item><title>{title}</title><link>https://{host}/news/{n}</link><guid>https://{host}/news/{n}</guid>
-<pubDate>Mon, 16 Nov 2026 10:0{n}:00 GMT</pubDate>
+<pubDate>{date}</pubDate>
 <description>&lt;p&gt;{body}&lt;/p&gt;</description></item>"""
 
 BODIES = [
@@ -30,9 +32,22 @@ BODIES = [
 ]
 
 
+def recent(n: int) -> str:
+    """An RFC 822 date a day before now, n minutes apart: news inside every window
+    (dedup, filters' max age), whatever day the tests run."""
+    when = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1, minutes=-n)
+    return format_datetime(when, usegmt=True)
+
+
 def rss(host: str, title: str, count: int = 3, *, ttl: int | None = 60) -> bytes:
     items = "\n".join(
-        ITEM.format(title=f"Story {n} from {title}", host=host, n=n, body=BODIES[n % len(BODIES)])
+        ITEM.format(
+            title=f"Story {n} from {title}",
+            host=host,
+            n=n,
+            body=BODIES[n % len(BODIES)],
+            date=recent(n),
+        )
         for n in range(count)
     )
     ttl_element = f"<ttl>{ttl}</ttl>" if ttl is not None else ""
@@ -257,14 +272,20 @@ def test_story_returning_through_a_new_source_joins_its_entry(
         title="Wire",
         host="wire.example",
         ttl="",
-        items=ITEM.format(title="Institute opens tidal lab", host="wire.example", n=1, body=body),
+        items=ITEM.format(
+            title="Institute opens tidal lab", host="wire.example", n=1, body=body, date=recent(1)
+        ),
     ).encode()
     org = RSS.format(
         title="Coastal Research Institute",
         host="cri.example",
         ttl="",
         items=ITEM.format(
-            title="New laboratory for tidal energy", host="cri.example", n=1, body=body
+            title="New laboratory for tidal energy",
+            host="cri.example",
+            n=1,
+            body=body,
+            date=recent(2),
         ),
     ).encode()
     server.feed("/wire", wire)

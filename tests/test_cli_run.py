@@ -312,7 +312,7 @@ def test_retention_drops_old_items_for_good(workdir: Path) -> None:
     assert _export(workdir) == []
 
 
-def test_postgresql_url_is_refused_clearly(workdir: Path) -> None:
+def test_unreachable_postgresql_is_a_clear_error(workdir: Path) -> None:
     result = aggregator(
         "run", "--db", "postgresql://user:secret@db.example/agg", cwd=workdir, check=False
     )

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aggregator.exceptions import ConfigError
@@ -514,6 +514,13 @@ def _again(item: Item) -> RawEntry:
 
 @settings(max_examples=150, deadline=None)
 @given(_raw_entries)
+@example(RawEntry(title="Â\x80", content="<p>Price: Â\x80 5</p>"))  # mojibake of a C1 control
+@example(RawEntry(title="Â\x1f\x80", content="Â\x08\x80"))  # a control inside a mojibake pair
+@example(
+    RawEntry(
+        summary="Share this:/Public Release. This material from the originating organization/author(s) might be of the point-in-time nature, and edited for clarity, style and length. Mirage.News does not take institutional positions or sides, and all views, positions, and conclusions expressed herein are solely those of the author(s).View in full here."
+    )
+)
 def test_normalising_twice_changes_nothing(raw: RawEntry) -> None:
     once = normalise(raw)
     twice = normalise(_again(once))

@@ -46,7 +46,7 @@ from aggregator.normalise.html import (
     wrap_loose_text,
 )
 from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
-from aggregator.normalise.text import clean_text, first_words, repair_mojibake
+from aggregator.normalise.text import clean_text, first_words, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
 from aggregator.normalise.urls import canonicalise
 
@@ -58,6 +58,7 @@ __all__ = [
     "normalise_entry",
 ]
 
+_MAX_BOILERPLATE_ROUNDS = 3
 SEED_LEAD_CHARS = 200  # opening characters of a seed's text that take part in its identity
 SUMMARY_CHARS = 400  # long enough for a lede, short enough for a feed reader's list view
 REPUBLISHER_TAG = "republisher"  # a source tag that says: this source carries others' stories
@@ -114,7 +115,9 @@ def _clean_markup(
     """Steps 1–4 for one HTML field (content or summary); `where` picks the rules."""
     if not value or not value.strip():
         return _NOTHING
-    value, repaired = repair_mojibake(value)
+    # Controls go first: one between the bytes of a mojibake pair ("Â\x08\x80") would
+    # hide the pair from this round and expose it to the next.
+    value, repaired = repair_mojibake(strip_controls(value))
     markup = text_to_html(value) if plain else value
     # A first sanitiser pass gives the markup the structure an HTML5 parser sees (lxml's
     # parser nests some tags differently); without it, cleaning the output again could
@@ -122,7 +125,14 @@ def _clean_markup(
     root = parse_fragment(sanitise(markup))
     wrap_loose_text(root)
     decoded = decode_text_entities(root)
+    # Removing one piece can expose another ("Share this:" glued to a footer), so rules run
+    # again until a round removes nothing: cleaning the output again must find nothing.
     removals = strip_boilerplate(root, rules, where=where, base=base)
+    for _ in range(_MAX_BOILERPLATE_ROUNDS):
+        more = strip_boilerplate(root, rules, where=where, base=base)
+        if not more:
+            break
+        removals += more
     links = rewrite_links(root, base, rules.tracking)
     cleaned = sanitise(serialise_children(root))
     return _Cleaned(cleaned or None, removals, repaired, decoded, links)

@@ -70,11 +70,22 @@ def has_mojibake(text: str) -> bool:
     return _MOJIBAKE_HINT.search(text) is not None
 
 
+_MAX_REPAIR_ROUNDS = 3
+
+
 def repair_mojibake(text: str) -> tuple[str, bool]:
     """Text with UTF-8-read-as-Latin-1 repaired, and whether anything changed."""
-    if not has_mojibake(text):
-        return text, False
-    fixed = ftfy.fix_text(text, _FTFY)
+    fixed = text
+    # Repeated to a fixed point (at most a few rounds), so that cleaning the output again
+    # finds nothing left: one round can leave a C1 control ("Â\x80" → "\x80") that the
+    # next turns into its cp1252 character ("€").
+    for _ in range(_MAX_REPAIR_ROUNDS):
+        if not has_mojibake(fixed):
+            break
+        repaired = ftfy.fix_text(fixed, _FTFY)
+        if repaired == fixed:
+            break
+        fixed = repaired
     return fixed, fixed != text
 
 
@@ -97,9 +108,23 @@ def collapse_whitespace(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """One line of plain text: mojibake repaired, entities decoded, NFC, spaces collapsed."""
-    text, _ = repair_mojibake(text)
-    text = decode_entities(strip_controls(text))
+    """One line of plain text: mojibake repaired, entities decoded, NFC, spaces collapsed.
+
+    Idempotent by construction: each step can uncover work for another (a stripped control
+    joins a mojibake pair, a decoded entity yields one), so the steps repeat until nothing
+    changes, which on real text is after the first round.
+    """
+    for _ in range(_MAX_REPAIR_ROUNDS):
+        cleaned = _clean_once(text)
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _clean_once(text: str) -> str:
+    text, _ = repair_mojibake(strip_controls(text))
+    text = strip_controls(decode_entities(text))
     return collapse_whitespace(unicodedata.normalize("NFC", text))
 
 
