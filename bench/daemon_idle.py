@@ -190,6 +190,9 @@ def main() -> None:
         f"  memory (RSS): start {rss_start:.1f} MiB, end {samples[-1]:.1f} MiB, "
         f"peak {rss_peak:.1f} MiB"
     )
+    # Flat means the growth stops: the second half should add (almost) nothing.
+    step = max(1, len(samples) // 8)
+    print("  memory over time (MiB):", " ".join(f"{m:.1f}" for m in samples[::step]))
 
 
 if __name__ == "__main__":
