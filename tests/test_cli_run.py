@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SEEDS = ROOT / "seeds"
 CORPUS = ROOT.parent / "shared" / "corpus" / "dev"
 ATOM = "{http://www.w3.org/2005/Atom}"
+SEED_MTIME = 1_795_000_000  # 2026-11-18, a few days after the shipped seed's story
 
 
 def aggregator(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -40,6 +41,10 @@ def aggregator(*args: str, cwd: Path, check: bool = True) -> subprocess.Complete
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     shutil.copytree(SHIPPED_SEEDS, tmp_path / "seeds")
+    # The seed's date comes from its text ("Thursday (12 November)") read relative to the
+    # file's modification time: pin that time so the test does not depend on the clock.
+    for seed in (tmp_path / "seeds").iterdir():
+        os.utime(seed, (SEED_MTIME, SEED_MTIME))
     return tmp_path
 
 
