@@ -738,7 +738,7 @@ def run_once(
 
     batches = [b for b in read_seeds(settings, report) if wanted(b.spec.id)]
     specs = {s.id: remote_spec(s) for s in settings.sources if wanted(s.id)}
-    states = {spec.id: _ensure(store, spec, options) for spec in specs.values()}
+    states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
     due = [
         st
         for st in states.values()
@@ -750,10 +750,8 @@ def run_once(
     if progress:
         progress("fetch", len(due), len(due))
 
-    local_states = {
-        b.spec.id: _ensure(store, b.spec, options) for b in batches if b.spec.id not in states
-    }
-    states.update(local_states)
+    local = [b.spec for b in batches if b.spec.id not in states]
+    states.update(store.ensure_sources(local, write=not options.dry_run))
 
     ctx.known_organisations = known_organisations(batches, store)
     ctx.options = normalise_options(settings, batches, ctx.known_organisations)
@@ -780,12 +778,14 @@ def run_once(
     store.touch_items(plan.unchanged, now)
     # Publishing reads everything back from the store: let this run's copies go first.
     del plan, items_by_source
-    for batch in batches:
-        state = states[batch.spec.id]
-        if batch.spec.kind is SourceKind.REMOTE:
-            store.save_source(_remote_state_after(batch, state, ctx))
-        else:
-            store.save_source(_local_state_after(batch, state, ctx))
+    store.save_sources(
+        [
+            _remote_state_after(b, states[b.spec.id], ctx)
+            if b.spec.kind is SourceKind.REMOTE
+            else _local_state_after(b, states[b.spec.id], ctx)
+            for b in batches
+        ]
+    )
 
     if settings.retention_days is not None:
         report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
@@ -826,15 +826,6 @@ def _log_result(batch: _Batch) -> None:
         size,
         round(outcome.elapsed * 1000) if outcome else 0,
     )
-
-
-def _ensure(store: Store, spec: SourceSpec, options: RunOptions) -> SourceState:
-    if options.dry_run:
-        existing = store.source(spec.id)
-        if existing is not None:
-            return existing
-        return SourceState(id=spec.id, url=spec.url, config_url=spec.url, kind=spec.kind.value)
-    return store.ensure_source(spec)
 
 
 def _result(batch: _Batch) -> SourceResult:

@@ -224,47 +224,37 @@ class Store:
 
     def ensure_source(self, spec: SourceSpec) -> SourceState:
         """Insert a configured source or refresh its configured fields; keeps fetch state."""
-        existing = self.source(spec.id)
-        if existing is None:
-            state = SourceState(
-                id=spec.id,
-                url=spec.url,
-                config_url=spec.url,
-                kind=spec.kind.value,
-                title=spec.title,
-                tags=spec.tags,
-                enabled=spec.enabled,
-            )
-        else:
-            # Keep a URL learnt from a permanent redirect, unless the operator changed the
-            # configured one since.
-            url = existing.url if existing.config_url == spec.url else spec.url
-            state = _replace(
-                existing,
-                title=spec.title,
-                tags=spec.tags,
-                kind=spec.kind.value,
-                url=url,
-                config_url=spec.url,
-            )
-            if existing.disabled_reason is None:
-                state = _replace(state, enabled=spec.enabled)
-            if state == existing:
-                return existing  # the common case in a daemon: no write at all
-        self.save_source(state)
-        return state
+        return self.ensure_sources([spec])[spec.id]
+
+    def ensure_sources(
+        self, specs: Sequence[SourceSpec], *, write: bool = True
+    ) -> dict[str, SourceState]:
+        """`ensure_source` for many, reading every row once and writing only the changed
+        ones in one transaction (nothing at all with `write=False`, for a dry run)."""
+        existing = {state.id: state for state in self.sources()}
+        states = {spec.id: configured_state(spec, existing.get(spec.id)) for spec in specs}
+        changed = [state for sid, state in states.items() if state != existing.get(sid)]
+        if write:
+            self.save_sources(changed)
+        return states
 
     def save_source(self, state: SourceState) -> None:
-        params = _source_params(state)
+        self.save_sources([state])
+
+    def save_sources(self, states: Sequence[SourceState]) -> None:
+        """Upsert source rows in one transaction (a run saves every source it touched)."""
+        if not states:
+            return
         columns = ", ".join(_SOURCE_COLUMNS)
         placeholders = ", ".join(f":{c}" for c in _SOURCE_COLUMNS)
         updates = ", ".join(f"{c} = excluded.{c}" for c in _SOURCE_COLUMNS if c != "id")
+        sql = (
+            f"INSERT INTO sources ({columns}) VALUES ({placeholders}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
         with self.transaction():
-            self._db.execute(
-                f"INSERT INTO sources ({columns}) VALUES ({placeholders}) "
-                f"ON CONFLICT (id) DO UPDATE SET {updates}",
-                params,
-            )
+            for state in states:
+                self._db.execute(sql, _source_params(state))
 
     def remove_source(self, source_id: str) -> None:
         """Forget a source's fetch state; its items stay until retention drops them."""
@@ -547,6 +537,34 @@ def _stored_from_row(row: Row, sources: dict[str, Attribution]) -> StoredItem:
         merge_reason=row["merge_reason"],
         merge_score=row["merge_score"],
     )
+
+
+def configured_state(spec: SourceSpec, existing: SourceState | None) -> SourceState:
+    """A source row after (re)reading its configuration; fetch state is kept."""
+    if existing is None:
+        return SourceState(
+            id=spec.id,
+            url=spec.url,
+            config_url=spec.url,
+            kind=spec.kind.value,
+            title=spec.title,
+            tags=spec.tags,
+            enabled=spec.enabled,
+        )
+    # Keep a URL learnt from a permanent redirect, unless the operator changed the
+    # configured one since.
+    url = existing.url if existing.config_url == spec.url else spec.url
+    state = _replace(
+        existing,
+        title=spec.title,
+        tags=spec.tags,
+        kind=spec.kind.value,
+        url=url,
+        config_url=spec.url,
+    )
+    if existing.disabled_reason is None:
+        state = _replace(state, enabled=spec.enabled)
+    return state
 
 
 def _replace(state: SourceState, **changes: Any) -> SourceState:
