@@ -1,8 +1,9 @@
 """The orchestrator: one run of the whole flow.
 
-    sources ─► read seeds / fetch remote ─► parse ─► normalise + filter ─► classify
-            ─► dedupe (new items join or start a story) ─► store items
-            ─► save each source's state and validators ─► publish
+    sources ─► read seeds / fetch remote ─► parse        (collect)
+            ─► normalise + filter ─► classify ─► dedupe  (here; cleaning in workers)
+            ─► store items ─► save each source's state and validators
+            ─► publish                                   (output)
 
 Errors are values here: one bad source becomes a failed `SourceResult` and the run goes
 on. Only `AggregatorError`s are caught; anything else is a bug and propagates.
@@ -10,8 +11,6 @@ on. Only `AggregatorError`s are caught; anything else is a bug and propagates.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
 import random
@@ -20,15 +19,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from aggregator import __version__, dedupe, identity
-from aggregator.config import RemoteSource, Settings, slugify
-from aggregator.entries import build_entries
-from aggregator.exceptions import FetchError, ParseError, SourceError
+from aggregator import dedupe, identity
+from aggregator.collect import (
+    SEED_TEXT_SOURCE,
+    Batch,
+    fetch_remote,
+    is_due,
+    read_seeds,
+    remote_spec,
+)
+from aggregator.config import Settings
+from aggregator.exceptions import FetchError, SourceError
 from aggregator.filters import ItemFilter, compile_filters, filter_reason
-from aggregator.ingest import seeds as seed_files
-from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, FetchSettings, Validators
 from aggregator.model import (
-    Action,
     Attribution,
     FeedMeta,
     Item,
@@ -40,17 +43,13 @@ from aggregator.model import (
     SourceUpdated,
 )
 from aggregator.normalise import NormaliseOptions, normalise_entry
+from aggregator.output import notify_hub, publish
 from aggregator.parallel import parallel_map
-from aggregator.parse import parse_feed
 from aggregator.policy import next_check_at, refresh_hint
-from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
-from aggregator.seedtext import decode_text, parse_seed_document
+from aggregator.publish import PublishReport
 from aggregator.store import ItemWrite, SourceState, Store, attribution_for
-from aggregator.websub import ping_hub
 
 log = logging.getLogger(__name__)
-
-SEED_TEXT_SOURCE = "seeds"
 Progress = Callable[[str, int, int], None]  # (phase, done, total) for progress bars
 
 
@@ -78,176 +77,6 @@ class RunReport:
     @property
     def changed(self) -> bool:
         return bool(self.counts["new"] or self.counts["updated"])
-
-
-@dataclass(slots=True)
-class _Batch:
-    """What one source gave in this run, and what fetching it taught us."""
-
-    spec: SourceSpec
-    parsed: ParsedFeed | None = None
-    outcome: FetchOutcome | None = None  # its body dropped once parsed (memory)
-    body_hash: str | None = None
-    size: int = 0
-    error: SourceError | None = None
-    counts: Counter[str] = field(default_factory=Counter)
-
-
-# -- reading local seeds --------------------------------------------------------------------
-
-
-def seed_feed_source_id(relpath: str) -> str:
-    stem = relpath.rsplit(".", 1)[0]
-    return "seed-" + slugify(stem)
-
-
-def read_seeds(settings: Settings, report: RunReport) -> list[_Batch]:
-    """Every document of the seeds folder: text seeds form one source, feed files one each."""
-    root = settings.seeds
-    try:
-        files, warnings = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
-    except SourceError as exc:
-        report.warnings.append(f"seeds folder {root}: {exc.message}")
-        return []
-    report.warnings.extend(warnings)
-    batches: list[_Batch] = []
-    text_entries: list[RawEntry] = []
-    for seed in files:
-        try:
-            retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
-        except SourceError as exc:
-            report.warnings.append(f"{seed.relpath}: skipped: {exc.message}")
-            continue
-        if seed.kind == "feed":
-            batches.append(
-                _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), report)
-            )
-            continue
-        try:
-            text = decode_text(retrieved.body)
-        except ValueError as exc:
-            report.warnings.append(f"skipped: {seed.relpath}: {exc}")
-            continue
-        try:
-            raw = parse_seed_document(
-                text,
-                relpath=seed.relpath,
-                mtime=retrieved.mtime or seed.mtime,
-                markdown=seed.kind == "markdown",
-            )
-        except ValueError as exc:
-            report.warnings.append(f"skipped: {exc}")  # the message names the file
-            continue
-        # The id a seed "gave" its item is its path; identity itself comes from content.
-        text_entries.append(replace(raw, id=seed.relpath))
-    if text_entries:
-        spec = SourceSpec(
-            id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
-        )
-        meta = FeedMeta(title="Seed documents")
-        batches.insert(0, _Batch(spec=spec, parsed=ParsedFeed(meta, tuple(text_entries))))
-    return batches
-
-
-def _read_seed_feed(relpath: str, body: bytes, uri: str, report: RunReport) -> _Batch:
-    spec = SourceSpec(id=seed_feed_source_id(relpath), url=relpath, kind=SourceKind.SEED_FEED)
-    try:
-        parsed = parse_feed(body, url=uri, source_id=spec.id)
-    except ParseError as exc:
-        return _Batch(spec=spec, error=exc)
-    if parsed.warning:
-        report.warnings.append(f"{relpath}: {parsed.warning}")
-    return _Batch(spec=spec, parsed=parsed)
-
-
-# -- fetching remote feeds ------------------------------------------------------------------
-
-
-def remote_spec(source: RemoteSource) -> SourceSpec:
-    return SourceSpec(
-        id=source.id,
-        url=source.url,
-        kind=SourceKind.REMOTE,
-        title=source.name,
-        tags=source.tags,
-        interval=source.interval,
-        enabled=source.enabled,
-    )
-
-
-def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
-    if not state.enabled:
-        return False
-    if force:
-        return True
-    if state.last_fetch_at is not None and now < state.last_fetch_at + min_interval:
-        return False
-    return state.next_check_at is None or state.next_check_at <= now
-
-
-def fetch_settings(settings: Settings) -> FetchSettings:
-    f = settings.fetch
-    return FetchSettings(
-        concurrency=f.concurrency,
-        per_host=f.per_host,
-        connect_timeout=f.connect_timeout,
-        read_timeout=f.read_timeout,
-        total_timeout=f.timeout,
-        max_bytes=f.max_bytes,
-        allow=f.allow,
-    )
-
-
-def fetch_remote(
-    settings: Settings, store: Store, due: Sequence[SourceState], specs: dict[str, SourceSpec]
-) -> list[_Batch]:
-    requests = [
-        FetchRequest(
-            source_id=s.id,
-            url=s.url,
-            validators=Validators(etag=s.etag, last_modified=s.last_modified),
-        )
-        for s in due
-    ]
-    if not requests:
-        return []
-
-    async def fetch_all() -> list[FetchOutcome | FetchError]:
-        async with Fetcher(fetch_settings(settings)) as fetcher:
-            return await fetcher.fetch_all(requests)
-
-    outcomes = asyncio.run(fetch_all())
-    batches = []
-    for state, outcome in zip(due, outcomes, strict=True):
-        batch = _Batch(spec=specs[state.id])
-        if isinstance(outcome, FetchError):
-            batch.error = outcome
-        else:
-            # A body identical to the last one is unchanged even without validators.
-            body = outcome.body
-            batch.body_hash = _body_hash(body) if body is not None else None
-            batch.size = len(body) if body is not None else 0
-            if not outcome.not_modified and body is not None and batch.body_hash != state.body_hash:
-                _parse_remote(batch, outcome)
-            batch.outcome = replace(outcome, body=None)
-        batches.append(batch)
-    return batches
-
-
-def _body_hash(body: bytes) -> str:
-    return hashlib.sha256(body).hexdigest()
-
-
-def _parse_remote(batch: _Batch, outcome: FetchOutcome) -> None:
-    try:
-        batch.parsed = parse_feed(
-            outcome.body or b"",
-            url=outcome.final_url,
-            source_id=batch.spec.id,
-            headers=outcome.headers,
-        )
-    except ParseError as exc:
-        batch.error = exc
 
 
 # -- deciding -------------------------------------------------------------------------------
@@ -301,8 +130,8 @@ PARALLEL_MIN_ENTRIES = 2000
 
 
 def _clean_batches(
-    batches: Sequence[_Batch], states: dict[str, SourceState], ctx: _Context
-) -> list[tuple[_Batch, list[Item]]]:
+    batches: Sequence[Batch], states: dict[str, SourceState], ctx: _Context
+) -> list[tuple[Batch, list[Item]]]:
     ready = [b for b in batches if b.parsed is not None and b.error is None]
     jobs = []
     for batch in ready:
@@ -333,7 +162,7 @@ def _clean_batches(
     return cleaned
 
 
-def _state_from_feed(state: SourceState, batch: _Batch, ctx: _Context) -> SourceState:
+def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceState:
     meta = batch.parsed.meta if batch.parsed else FeedMeta()
     site = meta.link
     if batch.spec.kind is not SourceKind.REMOTE and not site:
@@ -355,14 +184,14 @@ class _Plan:
 
 
 def _classify(
-    items_by_source: list[tuple[_Batch, list[Item]]], ctx: _Context, report: RunReport
+    items_by_source: list[tuple[Batch, list[Item]]], ctx: _Context, report: RunReport
 ) -> _Plan:
     """New, updated or unchanged, then near-duplicate assignment of the new ones."""
     plan = _Plan()
     all_keys = [i.key for _, items in items_by_source for i in items]
     known = ctx.store.known_items(all_keys)
     gone = ctx.store.tombstoned(all_keys)
-    fresh: list[tuple[_Batch, Item]] = []
+    fresh: list[tuple[Batch, Item]] = []
     seen: set[str] = set()
     for batch, items in items_by_source:
         for item in items:
@@ -397,7 +226,7 @@ def _classify(
 
 
 def _assign_new(
-    fresh: list[tuple[_Batch, Item]], ctx: _Context, plan: _Plan, report: RunReport
+    fresh: list[tuple[Batch, Item]], ctx: _Context, plan: _Plan, report: RunReport
 ) -> None:
     if not fresh:
         return
@@ -492,7 +321,7 @@ def _jitter(source_id: str, now: datetime) -> float:
     return random.Random(f"{source_id}@{now.isoformat()}").random()
 
 
-def _remote_state_after(batch: _Batch, state: SourceState, ctx: _Context) -> SourceState:
+def _remote_state_after(batch: Batch, state: SourceState, ctx: _Context) -> SourceState:
     f = ctx.settings.fetch
     interval = batch.spec.interval
     if batch.error is not None:
@@ -568,7 +397,7 @@ def state_interval(ctx: _Context, state: SourceState) -> timedelta:
     return timedelta(hours=1)
 
 
-def _local_state_after(batch: _Batch, state: SourceState, ctx: _Context) -> SourceState:
+def _local_state_after(batch: Batch, state: SourceState, ctx: _Context) -> SourceState:
     if batch.error is not None:
         return _failed_state(batch.error, state, ctx)
     return replace(
@@ -579,72 +408,6 @@ def _local_state_after(batch: _Batch, state: SourceState, ctx: _Context) -> Sour
         last_new=batch.counts["new"],
         last_updated=batch.counts["updated"],
     )
-
-
-# -- publishing -----------------------------------------------------------------------------
-
-
-def feed_info(settings: Settings) -> FeedInfo:
-    f = settings.feed
-    return FeedInfo(
-        id=f.feed_id,
-        title=f.title,
-        subtitle=f.subtitle,
-        base_url=f.base_url,
-        author=f.author,
-        hub=f.hub,
-        entries_per_feed=f.entries,
-    )
-
-
-def _publish_fingerprint(settings: Settings, store: Store, sources: list[SourceInfo]) -> str:
-    """Changes whenever anything that shapes the output changes: stored items (the store's
-    data version), sources, feed settings, the output folder, or the aggregator version."""
-    parts = [
-        __version__,  # a new version may render differently
-        repr(settings.feed),
-        str(settings.out.resolve()),
-        repr(sources),
-        store.data_version(),
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def publish(
-    settings: Settings, store: Store, *, force: bool = True
-) -> tuple[PublishReport | None, int]:
-    """Render and write every output. Without `force`, skip the work (None) when nothing
-    changed since the last publish and the output is still there."""
-    sources = [
-        SourceInfo(id=s.id, url=s.url, title=s.display_title, site_link=s.site_link, tags=s.tags)
-        for s in store.sources()
-    ]
-    fingerprint = _publish_fingerprint(settings, store, sources)
-    if (
-        not force
-        and store.get_meta("published_fingerprint") == fingerprint
-        and (settings.out / "index.atom").is_file()
-    ):
-        return None, int(store.get_meta("published_entries") or 0)
-    stored = store.items(feed_id_base=settings.feed.base_url, with_text=False)
-    grouped: dict[str, list[Item]] = {}
-    for s in stored:
-        grouped.setdefault(s.entry_id, []).append(s.item)
-    entries = build_entries(sorted(grouped.items()))
-    report = publish_all(settings.out, feed_info(settings), entries, sources)
-    store.set_meta("published_fingerprint", fingerprint)
-    store.set_meta("published_entries", str(len(entries)))
-    return report, len(entries)
-
-
-def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
-    """WebSub: tell the hub which feeds changed (never fails the run)."""
-    hub = settings.feed.hub
-    topics = [p for p in published.written if p.endswith(".atom")]
-    if not hub or not topics:
-        return []
-    info = feed_info(settings)
-    return asyncio.run(ping_hub(hub, [info.url(p) for p in topics]))
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -681,7 +444,7 @@ def _mentions(parsed: ParsedFeed, name: str) -> int:
 KNOWN_ORGANISATIONS = "known_organisations"
 
 
-def known_organisations(batches: Sequence[_Batch], store: Store) -> tuple[str, ...]:
+def known_organisations(batches: Sequence[Batch], store: Store) -> tuple[str, ...]:
     """Organisations seen speaking for themselves: seed organisation lines, and feeds that
     name themselves in most of their entries. Remembered in the store, so a republished
     copy arriving alone later is still credited. Republishers named in footers are not
@@ -702,7 +465,7 @@ def known_organisations(batches: Sequence[_Batch], store: Store) -> tuple[str, .
 
 
 def normalise_options(
-    settings: Settings, batches: Sequence[_Batch], known: tuple[str, ...]
+    settings: Settings, batches: Sequence[Batch], known: tuple[str, ...]
 ) -> dict[str, NormaliseOptions]:
     """Cleaning options per source of this run."""
     future = {s.id: s.future_dates for s in settings.sources}
@@ -736,7 +499,7 @@ def run_once(
     def wanted(source_id: str) -> bool:
         return not options.only or source_id in options.only
 
-    batches = [b for b in read_seeds(settings, report) if wanted(b.spec.id)]
+    batches = [b for b in read_seeds(settings, report.warnings) if wanted(b.spec.id)]
     specs = {s.id: remote_spec(s) for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
     due = [
@@ -806,7 +569,7 @@ def run_once(
     return report
 
 
-def _log_result(batch: _Batch) -> None:
+def _log_result(batch: Batch) -> None:
     """One canonical line per source and run."""
     c = batch.counts
     outcome = batch.outcome
@@ -828,7 +591,7 @@ def _log_result(batch: _Batch) -> None:
     )
 
 
-def _result(batch: _Batch) -> SourceResult:
+def _result(batch: Batch) -> SourceResult:
     if batch.error is not None:
         return SourceResult(batch.spec.id, batch.error)
     if batch.parsed is None:
@@ -842,4 +605,12 @@ def _result(batch: _Batch) -> SourceResult:
     )
 
 
-__all__ = ["Action", "RunOptions", "RunReport", "publish", "run_once"]
+__all__ = [
+    "SEED_TEXT_SOURCE",
+    "RunOptions",
+    "RunReport",
+    "is_due",
+    "publish",
+    "run_once",
+    "split_item",
+]

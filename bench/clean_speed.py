@@ -1,6 +1,6 @@
 """Clean 100,000 generated items in the corpus style; print the median time and peak memory.
 
-    /work/venv/bin/python bench/clean_speed.py [--items 100000] [--runs 3] [--workers 2]
+    python bench/clean_speed.py [--items 100000] [--runs 3] [--workers 2]
 
 Items are the dev corpus entries (feeds and seed texts) varied per copy: a number in the
 title, a tracking parameter on the link, mojibake, a share line or a read-more link in
@@ -28,7 +28,7 @@ from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import normalise_entry
 from aggregator.seedtext import decode_text, parse_seed_document
 
-CORPUS = Path("/work/shared/corpus/dev/seeds")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SOURCE = SourceSpec(id="bench", url="https://bench.example/feed", title="Wire Digest")
 ATTRIBUTION = Attribution(

@@ -1,7 +1,7 @@
 """Turn a labelled corpus into `Item`s through the product's own reading path, for the
 dedupe benchmarks.
 
-Every document goes the way `aggregator.pipeline.read_seeds` sends it: feed files through
+Every document goes the way `aggregator.collect.read_seeds` sends it: feed files through
 `aggregator.parse.parse_feed` (one SEED_FEED source per file), text seeds through
 `aggregator.seedtext.decode_text` + `parse_seed_document` (one SEED_TEXT source "seeds",
 `RawEntry.id` set to the file's relative path), then every entry through
@@ -26,15 +26,15 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
+from aggregator.collect import SEED_TEXT_SOURCE, seed_feed_source_id
 from aggregator.ingest import seeds as seed_files
 from aggregator.model import FeedMeta, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.parse import parse_feed
-from aggregator.pipeline import SEED_TEXT_SOURCE, seed_feed_source_id
 from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import SourceState, attribution_for
 
-DEV_CORPUS = Path("/work/shared/corpus/dev")
+DEV_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 
 # The run's clock (first-seen) and the seed files' modification time: fixed, so runs are
 # reproducible. The CLI mode of the quality bench uses the real clock and mtimes.

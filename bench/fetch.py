@@ -1,6 +1,6 @@
 """Benchmark of fetching: our Fetcher and `aggregator run` next to lemon24's reader.
 
-    /work/venv/bin/python bench/fetch.py [--feeds 1000] [--runs 3] [--hosts 16] [--skip-run]
+    python bench/fetch.py [--feeds 1000] [--runs 3] [--hosts 16] [--skip-run]
 
 Starts a loopback feed farm in its own process (asyncio, keep-alive): N feeds of 50
 items, 20–100 KB, RSS and Atom alternating, 20–200 ms of latency each, ETag and

@@ -1,6 +1,6 @@
 """Parse speed: the lxml fast path against feedparser, on bench/fetch.py's feed documents.
 
-    /work/venv/bin/python bench/parse_speed.py [--feeds 100] [--runs 5]
+    python bench/parse_speed.py [--feeds 100] [--runs 5]
 
 Generates the documents (RSS and Atom alternately, 20–100 KB, 50 items each), checks
 that both paths give equal records, then times each path in its own child process

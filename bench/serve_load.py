@@ -1,6 +1,6 @@
 """Load test of `aggregator.serve`: conditional and full GETs of a 100-entry index.atom.
 
-    /work/venv/bin/python bench/serve_load.py [--runs 3] [--duration 5] [--connections 16]
+    python bench/serve_load.py [--runs 3] [--duration 5] [--connections 16]
 
 Writes a realistic ~150 KB Atom document into a temporary output folder, starts the
 server (`python -m aggregator.serve`, uvicorn, one process) on a free loopback port and

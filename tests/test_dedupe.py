@@ -446,7 +446,7 @@ def test_a_restored_index_matches_like_the_live_one() -> None:
 # --- the labelled dev corpus
 
 
-DEV = Path("/work/shared/corpus/dev")
+DEV = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 
 
 @pytest.mark.skipif(not DEV.exists(), reason="the shared dev corpus is not on this machine")

@@ -23,7 +23,7 @@ from aggregator.normalise.text import repair_mojibake
 from aggregator.parse import parse_feed
 from aggregator.seedtext import decode_text, parse_seed_document
 
-CORPUS = Path("/work/shared/corpus/dev")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 FOOTER_PHRASES = re.compile(
     r"Public Release|View in full here|appeared first on|Share this|Read more|Continue reading",

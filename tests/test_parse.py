@@ -16,7 +16,7 @@ from aggregator.model import FeedMeta, ParsedFeed, RawEntry
 from aggregator.parse import parse_feed
 
 DATA = Path(__file__).parent / "data" / "parse"
-CORPUS = Path("/work/shared/corpus/dev")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 BASE = "https://feeds.example/"
 
 

@@ -24,7 +24,7 @@ from aggregator.parse import Reading, read_feed
 from aggregator.parse.fast import parse_date
 
 DATA = Path(__file__).parent / "data" / "parse"
-SEEDS = Path("/work/shared/corpus/dev/seeds")
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"
 BENCH = Path(__file__).parent.parent / "bench"
 URL = "https://feeds.example/path/feed.xml"
 

@@ -15,7 +15,7 @@ from aggregator.model import (
     SourceKind,
     SourceSpec,
 )
-from aggregator.pipeline import _Batch, carries_others, is_due, known_organisations
+from aggregator.pipeline import Batch, carries_others, is_due, known_organisations
 from aggregator.store import SourceState, open_store
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -40,7 +40,7 @@ def test_a_feed_that_names_itself_speaks_for_itself() -> None:
 
 def test_known_organisations_come_from_seeds_and_self_naming_feeds(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "db.sqlite"))
-    seeds = _Batch(
+    seeds = Batch(
         spec=SourceSpec(id="seeds", url="seeds", kind=SourceKind.SEED_TEXT),
         parsed=ParsedFeed(
             FeedMeta(),
@@ -50,11 +50,11 @@ def test_known_organisations_come_from_seeds_and_self_naming_feeds(tmp_path: Pat
             ),
         ),
     )
-    org = _Batch(
+    org = Batch(
         spec=SourceSpec(id="org", url="org.xml", kind=SourceKind.SEED_FEED),
         parsed=feed("Reserve Bank", ["The Reserve Bank raised rates."] * 2),
     )
-    digest = _Batch(
+    digest = Batch(
         spec=SourceSpec(id="digest", url="d.xml", kind=SourceKind.SEED_FEED),
         parsed=feed("Daily Digest", ["NATO met.", "Rates rose."]),
     )

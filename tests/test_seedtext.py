@@ -13,7 +13,7 @@ from aggregator.seedtext import decode_text, parse_seed_document
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "seeds" / "000_bc5ed4e3cd933a22.txt"
-CORPUS = Path("/work/shared/corpus/dev")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 LATE_NOVEMBER = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
 FOOTER = (

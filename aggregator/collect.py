@@ -1,0 +1,192 @@
+"""Collecting what the sources say: local seed documents read, remote feeds fetched,
+both parsed into one `Batch` per source. Nothing is decided here."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from aggregator.config import RemoteSource, Settings, slugify
+from aggregator.exceptions import FetchError, ParseError, SourceError
+from aggregator.ingest import seeds as seed_files
+from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, FetchSettings, Validators
+from aggregator.model import FeedMeta, ParsedFeed, RawEntry, SourceKind, SourceSpec
+from aggregator.parse import parse_feed
+from aggregator.seedtext import decode_text, parse_seed_document
+from aggregator.store import SourceState, Store
+
+SEED_TEXT_SOURCE = "seeds"
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one source gave in this run, and what fetching it taught us."""
+
+    spec: SourceSpec
+    parsed: ParsedFeed | None = None
+    outcome: FetchOutcome | None = None  # its body dropped once parsed (memory)
+    body_hash: str | None = None
+    size: int = 0
+    error: SourceError | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+# -- reading local seeds --------------------------------------------------------------------
+
+
+def seed_feed_source_id(relpath: str) -> str:
+    stem = relpath.rsplit(".", 1)[0]
+    return "seed-" + slugify(stem)
+
+
+def read_seeds(settings: Settings, warnings: list[str]) -> list[Batch]:
+    """Every document of the seeds folder: text seeds form one source, feed files one each."""
+    root = settings.seeds
+    try:
+        files, refused = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
+    except SourceError as exc:
+        warnings.append(f"seeds folder {root}: {exc.message}")
+        return []
+    warnings.extend(refused)
+    batches: list[Batch] = []
+    text_entries: list[RawEntry] = []
+    for seed in files:
+        try:
+            retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
+        except SourceError as exc:
+            warnings.append(f"{seed.relpath}: skipped: {exc.message}")
+            continue
+        if seed.kind == "feed":
+            batches.append(
+                _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
+            )
+            continue
+        try:
+            text = decode_text(retrieved.body)
+        except ValueError as exc:
+            warnings.append(f"skipped: {seed.relpath}: {exc}")
+            continue
+        try:
+            raw = parse_seed_document(
+                text,
+                relpath=seed.relpath,
+                mtime=retrieved.mtime or seed.mtime,
+                markdown=seed.kind == "markdown",
+            )
+        except ValueError as exc:
+            warnings.append(f"skipped: {exc}")  # the message names the file
+            continue
+        # The id a seed "gave" its item is its path; identity itself comes from content.
+        text_entries.append(replace(raw, id=seed.relpath))
+    if text_entries:
+        spec = SourceSpec(
+            id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
+        )
+        meta = FeedMeta(title="Seed documents")
+        batches.insert(0, Batch(spec=spec, parsed=ParsedFeed(meta, tuple(text_entries))))
+    return batches
+
+
+def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) -> Batch:
+    spec = SourceSpec(id=seed_feed_source_id(relpath), url=relpath, kind=SourceKind.SEED_FEED)
+    try:
+        parsed = parse_feed(body, url=uri, source_id=spec.id)
+    except ParseError as exc:
+        return Batch(spec=spec, error=exc)
+    if parsed.warning:
+        warnings.append(f"{relpath}: {parsed.warning}")
+    return Batch(spec=spec, parsed=parsed)
+
+
+# -- fetching remote feeds ------------------------------------------------------------------
+
+
+def remote_spec(source: RemoteSource) -> SourceSpec:
+    return SourceSpec(
+        id=source.id,
+        url=source.url,
+        kind=SourceKind.REMOTE,
+        title=source.name,
+        tags=source.tags,
+        interval=source.interval,
+        enabled=source.enabled,
+    )
+
+
+def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
+    if not state.enabled:
+        return False
+    if force:
+        return True
+    if state.last_fetch_at is not None and now < state.last_fetch_at + min_interval:
+        return False
+    return state.next_check_at is None or state.next_check_at <= now
+
+
+def fetch_settings(settings: Settings) -> FetchSettings:
+    f = settings.fetch
+    return FetchSettings(
+        concurrency=f.concurrency,
+        per_host=f.per_host,
+        connect_timeout=f.connect_timeout,
+        read_timeout=f.read_timeout,
+        total_timeout=f.timeout,
+        max_bytes=f.max_bytes,
+        allow=f.allow,
+    )
+
+
+def fetch_remote(
+    settings: Settings, store: Store, due: Sequence[SourceState], specs: dict[str, SourceSpec]
+) -> list[Batch]:
+    requests = [
+        FetchRequest(
+            source_id=s.id,
+            url=s.url,
+            validators=Validators(etag=s.etag, last_modified=s.last_modified),
+        )
+        for s in due
+    ]
+    if not requests:
+        return []
+
+    async def fetch_all() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(fetch_settings(settings)) as fetcher:
+            return await fetcher.fetch_all(requests)
+
+    outcomes = asyncio.run(fetch_all())
+    batches = []
+    for state, outcome in zip(due, outcomes, strict=True):
+        batch = Batch(spec=specs[state.id])
+        if isinstance(outcome, FetchError):
+            batch.error = outcome
+        else:
+            # A body identical to the last one is unchanged even without validators.
+            body = outcome.body
+            batch.body_hash = _body_hash(body) if body is not None else None
+            batch.size = len(body) if body is not None else 0
+            if not outcome.not_modified and body is not None and batch.body_hash != state.body_hash:
+                _parse_remote(batch, outcome)
+            batch.outcome = replace(outcome, body=None)
+        batches.append(batch)
+    return batches
+
+
+def _body_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _parse_remote(batch: Batch, outcome: FetchOutcome) -> None:
+    try:
+        batch.parsed = parse_feed(
+            outcome.body or b"",
+            url=outcome.final_url,
+            source_id=batch.spec.id,
+            headers=outcome.headers,
+        )
+    except ParseError as exc:
+        batch.error = exc
