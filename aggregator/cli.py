@@ -317,6 +317,15 @@ def split(
 # -- the daemon -----------------------------------------------------------------------------
 
 
+tick_option = click.option(
+    "--tick",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between checks for due work.",
+)
+
+
 def _daemon(config: Path | None, overrides: dict[str, Any], tick: float) -> Any:
     from aggregator.daemon import Daemon
 
@@ -346,13 +355,7 @@ def _run_daemon(daemon: Any, *, serve: bool, schedule: bool, host: str, port: in
     "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port."
 )
 @click.option("--no-schedule", is_flag=True, help="Only serve the output folder; fetch nothing.")
-@click.option(
-    "--tick",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds between checks for due work.",
-)
+@tick_option
 def serve(
     config: Path | None,
     db: str | None,
@@ -371,13 +374,7 @@ def serve(
 @main.command()
 @config_options
 @io_options
-@click.option(
-    "--tick",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Seconds between checks for due work.",
-)
+@tick_option
 def schedule(
     config: Path | None, db: str | None, seeds: Path | None, out: Path | None, tick: float
 ) -> None:

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree
+from test_cli_run import aggregator
 from test_store import make_item
 
 from aggregator.config import Settings
@@ -302,23 +303,6 @@ def test_daemon_cycle_skips_while_another_writes(postgres_url: str, tmp_path: Pa
 
 
 # -- end to end ---------------------------------------------------------------------------
-
-
-def aggregator(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
-    result = subprocess.run(
-        [sys.executable, "-m", "aggregator", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        )
-    return result
 
 
 @pytest.fixture
