@@ -516,6 +516,7 @@ def _again(item: Item) -> RawEntry:
 @given(_raw_entries)
 @example(RawEntry(title="Â\x80", content="<p>Price: Â\x80 5</p>"))  # mojibake of a C1 control
 @example(RawEntry(title="Â\x1f\x80", content="Â\x08\x80"))  # a control inside a mojibake pair
+@example(RawEntry(content="\uf900"))  # a compatibility ideograph: NFC changes it
 @example(
     RawEntry(
         summary="Share this:/Public Release. This material from the originating organization/author(s) might be of the point-in-time nature, and edited for clarity, style and length. Mirage.News does not take institutional positions or sides, and all views, positions, and conclusions expressed herein are solely those of the author(s).View in full here."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -293,8 +294,10 @@ def paragraphs(markup: str, *, skip_captions: bool = False) -> list[str]:
 
 
 def html_to_text(markup: str, *, skip_captions: bool = False) -> str:
-    """Plain text of an HTML fragment: one paragraph per block, separated by a blank line."""
-    return "\n\n".join(paragraphs(markup, skip_captions=skip_captions))
+    """Plain text of an HTML fragment, Unicode NFC: one paragraph per block, separated by
+    a blank line."""
+    text = "\n\n".join(paragraphs(markup, skip_captions=skip_captions))
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 _ENTITY_IN_TEXT = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")

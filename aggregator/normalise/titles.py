@@ -44,7 +44,7 @@ def clean_title(
     if site is not None:
         notes.append(f"title suffix removed: {site}")
     if not title:
-        title = first_words(fallback_text, TITLE_FROM_TEXT_CHARS)
+        title = clean_text(first_words(fallback_text, TITLE_FROM_TEXT_CHARS))
         notes.append("title missing; first words of the text used" if title else "")
     if not title:
         title = UNTITLED
