@@ -366,3 +366,15 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert b"clean" not in stdout  # the summary on stdout carries no bar
     piped = aggregator("run", cwd=tmp_path)
     assert "clean" not in piped.stderr
+
+
+def test_unwritable_output_is_reported_and_items_are_kept(workdir: Path) -> None:
+    (workdir / "feeds").write_text("a file where the output folder should be", encoding="utf-8")
+    result = aggregator("run", cwd=workdir, check=False)
+    assert result.returncode == 1
+    assert "feeds" in result.stderr and "Traceback" not in result.stderr
+    # The items were stored before publishing failed; the next run publishes them.
+    (workdir / "feeds").unlink()
+    second = aggregator("run", cwd=workdir)
+    assert "0 new" in second.stdout and "1 unchanged" in second.stdout
+    assert validate_atom((workdir / "feeds" / "index.atom").read_bytes()) == []
