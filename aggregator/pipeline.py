@@ -325,7 +325,7 @@ def _remote_state_after(batch: Batch, state: SourceState, ctx: _Context) -> Sour
     f = ctx.settings.fetch
     interval = batch.spec.interval
     if batch.error is not None:
-        return _failed_state(batch.error, state, ctx)
+        return _failed_state(batch.error, state, ctx, interval=batch.spec.interval)
     outcome = batch.outcome
     assert outcome is not None
     ttl = batch.parsed.meta.ttl_minutes if batch.parsed else None
@@ -362,7 +362,9 @@ def _remote_state_after(batch: Batch, state: SourceState, ctx: _Context) -> Sour
     return replace(new_state, next_check_at=due)
 
 
-def _failed_state(error: SourceError, state: SourceState, ctx: _Context) -> SourceState:
+def _failed_state(
+    error: SourceError, state: SourceState, ctx: _Context, *, interval: timedelta
+) -> SourceState:
     f = ctx.settings.fetch
     status = error.status if isinstance(error, FetchError) else state.last_status
     retry_after = error.retry_after if isinstance(error, FetchError) else None
@@ -379,7 +381,7 @@ def _failed_state(error: SourceError, state: SourceState, ctx: _Context) -> Sour
         return replace(failed, enabled=False, disabled_reason=error.message, next_check_at=None)
     due = next_check_at(
         ctx.now,
-        interval=state_interval(ctx, state),
+        interval=interval,
         error_count=failed.error_count,
         retry_after=retry_after,
         min_interval=f.min_interval,
@@ -390,16 +392,9 @@ def _failed_state(error: SourceError, state: SourceState, ctx: _Context) -> Sour
     return replace(failed, next_check_at=due)
 
 
-def state_interval(ctx: _Context, state: SourceState) -> timedelta:
-    for source in ctx.settings.sources:
-        if source.id == state.id:
-            return source.interval
-    return timedelta(hours=1)
-
-
 def _local_state_after(batch: Batch, state: SourceState, ctx: _Context) -> SourceState:
     if batch.error is not None:
-        return _failed_state(batch.error, state, ctx)
+        return _failed_state(batch.error, state, ctx, interval=batch.spec.interval)
     return replace(
         _state_from_feed(state, batch, ctx),
         last_fetch_at=ctx.now,

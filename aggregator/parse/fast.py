@@ -480,23 +480,17 @@ class _Reader:
 
     def feed_children(self, parent: etree._Element, attrs: dict[str, str]) -> None:
         _no_cdf(attrs)
-        for child in parent:
-            name = _name(_tag(child))
-            child_attrs = _attributes(child)
-            self.enter(child_attrs)
-            handler = _FEED_HANDLERS.get(name)
-            if handler is None:
-                self.unknown(child, name, child_attrs)
-            else:
-                handler(self, child, child_attrs)
-            self.leave()
+        self._children(parent, _FEED_HANDLERS)
 
     def entry_children(self, parent: etree._Element) -> None:
+        self._children(parent, _ENTRY_HANDLERS)
+
+    def _children(self, parent: etree._Element, handlers: Mapping[str, _Handler]) -> None:
         for child in parent:
             name = _name(_tag(child))
             child_attrs = _attributes(child)
             self.enter(child_attrs)
-            handler = _ENTRY_HANDLERS.get(name)
+            handler = handlers.get(name)
             if handler is None:
                 self.unknown(child, name, child_attrs)
             else:

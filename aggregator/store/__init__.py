@@ -160,7 +160,7 @@ class Store:
 
     def __init__(self, database: Database, *, location: str) -> None:
         self._db = database
-        self.location = location  # never holds a password (see `_redact`)
+        self.location = location  # never holds a password (see `redact_url`)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -581,12 +581,12 @@ def is_postgres_url(db: str) -> bool:
 def sqlite_path(db: str) -> Path:
     """The SQLite file a `--db` value names; a clear error for anything else."""
     if is_postgres_url(db):
-        raise StorageError(f"{_redact(db)} is a PostgreSQL URL, not a SQLite path")
+        raise StorageError(f"{redact_url(db)} is a PostgreSQL URL, not a SQLite path")
     if db.startswith("sqlite:"):
         return Path(db.removeprefix("sqlite:///").removeprefix("sqlite://"))
     if "://" in db:
         raise StorageError(
-            f"{_redact(db)}: unknown database URL; use a path, sqlite:///path or "
+            f"{redact_url(db)}: unknown database URL; use a path, sqlite:///path or "
             "postgresql://user:password@host:port/database"
         )
     return Path(db)
@@ -604,7 +604,7 @@ def open_store(db: str) -> Store:
 
 
 def _open_postgres(url: str) -> Store:
-    location = _redact(url)
+    location = redact_url(url)
     try:
         from aggregator.store.postgres import PostgresDatabase
     except ImportError:
@@ -634,7 +634,7 @@ def _open_sqlite(db: str) -> Store:
 _SECRET_PARAM = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&#]*")
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """A database URL fit for a message: no user, password or password parameter."""
     url = _SECRET_PARAM.sub(r"\1***", url)
     scheme, sep, rest = url.partition("://")
@@ -645,9 +645,6 @@ def _redact(url: str) -> str:
     if not at:
         return url
     return f"{scheme}://***@{host}{slash}{path}"
-
-
-redact_url = _redact
 
 
 def now_utc() -> datetime:
