@@ -339,10 +339,10 @@ def _daemon(config: Path | None, overrides: dict[str, Any], tick: float) -> Any:
 
 
 def _run_daemon(daemon: Any, *, serve: bool, schedule: bool, host: str, port: int) -> None:
-    import asyncio
+    from aggregator import eventloop
 
     try:
-        asyncio.run(daemon.run(serve=serve, schedule=schedule, host=host, port=port))
+        eventloop.run(daemon.run(serve=serve, schedule=schedule, host=host, port=port))
     except OSError as exc:
         raise click.ClickException(f"{exc}: is another server using that port?") from None
 

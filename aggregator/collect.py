@@ -3,13 +3,13 @@ both parsed into one `Batch` per source. Nothing is decided here."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from aggregator import eventloop
 from aggregator.config import RemoteSource, Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
@@ -158,7 +158,7 @@ def fetch_remote(
         async with Fetcher(fetch_settings(settings)) as fetcher:
             return await fetcher.fetch_all(requests)
 
-    outcomes = asyncio.run(fetch_all())
+    outcomes = eventloop.run(fetch_all())
     batches = []
     for state, outcome in zip(due, outcomes, strict=True):
         batch = Batch(spec=specs[state.id])

@@ -3,10 +3,9 @@ the WebSub hub told. Skipped when nothing changed since the last publish."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 
-from aggregator import __version__
+from aggregator import __version__, eventloop
 from aggregator.config import Settings
 from aggregator.entries import build_entries
 from aggregator.model import Item
@@ -75,4 +74,4 @@ def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
     if not hub or not topics:
         return []
     info = feed_info(settings)
-    return asyncio.run(ping_hub(hub, [info.url(p) for p in topics]))
+    return eventloop.run(ping_hub(hub, [info.url(p) for p in topics]))

@@ -44,6 +44,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aggregator import eventloop
+
 __all__ = ["build_server", "create_app", "run_server", "serve_forever"]
 
 logger = logging.getLogger(__name__)
@@ -637,7 +639,7 @@ def run_server(
     access_log: bool = False,
 ) -> None:
     """Serve in the foreground until SIGINT/SIGTERM."""
-    asyncio.run(
+    eventloop.run(
         serve_forever(
             app,
             host=host,

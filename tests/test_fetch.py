@@ -110,6 +110,72 @@ def test_connections_are_kept_alive(feed_server: FeedServer) -> None:
     assert feed_server.hits("/a")[0].client_port == feed_server.hits("/b")[0].client_port
 
 
+def test_304s_redirects_and_error_pages_keep_the_connection(feed_server: FeedServer) -> None:
+    # httpcore closes a connection whose response was not read to its end; a warm run
+    # (every feed a 304) must not reconnect for each feed.
+    feed_server.feed("/cond", RSS, etag='"v1"')
+    feed_server.redirect("/moved", "/cond", status=302)
+    feed_server.route("/gone", Reply(status=404, body=b"no such feed"))
+    validators = Validators(etag='"v1"')
+
+    async def run() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(settings(), clock=lambda: NOW) as fetcher:
+            results: list[FetchOutcome | FetchError] = []
+            for path in ("/cond", "/moved", "/gone", "/cond"):
+                request = FetchRequest(
+                    source_id="s", url=feed_server.url(path), validators=validators
+                )
+                try:
+                    results.append(await fetcher.fetch(request))
+                except FetchError as error:
+                    results.append(error)
+            return results
+
+    first, moved, gone, last = asyncio.run(run())
+    assert isinstance(first, FetchOutcome) and first.not_modified
+    assert isinstance(moved, FetchOutcome) and moved.not_modified
+    assert isinstance(gone, FetchError) and gone.status == 404
+    assert isinstance(last, FetchOutcome) and last.not_modified
+    assert len({request.client_port for request in feed_server.requests}) == 1
+
+
+def test_a_large_unread_body_is_not_read_to_keep_the_connection(feed_server: FeedServer) -> None:
+    big = b"x" * (1024 * 1024)
+    feed_server.route("/gone", Reply(status=404, body=big, drip=None))
+    error = fetch_error(feed_server.url("/gone"))
+    assert error.status == 404
+    assert error.message == "HTTP 404 Not Found"
+
+
+def test_many_hosts_at_high_concurrency_keep_one_pool_per_origin() -> None:
+    # Above 8 concurrent requests the origins are spread over several connection pools;
+    # each origin must still reuse its connections, and the limits still hold.
+    counter = InFlight()
+    servers = [FeedServer(host=f"127.0.0.{n}").start() for n in range(2, 14)]
+    try:
+        requests = []
+        for index in range(96):
+            server = servers[index % len(servers)]
+            server.route(f"/f{index}", counter.handler(f"feed {index}".encode()))  # type: ignore[arg-type]
+            requests.append(FetchRequest(source_id=f"s{index}", url=server.url(f"/f{index}")))
+
+        async def run() -> list[FetchOutcome | FetchError]:
+            async with Fetcher(settings(concurrency=40, per_host=2)) as fetcher:
+                return await fetcher.fetch_all(requests)
+
+        results = asyncio.run(run())
+    finally:
+        for server in servers:
+            server.stop()
+    assert [r.body for r in results if isinstance(r, FetchOutcome)] == [
+        f"feed {index}".encode() for index in range(96)
+    ]
+    for server in servers:
+        assert len({request.client_port for request in server.requests}) <= 2
+        assert counter.peak[server.host] <= 2
+    assert counter.peak["*"] <= 40
+
+
 def test_fetcher_must_be_entered() -> None:
     with pytest.raises(RuntimeError, match="async with"):
         asyncio.run(Fetcher(settings()).fetch(FetchRequest(source_id="a", url="http://x/")))

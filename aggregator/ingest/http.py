@@ -219,7 +219,7 @@ class Fetcher:
                     return await self._finish(req, url, response, permanent and hop > 0)
                 url = _next_hop(req, url, response, origin, credentials)
             finally:
-                await response.aclose()
+                await _release(response)
             if _loop_key(url) in seen:
                 raise _error(req, f"redirect loop at {redact(str(url))}")
             seen.add(_loop_key(url))
@@ -416,8 +416,8 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClient:
     limits = httpx.Limits(
-        max_connections=settings.concurrency,
-        max_keepalive_connections=settings.concurrency,
+        max_connections=_POOL_FACTOR * settings.concurrency,
+        max_keepalive_connections=_POOL_FACTOR * settings.concurrency,
         keepalive_expiry=5,
     )
     timeout = httpx.Timeout(
@@ -426,8 +426,14 @@ def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClien
         write=settings.read_timeout,
         pool=settings.total_timeout,
     )
+    backend = _GuardedBackend(allow)
+    ssl_context = httpx.create_ssl_context(trust_env=False)  # loads the CA bundle once
+    shards = [
+        _GuardedTransport(backend, limits=limits, ssl_context=ssl_context)
+        for _ in range(_shard_count(settings.concurrency))
+    ]
     return httpx.AsyncClient(
-        transport=_GuardedTransport(_GuardedBackend(allow), limits=limits),
+        transport=shards[0] if len(shards) == 1 else _ShardedTransport(shards),
         timeout=timeout,
         follow_redirects=False,  # we follow them, re-checking every hop
         trust_env=False,  # no proxy from the environment can bypass the address check
@@ -600,8 +606,9 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
     uses ours; the SSRF tests against a real server fail if this ever stops working.
     """
 
-    def __init__(self, backend: _GuardedBackend, *, limits: httpx.Limits) -> None:
-        ssl_context = httpx.create_ssl_context(trust_env=False)  # loads the CA bundle once
+    def __init__(
+        self, backend: _GuardedBackend, *, limits: httpx.Limits, ssl_context: ssl.SSLContext
+    ) -> None:
         super().__init__(verify=ssl_context, limits=limits, trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
@@ -610,6 +617,56 @@ class _GuardedTransport(httpx.AsyncHTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=backend,
         )
+
+
+# httpcore's pool spends CPU on every request in proportion to the connections it holds
+# (TRAPS 11: ~10 ms a request at 100 connections, ~1 ms at 50 or fewer), so a run spreads
+# its origins over several pools, one for about this many concurrent requests.
+_CONNECTIONS_PER_POOL = 8
+# Each pool may hold this many times the run's concurrency in connections, idle ones
+# included: with fewer, a run over more hosts than `concurrency / per_host` closed idle
+# keep-alive connections to make room and reconnected for nearly every request.
+_POOL_FACTOR = 2
+
+
+def _shard_count(concurrency: int) -> int:
+    return max(1, -(-concurrency // _CONNECTIONS_PER_POOL))
+
+
+class _ShardedTransport(httpx.AsyncBaseTransport):
+    """One transport for the client, made of several pools; an origin always goes to the
+    same pool, so keep-alive and the per-host limits work as with one pool.
+
+    Each pool may open more connections than the whole run's concurrency (the fetcher's
+    semaphores do the limiting), so an unlucky spread of origins never makes a request
+    wait in a pool.
+    """
+
+    def __init__(self, shards: Sequence[httpx.AsyncBaseTransport]) -> None:
+        self._shards = tuple(shards)
+
+    async def __aenter__(self) -> _ShardedTransport:
+        for shard in self._shards:
+            await shard.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        for shard in self._shards:
+            await shard.__aexit__(exc_type, exc, tb)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        shard = self._shards[hash((url.scheme, url.host, url.port)) % len(self._shards)]
+        return await shard.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for shard in self._shards:
+            await shard.aclose()
 
 
 # -- the body -----------------------------------------------------------------------------
@@ -641,6 +698,27 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
     body += decoder.finish(max_bytes - len(body) + 1)
     _check_decoded(body, max_bytes)
     return bytes(body)
+
+
+# A body no larger than this that was not read (a 304, a redirect, an error page) is read
+# and dropped before the response is closed: httpcore closes a connection whose response
+# was not read to the end, so without this every 304 of a warm run opened a new one.
+_DRAIN_BYTES = 64 * 1024
+
+
+async def _release(response: httpx.Response) -> None:
+    if not response.is_stream_consumed:
+        declared = response.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) <= _DRAIN_BYTES:
+            received = 0
+            try:
+                async for chunk in response.aiter_raw():
+                    received += len(chunk)
+                    if received > _DRAIN_BYTES:
+                        break
+            except httpx.HTTPError:
+                pass  # the connection is closed below, as it would have been anyway
+    await response.aclose()
 
 
 def _check_decoded(body: bytearray, max_bytes: int) -> None:
