@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 
 import click
 
-from aggregator import __version__, opml, sourcefile
+# The commands that edit the config (tomlkit) or read OPML import those modules
+# themselves: `aggregator run`, every few minutes from a scheduler, should not pay for them.
+from aggregator import __version__
 from aggregator import log as logsetup
 from aggregator.config import DEFAULT_CONFIG_NAME, Settings, load_settings
 from aggregator.exceptions import AggregatorError, ConfigError
@@ -485,6 +487,8 @@ def sources_add(
     config: Path | None, url: str, name: str | None, tags: tuple[str, ...], interval: int | None
 ) -> None:
     """Add a feed URL to the config file (a URL already listed is refused)."""
+    from aggregator import sourcefile  # see the note on imports at the top
+
     path = _config_path(config)
     current = _settings(config if path.exists() else None)
     every = timedelta(minutes=interval) if interval else None
@@ -501,12 +505,16 @@ def sources_add(
 @click.argument("source")
 def sources_remove(config: Path | None, source: str) -> None:
     """Remove SOURCE (id or URL) from the config file; its items stay published."""
+    from aggregator import sourcefile
+
     path = _config_path(config)
     removed = _edit(lambda: sourcefile.remove_source(path, source, current=_settings(path)))
     click.echo(f"removed {removed.id}: {removed.url}")
 
 
 def _toggle(config: Path | None, source: str, enabled: bool) -> None:
+    from aggregator import sourcefile
+
     path = _config_path(config)
     changed = _edit(lambda: sourcefile.set_enabled(path, source, enabled, current=_settings(path)))
     click.echo(f"{'enabled' if enabled else 'disabled'} {changed.id}")
@@ -533,6 +541,8 @@ def sources_disable(config: Path | None, source: str) -> None:
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def sources_import(config: Path | None, opml_file: Path) -> None:
     """Add every feed of an OPML file (folders and categories become tags)."""
+    from aggregator import opml, sourcefile
+
     path = _config_path(config)
     current = _settings(config if path.exists() else None)
 
@@ -562,6 +572,8 @@ def sources_import(config: Path | None, opml_file: Path) -> None:
 )
 def sources_export(config: Path | None, output: Path | None) -> None:
     """Write the configured sources as OPML."""
+    from aggregator import opml
+
     settings = _settings(config)
     document = opml.write_opml(
         [opml.OpmlSource(url=s.url, title=s.name, tags=s.tags) for s in settings.sources],

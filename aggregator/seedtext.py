@@ -25,12 +25,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import TYPE_CHECKING
 
 from dateutil import parser as dateparser
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 
 from aggregator.model import RawEntry
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 __all__ = ["decode_text", "parse_seed_document"]
 
@@ -244,15 +248,21 @@ def _render_plain(body: str) -> _Body:
     return _Body(html="\n".join(parts) or None, summary=summary, texts=tuple(paragraphs))
 
 
-# Raw HTML in a seed is shown as text, never passed through: seeds are untrusted input too.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+@cache
+def _markdown() -> MarkdownIt:
+    # Raw HTML in a seed is shown as text, never passed through: seeds are untrusted input
+    # too. Imported on first use: most seeds are plain text.
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False})
 
 
 def _render_markdown(body: str) -> _Body:
     parts: list[str] = []
     texts: list[str] = []
     summary: str | None = None
-    for block in _top_level_blocks(_MARKDOWN.parse(body)):
+    markdown = _markdown()
+    for block in _top_level_blocks(markdown.parse(body)):
         text = _plain_text(block)
         texts.append(text)
         if _is_plain_paragraph(block) and _is_caption(text):
@@ -260,7 +270,7 @@ def _render_markdown(body: str) -> _Body:
                 f"<figure><figcaption>{html.escape(text, quote=False)}</figcaption></figure>"
             )
             continue
-        parts.append(_MARKDOWN.renderer.render(block, _MARKDOWN.options, {}).strip())
+        parts.append(markdown.renderer.render(block, markdown.options, {}).strip())
         if summary is None and block[0].type == "paragraph_open" and text:
             summary = text
     return _Body(html="\n".join(parts) or None, summary=summary, texts=tuple(texts))

@@ -9,19 +9,29 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from functools import cache
+from typing import TYPE_CHECKING
 
-import ftfy
+if TYPE_CHECKING:
+    import ftfy
 
-# ftfy is told to fix encodings only: it must not touch quotes, widths or ligatures a
-# writer chose, and entities are decoded here under our own rule (see decode_entities).
-_FTFY = ftfy.TextFixerConfig(
-    unescape_html=False,
-    uncurl_quotes=False,
-    fix_character_width=False,
-    fix_latin_ligatures=False,
-    normalization="NFC",
-    explain=False,
-)
+
+@cache
+def _ftfy_config() -> ftfy.TextFixerConfig:
+    # ftfy is told to fix encodings only: it must not touch quotes, widths or ligatures a
+    # writer chose, and entities are decoded here under our own rule (see
+    # decode_entities). Imported on first use: most runs meet no mojibake at all.
+    import ftfy
+
+    return ftfy.TextFixerConfig(
+        unescape_html=False,
+        uncurl_quotes=False,
+        fix_character_width=False,
+        fix_latin_ligatures=False,
+        normalization="NFC",
+        explain=False,
+    )
+
 
 # UTF-8 read as Latin-1/cp1252 turns each multi-byte character into a lead letter
 # (Â … ô) followed by a continuation byte shown as Latin-1 or cp1252 punctuation. Only
@@ -82,7 +92,9 @@ def repair_mojibake(text: str) -> tuple[str, bool]:
     for _ in range(_MAX_REPAIR_ROUNDS):
         if not has_mojibake(fixed):
             break
-        repaired = ftfy.fix_text(fixed, _FTFY)
+        import ftfy  # see _ftfy_config
+
+        repaired = ftfy.fix_text(fixed, _ftfy_config())
         if repaired == fixed:
             break
         fixed = repaired

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from aggregator.model import Entry
@@ -152,6 +151,8 @@ def _feed_links(fg: Any, info: FeedInfo, doc: AtomDocument, warnings: list[str])
 
 def atom_bytes(info: FeedInfo, doc: AtomDocument) -> tuple[bytes, tuple[str, ...]]:
     """Serialise one document; the entries must come from `prepare_entries`."""
+    from feedgen.feed import FeedGenerator  # here: a run that publishes nothing skips it
+
     warnings: list[str] = []
     fg = FeedGenerator()
     fg.register_extension(_EXTENSION, _FeedExtension, _EntryExtension, atom=True, rss=False)

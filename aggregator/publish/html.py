@@ -6,19 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from aggregator.publish.clean import PublishedEntry, xml_text
 from aggregator.publish.info import FeedInfo
+
+if TYPE_CHECKING:
+    import jinja2
 
 HTML_TEMPLATE = "index.html.j2"
 
 
 @cache
 def _environment() -> jinja2.Environment:
-    # Built once: the environment is immutable configuration, not run state.
+    # Built once: the environment is immutable configuration, not run state. jinja2 is
+    # imported here, not at the top: a run that publishes nothing never needs it.
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("aggregator", "templates"),
         autoescape=True,

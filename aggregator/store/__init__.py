@@ -40,7 +40,9 @@ def dump_date(value: datetime) -> str:
 
 
 def load_date(value: str) -> datetime:
-    return datetime.strptime(value, _DATE_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads what dump_date writes ("...T10:00:00.000000Z") some 20 times
+    # faster than strptime; a run reads a date or three of every source and stored item.
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def _opt_date(value: str | None) -> datetime | None:
@@ -231,6 +233,8 @@ class Store:
     ) -> dict[str, SourceState]:
         """`ensure_source` for many, reading every row once and writing only the changed
         ones in one transaction (nothing at all with `write=False`, for a dry run)."""
+        if not specs:
+            return {}
         existing = {state.id: state for state in self.sources()}
         states = {spec.id: configured_state(spec, existing.get(spec.id)) for spec in specs}
         changed = [state for sid, state in states.items() if state != existing.get(sid)]
