@@ -289,7 +289,9 @@ def measure_inprocess(kind: str, urls_file: Path, runs: int) -> dict[str, dict[s
 
 
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
-    samples: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
+    """`aggregator run --all` cold then warm; then once more without --all, when no source
+    is due: what a run costs before it fetches anything (start, config, store, checks)."""
+    samples: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": [], "idle": []}
     aggregator = str(Path(sys.executable).with_name("aggregator"))
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
@@ -310,8 +312,8 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
                 aggregator, "run", "--config", str(config), "--db", str(base / "db.sqlite"),
                 "--seeds", str(base / "seeds"), "--out", str(base / "out"), "--all", "--json",
             ]  # fmt: skip
-            for phase in ("cold", "warm"):
-                _out, wall, cpu, peak = run_child(command)
+            for phase in ("cold", "warm", "idle"):
+                _out, wall, cpu, peak = run_child(command if phase != "idle" else command[:-2])
                 samples[phase].append((wall, cpu, peak))
                 print(
                     f"  run {phase}: wall {wall:.2f} s cpu {cpu:.2f} s rss {peak:.0f} MB",
@@ -322,6 +324,7 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
             "wall": statistics.median(s[0] for s in values),
             "cpu": statistics.median(s[1] for s in values),
             "rss": statistics.median(s[2] for s in values),
+            "feeds": len(urls),
         }
         for phase, values in samples.items()
     }
@@ -341,6 +344,13 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
                 f"cpu ×{ours['cpu'] / theirs['cpu']:.2f}, "
                 f"peak memory ×{ours['rss'] / theirs['rss']:.2f}"
             )
+    run = results.get("run", {})
+    if "idle" in run:
+        per_feed = (run["warm"]["cpu"] - run["idle"]["cpu"]) / run["idle"]["feeds"] * 1000
+        print(
+            f"run: {per_feed:.2f} ms of CPU per unchanged feed (warm minus idle, "
+            f"{run['idle']['feeds']:.0f} feeds)"
+        )
 
 
 def stall_scenario(farm: dict[str, list[str]], urls_file: Path) -> None:
