@@ -4,6 +4,7 @@ the WebSub hub told. Skipped when nothing changed since the last publish."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from aggregator import __version__, eventloop
 from aggregator.config import Settings
@@ -43,8 +44,9 @@ def _publish_fingerprint(settings: Settings, store: Store, sources: list[SourceI
 def publish(
     settings: Settings, store: Store, *, force: bool = True
 ) -> tuple[PublishReport | None, int]:
-    """Render and write every output. Without `force`, skip the work (None) when nothing
-    changed since the last publish and the output is still there."""
+    """Render and write the outputs. Without `force`, skip the work (None) when nothing
+    changed since the last publish and the output is still there, and otherwise render
+    only the files whose content changed; with it, render every file."""
     sources = [
         SourceInfo(id=s.id, url=s.url, title=s.display_title, site_link=s.site_link, tags=s.tags)
         for s in store.sources()
@@ -61,10 +63,22 @@ def publish(
     for s in stored:
         grouped.setdefault(s.entry_id, []).append(s.item)
     entries = build_entries(sorted(grouped.items()))
-    report = publish_all(settings.out, feed_info(settings), entries, sources)
+    previous = {} if force else _published_keys(store)
+    report = publish_all(settings.out, feed_info(settings), entries, sources, previous=previous)
+    store.set_meta("published_keys", json.dumps(report.keys, sort_keys=True))
     store.set_meta("published_fingerprint", fingerprint)
     store.set_meta("published_entries", str(len(entries)))
     return report, len(entries)
+
+
+def _published_keys(store: Store) -> dict[str, str]:
+    """The key of each file as the last publish wrote it ({} if unknown or unreadable:
+    then every file is rendered, which is always correct)."""
+    try:
+        keys = json.loads(store.get_meta("published_keys") or "{}")
+    except ValueError:
+        return {}
+    return keys if isinstance(keys, dict) else {}
 
 
 def notify_hub(settings: Settings, published: PublishReport) -> list[str]:

@@ -82,6 +82,38 @@ def test_second_run_is_byte_identical(workdir: Path) -> None:
     assert (workdir / "feeds" / "index.atom").stat().st_mtime_ns == mtime
 
 
+SECOND_SEED = """Council Opens New Library in Riverside
+
+Riverside Borough Council
+
+The council opened a new public library in Riverside on Tuesday (10 November), with
+twenty thousand books, a children's reading room and free internet access for residents.
+
+The library replaces the old reading rooms on Mill Street, closed since the flood of
+2024, and will be open seven days a week from nine in the morning.
+"""
+
+
+def _outputs(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
+
+
+def test_a_run_that_renders_only_changed_files_publishes_what_a_fresh_run_does(
+    workdir: Path, tmp_path: Path
+) -> None:
+    aggregator("run", cwd=workdir)
+    new_seed = workdir / "seeds" / "001_library.txt"
+    new_seed.write_text(SECOND_SEED)
+    os.utime(new_seed, (SEED_MTIME, SEED_MTIME))
+    second = json.loads(aggregator("run", "--json", cwd=workdir).stdout)
+    assert "sources.opml" not in second["written"]  # its content did not change
+    fresh = tmp_path / "fresh"
+    shutil.copytree(workdir / "seeds", fresh / "seeds", copy_function=shutil.copy2)
+    aggregator("run", cwd=fresh)
+    assert _outputs(workdir / "feeds") == _outputs(fresh / "feeds")
+    assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 2
+
+
 def test_renamed_or_copied_seed_is_not_a_second_entry(workdir: Path) -> None:
     aggregator("run", cwd=workdir)
     seed = next((workdir / "seeds").glob("*.txt"))

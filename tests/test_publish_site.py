@@ -459,3 +459,74 @@ def test_a_busy_month_is_split_into_archive_pages(monkeypatch: pytest.MonkeyPatc
     assert dict(docs[1].links)["prev-archive"] == f"archive/{month}.atom"
     assert dict(docs[1].links)["next-archive"] == f"archive/{month}-3.atom"
     assert archive.newest_archive_link(prepared) == (("prev-archive", f"archive/{month}-3.atom"),)
+
+
+# -- keys: a file whose content cannot have changed is not rendered again ---------------
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths of the Atom documents rendered from now on."""
+    from aggregator.publish import site
+
+    paths: list[str] = []
+    real = site.atom_bytes
+
+    def spy(info: Any, doc: Any) -> Any:
+        paths.append(doc.path)
+        return real(info, doc)
+
+    monkeypatch.setattr(site, "atom_bytes", spy)
+    return paths
+
+
+def test_with_the_last_keys_only_changed_files_are_rendered_and_the_result_is_the_same(
+    tmp_path: Path, rendered: list[str]
+) -> None:
+    first = publish_all(tmp_path / "a", INFO, ENTRIES, [AGENCY, SEEDS])
+    when = T0 + timedelta(days=85)  # an agency entry of 2024-07, tagged Health
+    entries = [*ENTRIES, make_entry(5, published=when, updated=when)]
+    rendered.clear()
+    report = publish_all(tmp_path / "a", INFO, entries, [AGENCY, SEEDS], previous=first.keys)
+    assert sorted(rendered) == [
+        "archive/2024-07.atom",
+        "index.atom",
+        "sources/agency.atom",
+        "tags/health.atom",
+    ]
+    assert set(report.written) == {*rendered, "index.json", "index.html"}
+    # Rendering only what changed gives exactly what rendering everything gives.
+    publish_all(tmp_path / "b", INFO, entries, [AGENCY, SEEDS])
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
+def test_an_entry_edited_in_place_is_rendered_again(tmp_path: Path, rendered: list[str]) -> None:
+    first = publish_all(tmp_path, INFO, ENTRIES, [AGENCY, SEEDS])
+    # Same id, same dates: only the text changed (a corrected typo).
+    edited = replace(ENTRIES[0], item=replace(ENTRIES[0].item, title="Story number 0, corrected"))
+    rendered.clear()
+    publish_all(tmp_path, INFO, [edited, *ENTRIES[1:]], [AGENCY, SEEDS], previous=first.keys)
+    assert "sources/agency.atom" in rendered
+    assert "sources/seeds.atom" not in rendered
+    assert "Story number 0, corrected" in (tmp_path / "sources/agency.atom").read_text()
+
+
+def test_a_deleted_file_is_written_again_and_a_new_setting_renders_everything(
+    tmp_path: Path, rendered: list[str]
+) -> None:
+    first = publish_all(tmp_path, INFO, ENTRIES, [AGENCY, SEEDS])
+    (tmp_path / "sources/seeds.atom").unlink()
+    rendered.clear()
+    second = publish_all(tmp_path, INFO, ENTRIES, [AGENCY, SEEDS], previous=first.keys)
+    assert rendered == ["sources/seeds.atom"]
+    assert second.written == ("sources/seeds.atom",)
+    assert second.keys == first.keys
+    rendered.clear()
+    retitled = replace(INFO, title="Another title")
+    publish_all(tmp_path, retitled, ENTRIES, [AGENCY, SEEDS], previous=first.keys)
+    assert sorted(rendered) == sorted(p for p in first.keys if p.endswith(".atom"))
+    assert "Another title" in (tmp_path / "sources/seeds.atom").read_text()

@@ -3,7 +3,8 @@ sources, and the report of one publishing run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from aggregator import __version__
 
@@ -45,3 +46,4 @@ class PublishReport:
     unchanged: tuple[str, ...]
     removed: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    keys: Mapping[str, str] = field(default_factory=dict)  # path -> key of what it holds

@@ -6,16 +6,21 @@
     index.json            JSON Feed 1.1       index.html         the page, with autodiscovery
     sources.opml          the sources
 
-Everything is rendered first (pure, `build_outputs`), then written; index.atom is written
-last so that the archives it links to exist before it does. A file whose bytes did not
-change is not touched, so its mtime (and the server's ETag) stays.
+Every file is an `Output`: its path, a key that changes whenever its bytes would, and
+how to render it. index.atom comes last so that the archives it links to exist before
+it does. A file whose bytes did not change is not touched, so its mtime (and the
+server's ETag) stays; a file whose key is the one it was last written with is not even
+rendered, so a run that adds a few items to a large history renders a few files, not
+a thousand.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.model import Entry
@@ -35,6 +40,39 @@ from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
 from aggregator.publish.opml import OPML_PATH, render_opml
 
 _PRUNED_DIRS = ("sources", "tags")  # feeds of sources and tags that no longer exist
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One output file, not rendered yet."""
+
+    path: str  # relative to the output directory
+    key: str  # digest of everything its bytes are made of
+    render: Callable[[], bytes]
+
+
+class _Keys:
+    """Digests of documents, made of digests of their entries, each computed once: an
+    entry appears in several documents (index, archive, its source's and tags' feeds)."""
+
+    def __init__(self, info: FeedInfo) -> None:
+        self._info = repr(info).encode()  # FeedInfo carries the aggregator's version
+        self._entries: dict[int, bytes] = {}
+
+    def _entry(self, entry: PublishedEntry) -> bytes:
+        # Keyed by identity: the same PublishedEntry objects make up every document.
+        key = self._entries.get(id(entry))
+        if key is None:
+            key = hashlib.blake2b(repr(entry).encode(), digest_size=16).digest()
+            self._entries[id(entry)] = key
+        return key
+
+    def of(self, kind: str, entries: Sequence[PublishedEntry], *parts: object) -> str:
+        digest = hashlib.blake2b(self._info, digest_size=16)
+        digest.update(repr((kind, parts)).encode())
+        for entry in entries:
+            digest.update(self._entry(entry))
+        return digest.hexdigest()
 
 
 def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> list[SourceInfo]:
@@ -96,10 +134,11 @@ def _newest_of(
 
 def iter_outputs(
     info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo], warnings: list[str]
-) -> Iterator[tuple[str, bytes]]:
-    """Every output file as (path, bytes), rendered one at a time in writing order, so a
-    large history never sits in memory as a thousand rendered files at once; the warnings
-    are appended to `warnings` as they come. Pure apart from that list."""
+) -> Iterator[Output]:
+    """Every output file in writing order, each rendered only when asked, so a large
+    history never sits in memory as a thousand rendered files at once. The warnings of
+    the entries, and of each document when it is rendered, are appended to `warnings`.
+    Pure apart from that list."""
     prepared, entry_warnings = prepare_entries(entries, info.base_url)
     warnings.extend(entry_warnings)
     all_sources = _all_sources(sources, entries)
@@ -114,21 +153,31 @@ def iter_outputs(
     docs = itertools.chain(
         archive_documents(info, prepared), _sub_feeds(info, all_sources, prepared)
     )
-    feed_warnings: list[str] = []
+    keys = _Keys(info)
+
+    def atom(doc: AtomDocument) -> Output:
+        def render() -> bytes:
+            data, doc_warnings = atom_bytes(info, doc)
+            warnings.extend(w for w in doc_warnings if w not in warnings)
+            return data
+
+        key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
+        return Output(doc.path, key, render)
+
     for doc in docs:
-        data, doc_warnings = atom_bytes(info, doc)
-        feed_warnings.extend(w for w in doc_warnings if w not in feed_warnings)
-        yield doc.path, data
-    yield JSON_PATH, render_json_feed(info, newest)
-    yield (
+        yield atom(doc)
+    yield Output(JSON_PATH, keys.of("json", newest), lambda: render_json_feed(info, newest))
+    yield Output(
         HTML_PATH,
-        render_html(info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH),
+        keys.of("html", newest, INDEX_PATH, JSON_PATH, OPML_PATH),
+        lambda: render_html(
+            info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
+        ),
     )
-    yield OPML_PATH, render_opml(info, all_sources)
-    data, doc_warnings = atom_bytes(info, index)
-    feed_warnings.extend(w for w in doc_warnings if w not in feed_warnings)
-    warnings.extend(feed_warnings)
-    yield INDEX_PATH, data  # last: its archive links must exist first
+    yield Output(
+        OPML_PATH, keys.of("opml", (), all_sources), lambda: render_opml(info, all_sources)
+    )
+    yield atom(index)  # last: its archive links must exist first
 
 
 def build_outputs(
@@ -136,24 +185,38 @@ def build_outputs(
 ) -> tuple[dict[str, bytes], tuple[str, ...]]:
     """Every output file as path → bytes, in writing order, and the warnings. Pure."""
     warnings: list[str] = []
-    outputs = dict(iter_outputs(info, entries, sources, warnings))
+    outputs = {out.path: out.render() for out in iter_outputs(info, entries, sources, warnings)}
     return outputs, tuple(warnings)
 
 
 def publish_all(
-    out_dir: Path, info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo]
+    out_dir: Path,
+    info: FeedInfo,
+    entries: Sequence[Entry],
+    sources: Sequence[SourceInfo],
+    *,
+    previous: Mapping[str, str] | None = None,
 ) -> PublishReport:
     """Write every output file under `out_dir`; only files whose bytes changed are replaced.
 
-    Per-source and per-tag feeds of sources and tags that are gone are removed. Raises
-    PublishError naming the file when one cannot be written; files written before it stay
-    complete and valid.
+    `previous` holds the keys of the last publish (`PublishReport.keys`): a file whose key
+    is unchanged and that is still there is neither rendered nor written. Per-source and
+    per-tag feeds of sources and tags that are gone are removed. Raises PublishError naming
+    the file when one cannot be written; files written before it stay complete and valid.
     """
+    previous = previous or {}
     warnings: list[str] = []
     written: list[str] = []
     unchanged: list[str] = []
-    for path, data in iter_outputs(info, entries, sources, warnings):
-        (written if write_atomically(out_dir / path, data) else unchanged).append(path)
+    keys: dict[str, str] = {}
+    for out in iter_outputs(info, entries, sources, warnings):
+        keys[out.path] = out.key
+        if previous.get(out.path) == out.key and (out_dir / out.path).is_file():
+            unchanged.append(out.path)
+        elif write_atomically(out_dir / out.path, out.render()):
+            written.append(out.path)
+        else:
+            unchanged.append(out.path)
     keep = {out_dir / path for path in [*written, *unchanged]}
     removed = [
         path.relative_to(out_dir).as_posix()
@@ -165,4 +228,5 @@ def publish_all(
         unchanged=tuple(unchanged),
         removed=tuple(removed),
         warnings=tuple(warnings),
+        keys=keys,
     )
