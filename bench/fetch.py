@@ -12,7 +12,9 @@ process, median of `--runs`:
   - fetcher:  Fetcher.fetch_all (fetch only; concurrency 32, per_host 2)
   - run:      `aggregator run --all` on a [[sources]] config (fetch, parse, normalise,
               dedupe, store, publish)
-  - reader:   reader.update_feeds(workers=32) (fetch, parse, store)
+  - reader:   reader.update_feeds(workers=W) (fetch, parse, store), for each W of
+              --reader-workers; each phase is compared with reader's best W for it
+              (fewer workers are faster cold, more are faster warm)
 Printed: wall seconds, CPU seconds (user+sys of the child), peak RSS, and the ratios.
 
 Scenario 2, hanging and dripping feeds: 200 good feeds plus 16 feeds that never answer
@@ -41,7 +43,7 @@ from typing import Any
 HANG_DEADLINE = 3.0  # total_timeout in scenario 2
 # Our client's limits (the product defaults; raise with --concurrency / --per-host: the
 # whole farm is one machine, so per-host limits bind harder than on the web).
-LIMITS = {"concurrency": 32, "per_host": 2}
+LIMITS = {"concurrency": 32, "per_host": 2, "reader_workers": 32}
 
 
 # -- the farm (runs in its own process) -------------------------------------------------
@@ -232,7 +234,10 @@ def client_reader(urls: list[str], workers: int) -> dict[str, Any]:
 
 def child_main(kind: str, urls_file: str, total_timeout: float) -> None:
     urls = json.loads(Path(urls_file).read_text())
-    phases = client_fetcher(urls, total_timeout) if kind == "fetcher" else client_reader(urls, 32)
+    if kind == "fetcher":
+        phases = client_fetcher(urls, total_timeout)
+    else:
+        phases = client_reader(urls, LIMITS["reader_workers"])
     phases["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(phases))
 
@@ -271,6 +276,8 @@ def measure_inprocess(kind: str, urls_file: Path, runs: int) -> dict[str, dict[s
                 str(LIMITS["concurrency"]),
                 "--per-host",
                 str(LIMITS["per_host"]),
+                "--reader-workers",
+                str(LIMITS["reader_workers"]),
             ]
         )
         phases = json.loads(out)
@@ -286,6 +293,19 @@ def measure_inprocess(kind: str, urls_file: Path, runs: int) -> dict[str, dict[s
         }
         for phase, values in samples.items()
     }
+
+
+def measure_reader(urls_file: Path, runs: int, workers: list[int]) -> dict[str, dict[str, float]]:
+    """reader at each worker count; per phase, the count with the lowest median wall time."""
+    best: dict[str, dict[str, float]] = {}
+    for count in workers:
+        LIMITS["reader_workers"] = count
+        for phase, m in measure_inprocess("reader", urls_file, runs).items():
+            if phase not in best or m["wall"] < best[phase]["wall"]:
+                best[phase] = {**m, "workers": count}
+    for phase, m in best.items():
+        print(f"  reader {phase}: best with workers={m['workers']:.0f}", file=sys.stderr)
+    return best
 
 
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
@@ -377,6 +397,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="our global limit")
     parser.add_argument("--per-host", type=int, default=2, help="our per-host limit")
     parser.add_argument(
+        "--reader-workers",
+        default="32,128",
+        help="reader's worker counts to try, comma-separated (each phase takes the best)",
+    )
+    parser.add_argument(
         "--run-feeds", type=int, default=200, help="feeds for `aggregator run` (0: skip it)"
     )
     parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
@@ -388,7 +413,9 @@ def main() -> None:
         asyncio.run(serve_farm(args.feeds, args.hosts, 16))
         return
     LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
+    reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
     if args.child:
+        LIMITS["reader_workers"] = reader_workers[0]
         child_main(args.child, args.urls_file, args.total_timeout)
         return
 
@@ -405,7 +432,7 @@ def main() -> None:
         urls_file.write_text(json.dumps(farm["urls"]))
         print(f"farm: {len(farm['urls'])} feeds on {args.hosts} addresses", file=sys.stderr)
         results = {"fetcher": measure_inprocess("fetcher", urls_file, args.runs)}
-        results["reader"] = measure_inprocess("reader", urls_file, args.runs)
+        results["reader"] = measure_reader(urls_file, args.runs, reader_workers)
         print(f"\n{len(farm['urls'])} feeds, fetch only (ours) vs reader (fetch+parse+store):")
         report(results)
         if args.run_feeds:
@@ -416,7 +443,7 @@ def main() -> None:
             subset_file.write_text(json.dumps(subset))
             pipeline = {
                 "run": measure_run(subset, args.runs),
-                "reader": measure_inprocess("reader", subset_file, args.runs),
+                "reader": measure_reader(subset_file, args.runs, reader_workers),
             }
             print(f"\n{len(subset)} feeds, `aggregator run --all` vs reader:")
             report(pipeline)
