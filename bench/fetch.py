@@ -174,6 +174,7 @@ async def serve_farm(feeds: int, hosts: int, hangers: int) -> None:
 
 
 def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
+    from aggregator import eventloop
     from aggregator.ingest.http import (
         Fetcher,
         FetchOutcome,
@@ -211,7 +212,7 @@ def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
                 if isinstance(r, FetchOutcome):
                     validators[u] = r.validators
 
-    asyncio.run(run())
+    eventloop.run(run())  # the loop `aggregator run` uses (uvloop where installed)
     return phases
 
 

@@ -735,3 +735,13 @@ def test_retry_after_holds_back_the_rest_of_the_host(
         assert held.message.startswith("not fetched: 127.0.0.1 asked to wait until")
     assert isinstance(d, FetchOutcome) and d.body == b"d"
     assert [r.path for r in feed_server.requests] == ["/a"]
+
+
+def test_a_slow_error_page_is_not_waited_for(feed_server: FeedServer) -> None:
+    # A short unread body is read so the connection can be reused, but a server dripping
+    # it must not turn a 404 into a timeout nor hold the result up.
+    feed_server.route("/gone", Reply(status=404, body=b"x" * 30, drip=0.2))
+    started = time.monotonic()
+    error = fetch_error(feed_server.url("/gone"), total_timeout=10.0)
+    assert error.message == "HTTP 404 Not Found"
+    assert time.monotonic() - started < 3.0

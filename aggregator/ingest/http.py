@@ -19,6 +19,7 @@ messages never carry userinfo (`redact`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import ipaddress
 import re
@@ -702,23 +703,30 @@ async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
 
 # A body no larger than this that was not read (a 304, a redirect, an error page) is read
 # and dropped before the response is closed: httpcore closes a connection whose response
-# was not read to the end, so without this every 304 of a warm run opened a new one.
+# was not read to the end, so without this every 304 of a warm run opened a new one. A
+# server that is slow to send it loses its connection instead of holding up the result.
 _DRAIN_BYTES = 64 * 1024
+_DRAIN_SECONDS = 0.5
 
 
 async def _release(response: httpx.Response) -> None:
-    if not response.is_stream_consumed:
+    try:
         declared = response.headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) <= _DRAIN_BYTES:
-            received = 0
-            try:
-                async for chunk in response.aiter_raw():
-                    received += len(chunk)
-                    if received > _DRAIN_BYTES:
-                        break
-            except httpx.HTTPError:
-                pass  # the connection is closed below, as it would have been anyway
-    await response.aclose()
+        short = declared.isdigit() and int(declared) <= _DRAIN_BYTES
+        if short and not response.is_stream_consumed:
+            with contextlib.suppress(TimeoutError, httpx.HTTPError):
+                async with asyncio.timeout(_DRAIN_SECONDS):
+                    await _drain(response)
+    finally:
+        await response.aclose()
+
+
+async def _drain(response: httpx.Response) -> None:
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > _DRAIN_BYTES:
+            return
 
 
 def _check_decoded(body: bytearray, max_bytes: int) -> None:

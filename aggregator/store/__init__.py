@@ -323,13 +323,12 @@ class Store:
             return
         with self.transaction():
             self._bump_version()
-            for w in writes:
-                self._db.execute(
-                    "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
-                    "ON CONFLICT (id) DO NOTHING",
-                    (w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)),
-                )
-                self._db.execute(_UPSERT_ITEM, _item_params(w))
+            self._db.executemany(
+                "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                [(w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)) for w in writes],
+            )
+            self._db.executemany(_UPSERT_ITEM, [_item_params(w) for w in writes])
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
         with self.transaction():
