@@ -530,3 +530,38 @@ def test_a_deleted_file_is_written_again_and_a_new_setting_renders_everything(
     publish_all(tmp_path, retitled, ENTRIES, [AGENCY, SEEDS], previous=first.keys)
     assert sorted(rendered) == sorted(p for p in first.keys if p.endswith(".atom"))
     assert "Another title" in (tmp_path / "sources/seeds.atom").read_text()
+
+
+# -- publishing in worker processes -----------------------------------------------------
+
+
+@pytest.fixture
+def in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Publish through forked workers however small the job (as for a large history)."""
+    from aggregator import parallel
+    from aggregator.publish import site
+
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(parallel, "worker_count", lambda: 2)
+    monkeypatch.setattr(site, "PARALLEL_MIN_ENTRIES", 1)
+
+
+def test_publishing_in_workers_writes_the_same_files_and_warnings(
+    tmp_path: Path, in_workers: None
+) -> None:
+    from aggregator.publish import site
+
+    bad = make_entry(9, title="Bad\x00 title")
+    forked = publish_all(tmp_path / "forked", INFO, [*ENTRIES, bad], [AGENCY, SEEDS])
+    site.PARALLEL_MIN_ENTRIES = 10**9  # in-process this time (restored by monkeypatch)
+    serial = publish_all(tmp_path / "serial", INFO, [*ENTRIES, bad], [AGENCY, SEEDS])
+    assert _files(tmp_path / "forked") == _files(tmp_path / "serial")
+    assert forked.written == serial.written
+    assert forked.warnings == serial.warnings != ()
+
+
+def test_a_write_failing_in_a_worker_names_the_file(tmp_path: Path, in_workers: None) -> None:
+    (tmp_path / "sources").write_text("a file where a folder must be")
+    with pytest.raises(PublishError, match="sources/"):
+        publish_all(tmp_path, INFO, ENTRIES, [AGENCY, SEEDS])
+    assert not (tmp_path / "index.atom").exists()  # the index comes last, after the failure

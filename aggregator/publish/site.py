@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.model import Entry
+from aggregator.parallel import parallel_map
 from aggregator.publish.archive import archive_documents, newest_archive_link
 from aggregator.publish.atom import (
     HTML_PATH,
@@ -49,6 +50,7 @@ class Output:
     path: str  # relative to the output directory
     key: str  # digest of everything its bytes are made of
     render: Callable[[], bytes]
+    size: int = 0  # entries it shows: how much rendering it takes
 
 
 class _Keys:
@@ -162,7 +164,7 @@ def iter_outputs(
             return data
 
         key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
-        return Output(doc.path, key, render)
+        return Output(doc.path, key, render, len(doc.entries))
 
     for doc in docs:
         yield atom(doc)
@@ -189,6 +191,49 @@ def build_outputs(
     return outputs, tuple(warnings)
 
 
+# A large publish (thousands of entries in a thousand files) is spread over worker
+# processes, each rendering and writing whole files, so no rendered bytes cross between
+# processes. Below this many entries to render, forking costs more than it saves.
+PARALLEL_MIN_ENTRIES = 5000
+
+# What the forked workers render: set just before they start, read through the fork.
+# Outputs hold closures over the prepared entries, which cannot be pickled.
+_PENDING: tuple[Path, Sequence[Output], list[str]] | None = None
+
+
+def _render_and_write(out_dir: Path, outputs: Sequence[Output], warnings: list[str]) -> set[str]:
+    """Render and write `outputs` (in workers when large); the paths whose bytes changed.
+    New warnings are added to `warnings`."""
+    global _PENDING
+    _PENDING = (out_dir, outputs, warnings)
+    try:
+        results = parallel_map(
+            _write_pending,
+            range(len(outputs)),
+            weight=sum(out.size for out in outputs),
+            min_weight=PARALLEL_MIN_ENTRIES,
+            chunksize=4,
+        )
+    finally:
+        _PENDING = None
+    changed = set()
+    for out, (written, new_warnings) in zip(outputs, results, strict=True):
+        if written:
+            changed.add(out.path)
+        warnings.extend(w for w in new_warnings if w not in warnings)
+    return changed
+
+
+def _write_pending(index: int) -> tuple[bool, list[str]]:
+    """Render and write `_PENDING` output `index`: (bytes changed, warnings it raised)."""
+    assert _PENDING is not None
+    out_dir, outputs, warnings = _PENDING
+    before = len(warnings)
+    out = outputs[index]
+    written = write_atomically(out_dir / out.path, out.render())
+    return written, warnings[before:]
+
+
 def publish_all(
     out_dir: Path,
     info: FeedInfo,
@@ -206,17 +251,19 @@ def publish_all(
     """
     previous = previous or {}
     warnings: list[str] = []
-    written: list[str] = []
-    unchanged: list[str] = []
-    keys: dict[str, str] = {}
-    for out in iter_outputs(info, entries, sources, warnings):
-        keys[out.path] = out.key
-        if previous.get(out.path) == out.key and (out_dir / out.path).is_file():
-            unchanged.append(out.path)
-        elif write_atomically(out_dir / out.path, out.render()):
-            written.append(out.path)
-        else:
-            unchanged.append(out.path)
+    outputs = list(iter_outputs(info, entries, sources, warnings))
+    stale = [
+        out
+        for out in outputs
+        if previous.get(out.path) != out.key or not (out_dir / out.path).is_file()
+    ]
+    # index.atom links to the archives, so it is written after everything else.
+    last = [out for out in stale if out.path == INDEX_PATH]
+    changed = _render_and_write(out_dir, [o for o in stale if o.path != INDEX_PATH], warnings)
+    changed |= _render_and_write(out_dir, last, warnings)
+    written = [out.path for out in outputs if out.path in changed]
+    unchanged = [out.path for out in outputs if out.path not in changed]
+    keys = {out.path: out.key for out in outputs}
     keep = {out_dir / path for path in [*written, *unchanged]}
     removed = [
         path.relative_to(out_dir).as_posix()
