@@ -4,10 +4,13 @@
       └─ per host (per_host slots, Retry-After hold-back) └─ global (concurrency slots)
            └─ fetch(request)            total deadline around everything below
                 ├─ hop: GET, follow_redirects=False, conditional headers
+                │    ├─ _ShardedTransport: each origin to one of several small pools
                 │    └─ _GuardedBackend.connect_tcp: resolve once, refuse non-public
                 │       addresses (unless allowed), connect to the address checked
                 ├─ redirects: ≤ max_redirects, loop detection, credentials same-origin only
-                └─ body: aiter_raw() → bounded decoder (gzip/deflate/br) → ≤ max_bytes
+                ├─ body: aiter_raw() → bounded decoder (gzip/deflate/br) → ≤ max_bytes
+                └─ _release: a short unread body (304, redirect) is drained, so the
+                   connection goes back to its pool
 
 Why by hand rather than httpx's defaults (see TRAPS 4, 5, 6): httpx decompresses without
 an output bound and accepts stacked codings, its timeouts apply per operation (a server
