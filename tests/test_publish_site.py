@@ -565,3 +565,15 @@ def test_a_write_failing_in_a_worker_names_the_file(tmp_path: Path, in_workers: 
     with pytest.raises(PublishError, match="sources/"):
         publish_all(tmp_path, INFO, ENTRIES, [AGENCY, SEEDS])
     assert not (tmp_path / "index.atom").exists()  # the index comes last, after the failure
+
+
+def test_temp_files_of_a_killed_write_are_swept_and_fresh_ones_kept(out: Path) -> None:
+    old = out / "sources" / ".agency.atom.k3j2h1.tmp"
+    fresh = out / "archive" / ".2024-05.atom.a1b2c3.tmp"
+    for leftover in (old, fresh):
+        leftover.write_bytes(b"<feed>half a feed")
+    os.utime(old, (1_000_000_000, 1_000_000_000))  # 2001: long dead
+    publish_all(out, INFO, ENTRIES, [AGENCY, SEEDS])
+    assert not old.exists()
+    assert fresh.exists()  # could be a write in progress
+    assert (out / "sources" / "agency.atom").is_file()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from aggregator.exceptions import PublishError
@@ -37,8 +38,16 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_TEMP_PREFIX, _TEMP_SUFFIX = ".", ".tmp"
+# A temporary file older than this is what a killed write left behind (a live write
+# lasts milliseconds, and only the holder of the writer lock publishes).
+TEMP_MAX_AGE = 3600.0
+
+
 def _replace(path: Path, data: bytes) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f"{_TEMP_PREFIX}{path.name}.", suffix=_TEMP_SUFFIX
+    )
     try:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
@@ -79,3 +88,19 @@ def remove_stale(directory: Path, pattern: str, keep: set[Path]) -> list[Path]:
                 raise PublishError(f"{path}: cannot remove: {exc.strerror or exc}") from exc
             removed.append(path)
     return removed
+
+
+def sweep_temp_files(directories: list[Path], *, older_than: float = TEMP_MAX_AGE) -> list[Path]:
+    """Delete the temporary files of writes that never finished (the process was killed
+    between creating and renaming them); files younger than `older_than` seconds stay."""
+    cutoff = time.time() - older_than
+    swept = []
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}")):
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    swept.append(path)
+    return swept

@@ -34,7 +34,7 @@ from aggregator.publish.atom import (
     feed_id_for,
 )
 from aggregator.publish.clean import PublishedEntry, prepare_entries, slugify, source_feed_path
-from aggregator.publish.files import remove_stale, write_atomically
+from aggregator.publish.files import remove_stale, sweep_temp_files, write_atomically
 from aggregator.publish.html import render_html
 from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
 from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
@@ -264,6 +264,7 @@ def publish_all(
     written = [out.path for out in outputs if out.path in changed]
     unchanged = [out.path for out in outputs if out.path not in changed]
     keys = {out.path: out.key for out in outputs}
+    sweep_temp_files([out_dir, *(out_dir / d for d in (*_PRUNED_DIRS, "archive"))])
     keep = {out_dir / path for path in [*written, *unchanged]}
     removed = [
         path.relative_to(out_dir).as_posix()
