@@ -1,0 +1,19 @@
+"""The command line: builds Settings and dependencies, calls the library, reports.
+
+    common.py      the `main` group, shared options, store opening, usage errors
+    ingest.py      run
+    items.py       export, explain, split
+    background.py  serve, schedule
+    sources.py     status, sources list|add|remove|enable|disable|import|export
+
+Exit codes: 0 success (also when some sources failed but the rest was published);
+1 nothing could be published, or the store/lock/output failed; 2 bad usage or config.
+"""
+
+from __future__ import annotations
+
+# Importing each module registers its commands on `main`.
+from aggregator.cli import background, ingest, items, sources
+from aggregator.cli.common import main
+
+__all__ = ["background", "ingest", "items", "main", "sources"]

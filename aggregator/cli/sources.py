@@ -1,0 +1,224 @@
+"""The operator's view of the sources: `status` and `sources list|add|remove|...`.
+
+The commands that edit the config (tomlkit) or read OPML import those modules themselves:
+`aggregator run`, every few minutes from a scheduler, should not pay for them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator.cli.common import UsageFailure, config_options, main, opened_store, settings_for
+from aggregator.config import DEFAULT_CONFIG_NAME
+from aggregator.exceptions import ConfigError
+from aggregator.status import SourceRow, source_rows, status_dict
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _print_sources_table(rows: list[SourceRow]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in (
+        "source",
+        "enabled",
+        "last fetch",
+        "status",
+        "items",
+        "new/upd",
+        "failures",
+        "next due",
+        "last error",
+    ):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r.id,
+            "yes" if r.enabled else "no",
+            _when(r.last_fetch),
+            str(r.status or "-"),
+            str(r.items),
+            f"{r.new}/{r.updated}",
+            str(r.failures),
+            _when(r.next_due),
+            r.last_error or "",
+        )
+    Console(width=160).print(table)
+
+
+@main.command()
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(config: Path | None, db: str | None, as_json: bool) -> None:
+    """Show each source's state and the last publish."""
+    settings = settings_for(config, db=db)
+    with opened_store(settings) as store:
+        data = status_dict(settings, store)
+        rows = source_rows(settings, store)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    _print_sources_table(rows)
+    click.echo(f"{data['items']} items stored; last publish: {data['last_publish'] or 'never'}")
+
+
+@main.group()
+def sources() -> None:
+    """List and edit the remote sources of the config file."""
+
+
+edited_config = click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file to edit (default: ./aggregator.toml).",
+)
+
+
+def _config_path(config: Path | None) -> Path:
+    return config if config is not None else Path(DEFAULT_CONFIG_NAME)
+
+
+def _edit(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+
+
+@sources.command("list")
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def sources_list(config: Path | None, db: str | None, as_json: bool) -> None:
+    """Every source with its fetch state."""
+    settings = settings_for(config, db=db)
+    with opened_store(settings) as store:
+        rows = source_rows(settings, store)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+    else:
+        _print_sources_table(rows)
+
+
+@sources.command("add")
+@edited_config
+@click.argument("url")
+@click.option("--name", help="Display name (also makes the source id).")
+@click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
+@click.option("--interval", type=click.IntRange(min=1), help="Refresh interval in minutes.")
+def sources_add(
+    config: Path | None, url: str, name: str | None, tags: tuple[str, ...], interval: int | None
+) -> None:
+    """Add a feed URL to the config file (a URL already listed is refused)."""
+    from aggregator import sourcefile  # see the note on imports at the top
+
+    path = _config_path(config)
+    current = settings_for(config if path.exists() else None)
+    every = timedelta(minutes=interval) if interval else None
+    source = _edit(
+        lambda: sourcefile.add_source(
+            path, url, name=name, tags=tags, interval=every, current=current
+        )
+    )
+    click.echo(f"added {source.id}: {source.url}")
+
+
+@sources.command("remove")
+@edited_config
+@click.argument("source")
+def sources_remove(config: Path | None, source: str) -> None:
+    """Remove SOURCE (id or URL) from the config file; its items stay published."""
+    from aggregator import sourcefile
+
+    path = _config_path(config)
+    removed = _edit(lambda: sourcefile.remove_source(path, source, current=settings_for(path)))
+    click.echo(f"removed {removed.id}: {removed.url}")
+
+
+def _toggle(config: Path | None, source: str, enabled: bool) -> None:
+    from aggregator import sourcefile
+
+    path = _config_path(config)
+    changed = _edit(
+        lambda: sourcefile.set_enabled(path, source, enabled, current=settings_for(path))
+    )
+    click.echo(f"{'enabled' if enabled else 'disabled'} {changed.id}")
+
+
+@sources.command("enable")
+@edited_config
+@click.argument("source")
+def sources_enable(config: Path | None, source: str) -> None:
+    """Fetch SOURCE again (id or URL)."""
+    _toggle(config, source, True)
+
+
+@sources.command("disable")
+@edited_config
+@click.argument("source")
+def sources_disable(config: Path | None, source: str) -> None:
+    """Stop fetching SOURCE (id or URL); its items stay published."""
+    _toggle(config, source, False)
+
+
+@sources.command("import")
+@edited_config
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def sources_import(config: Path | None, opml_file: Path) -> None:
+    """Add every feed of an OPML file (folders and categories become tags)."""
+    from aggregator import opml, sourcefile
+
+    path = _config_path(config)
+    current = settings_for(config if path.exists() else None)
+
+    def do_import() -> tuple[list[Any], list[str]]:
+        listed = opml.read_opml(opml_file.read_bytes(), name=str(opml_file))
+        return sourcefile.add_many(
+            path, [(s.url, s.title, s.tags) for s in listed], current=current
+        )
+
+    added, skipped = _edit(do_import)
+    for source in added:
+        click.echo(f"added {source.id}: {source.url}")
+    for url in skipped:
+        click.echo(f"skipped {url}: already listed", err=True)
+    click.echo(f"{len(added)} sources added, {len(skipped)} already listed")
+
+
+@sources.command("export")
+@click.option(
+    "--config", type=click.Path(dir_okay=False, path_type=Path), help="Config file to read."
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: stdout).",
+)
+def sources_export(config: Path | None, output: Path | None) -> None:
+    """Write the configured sources as OPML."""
+    from aggregator import opml
+
+    settings = settings_for(config)
+    document = opml.write_opml(
+        [opml.OpmlSource(url=s.url, title=s.name, tags=s.tags) for s in settings.sources],
+        title=settings.feed.title,
+    )
+    if output is None:
+        click.echo(document.decode("utf-8"), nl=False)
+    else:
+        output.write_bytes(document)
+        click.echo(f"wrote {len(settings.sources)} sources to {output}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
