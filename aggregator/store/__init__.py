@@ -36,7 +36,11 @@ _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def dump_date(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime reached the store")
-    return value.astimezone(UTC).strftime(_DATE_FORMAT)
+    utc = value.astimezone(UTC)
+    if utc.year < 1000:  # strftime writes such years without padding; keep that form
+        return utc.strftime(_DATE_FORMAT)
+    # The same text as _DATE_FORMAT, a few times faster (six dates a stored item).
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def load_date(value: str) -> datetime:
