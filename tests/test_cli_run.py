@@ -410,3 +410,25 @@ def test_unwritable_output_is_reported_and_items_are_kept(workdir: Path) -> None
     second = aggregator("run", cwd=workdir)
     assert "0 new" in second.stdout and "1 unchanged" in second.stdout
     assert validate_atom((workdir / "feeds" / "index.atom").read_bytes()) == []
+
+
+ANCIENT_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><id>https://old.example/</id><title>Old Org</title>
+<updated>0999-05-01T10:00:00Z</updated>
+<entry><id>https://old.example/1</id><title>A very old story</title>
+<link href="https://old.example/1"/><updated>0999-05-01T10:00:00Z</updated>
+<content type="html">&lt;p&gt;The council met to discuss the harvest.&lt;/p&gt;</content></entry>
+</feed>
+"""
+
+
+def test_a_date_before_year_1000_is_stored_and_read_back(tmp_path: Path) -> None:
+    # Such a year used to be stored unpadded ("999-05-01…") and could not be read back:
+    # every later run stopped with a traceback.
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "old.xml").write_text(ANCIENT_FEED)
+    aggregator("run", cwd=tmp_path)
+    second = aggregator("run", cwd=tmp_path)
+    assert "1 unchanged" in second.stdout
+    (entry,) = entries((tmp_path / "feeds" / "index.atom").read_bytes())
+    assert entry.findtext(f"{ATOM}updated", "").startswith("0999-05-01")

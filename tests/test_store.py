@@ -4,10 +4,12 @@ SQLite and on a real PostgreSQL database; see conftest.py)."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceKind, SourceSpec
@@ -209,3 +211,29 @@ def test_unknown_database_url_is_refused() -> None:
     with pytest.raises(StorageError, match="unknown database URL") as caught:
         open_store("mysql://u:s3cret@db/agg")
     assert "s3cret" not in str(caught.value)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30))]),
+    )
+)
+def test_stored_dates_keep_their_text_form_and_read_back_equal(value: datetime) -> None:
+    from aggregator.store import dump_date, load_date
+
+    text = dump_date(value)
+    # The form existing databases hold (%Y-%m-%dT%H:%M:%S.%fZ in UTC), the year padded.
+    utc = value.astimezone(UTC)
+    assert text == f"{utc.year:04d}" + utc.strftime("-%m-%dT%H:%M:%S.%fZ")
+    assert load_date(text) == value
+    if utc.year < 1000:  # such a year used to be written unpadded: that row still reads
+        assert load_date(text.lstrip("0")) == value
+
+
+def test_stored_dates_sort_as_text_in_time_order() -> None:
+    from aggregator.store import dump_date
+
+    dates = [datetime(999, 5, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)]
+    assert sorted(dump_date(d) for d in dates) == [dump_date(d) for d in dates]

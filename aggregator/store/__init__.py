@@ -30,23 +30,27 @@ from aggregator.model import Attribution, Item, SourceSpec
 from aggregator.store.backend import Database, Row, SQLiteDatabase
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
-_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
 
 def dump_date(value: datetime) -> str:
+    """UTC, as "YYYY-MM-DDTHH:MM:SS.ffffffZ": fixed width, so text order is time order."""
     if value.tzinfo is None:
         raise ValueError("naive datetime reached the store")
-    utc = value.astimezone(UTC)
-    if utc.year < 1000:  # strftime writes such years without padding; keep that form
-        return utc.strftime(_DATE_FORMAT)
-    # The same text as _DATE_FORMAT, a few times faster (six dates a stored item).
-    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # isoformat pads the year to four digits (strftime's %Y does not, before 1000) and
+    # is a few times faster; the stored text is otherwise the same as ever.
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def load_date(value: str) -> datetime:
-    # fromisoformat reads what dump_date writes ("...T10:00:00.000000Z") some 20 times
-    # faster than strptime; a run reads a date or three of every source and stored item.
-    return datetime.fromisoformat(value).astimezone(UTC)
+    # fromisoformat reads what dump_date writes some 20 times faster than strptime; a run
+    # reads a date or three of every source and stored item.
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        # Written before years were padded ("999-05-01T…"): pad, then read.
+        year, dash, rest = value.partition("-")
+        if not (dash and year.isdigit() and len(year) < 4):
+            raise
+        return datetime.fromisoformat(year.zfill(4) + dash + rest).astimezone(UTC)
 
 
 def _opt_date(value: str | None) -> datetime | None:
