@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
+import importlib.util
 import ipaddress
 import threading
 import time
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 import brotli  # type: ignore[import-untyped]
 import pytest
 
+from aggregator import eventloop
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import http as http_module
 from aggregator.ingest.http import (
@@ -50,7 +51,7 @@ def fetch(url: str, validators: Validators | None = None, /, **overrides: object
                 FetchRequest(source_id="src", url=url, validators=validators or Validators())
             )
 
-    return asyncio.run(run())
+    return eventloop.run(run())
 
 
 def fetch_error(url: str, **overrides: object) -> FetchError:
@@ -106,7 +107,7 @@ def test_connections_are_kept_alive(feed_server: FeedServer) -> None:
             await fetcher.fetch(FetchRequest(source_id="a", url=feed_server.url("/a")))
             await fetcher.fetch(FetchRequest(source_id="b", url=feed_server.url("/b")))
 
-    asyncio.run(run())
+    eventloop.run(run())
     assert feed_server.hits("/a")[0].client_port == feed_server.hits("/b")[0].client_port
 
 
@@ -131,7 +132,7 @@ def test_304s_redirects_and_error_pages_keep_the_connection(feed_server: FeedSer
                     results.append(error)
             return results
 
-    first, moved, gone, last = asyncio.run(run())
+    first, moved, gone, last = eventloop.run(run())
     assert isinstance(first, FetchOutcome) and first.not_modified
     assert isinstance(moved, FetchOutcome) and moved.not_modified
     assert isinstance(gone, FetchError) and gone.status == 404
@@ -163,7 +164,7 @@ def test_many_hosts_at_high_concurrency_keep_one_pool_per_origin() -> None:
             async with Fetcher(settings(concurrency=40, per_host=2)) as fetcher:
                 return await fetcher.fetch_all(requests)
 
-        results = asyncio.run(run())
+        results = eventloop.run(run())
     finally:
         for server in servers:
             server.stop()
@@ -178,7 +179,7 @@ def test_many_hosts_at_high_concurrency_keep_one_pool_per_origin() -> None:
 
 def test_fetcher_must_be_entered() -> None:
     with pytest.raises(RuntimeError, match="async with"):
-        asyncio.run(Fetcher(settings()).fetch(FetchRequest(source_id="a", url="http://x/")))
+        eventloop.run(Fetcher(settings()).fetch(FetchRequest(source_id="a", url="http://x/")))
 
 
 # -- conditional GET -------------------------------------------------------------------
@@ -506,6 +507,17 @@ def assert_refused(error: FetchError) -> None:
     assert error.status is None
 
 
+@pytest.fixture(params=["uvloop", "asyncio"])
+def each_event_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs the test on uvloop (the product's loop where installed) and on asyncio's own
+    (its fallback): their resolvers differ, and the address checks must hold on both."""
+    if request.param == "asyncio":
+        monkeypatch.setattr(eventloop, "_loop_factory", lambda: None)
+    elif importlib.util.find_spec("uvloop") is None:
+        pytest.skip("uvloop is not installed")
+
+
+@pytest.mark.usefixtures("each_event_loop")
 def test_loopback_is_refused_by_default(feed_server: FeedServer) -> None:
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(feed_server.url("/feed"), allow=())
@@ -524,6 +536,7 @@ def test_loopback_is_refused_by_default(feed_server: FeedServer) -> None:
         "LOCALHOST",
     ],
 )
+@pytest.mark.usefixtures("each_event_loop")
 def test_obfuscated_loopback_is_refused(feed_server: FeedServer, host: str) -> None:
     port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
@@ -537,6 +550,7 @@ def test_obfuscated_loopback_is_refused(feed_server: FeedServer, host: str) -> N
     "host",
     ["0177.0.0.1", "localhost."],  # httpx refuses the first; the resolver may refuse the second
 )
+@pytest.mark.usefixtures("each_event_loop")
 def test_other_obfuscations_never_reach_the_server(feed_server: FeedServer, host: str) -> None:
     port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
@@ -544,6 +558,7 @@ def test_other_obfuscations_never_reach_the_server(feed_server: FeedServer, host
     assert feed_server.requests == []
 
 
+@pytest.mark.usefixtures("each_event_loop")
 def test_redirect_to_a_disallowed_address_is_refused(
     feed_server: FeedServer, other_server: FeedServer
 ) -> None:
@@ -567,6 +582,7 @@ def test_redirect_to_a_name_resolving_to_a_disallowed_address(
     assert feed_server.requests == []
 
 
+@pytest.mark.usefixtures("each_event_loop")
 def test_redirect_from_an_allowed_name_to_its_address_is_refused(feed_server: FeedServer) -> None:
     port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.redirect("/start", f"http://127.0.0.1:{port}/feed")
@@ -699,7 +715,7 @@ def test_fetch_all_keeps_order_and_limits(
             async with Fetcher(settings(concurrency=4, per_host=2)) as fetcher:
                 return await fetcher.fetch_all(requests)
 
-        results = asyncio.run(run())
+        results = eventloop.run(run())
     bodies = [r.body for r in results[:-1] if isinstance(r, FetchOutcome)]
     assert bodies == [f"feed {index}".encode() for index in range(18)]
     assert isinstance(results[-1], FetchError)
@@ -727,7 +743,7 @@ def test_retry_after_holds_back_the_rest_of_the_host(
         async with Fetcher(settings(per_host=1), clock=lambda: NOW) as fetcher:
             return await fetcher.fetch_all(requests)
 
-    a, b, d, c = asyncio.run(run())
+    a, b, d, c = eventloop.run(run())
     assert isinstance(a, FetchError) and a.status == 429
     for held in (b, c):
         assert isinstance(held, FetchError)
