@@ -471,9 +471,13 @@ class StoryIndex:
         self._by_link: dict[str, int] = {}
         self._by_readmore: dict[str, list[int]] = {}
         self._by_fingerprint: dict[str, int] = {}
-        self._by_anchor: dict[int, list[int]] = {}
-        # Sentence hash → the stories it occurs in (a few: more tells nothing new).
-        self._sentence_stories: dict[int, tuple[str, ...]] = {}
+        # Anchor → positions of the items that have it. Most anchors belong to one item
+        # only, and an index of 50k items holds about two million of them: a lone position
+        # is kept as a bare int, not a one-element list (half the memory).
+        self._by_anchor: dict[int, int | list[int]] = {}
+        # Sentence hash → the stories it occurs in (a few: more tells nothing new); a
+        # lone story as a bare string, like the anchors.
+        self._sentence_stories: dict[int, str | tuple[str, ...]] = {}
         self._titles: dict[str, set[str]] = {}
         # Trusted publication dates of each story's items: a tie-breaker for teasers.
         self._dates: dict[str, list[datetime]] = {}
@@ -494,14 +498,25 @@ class StoryIndex:
         self._titles.setdefault(entry_id, set()).add(sig.title)
         if sig.dated:
             self._dates.setdefault(entry_id, []).append(sig.published)
+        by_anchor = self._by_anchor
         for anchor in unpack(sig.anchors):
-            postings = self._by_anchor.setdefault(anchor, [])
-            if len(postings) <= MAX_ANCHOR_STORIES:
+            postings = by_anchor.get(anchor)
+            if postings is None:
+                by_anchor[anchor] = position
+            elif isinstance(postings, int):
+                by_anchor[anchor] = [postings, position]
+            elif len(postings) <= MAX_ANCHOR_STORIES:
                 postings.append(position)
         for sentence in unpack_sentences(sig.sentences):
-            stories = self._sentence_stories.get(sentence.hash, ())
-            if entry_id not in stories and len(stories) <= SENTENCE_OTHER_STORIES:
+            stories = self._stories_of(sentence.hash)
+            if not stories:
+                self._sentence_stories[sentence.hash] = entry_id
+            elif entry_id not in stories and len(stories) <= SENTENCE_OTHER_STORIES:
                 self._sentence_stories[sentence.hash] = (*stories, entry_id)
+
+    def _stories_of(self, sentence_hash: int) -> tuple[str, ...]:
+        stories = self._sentence_stories.get(sentence_hash, ())
+        return (stories,) if isinstance(stories, str) else stories
 
     def match(self, sig: Signature) -> Match:
         exact = self._exact(sig)
@@ -537,7 +552,9 @@ class StoryIndex:
         anchors = unpack(sig.anchors)
         for anchor in anchors:
             postings = self._by_anchor.get(anchor)
-            if postings and len(postings) <= MAX_ANCHOR_STORIES:
+            if isinstance(postings, int):
+                hits[postings] += 1
+            elif postings and len(postings) <= MAX_ANCHOR_STORIES:
                 hits.update(postings)
         needed = min(MIN_ANCHOR_HITS, len(anchors))
         ranked = sorted(
@@ -624,7 +641,7 @@ class StoryIndex:
                 continue
             # A sentence other stories have too is boilerplate or a template that got
             # the same words: no evidence for this story.
-            others = [e for e in self._sentence_stories.get(sentence.hash, ()) if e != entry_id]
+            others = [e for e in self._stories_of(sentence.hash) if e != entry_id]
             if len(others) < SENTENCE_OTHER_STORIES:
                 count += 1
         return count

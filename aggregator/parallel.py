@@ -11,8 +11,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -34,5 +35,23 @@ def parallel_map(
     if weight < min_weight or workers < 2 or len(jobs) < 2 or threading.active_count() > 1:
         return [func(job) for job in jobs]
     context = multiprocessing.get_context("fork")
+    results: list[R] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return list(pool.map(func, jobs, chunksize=chunksize))
+        # Executor.map would pickle every job up front and hold all those copies until
+        # the workers get to them (for 50k cleaned items, a few hundred MB at once); a
+        # window of a few chunks per worker keeps them busy and memory flat.
+        pending: deque[Future[list[R]]] = deque()
+        for start in range(0, len(jobs), chunksize):
+            pending.append(pool.submit(_run_chunk, func, jobs[start : start + chunksize]))
+            if len(pending) >= workers * _CHUNKS_AHEAD:
+                results.extend(pending.popleft().result())
+        while pending:
+            results.extend(pending.popleft().result())
+    return results
+
+
+_CHUNKS_AHEAD = 3  # chunks in flight per worker
+
+
+def _run_chunk(func: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
+    return [func(job) for job in chunk]

@@ -31,6 +31,7 @@ from aggregator.collect import (
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, SourceError
 from aggregator.filters import ItemFilter, compile_filters, filter_reason
+from aggregator.memory import release_free_memory
 from aggregator.model import (
     Attribution,
     FeedMeta,
@@ -225,17 +226,23 @@ def _classify(
     return plan
 
 
-def _assign_new(
-    fresh: list[tuple[Batch, Item]], ctx: _Context, plan: _Plan, report: RunReport
-) -> None:
-    if not fresh:
-        return
+def _matches(signatures: list[dedupe.Signature], ctx: _Context) -> dict[str, dedupe.Match]:
+    """The story of each new item, against the stored ones of the window and each other.
+    The index lives only here: for 50k new items it is the largest thing a run builds."""
     window_start = ctx.now - timedelta(days=ctx.settings.dedupe.window_days)
     known = [
         (dedupe.Signature.from_json(sig), entry_id)
         for sig, entry_id in ctx.store.signatures(window_start)
     ]
     index = dedupe.StoryIndex(known)
+    return dedupe.assign_entries(signatures, index, lambda sig: identity.entry_id(sig.key))
+
+
+def _assign_new(
+    fresh: list[tuple[Batch, Item]], ctx: _Context, plan: _Plan, report: RunReport
+) -> None:
+    if not fresh:
+        return
     items = [item for _, item in fresh]
     computed = parallel_map(
         dedupe.signature_of,
@@ -246,11 +253,7 @@ def _assign_new(
     )
     signatures = {item.key: sig for item, sig in zip(items, computed, strict=True)}
     standalone = {item.key for _, item in fresh if _never_merge(item, ctx.settings)}
-    matches = dedupe.assign_entries(
-        [sig for key, sig in signatures.items() if key not in standalone],
-        index,
-        lambda sig: identity.entry_id(sig.key),
-    )
+    matches = _matches([sig for key, sig in signatures.items() if key not in standalone], ctx)
     for key in standalone:
         matches[key] = dedupe.Match(
             entry_id=split_entry_id(key), reason=NEVER_MERGE_REASON, score=None, matched_key=None
@@ -516,6 +519,7 @@ def run_once(
     if progress:
         progress("clean", 0, len(batches))
     items_by_source = _clean_batches(batches, states, ctx)
+    release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
         progress("clean", len(batches), len(batches))
 
@@ -536,6 +540,7 @@ def run_once(
     store.touch_items(plan.unchanged, now)
     # Publishing reads everything back from the store: let this run's copies go first.
     del plan, items_by_source
+    release_free_memory()
     store.save_sources(
         [
             _remote_state_after(b, states[b.spec.id], ctx)
