@@ -432,3 +432,36 @@ def test_a_date_before_year_1000_is_stored_and_read_back(tmp_path: Path) -> None
     assert "1 unchanged" in second.stdout
     (entry,) = entries((tmp_path / "feeds" / "index.atom").read_bytes())
     assert entry.findtext(f"{ATOM}updated", "").startswith("0999-05-01")
+
+
+# JSON can carry what XML cannot: NUL (PostgreSQL cannot store it) and lone surrogates
+# (nothing can encode them). Escaped here so the file itself stays clean.
+UNSTORABLE_JSON_FEED = (
+    '{"version": "https://jsonfeed.org/version/1.1", "title": "Nul\\u0000 Org",'
+    ' "home_page_url": "https://nul.example/\\u0000home",'
+    ' "items": [{"id": "abc\\u0000def", "url": "https://nul.example/1\\u0000x",'
+    ' "title": "A story with a nul\\u0000 and a \\ud800 lone surrogate",'
+    ' "content_text": "The council met on Tuesday\\u0000 to discuss the harvest.",'
+    ' "authors": [{"name": "Nul\\u0000 Org"}], "tags": ["a\\u0000b"]}]}'
+)
+
+
+def stored_text(database: Path) -> str:
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT * FROM items").fetchall()
+        rows += connection.execute("SELECT * FROM sources").fetchall()
+    return " ".join(str(value) for row in rows for value in row)
+
+
+def test_nul_and_lone_surrogates_in_a_json_feed_never_reach_the_store(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "nul.json").write_text(UNSTORABLE_JSON_FEED)
+    aggregator("run", cwd=tmp_path)
+    stored = stored_text(tmp_path / "data" / "aggregator.sqlite")
+    assert "\x00" not in stored
+    assert "abcdef" in stored  # the id, without its NUL
+    assert "https://nul.example/1x" in stored  # the link, likewise
+    (entry,) = entries((tmp_path / "feeds" / "index.atom").read_bytes())
+    assert entry.findtext(f"{ATOM}title") == "A story with a nul and a \ufffd lone surrogate"

@@ -111,6 +111,7 @@ def test_fold_for_dedup(given_text: str, expected: str) -> None:
         ("", None, None),
         ("https://[::1]:443/", None, "https://[::1]/"),
         ("https://e.com/a?q=%C3%A9&x", None, "https://e.com/a?q=%C3%A9&x"),
+        ("https://e.com/1\x00x?a=\x7f", None, "https://e.com/1%00x?a=%7F"),  # as browsers do
     ],
 )  # fmt: skip
 def test_canonical_url(url: str, base: str | None, expected: str | None) -> None:

@@ -368,3 +368,17 @@ def test_placeholders_become_psycopg_ones(sqlite: str, postgresql: str) -> None:
     from aggregator.store.postgres import pg_sql
 
     assert pg_sql(sqlite) == postgresql
+
+
+def test_a_feed_with_nul_characters_is_stored_on_postgresql(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # PostgreSQL refuses NUL in text: one such feed must not fail the whole run.
+    from test_cli_run import UNSTORABLE_JSON_FEED
+
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "nul.json").write_text(UNSTORABLE_JSON_FEED)
+    result = aggregator("run", "--db", postgres_url, cwd=tmp_path)
+    assert "1 new" in result.stdout
+    (title,) = query(postgres_url, "SELECT title FROM items")[0]
+    assert title == "A story with a nul and a \ufffd lone surrogate"

@@ -292,7 +292,7 @@ def normalise_entry(
     )
     return Item(
         key=key,
-        origin_id=raw.id or link or key,
+        origin_id=(strip_controls(raw.id) if raw.id else None) or link or key,
         content_hash=identity.content_hash(title, link, content.html),
         title=title,
         link=link,

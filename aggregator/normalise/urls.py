@@ -21,11 +21,19 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # (WHATWG URL standard), which is how "java\tscript:" becomes "javascript:".
 _INNER_JUNK = re.compile(r"[\t\n\r]")
 _EDGE_JUNK = "".join(map(chr, range(0x21)))  # C0 controls and space
+_INNER_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 def clean_url_text(url: str) -> str:
-    """The URL a browser would see: inner tabs/newlines and edge controls removed."""
-    return _INNER_JUNK.sub("", url).strip(_EDGE_JUNK)
+    """The URL a browser would see: inner tabs/newlines and edge controls removed, other
+    controls left inside percent-encoded (as browsers do; a NUL can be neither stored in
+    PostgreSQL nor written in XML)."""
+    text = _INNER_JUNK.sub("", url).strip(_EDGE_JUNK)
+    return _INNER_CONTROL.sub(_percent_encode, text)
+
+
+def _percent_encode(match: re.Match[str]) -> str:
+    return "%" + format(ord(match.group()), "02X")
 
 
 def is_tracking_param(name: str, tracking: TrackingRules) -> bool:

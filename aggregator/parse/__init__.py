@@ -480,9 +480,25 @@ def _authors(node: Mapping[str, Any]) -> tuple[str, ...]:
 _JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 
 
+# JSON can carry what XML cannot: NUL, which PostgreSQL cannot store (and XML cannot
+# hold), and lone surrogates, which cannot be encoded at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """`value` (decoded JSON) with NULs dropped and lone surrogates replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
 def _parse_json_feed(body: bytes, *, url: str, source_id: str) -> ParsedFeed:
     try:
-        document = json.loads(body)
+        document = _storable(json.loads(body))
     except (ValueError, RecursionError) as exc:
         raise _error(f"not a feed (invalid JSON: {exc})", source_id, url) from exc
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
