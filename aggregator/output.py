@@ -12,7 +12,6 @@ from aggregator.entries import build_entries
 from aggregator.model import Item
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
 from aggregator.store import Store
-from aggregator.websub import ping_hub
 
 
 def feed_info(settings: Settings) -> FeedInfo:
@@ -87,5 +86,7 @@ def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
     topics = [p for p in published.written if p.endswith(".atom")]
     if not hub or not topics:
         return []
+    from aggregator.websub import ping_hub  # httpx: only when there is a hub to ping
+
     info = feed_info(settings)
     return eventloop.run(ping_hub(hub, [info.url(p) for p in topics]))

@@ -465,3 +465,24 @@ def test_nul_and_lone_surrogates_in_a_json_feed_never_reach_the_store(tmp_path: 
     assert "https://nul.example/1x" in stored  # the link, likewise
     (entry,) = entries((tmp_path / "feeds" / "index.atom").read_bytes())
     assert entry.findtext(f"{ATOM}title") == "A story with a nul and a \ufffd lone surrogate"
+
+
+def test_a_run_with_nothing_to_fetch_does_not_load_the_http_stack(workdir: Path) -> None:
+    # The main job (seeds only) and a scheduled run with nothing due start faster without
+    # httpx and the fetcher (~0.13 s of imports); they are loaded once a source is due.
+    probe = (
+        "import sys\n"
+        "from aggregator.cli import main\n"
+        "try:\n"
+        "    main(['run'], prog_name='aggregator')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "http = ('httpx', 'httpcore', 'aggregator.ingest.http')\n"
+        "print(sorted(m for m in http if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=workdir, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert (workdir / "feeds" / "index.atom").is_file()
