@@ -15,7 +15,8 @@ Scenario 1, cold then warm (every feed answers 304), each measured in a fresh ch
 process, median of `--runs`:
   - fetcher:  Fetcher.fetch_all (fetch only; concurrency 32, per_host 2)
   - run:      `aggregator run --all` on a [[sources]] config (fetch, parse, normalise,
-              dedupe, store, publish)
+              dedupe, store, publish); then warm over half the sources (the difference
+              is the CPU per unchanged feed) and a run with nothing due (the fixed cost)
   - reader:   reader.update_feeds(workers=W) (fetch, parse, store), for each W of
               --reader-workers; each phase is compared with reader's best W for it
               (fewer workers are faster cold, more are faster warm)
@@ -355,7 +356,8 @@ def measure_reader(urls_file: Path, runs: int, workers: list[int]) -> dict[str, 
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
     """`aggregator run --all` cold then warm; then once more without --all, when no source
     is due: what a run costs before it fetches anything (start, config, store, checks)."""
-    samples: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": [], "idle": []}
+    phases = ("cold", "warm", "half", "idle")
+    samples: dict[str, list[tuple[float, float, float]]] = {phase: [] for phase in phases}
     aggregator = str(Path(sys.executable).with_name("aggregator"))
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
@@ -376,8 +378,14 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
                 aggregator, "run", "--config", str(config), "--db", str(base / "db.sqlite"),
                 "--seeds", str(base / "seeds"), "--out", str(base / "out"), "--all", "--json",
             ]  # fmt: skip
-            for phase in ("cold", "warm", "idle"):
-                _out, wall, cpu, peak = run_child(command if phase != "idle" else command[:-2])
+            # half: warm again, but only the first half of the sources (--only), so that
+            # warm minus half is what the other half's unchanged feeds cost, start-up and
+            # one-time imports left out.
+            half = [arg for i in range(len(urls) // 2) for arg in ("--only", f"feed-{i}")]
+            commands = {"cold": command, "warm": command, "half": command + half}
+            commands["idle"] = command[:-2]  # no --all: nothing is due
+            for phase in phases:
+                _out, wall, cpu, peak = run_child(commands[phase])
                 samples[phase].append((wall, cpu, peak))
                 print(
                     f"  run {phase}: wall {wall:.2f} s cpu {cpu:.2f} s rss {peak:.0f} MB",
@@ -409,11 +417,13 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
                 f"peak memory ×{ours['rss'] / theirs['rss']:.2f}"
             )
     run = results.get("run", {})
-    if "idle" in run:
-        per_feed = (run["warm"]["cpu"] - run["idle"]["cpu"]) / run["idle"]["feeds"] * 1000
+    if "half" in run:
+        feeds = run["half"]["feeds"] - run["half"]["feeds"] // 2
+        per_feed = (run["warm"]["cpu"] - run["half"]["cpu"]) / feeds * 1000
         print(
-            f"run: {per_feed:.2f} ms of CPU per unchanged feed (warm minus idle, "
-            f"{run['idle']['feeds']:.0f} feeds)"
+            f"run: {per_feed:.2f} ms of CPU per unchanged feed (warm minus warm over half the "
+            f"sources, {feeds:.0f} feeds apart); fixed cost of a run with nothing due: "
+            f"{run['idle']['cpu']:.2f} s"
         )
 
 
