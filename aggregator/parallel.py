@@ -20,6 +20,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_WORKERS = 4  # beyond this the main process (dedupe, store) is the bottleneck
+_CHUNKS_AHEAD = 3  # chunks in flight per worker (see parallel_map)
 
 
 def worker_count() -> int:
@@ -48,9 +49,6 @@ def parallel_map(
         while pending:
             results.extend(pending.popleft().result())
     return results
-
-
-_CHUNKS_AHEAD = 3  # chunks in flight per worker
 
 
 def _run_chunk(func: Callable[[T], R], chunk: Sequence[T]) -> list[R]:

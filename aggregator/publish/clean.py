@@ -25,9 +25,8 @@ from aggregator.model import Entry, ViaLink
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-# re's \s is str.isspace(); one regex scan instead of a Python loop over characters
+# re's \s is str.isspace(): one regex scan instead of a Python loop over characters
 # (this runs for two URLs of every published entry).
-_WHITESPACE = re.compile(r"\s")
 _NOT_IN_IRI = re.compile(r'[\s<>"{}|\\^`]')
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _SUMMARY_TITLE_CHARS = 80
@@ -99,7 +98,7 @@ def http_url(value: str | None) -> str | None:
     """`value` if it is an absolute http(s) URL that can be written as is, else None."""
     if not value or value != value.strip() or _NOT_XML_TEXT.search(value):
         return None
-    if _WHITESPACE.search(value):
+    if _SPACES.search(value):
         return None
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
