@@ -7,33 +7,27 @@ the common public hubs (Google's, Superfeedr, WebSubHub) accept. We send one req
 topic because some hubs read only the first `hub.url` of a request.
 
 A ping is a courtesy: readers still poll. So a hub that is down, slow or refusing never
-fails a publish; each problem comes back as a warning naming the hub and the topic.
+fails a publish; each problem comes back as a warning naming the hub and the topic. The
+HTTP itself is the fetching module's (`aggregator.ingest.http.post_forms`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
-import httpx
-
 from aggregator import __version__
+from aggregator.ingest.http import PostAnswer, post_forms, redact
 
 __all__ = ["ping_hub"]
 
 logger = logging.getLogger(__name__)
 
 _USER_AGENT = f"aggregator/{__version__} (WebSub publisher)"
+_DETAIL_CHARS = 200  # of a refusing hub's explanation, in the warning
 
 
-async def ping_hub(
-    hub: str,
-    topics: Sequence[str],
-    *,
-    client: httpx.AsyncClient | None = None,
-    timeout: float = 10,
-) -> list[str]:
+async def ping_hub(hub: str, topics: Sequence[str], *, timeout: float = 10) -> list[str]:
     """POST a publish notification to `hub` for every topic; return the warnings.
 
     An empty list means the hub accepted every topic (any 2xx). Network errors, timeouts,
@@ -42,36 +36,23 @@ async def ping_hub(
     unique = list(dict.fromkeys(topics))  # one ping per feed, order kept for the log
     if not unique:
         return []
-    if client is not None:
-        return await _ping_all(client, hub, unique, timeout)
-    async with httpx.AsyncClient(headers={"User-Agent": _USER_AGENT}) as own:
-        return await _ping_all(own, hub, unique, timeout)
-
-
-async def _ping_all(
-    client: httpx.AsyncClient, hub: str, topics: list[str], timeout: float
-) -> list[str]:
-    results = await asyncio.gather(*(_ping_one(client, hub, topic, timeout) for topic in topics))
-    warnings = [warning for warning in results if warning is not None]
+    forms = [{"hub.mode": "publish", "hub.url": topic} for topic in unique]
+    answers = await post_forms(hub, forms, timeout=timeout, user_agent=_USER_AGENT)
+    warnings = [
+        warning
+        for topic, answer in zip(unique, answers, strict=True)
+        if (warning := _warning(redact(hub), topic, answer)) is not None
+    ]
     for warning in warnings:
         logger.warning("%s", warning)
     return warnings
 
 
-async def _ping_one(client: httpx.AsyncClient, hub: str, topic: str, timeout: float) -> str | None:
-    try:
-        response = await client.post(
-            hub,
-            data={"hub.mode": "publish", "hub.url": topic},
-            headers={"User-Agent": _USER_AGENT},
-            timeout=timeout,
-        )
-    except httpx.TimeoutException:
-        return f"WebSub hub {hub}: no answer within {timeout:g} s for {topic}"
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        return f"WebSub hub {hub}: {type(exc).__name__}: {exc or 'request failed'} for {topic}"
-    if not response.is_success:
-        detail = response.text.strip()[:200]
-        suffix = f": {detail}" if detail else ""
-        return f"WebSub hub {hub}: HTTP {response.status_code} for {topic}{suffix}"
-    return None
+def _warning(hub: str, topic: str, answer: PostAnswer | str) -> str | None:
+    if isinstance(answer, str):
+        return f"WebSub hub {hub}: {answer} for {topic}"
+    if 200 <= answer.status < 300:
+        return None
+    detail = answer.text.strip()[:_DETAIL_CHARS]
+    suffix = f": {detail}" if detail else ""
+    return f"WebSub hub {hub}: HTTP {answer.status} for {topic}{suffix}"

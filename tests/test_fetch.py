@@ -6,11 +6,13 @@ import base64
 import gzip
 import importlib.util
 import ipaddress
+import re
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import brotli  # type: ignore[import-untyped]
 import pytest
@@ -761,3 +763,15 @@ def test_a_slow_error_page_is_not_waited_for(feed_server: FeedServer) -> None:
     error = fetch_error(feed_server.url("/gone"), total_timeout=10.0)
     assert error.message == "HTTP 404 Not Found"
     assert time.monotonic() - started < 3.0
+
+
+def test_only_the_fetching_module_imports_httpx() -> None:
+    """One module owns HTTP: its limits, deadlines and address checks cannot be skipped
+    by another module opening its own client."""
+    package = Path(http_module.__file__).parents[1]
+    importers = {
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"^\s*(?:import|from)\s+httpx\b", path.read_text(), re.MULTILINE)
+    }
+    assert importers == {"ingest/http.py"}

@@ -52,7 +52,9 @@ __all__ = [
     "FetchRequest",
     "FetchSettings",
     "Fetcher",
+    "PostAnswer",
     "Validators",
+    "post_forms",
     "redact",
     "refusal",
 ]
@@ -447,6 +449,52 @@ def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClien
             "Accept-Encoding": _ACCEPT_ENCODING,
         },
     )
+
+
+# -- form posts (the WebSub hub ping) ------------------------------------------------------
+
+# What a hub says back is only logged, so only its start is read.
+_ANSWER_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class PostAnswer:
+    status: int
+    text: str  # the start of the body (at most _ANSWER_BYTES), for the log
+
+
+async def post_forms(
+    url: str, forms: Sequence[Mapping[str, str]], *, timeout: float, user_agent: str
+) -> list[PostAnswer | str]:
+    """POST each form to `url` (urlencoded), all at once on one client.
+
+    For each form, in order: the answer, or a sentence saying why there is none (refused
+    connection, invalid URL, no complete answer within `timeout` seconds, counted for the
+    whole request since a server dripping bytes never trips a per-read timeout). The URL
+    is the operator's own (a hub), so the address check of feeds does not apply.
+    """
+    headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+    async with httpx.AsyncClient(headers=headers, timeout=timeout) as client:
+        return list(await asyncio.gather(*(_post_form(client, url, f, timeout) for f in forms)))
+
+
+async def _post_form(
+    client: httpx.AsyncClient, url: str, form: Mapping[str, str], timeout: float
+) -> PostAnswer | str:
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream("POST", url, data=dict(form)) as response:
+                start = bytearray()
+                async for chunk in response.aiter_raw():
+                    start += chunk
+                    if len(start) >= _ANSWER_BYTES:
+                        break
+                text = start[:_ANSWER_BYTES].decode("utf-8", errors="replace")
+                return PostAnswer(response.status_code, text)
+    except (TimeoutError, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s"
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        return f"{type(exc).__name__}: {redact(str(exc)) or 'request failed'}"
 
 
 # -- the address check (SSRF) ------------------------------------------------------------
