@@ -19,7 +19,10 @@ process, median of `--runs`:
               is the CPU per unchanged feed) and a run with nothing due (the fixed cost)
   - reader:   reader.update_feeds(workers=W) (fetch, parse, store), for each W of
               --reader-workers; each phase is compared with reader's best W for it
-              (fewer workers are faster cold, more are faster warm)
+              (fewer workers are faster cold, more are faster warm); timed around
+              update_feeds, so its start-up is left out
+  - reader-process: the same, at those best W, timed from process start to exit as
+              `aggregator run` is (start-up, imports, opening the database included)
 Printed: wall seconds, CPU seconds (user+sys of the child), peak RSS, and the ratios.
 
 Scenario 2, hanging and dripping feeds: 200 good feeds plus 16 feeds that never answer
@@ -277,6 +280,19 @@ def client_reader(urls: list[str], workers: int) -> dict[str, Any]:
     return phases
 
 
+def reader_process(urls: list[str], workers: int, db: str, phase: str) -> None:
+    """One phase of reader as a whole process, as `aggregator run` is measured: start,
+    import, open the database (cold: add the feeds), update_feeds, exit."""
+    import reader
+
+    r = reader.make_reader(db)
+    if phase == "cold":
+        for url in urls:
+            r.add_feed(url)
+    r.update_feeds(workers=workers, scheduled=phase == "cold")
+    r.close()
+
+
 def child_main(kind: str, urls_file: str, total_timeout: float) -> None:
     urls = json.loads(Path(urls_file).read_text())
     if kind == "fetcher":
@@ -353,6 +369,34 @@ def measure_reader(urls_file: Path, runs: int, workers: list[int]) -> dict[str, 
     return best
 
 
+def measure_reader_process(
+    urls_file: Path, runs: int, best: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """reader timed from process start to exit, like `aggregator run`, at the worker count
+    that was best for each phase in process."""
+    samples: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = str(Path(tmp) / "reader.sqlite")
+            for phase, values in samples.items():
+                workers = str(int(best[phase]["workers"]))
+                _out, wall, cpu, peak = run_child(
+                    [sys.executable, __file__, "--child", "reader-process", "--urls-file",
+                     str(urls_file), "--db", db, "--phase", phase, "--reader-workers", workers]
+                )  # fmt: skip
+                values.append((wall, cpu, peak))
+                message = f"  reader process {phase}: wall {wall:.2f} s cpu {cpu:.2f} s"
+                print(message, file=sys.stderr)
+    return {
+        phase: {
+            "wall": statistics.median(v[0] for v in values),
+            "cpu": statistics.median(v[1] for v in values),
+            "rss": statistics.median(v[2] for v in values),
+        }
+        for phase, values in samples.items()
+    }
+
+
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
     """`aggregator run --all` cold then warm; then once more without --all, when no source
     is due: what a run costs before it fetches anything (start, config, store, checks)."""
@@ -403,19 +447,20 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
 
 
 def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
-    print(f"\n{'client':<10}{'phase':<6}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}")
+    print(f"\n{'client':<16}{'phase':<6}{'wall s':>9}{'cpu s':>9}{'peak MB':>9}")
     for name, phases in results.items():
         for phase, m in phases.items():
-            print(f"{name:<10}{phase:<6}{m['wall']:>9.2f}{m['cpu']:>9.2f}{m['rss']:>9.0f}")
-    reader = results["reader"]
-    for name in (n for n in results if n != "reader"):
-        for phase in ("cold", "warm"):
-            ours, theirs = results[name][phase], reader[phase]
-            print(
-                f"{name}/reader {phase}: wall ×{ours['wall'] / theirs['wall']:.2f}, "
-                f"cpu ×{ours['cpu'] / theirs['cpu']:.2f}, "
-                f"peak memory ×{ours['rss'] / theirs['rss']:.2f}"
-            )
+            print(f"{name:<16}{phase:<6}{m['wall']:>9.2f}{m['cpu']:>9.2f}{m['rss']:>9.0f}")
+    peers = [n for n in results if n.startswith("reader")]
+    for name in (n for n in results if not n.startswith("reader")):
+        for peer in peers:
+            for phase in ("cold", "warm"):
+                ours, theirs = results[name][phase], results[peer][phase]
+                print(
+                    f"{name}/{peer} {phase}: wall ×{ours['wall'] / theirs['wall']:.2f}, "
+                    f"cpu ×{ours['cpu'] / theirs['cpu']:.2f}, "
+                    f"peak memory ×{ours['rss'] / theirs['rss']:.2f}"
+                )
     run = results.get("run", {})
     if "half" in run:
         feeds = run["half"]["feeds"] - run["half"]["feeds"] // 2
@@ -465,7 +510,11 @@ def main() -> None:
         help="item bodies: rich markup (links, images, lists) or one plain paragraph",
     )
     parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--child", choices=["fetcher", "reader"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=["fetcher", "reader", "reader-process"], help=argparse.SUPPRESS
+    )
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["cold", "warm"], help=argparse.SUPPRESS)
     parser.add_argument("--urls-file", help=argparse.SUPPRESS)
     parser.add_argument("--total-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -474,6 +523,10 @@ def main() -> None:
         return
     LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
     reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
+    if args.child == "reader-process":
+        urls = json.loads(Path(args.urls_file).read_text())
+        reader_process(urls, reader_workers[0], args.db, args.phase)
+        return
     if args.child:
         LIMITS["reader_workers"] = reader_workers[0]
         child_main(args.child, args.urls_file, args.total_timeout)
@@ -501,9 +554,13 @@ def main() -> None:
             subset = farm["urls"][: args.run_feeds]
             subset_file = tmp / "subset.json"
             subset_file.write_text(json.dumps(subset))
+            best = measure_reader(subset_file, args.runs, reader_workers)
             pipeline = {
                 "run": measure_run(subset, args.runs),
-                "reader": measure_reader(subset_file, args.runs, reader_workers),
+                # reader's update_feeds alone leaves out its start-up, which our figures
+                # include; as a whole process it is measured the way `aggregator run` is.
+                "reader": best,
+                "reader-process": measure_reader_process(subset_file, args.runs, best),
             }
             print(f"\n{len(subset)} feeds, `aggregator run --all` vs reader:")
             report(pipeline)
