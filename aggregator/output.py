@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from aggregator import __version__, eventloop
 from aggregator.config import Settings
 from aggregator.entries import build_entries
 from aggregator.model import Item
-from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
+from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
+from aggregator.publish.atom import INDEX_PATH
 from aggregator.store import Store
 
 
@@ -27,13 +30,42 @@ def feed_info(settings: Settings) -> FeedInfo:
     )
 
 
-def _publish_fingerprint(settings: Settings, store: Store, sources: list[SourceInfo]) -> str:
+# What the last publish into a folder was, kept in that folder: each machine of a scaled-out
+# deployment that publishes to a folder of its own knows what its own folder holds, and a
+# folder that was emptied or replaced is published in full.
+MANIFEST_NAME = ".published.json"  # hidden: `aggregator serve` does not serve it
+
+
+@dataclass(frozen=True, slots=True)
+class _Manifest:
+    fingerprint: str = ""
+    entries: int = 0
+    keys: dict[str, str] = field(default_factory=dict)  # output path → its key
+
+    @classmethod
+    def read(cls, out_dir: Path) -> _Manifest:
+        """The folder's manifest; an empty one when it is missing or unreadable (then
+        every file is rendered, which is always correct)."""
+        try:
+            data = json.loads((out_dir / MANIFEST_NAME).read_bytes())
+            keys = data["keys"]
+            if not isinstance(keys, dict):
+                return cls()
+            return cls(str(data["fingerprint"]), int(data["entries"]), keys)
+        except (OSError, ValueError, TypeError, KeyError):
+            return cls()
+
+    def write(self, out_dir: Path) -> None:
+        data = {"fingerprint": self.fingerprint, "entries": self.entries, "keys": self.keys}
+        write_atomically(out_dir / MANIFEST_NAME, json.dumps(data, sort_keys=True).encode())
+
+
+def _publish_fingerprint(store: Store, settings: Settings, sources: list[SourceInfo]) -> str:
     """Changes whenever anything that shapes the output changes: stored items (the store's
-    data version), sources, feed settings, the output folder, or the aggregator version."""
+    data version), sources, feed settings, or the aggregator version."""
     parts = [
         __version__,  # a new version may render differently
         repr(settings.feed),
-        str(settings.out.resolve()),
         repr(sources),
         store.data_version(),
     ]
@@ -44,40 +76,25 @@ def publish(
     settings: Settings, store: Store, *, force: bool = True
 ) -> tuple[PublishReport | None, int]:
     """Render and write the outputs. Without `force`, skip the work (None) when nothing
-    changed since the last publish and the output is still there, and otherwise render
-    only the files whose content changed; with it, render every file."""
+    changed since the last publish into this folder and the output is still there, and
+    otherwise render only the files whose content changed; with it, render every file."""
     sources = [
         SourceInfo(id=s.id, url=s.url, title=s.display_title, site_link=s.site_link, tags=s.tags)
         for s in store.sources()
     ]
-    fingerprint = _publish_fingerprint(settings, store, sources)
-    if (
-        not force
-        and store.get_meta("published_fingerprint") == fingerprint
-        and (settings.out / "index.atom").is_file()
-    ):
-        return None, int(store.get_meta("published_entries") or 0)
+    fingerprint = _publish_fingerprint(store, settings, sources)
+    last = _Manifest.read(settings.out)
+    if not force and last.fingerprint == fingerprint and (settings.out / INDEX_PATH).is_file():
+        return None, last.entries
     stored = store.items(feed_id_base=settings.feed.base_url, with_text=False)
     grouped: dict[str, list[Item]] = {}
     for s in stored:
         grouped.setdefault(s.entry_id, []).append(s.item)
     entries = build_entries(sorted(grouped.items()))
-    previous = {} if force else _published_keys(store)
+    previous = {} if force else last.keys
     report = publish_all(settings.out, feed_info(settings), entries, sources, previous=previous)
-    store.set_meta("published_keys", json.dumps(report.keys, sort_keys=True))
-    store.set_meta("published_fingerprint", fingerprint)
-    store.set_meta("published_entries", str(len(entries)))
+    _Manifest(fingerprint, len(entries), dict(report.keys)).write(settings.out)
     return report, len(entries)
-
-
-def _published_keys(store: Store) -> dict[str, str]:
-    """The key of each file as the last publish wrote it ({} if unknown or unreadable:
-    then every file is rendered, which is always correct)."""
-    try:
-        keys = json.loads(store.get_meta("published_keys") or "{}")
-    except ValueError:
-        return {}
-    return keys if isinstance(keys, dict) else {}
 
 
 def notify_hub(settings: Settings, published: PublishReport) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from atomcheck import validate_atom
+from outputs import published_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SEEDS = ROOT / "seeds"
@@ -94,24 +95,55 @@ The library replaces the old reading rooms on Mill Street, closed since the floo
 """
 
 
-def _outputs(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
-
-
 def test_a_run_that_renders_only_changed_files_publishes_what_a_fresh_run_does(
     workdir: Path, tmp_path: Path
 ) -> None:
     aggregator("run", cwd=workdir)
-    new_seed = workdir / "seeds" / "001_library.txt"
-    new_seed.write_text(SECOND_SEED)
-    os.utime(new_seed, (SEED_MTIME, SEED_MTIME))
+    _add_second_seed(workdir)
     second = json.loads(aggregator("run", "--json", cwd=workdir).stdout)
     assert "sources.opml" not in second["written"]  # its content did not change
     fresh = tmp_path / "fresh"
     shutil.copytree(workdir / "seeds", fresh / "seeds", copy_function=shutil.copy2)
     aggregator("run", cwd=fresh)
-    assert _outputs(workdir / "feeds") == _outputs(fresh / "feeds")
+    assert published_files(workdir / "feeds") == published_files(fresh / "feeds")
     assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 2
+
+
+def _add_second_seed(workdir: Path) -> None:
+    new_seed = workdir / "seeds" / "001_library.txt"
+    new_seed.write_text(SECOND_SEED)
+    os.utime(new_seed, (SEED_MTIME, SEED_MTIME))
+
+
+def test_a_folder_that_missed_the_last_publish_is_brought_up_to_date(workdir: Path) -> None:
+    """Scaled out: machines share one database, each publishes to its own folder at the
+    same path. A machine whose folder did not get the last publish must not take the
+    database's word that the output is current."""
+    feeds = workdir / "feeds"
+    aggregator("run", cwd=workdir)
+    older_copy = workdir / "older-copy"
+    shutil.copytree(feeds, older_copy)  # another machine's folder, one publish behind
+    _add_second_seed(workdir)
+    aggregator("run", cwd=workdir)
+    current = published_files(feeds)
+    shutil.rmtree(feeds)
+    older_copy.rename(feeds)
+    assert len(entries((feeds / "index.atom").read_bytes())) == 1
+    result = json.loads(aggregator("run", "--json", cwd=workdir).stdout)
+    assert "index.atom" in result["written"]
+    assert published_files(feeds) == current
+
+
+def test_an_unreadable_publish_manifest_means_a_full_publish(workdir: Path) -> None:
+    aggregator("run", cwd=workdir)
+    expected = published_files(workdir / "feeds")
+    (workdir / "feeds" / "index.atom").write_bytes(b"<feed>damaged by hand</feed>")
+    manifest = workdir / "feeds" / ".published.json"
+    assert manifest.is_file()
+    manifest.write_bytes(b'{"keys": [not json')
+    result = aggregator("run", cwd=workdir)
+    assert "Traceback" not in result.stderr
+    assert published_files(workdir / "feeds") == expected
 
 
 def test_renamed_or_copied_seed_is_not_a_second_entry(workdir: Path) -> None:

@@ -21,6 +21,7 @@ from aggregator.model import Entry, ViaLink
 from aggregator.publish import SourceInfo, publish_all, write_atomically
 
 from atomcheck import validate_atom
+from outputs import published_files
 
 HISTORY = "{http://purl.org/syndication/history/1.0}"
 BASE = INFO.base_url
@@ -464,10 +465,6 @@ def test_a_busy_month_is_split_into_archive_pages(monkeypatch: pytest.MonkeyPatc
 # -- keys: a file whose content cannot have changed is not rendered again ---------------
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 @pytest.fixture
 def rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths of the Atom documents rendered from now on."""
@@ -501,7 +498,7 @@ def test_with_the_last_keys_only_changed_files_are_rendered_and_the_result_is_th
     assert set(report.written) == {*rendered, "index.json", "index.html"}
     # Rendering only what changed gives exactly what rendering everything gives.
     publish_all(tmp_path / "b", INFO, entries, [AGENCY, SEEDS])
-    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert published_files(tmp_path / "a") == published_files(tmp_path / "b")
 
 
 def test_an_entry_edited_in_place_is_rendered_again(tmp_path: Path, rendered: list[str]) -> None:
@@ -555,7 +552,7 @@ def test_publishing_in_workers_writes_the_same_files_and_warnings(
     forked = publish_all(tmp_path / "forked", INFO, [*ENTRIES, bad], [AGENCY, SEEDS])
     site.PARALLEL_MIN_ENTRIES = 10**9  # in-process this time (restored by monkeypatch)
     serial = publish_all(tmp_path / "serial", INFO, [*ENTRIES, bad], [AGENCY, SEEDS])
-    assert _files(tmp_path / "forked") == _files(tmp_path / "serial")
+    assert published_files(tmp_path / "forked") == published_files(tmp_path / "serial")
     assert forked.written == serial.written
     assert forked.warnings == serial.warnings != ()
 
