@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from aggregator.exceptions import ConfigError
+from aggregator.urlparts import is_http_url
 
 DEFAULT_CONFIG_NAME = "aggregator.toml"
 DEFAULT_DB = "data/aggregator.sqlite"
@@ -160,7 +161,7 @@ def _db(value: str, base_dir: Path) -> str:
 def _feed(table: _Table) -> FeedSettings:
     d = FeedSettings()
     base_url = table.get("base_url", str, d.base_url)
-    if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).netloc:
+    if not is_http_url(base_url):
         raise ConfigError("expected an absolute http(s) URL", key=table.key("base_url"))
     if not base_url.endswith("/"):
         base_url += "/"
@@ -233,8 +234,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
     seen_ids: set[str] = set()
     for table in tables:
         url = table.require("url", str)
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https") or not urlsplit(url).netloc:
+        if not is_http_url(url):
             raise ConfigError(f"expected an http(s) URL, got {url!r}", key=table.key("url"))
         if url in seen_urls:
             raise ConfigError(

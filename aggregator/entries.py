@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 from aggregator.dedupe import choose_representative
 from aggregator.model import Entry, Item, ViaLink
+from aggregator.urlparts import split_url
 
 
 def _is_http(url: str | None) -> bool:
-    return bool(url) and urlsplit(url or "").scheme in ("http", "https")
+    parts = split_url(url) if url else None
+    return parts is not None and parts.scheme in ("http", "https")
 
 
 def copy_href(item: Item) -> str | None:
@@ -37,6 +38,8 @@ def _most_complete(items: Sequence[Item]) -> Item:
 
 
 def build_entry(entry_id: str, copies: Sequence[Item]) -> Entry:
+    if len(copies) == 1:  # most stories: nothing to choose, fill in or credit
+        return Entry(id=entry_id, item=copies[0], vias=())
     representative = choose_representative(copies)
     fullest = _most_complete(copies)
     shown = representative
@@ -50,7 +53,8 @@ def build_entry(entry_id: str, copies: Sequence[Item]) -> Entry:
         # A teaser that names nobody still belongs to the organisation another copy names.
         credited = next((c.authors for c in copies if c.authors and c.via is None), None)
         credited = credited or next((c.authors for c in copies if c.authors), ())
-        shown = replace(shown, authors=credited)
+        if credited:
+            shown = replace(shown, authors=credited)
     vias: list[ViaLink] = []
     seen: set[str] = {representative.link} if representative.link else set()
     for copy in sorted(copies, key=lambda i: (i.published, i.key)):

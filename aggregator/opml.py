@@ -19,11 +19,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlunsplit
 
 from lxml import etree
 
 from aggregator.exceptions import ConfigError
+from aggregator.urlparts import split_url
 
 __all__ = ["OpmlSource", "find_duplicates", "read_opml", "write_opml"]
 
@@ -181,7 +182,9 @@ def _check_tags(source: OpmlSource) -> None:
 
 
 def _url_key(url: str) -> str:
-    parts = urlsplit(url.strip())
+    parts = split_url(url.strip())
+    if parts is None:  # not a URL urllib can take apart: compared as written
+        return url.strip()
     return urlunsplit(parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()))
 
 

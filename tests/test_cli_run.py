@@ -466,6 +466,30 @@ def test_a_date_before_year_1000_is_stored_and_read_back(tmp_path: Path) -> None
     assert entry.findtext(f"{ATOM}updated", "").startswith("0999-05-01")
 
 
+UNSPLITTABLE_LINKS_FEED = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Bracket Org</title><link>http://[unclosed/</link>
+<item><title>A story behind broken links</title><link>http://[unclosed/item</link>
+<guid>bracket-1</guid><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>
+<description>&lt;p&gt;The council met. &lt;a href="http://[unclosed/x"&gt;More&lt;/a&gt;&lt;/p&gt;</description>
+</item></channel></rss>
+"""
+
+
+def test_links_urllib_cannot_take_apart_are_dropped_not_fatal(tmp_path: Path) -> None:
+    # "http://[unclosed/" makes urllib raise; in a feed's site link it used to stop every
+    # publish with a traceback, run after run, since the link stays stored.
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "bracket.xml").write_text(UNSPLITTABLE_LINKS_FEED)
+    first = aggregator("run", cwd=tmp_path)
+    second = aggregator("run", "--all", cwd=tmp_path)
+    assert "Traceback" not in first.stderr + second.stderr
+    feed = (tmp_path / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == []
+    (entry,) = entries(feed)
+    assert entry.findtext(f"{ATOM}title") == "A story behind broken links"
+    assert b"[unclosed" not in feed
+
+
 # JSON can carry what XML cannot: NUL (PostgreSQL cannot store it) and lone surrogates
 # (nothing can encode them). Escaped here so the file itself stays clean.
 UNSTORABLE_JSON_FEED = (

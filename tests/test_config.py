@@ -83,10 +83,13 @@ def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
         ("[feed]\nentries = 0\n", "feed.entries", "positive"),
         ("[feed]\nentries = true\n", "feed.entries", "expected an integer"),
         ("[feed]\nbase_url = 'feeds/'\n", "feed.base_url", "absolute http(s) URL"),
+        ("[feed]\nbase_url = 'http://[oops/'\n", "feed.base_url", "absolute http(s) URL"),
         ("[feed]\ntitel = 'x'\n", "feed.titel", "unknown key"),
         ("[fetch]\ntimeout = -1\n", "fetch.timeout", "positive number"),
         ("[[sources]]\nname = 'x'\n", "sources[0].url", "missing required key"),
         ("[[sources]]\nurl = 'file:///etc/passwd'\n", "sources[0].url", "http(s) URL"),
+        # urllib raises on an unclosed IPv6 bracket: a message, not a traceback
+        ("[[sources]]\nurl = 'http://[oops/feed'\n", "sources[0].url", "http(s) URL"),
         (
             "[[sources]]\nurl = 'https://a.example/f'\n[[sources]]\nurl = 'https://a.example/f'\n",
             "sources[1].url",

@@ -134,3 +134,9 @@ def test_round_trip(sources: list[OpmlSource]) -> None:
     # Folders group sources by first tag, so compare in the order the file lists them.
     out = read_opml(write_opml(sources, title="t"), name="t.opml")
     assert sorted(out, key=repr) == sorted(sources, key=repr)
+
+
+def test_duplicates_among_urls_urllib_cannot_take_apart() -> None:
+    broken = "http://[unclosed/feed"  # urllib raises on it; the config check refuses it later
+    sources = [OpmlSource(url=broken, title="a"), OpmlSource(url=broken, title="b")]
+    assert find_duplicates(sources) == (broken,)

@@ -318,7 +318,15 @@ def test_other_time_zones_are_written_in_utc() -> None:
 
 
 @pytest.mark.parametrize(
-    "link", ["javascript:alert(1)", "data:text/html,x", "ftp://x.example/", "/relative", "http://"]
+    "link",
+    [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "ftp://x.example/",
+        "/relative",
+        "http://",
+        "http://[unclosed/",  # urllib raises on it
+    ],
 )
 def test_non_http_links_are_dropped_and_content_carries_the_entry(link: str) -> None:
     doc, warnings = render([make_entry(1, link=link, content_html=None)])
@@ -331,6 +339,7 @@ def test_non_http_links_are_dropped_and_content_carries_the_entry(link: str) -> 
 def test_non_http_via_links_are_dropped() -> None:
     vias = (
         ViaLink(href="javascript:void(0)", title="evil"),
+        ViaLink(href="http://[unclosed/", title="broken"),
         ViaLink(href="https://ok.example/", title="ok"),
     )
     doc, warnings = render([make_entry(1, vias=vias)])

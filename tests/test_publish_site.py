@@ -459,7 +459,7 @@ def test_a_busy_month_is_split_into_archive_pages(monkeypatch: pytest.MonkeyPatc
     ]
     assert dict(docs[1].links)["prev-archive"] == f"archive/{month}.atom"
     assert dict(docs[1].links)["next-archive"] == f"archive/{month}-3.atom"
-    assert archive.newest_archive_link(prepared) == (("prev-archive", f"archive/{month}-3.atom"),)
+    assert archive.newest_archive_link(docs) == (("prev-archive", f"archive/{month}-3.atom"),)
 
 
 # -- keys: a file whose content cannot have changed is not rendered again ---------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
-from urllib.parse import urlsplit
 
 from aggregator import identity
 from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
@@ -49,6 +48,7 @@ from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
 from aggregator.normalise.text import clean_text, first_words, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
 from aggregator.normalise.urls import canonicalise
+from aggregator.urlparts import hostname
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -219,8 +219,8 @@ def _teases_elsewhere(readmore: str | None, link: str | None, site: str | None) 
     """A read-more link to another host: the source carries someone else's story."""
     if readmore is None:
         return False
-    hosts = {urlsplit(u).hostname for u in (link, site) if u}
-    return urlsplit(readmore).hostname not in hosts
+    hosts = {hostname(u) for u in (link, site) if u}
+    return hostname(readmore) not in hosts
 
 
 def normalise_entry(

@@ -20,7 +20,8 @@ from aggregator.publish.info import FeedInfo
 
 
 def month_of(entry: PublishedEntry) -> str:
-    return entry.published.strftime("%Y-%m")
+    published = entry.published
+    return f"{published.year:04d}-{published.month:02d}"
 
 
 def archive_path(month: str) -> str:
@@ -55,7 +56,8 @@ def _pages(entries: Sequence[PublishedEntry]) -> list[tuple[str, list[PublishedE
 
 
 def archive_documents(info: FeedInfo, entries: Sequence[PublishedEntry]) -> list[AtomDocument]:
-    """The archive documents of `entries` (newest first), oldest first."""
+    """The archive documents of `entries` (newest first), oldest first; the newest archive
+    is the last one, which the subscription document links to (`newest_archive_link`)."""
     pages = _pages(entries)
     names = [name for name, _ in pages]
     return [
@@ -71,7 +73,6 @@ def archive_documents(info: FeedInfo, entries: Sequence[PublishedEntry]) -> list
     ]
 
 
-def newest_archive_link(entries: Sequence[PublishedEntry]) -> tuple[tuple[str, str], ...]:
-    """The subscription document's link to the newest archive, if there is one."""
-    pages = _pages(entries)
-    return (("prev-archive", archive_path(pages[-1][0])),) if pages else ()
+def newest_archive_link(archives: Sequence[AtomDocument]) -> tuple[tuple[str, str], ...]:
+    """The subscription document's link to the newest of `archives`, if there is one."""
+    return (("prev-archive", archives[-1].path),) if archives else ()

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 from aggregator.identity import entry_id as derive_entry_id
 from aggregator.model import Entry, ViaLink
+from aggregator.urlparts import split_url
 
 # XML 1.0 forbids C0 controls except tab/LF/CR, surrogates and U+FFFE/U+FFFF; DEL and the
 # C1 controls are legal but never meaningful in news text (they are mojibake), so they go too.
@@ -75,6 +75,8 @@ class _Notes:
 
 def xml_text(value: str) -> str:
     """`value` without the characters XML 1.0 cannot carry."""
+    if _NOT_XML_TEXT.search(value) is None:  # almost always: no copy of the content made
+        return value
     return _NOT_XML_TEXT.sub("", value)
 
 
@@ -100,8 +102,8 @@ def http_url(value: str | None) -> str | None:
         return None
     if _SPACES.search(value):
         return None
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    parts = split_url(value)
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return value
 

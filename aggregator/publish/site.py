@@ -145,16 +145,15 @@ def iter_outputs(
     warnings.extend(entry_warnings)
     all_sources = _all_sources(sources, entries)
     newest = prepared[: info.entries_per_feed]
+    archives = archive_documents(info, prepared)
     index = AtomDocument(
         path=INDEX_PATH,
         feed_id=feed_id_for(info, INDEX_PATH),
         title=info.title,
         entries=newest,
-        links=newest_archive_link(prepared),
+        links=newest_archive_link(archives),
     )
-    docs = itertools.chain(
-        archive_documents(info, prepared), _sub_feeds(info, all_sources, prepared)
-    )
+    docs = itertools.chain(archives, _sub_feeds(info, all_sources, prepared))
     keys = _Keys(info)
 
     def atom(doc: AtomDocument) -> Output:

@@ -363,10 +363,11 @@ class Store:
         with_text: bool = True,
     ) -> list[StoredItem]:
         """Stored items, oldest first. Publishing passes `with_text=False`: the plain text
-        (kept for dedup and export) is most of an item's size and a feed never shows it."""
+        (kept for dedup and export) is most of an item's size, and neither it nor the
+        cleaning notes (kept for `explain`) are ever shown in a feed."""
         sources = {s.id: attribution_for(s, feed_id_base=feed_id_base) for s in self.sources()}
         columns = ", ".join(
-            c if c != "text" or with_text else "'' AS text"
+            c if c not in _TEXT_COLUMNS or with_text else f"{_TEXT_COLUMNS[c]} AS {c}"
             for c in _ITEM_COLUMNS
             if c != "signature"
         )
@@ -516,6 +517,15 @@ def _item_params(w: ItemWrite) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+# Columns left out of a read without text, and what stands in for them.
+_TEXT_COLUMNS = {"text": "''", "notes": "'[]'"}
+
+
+def _strings(stored: str) -> tuple[str, ...]:
+    """A stored JSON list of strings; most are empty, which needs no parsing."""
+    return () if stored == "[]" else tuple(json.loads(stored))
+
+
 def _stored_from_row(row: Row, sources: dict[str, Attribution]) -> StoredItem:
     source = sources.get(row["source_id"]) or Attribution(
         source_id=row["source_id"],
@@ -531,15 +541,15 @@ def _stored_from_row(row: Row, sources: dict[str, Attribution]) -> StoredItem:
         summary=row["summary"],
         content_html=row["content_html"],
         text=row["text"],
-        authors=tuple(json.loads(row["authors"])),
-        categories=tuple(json.loads(row["categories"])),
+        authors=_strings(row["authors"]),
+        categories=_strings(row["categories"]),
         published=load_date(row["published"]),
         updated=load_date(row["updated"]),
         source=source,
         via=row["via"],
         date_rule=row["date_rule"],
         readmore=row["readmore"],
-        notes=tuple(json.loads(row["notes"])),
+        notes=_strings(row["notes"]),
     )
     return StoredItem(
         item=item,
