@@ -459,3 +459,18 @@ def test_any_text_publishes_a_valid_feed(
     doc, _ = render_atom(INFO, [entry, make_entry(2)])
     assert validate_atom(doc) == []
     assert len(entry_elements(doc)) == 2
+
+
+def test_every_entry_of_a_broken_source_names_its_repairs() -> None:
+    from aggregator.publish.clean import prepare_entries
+
+    broken = make_attribution(feed_id="not an iri", title="Bad\x07 Source", site_link="http://[x/")
+    entries = [make_entry(n, source=broken) for n in (1, 2)]
+    prepared, warnings = prepare_entries(entries, INFO.base_url)
+    assert {e.source.feed_id for e in prepared} == {"urn:aggregator:source:agency"}
+    assert {e.source.title for e in prepared} == {"Bad Source"}
+    assert {e.source.link for e in prepared} == {"https://agency.example/feed.xml"}
+    for entry in entries:
+        mine = [w for w in warnings if w.startswith(f"entry {entry.id}:")]
+        assert any("is not an absolute IRI" in w for w in mine)
+        assert any("source title" in w for w in mine)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 from aggregator.identity import entry_id as derive_entry_id
-from aggregator.model import Entry, ViaLink
+from aggregator.model import Attribution, Entry, ViaLink
 from aggregator.urlparts import split_url
 
 # XML 1.0 forbids C0 controls except tab/LF/CR, surrogates and U+FFFE/U+FFFF; DEL and the
@@ -29,6 +29,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # (this runs for two URLs of every published entry).
 _NOT_IN_IRI = re.compile(r'[\s<>"{}|\\^`]')
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
+# An http(s) URL with a plain host name and an optional port: urlsplit would accept it.
+_PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#]|\Z)")
 _SUMMARY_TITLE_CHARS = 80
 _SLUG_MAX = 60
 UNTITLED = "Untitled"
@@ -67,10 +69,16 @@ class _Notes:
 
     def __init__(self, entry_id: str) -> None:
         self.entry_id = entry_id
-        self.messages: list[str] = []
+        self.repairs: list[str] = []
 
     def add(self, message: str) -> None:
-        self.messages.append(f"entry {self.entry_id}: {message}")
+        self.repairs.append(message)
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        if not self.repairs:  # nearly every entry
+            return ()
+        return tuple(f"entry {self.entry_id}: {repair}" for repair in self.repairs)
 
 
 def xml_text(value: str) -> str:
@@ -102,6 +110,8 @@ def http_url(value: str | None) -> str | None:
         return None
     if _SPACES.search(value):
         return None
+    if _PLAIN_HTTP_URL.match(value):  # what nearly every link looks like: no need to split
+        return value
     parts = split_url(value)
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
@@ -181,7 +191,9 @@ def _link(value: str | None, field: str, notes: _Notes) -> str | None:
     return url
 
 
-def _names(values: Iterable[str], field: str, notes: _Notes) -> tuple[str, ...]:
+def _names(values: Sequence[str], field: str, notes: _Notes) -> tuple[str, ...]:
+    if not values:
+        return ()
     names = (_line(v, field, notes) for v in values)
     return tuple(dict.fromkeys(n for n in names if n))
 
@@ -195,8 +207,20 @@ def _vias(vias: Sequence[ViaLink], notes: _Notes) -> tuple[ViaLink, ...]:
     return tuple(kept.values())
 
 
-def _source(entry: Entry, updated: datetime, base_url: str, notes: _Notes) -> SourceRef:
-    attribution = entry.item.source
+@dataclass(frozen=True, slots=True)
+class _SourceParts:
+    """What atom:source says that depends on the source alone, and the repairs it took."""
+
+    feed_id: str
+    link: str
+    title: str
+    updated: datetime | None
+    repairs: tuple[str, ...]
+
+
+@lru_cache(maxsize=4096)  # pure; every entry of a source carries the same attribution
+def _source_parts(attribution: Attribution, base_url: str) -> _SourceParts:
+    notes = _Notes("")
     slug = slugify(attribution.source_id)
     feed_id = attribution.feed_id
     if not is_absolute_iri(feed_id):
@@ -206,15 +230,23 @@ def _source(entry: Entry, updated: datetime, base_url: str, notes: _Notes) -> So
     # atom:source always carries a link (publish_all writes that feed for every source seen).
     link = http_url(attribution.site_link) or http_url(attribution.feed_url)
     link = link or base_url.rstrip("/") + "/" + source_feed_path(attribution.source_id)
-    source_updated = updated
+    updated = None
     if attribution.updated is not None:
-        source_updated = utc(attribution.updated, "source updated", notes)
+        updated = utc(attribution.updated, "source updated", notes)
+    title = _line(attribution.title, "source title", notes) or attribution.source_id
+    return _SourceParts(feed_id, link, title, updated, tuple(notes.repairs))
+
+
+def _source(entry: Entry, updated: datetime, base_url: str, notes: _Notes) -> SourceRef:
+    parts = _source_parts(entry.item.source, base_url)
+    for repair in parts.repairs:
+        notes.add(repair)
     return SourceRef(
-        source_id=attribution.source_id,
-        feed_id=feed_id,
-        title=_line(attribution.title, "source title", notes) or attribution.source_id,
-        link=link,
-        updated=source_updated,
+        source_id=entry.item.source.source_id,
+        feed_id=parts.feed_id,
+        title=parts.title,
+        link=parts.link,
+        updated=parts.updated or updated,
     )
 
 
