@@ -16,7 +16,8 @@ process, median of `--runs`:
   - fetcher:  Fetcher.fetch_all (fetch only; concurrency 32, per_host 2)
   - run:      `aggregator run --all` on a [[sources]] config (fetch, parse, normalise,
               dedupe, store, publish); then warm over half the sources (the difference
-              is the CPU per unchanged feed) and a run with nothing due (the fixed cost)
+              is the CPU per unchanged feed), a run with nothing due (the fixed cost) and
+              a run that adds one item (a new seed) to the whole history
   - reader:   reader.update_feeds(workers=W) (fetch, parse, store), for each W of
               --reader-workers; each phase is compared with reader's best W for it
               (fewer workers are faster cold, more are faster warm); timed around
@@ -397,10 +398,19 @@ def measure_reader_process(
     }
 
 
+ONE_SEED = """Council Opens New Library in Riverside
+
+Riverside Borough Council
+
+The council opened a new public library in Riverside on Tuesday, with twenty thousand
+books, a children's reading room and free internet access for residents.
+"""
+
+
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
     """`aggregator run --all` cold then warm; then once more without --all, when no source
     is due: what a run costs before it fetches anything (start, config, store, checks)."""
-    phases = ("cold", "warm", "half", "idle")
+    phases = ("cold", "warm", "half", "idle", "one")
     samples: dict[str, list[tuple[float, float, float]]] = {phase: [] for phase in phases}
     aggregator = str(Path(sys.executable).with_name("aggregator"))
     for _ in range(runs):
@@ -428,7 +438,12 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
             half = [arg for i in range(len(urls) // 2) for arg in ("--only", f"feed-{i}")]
             commands = {"cold": command, "warm": command, "half": command + half}
             commands["idle"] = command[:-2]  # no --all: nothing is due
+            # one: nothing due either, but a new seed: one item added to the whole history
+            # (what a run or daemon tick with a change pays to republish).
+            commands["one"] = commands["idle"]
             for phase in phases:
+                if phase == "one":
+                    (base / "seeds" / "one.txt").write_text(ONE_SEED)
                 _out, wall, cpu, peak = run_child(commands[phase])
                 samples[phase].append((wall, cpu, peak))
                 print(
@@ -468,7 +483,8 @@ def report(results: dict[str, dict[str, dict[str, float]]]) -> None:
         print(
             f"run: {per_feed:.2f} ms of CPU per unchanged feed (warm minus warm over half the "
             f"sources, {feeds:.0f} feeds apart); fixed cost of a run with nothing due: "
-            f"{run['idle']['cpu']:.2f} s"
+            f"{run['idle']['cpu']:.2f} s; a run adding one item to the history: "
+            f"{run['one']['wall']:.2f} s, {run['one']['cpu']:.2f} s of CPU"
         )
 
 

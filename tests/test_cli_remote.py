@@ -202,6 +202,18 @@ def test_sources_commands_edit_the_config(
     )
     imported = aggregator("sources", "import", str(opml), cwd=workdir)
     assert "2 sources added" in imported.stdout
+    broken = tmp_path / "broken.opml"
+    broken.write_text(
+        """<?xml version="1.0"?><opml version="2.0"><head><title>s</title></head><body>
+        <outline text="Old" type="rss" xmlUrl="ftp://old.example/feed"/>
+        <outline text="Typo" type="rss" xmlUrl="http://[typo.example/feed"/>
+        <outline text="Beta" type="rss" xmlUrl="https://beta.example/feed"/></body></opml>""",
+        encoding="utf-8",
+    )
+    partly = aggregator("sources", "import", str(broken), cwd=workdir)
+    assert "0 sources added, 1 already listed, 2 not http(s) URLs" in partly.stdout
+    assert "skipped ftp://old.example/feed: not an http(s) URL" in partly.stderr
+    assert "Traceback" not in partly.stderr
     listed = json.loads(aggregator("sources", "list", "--json", cwd=workdir).stdout)
     assert {row["id"] for row in listed} == {"alpha", "beta", "gamma"}
     gamma = next(row for row in listed if row["id"] == "gamma")

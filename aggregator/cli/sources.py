@@ -18,6 +18,7 @@ from aggregator.cli.common import UsageFailure, config_options, main, opened_sto
 from aggregator.config import DEFAULT_CONFIG_NAME
 from aggregator.exceptions import ConfigError
 from aggregator.status import SourceRow, source_rows, status_dict
+from aggregator.urlparts import is_http_url
 
 
 def _when(value: datetime | None) -> str:
@@ -180,18 +181,24 @@ def sources_import(config: Path | None, opml_file: Path) -> None:
     path = _config_path(config)
     current = settings_for(config if path.exists() else None)
 
+    refused: list[str] = []
+
     def do_import() -> tuple[list[Any], list[str]]:
         listed = opml.read_opml(opml_file.read_bytes(), name=str(opml_file))
-        return sourcefile.add_many(
-            path, [(s.url, s.title, s.tags) for s in listed], current=current
-        )
+        # One outline that is not a feed URL (ftp:, a typo) does not cost the others.
+        feeds = [s for s in listed if is_http_url(s.url)]
+        refused.extend(s.url for s in listed if not is_http_url(s.url))
+        return sourcefile.add_many(path, [(s.url, s.title, s.tags) for s in feeds], current=current)
 
     added, skipped = _edit(do_import)
     for source in added:
         click.echo(f"added {source.id}: {source.url}")
     for url in skipped:
         click.echo(f"skipped {url}: already listed", err=True)
-    click.echo(f"{len(added)} sources added, {len(skipped)} already listed")
+    for url in refused:
+        click.echo(f"skipped {url}: not an http(s) URL", err=True)
+    not_feeds = f", {len(refused)} not http(s) URLs" if refused else ""
+    click.echo(f"{len(added)} sources added, {len(skipped)} already listed{not_feeds}")
 
 
 @sources.command("export")
