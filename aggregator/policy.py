@@ -45,6 +45,9 @@ DEFAULT_BACKOFF_CAP = timedelta(hours=24)
 # feeds over twelve minutes, enough to avoid bursts, small enough to stay near schedule.
 JITTER_SPREAD = 0.2
 
+# A hint longer than this is taken as this: every interval is clamped far below it anyway,
+# and a feed's <ttl> or a max-age of twenty digits would overflow timedelta.
+_LONGEST_HINT_SECONDS = 366 * 24 * 3600
 _DIGITS = re.compile(r"\d+")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?\s*(?:,|$)", re.IGNORECASE)
 
@@ -72,8 +75,7 @@ def _parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
         return None
     text = value.strip()
     if _DIGITS.fullmatch(text):
-        # Huge digit strings would overflow timedelta; anything over a year is capped anyway.
-        return timedelta(seconds=min(int(text), 366 * 24 * 3600))
+        return _seconds(int(text))
     when = _parse_http_date(text)
     return None if when is None else when - now
 
@@ -109,7 +111,7 @@ def _http_freshness(headers: Mapping[str, str], now: datetime) -> timedelta | No
     match = _MAX_AGE.search(cache_control)
     if match:
         seconds = int(match.group(1))
-        return timedelta(seconds=seconds) if seconds > 0 else None
+        return _seconds(seconds) if seconds > 0 else None
     expires = _parse_http_date(headers.get("expires", ""))
     if expires is None:
         return None
@@ -121,7 +123,12 @@ def _http_freshness(headers: Mapping[str, str], now: datetime) -> timedelta | No
 def _ttl(ttl_minutes: int | None) -> timedelta | None:
     if ttl_minutes is None or ttl_minutes <= 0:
         return None
-    return timedelta(minutes=ttl_minutes)
+    return _seconds(ttl_minutes * 60)
+
+
+def _seconds(count: int) -> timedelta:
+    """`count` seconds, at most a year (so any number of digits is safe)."""
+    return timedelta(seconds=min(count, _LONGEST_HINT_SECONDS))
 
 
 def next_check_at(

@@ -272,6 +272,20 @@ def test_filters_drop_items_and_explain_says_why(server: FeedServer, workdir: Pa
     assert missing.returncode == 1 and "no stored item" in missing.stderr
 
 
+def test_a_feed_with_an_absurd_ttl_is_fetched_and_scheduled(
+    server: FeedServer, workdir: Path
+) -> None:
+    # A twenty-digit <ttl> overflowed timedelta: the run, and every run after it, failed.
+    server.feed("/org", rss("org.example", "Org", ttl=10**20))
+    write_config(workdir, server, ["/org"])
+    result = aggregator("run", cwd=workdir)
+    assert "Traceback" not in result.stderr
+    assert len(entries((workdir / "feeds" / "index.atom").read_bytes())) == 3
+    (row,) = json.loads(aggregator("sources", "list", "--json", cwd=workdir).stdout)
+    due_in = datetime.fromisoformat(row["next_due"]) - datetime.now(UTC)
+    assert due_in <= timedelta(hours=24) * 1.25  # the maximum interval (plus jitter)
+
+
 def test_story_returning_through_a_new_source_joins_its_entry(
     server: FeedServer, workdir: Path
 ) -> None:

@@ -59,6 +59,9 @@ def test_retry_after_custom_default_and_cap() -> None:
         ({}, 0, None),
         ({"Cache-Control": "max-age=600"}, 60, H),  # the longer of the two
         ({"Cache-Control": "max-age=7200"}, 60, 2 * H),
+        # Numbers of any length: a year at most, never an OverflowError
+        ({"Cache-Control": "max-age=99999999999999999999"}, None, timedelta(days=366)),
+        ({}, 99999999999999999999, timedelta(days=366)),
     ],
 )
 def test_refresh_hint(headers: dict[str, str], ttl: int | None, expected: timedelta | None) -> None:
