@@ -200,6 +200,53 @@ def test_validators_are_sent_verbatim_and_304_is_not_modified(feed_server: FeedS
     assert request.headers["if-modified-since"] == "Wed, 01 May 2024 10:00:00 GMT"
 
 
+@pytest.mark.parametrize(
+    "etag",
+    [
+        '"caf\u00c3\u00a9"',  # UTF-8 bytes of "café"
+        '"caf\u00e9\u00ff"',  # bytes that are not UTF-8
+    ],
+)
+def test_non_ascii_validators_go_back_byte_for_byte(feed_server: FeedServer, etag: str) -> None:
+    """Validators are opaque: a server may put any byte above 0x7F in them. They used to
+    come back as text that httpx refused to send (UnicodeEncodeError), which stopped
+    every later run. (The test server reads and writes header bytes as latin-1.)"""
+    last_modified = "\u00ff\u00fe not a date \u0080"
+    feed_server.feed("/feed", RSS, etag=etag, last_modified=last_modified)
+    first = fetch(feed_server.url("/feed"))
+    second = fetch(feed_server.url("/feed"), first.validators)
+    assert second.status == 304
+    request = feed_server.hits("/feed")[1]
+    assert request.headers["if-none-match"] == etag
+    assert request.headers["if-modified-since"] == last_modified
+
+
+def test_validators_stored_as_decoded_utf8_by_older_versions_still_go_back() -> None:
+    assert http_module._header_bytes('"caf\u00e9"') == b'"caf\xe9"'
+    assert http_module._header_bytes('"\u20ac"') == '"\u20ac"'.encode()
+
+
+def test_an_unexpected_error_costs_one_source_not_the_run(feed_server: FeedServer) -> None:
+    feed_server.feed("/good", RSS)
+    feed_server.feed("/odd", RSS)
+    unsendable = Validators(etag='"\ud800"')  # a lone surrogate: no encoding can send it
+
+    async def scenario() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(settings()) as fetcher:
+            return await fetcher.fetch_all(
+                [
+                    FetchRequest(
+                        source_id="odd", url=feed_server.url("/odd"), validators=unsendable
+                    ),
+                    FetchRequest(source_id="good", url=feed_server.url("/good")),
+                ]
+            )
+
+    odd, good = eventloop.run(scenario())
+    assert isinstance(odd, FetchError) and "unexpected error" in odd.message
+    assert isinstance(good, FetchOutcome) and good.body == RSS
+
+
 def test_304_refreshes_only_the_validators_it_repeats(feed_server: FeedServer) -> None:
     feed_server.route("/feed", Reply(status=304, headers={"ETag": '"new"'}))
     old = Validators('"old"', "Tue, 30 Apr 2024 10:00:00 GMT")

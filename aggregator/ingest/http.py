@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -58,6 +59,8 @@ __all__ = [
     "redact",
     "refusal",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = f"aggregator/{__version__} (RSS/Atom feed aggregator)"
 _MIB = 1024 * 1024
@@ -181,6 +184,13 @@ class Fetcher:
             return replace(outcome, elapsed=time.monotonic() - started)
         except TimeoutError:
             raise _error(req, f"timed out after {total:g} s") from None
+        except FetchError:
+            raise
+        except Exception as exc:
+            # A surprise from a library (or a bug of ours) costs this source, not the
+            # run; the traceback goes to the log for a bug report.
+            logger.exception("unexpected error fetching %s", redact(req.url))
+            raise _error(req, f"unexpected error: {type(exc).__name__}: {exc}") from None
 
     async def fetch_all(self, reqs: Sequence[FetchRequest]) -> list[FetchOutcome | FetchError]:
         """Fetch many feeds, politely; results (or errors) in the order of `reqs`.
@@ -277,7 +287,9 @@ class Fetcher:
             for name, value in response.headers.items()
             if name not in ("content-encoding", "content-length")  # describe the wire form
         }
-        received = Validators(headers.get("etag"), headers.get("last-modified"))
+        received = Validators(
+            _raw_header(response, b"etag"), _raw_header(response, b"last-modified")
+        )
         if body is None:  # a 304 may repeat only some validators; keep the others
             received = Validators(
                 received.etag or req.validators.etag,
@@ -379,13 +391,32 @@ def _next_hop(
     return target.copy_with(userinfo=credentials if _origin(target) == origin else b"")
 
 
-def _conditional_headers(validators: Validators) -> dict[str, str]:
+def _raw_header(response: httpx.Response, name: bytes) -> str | None:
+    """A header's bytes as a str that gives them back unchanged (latin-1 maps each byte
+    to one character): validators are opaque and must return verbatim, even when a server
+    puts non-ASCII bytes in them."""
+    for key, value in response.headers.raw:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _conditional_headers(validators: Validators) -> dict[bytes, bytes]:
     headers = {}
     if validators.etag:
-        headers["If-None-Match"] = validators.etag
+        headers[b"If-None-Match"] = _header_bytes(validators.etag)
     if validators.last_modified:
-        headers["If-Modified-Since"] = validators.last_modified
+        headers[b"If-Modified-Since"] = _header_bytes(validators.last_modified)
     return headers
+
+
+def _header_bytes(value: str) -> bytes:
+    # Sent as bytes: httpx encodes str header values as ASCII and raises on anything else.
+    # Older versions stored what httpx had decoded as UTF-8; those go back as UTF-8.
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def _phrase(response: httpx.Response) -> str:
