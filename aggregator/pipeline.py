@@ -106,24 +106,38 @@ class _CleanJob:
     now: datetime
 
 
-def clean_entries(job: _CleanJob) -> tuple[list[Item], list[str]]:
-    """(kept items, why each other one was filtered out)."""
-    items: list[Item] = []
-    filtered: list[str] = []
+@dataclass(slots=True)
+class _Cleaned:
+    items: list[Item] = field(default_factory=list)
+    filtered: list[str] = field(default_factory=list)  # why each was filtered out
+    failed: list[str] = field(default_factory=list)  # entries cleaning could not handle
+
+
+def clean_entries(job: _CleanJob) -> _Cleaned:
+    """Each entry of one source cleaned, then kept or filtered out."""
+    cleaned = _Cleaned()
     for raw in job.entries:
-        item = normalise_entry(
-            raw,
-            source=job.spec,
-            attribution=job.attribution,
-            first_seen=job.now,
-            options=job.options,
-        )
+        try:
+            item = normalise_entry(
+                raw,
+                source=job.spec,
+                attribution=job.attribution,
+                first_seen=job.now,
+                options=job.options,
+            )
+        except Exception as exc:
+            # A bug tripped by one entry costs that entry, not the source or the run
+            # (the next runs would trip on it again); the traceback goes to the log.
+            name = raw.id or raw.link or repr(raw.title)
+            log.exception("%s: cleaning entry %s failed", job.spec.id, name)
+            cleaned.failed.append(f"entry {name} left out: {type(exc).__name__}: {exc}")
+            continue
         reason = filter_reason(item, job.item_filter, now=job.now) if job.item_filter else None
         if reason is None:
-            items.append(item)
+            cleaned.items.append(item)
         else:
-            filtered.append(f"{item.title!r}: {reason}")
-    return items, filtered
+            cleaned.filtered.append(f"{item.title!r}: {reason}")
+    return cleaned
 
 
 # Below this many entries in a run, cleaning stays in-process (workers cost ~0.1 s to fork).
@@ -131,7 +145,7 @@ PARALLEL_MIN_ENTRIES = 2000
 
 
 def _clean_batches(
-    batches: Sequence[Batch], states: dict[str, SourceState], ctx: _Context
+    batches: Sequence[Batch], states: dict[str, SourceState], ctx: _Context, warnings: list[str]
 ) -> list[tuple[Batch, list[Item]]]:
     ready = [b for b in batches if b.parsed is not None and b.error is None]
     jobs = []
@@ -152,14 +166,15 @@ def _clean_batches(
     weight = sum(len(job.entries) for job in jobs)
     results = parallel_map(clean_entries, jobs, weight=weight, min_weight=PARALLEL_MIN_ENTRIES)
     cleaned = []
-    for batch, (items, filtered) in zip(ready, results, strict=True):
+    for batch, result in zip(ready, results, strict=True):
         assert batch.parsed is not None
         # The raw entries are done with; only the feed's own data is still needed.
         batch.parsed = replace(batch.parsed, entries=())
-        batch.counts["skipped"] += len(filtered)
-        for line in filtered:
+        batch.counts["skipped"] += len(result.filtered) + len(result.failed)
+        for line in result.filtered:
             log.info("%s: filtered out %s", batch.spec.id, line)
-        cleaned.append((batch, items))
+        warnings.extend(f"{batch.spec.id}: {line}" for line in result.failed)
+        cleaned.append((batch, result.items))
     return cleaned
 
 
@@ -518,7 +533,7 @@ def run_once(
     ctx.options = normalise_options(settings, batches, ctx.known_organisations)
     if progress:
         progress("clean", 0, len(batches))
-    items_by_source = _clean_batches(batches, states, ctx)
+    items_by_source = _clean_batches(batches, states, ctx, report.warnings)
     release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
         progress("clean", len(batches), len(batches))
