@@ -432,6 +432,36 @@ def test_json_feed_naive_date_is_taken_as_utc() -> None:
     assert parse_feed(body, url="u", source_id="s").entries[0].published == utc(2026, 11, 3, 10)
 
 
+@pytest.mark.parametrize("date", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"])
+def test_json_feed_date_outside_the_calendar_in_utc_is_unparseable_not_fatal(date: str) -> None:
+    # In UTC these fall before year 1 or after 9999: astimezone raised OverflowError.
+    body = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "items": [{"id": "1", "content_text": "x", "date_published": date}],
+        }
+    ).encode()
+    (entry,) = parse_feed(body, url="u", source_id="s").entries
+    assert entry.published is None
+    assert any("unparseable" in note for note in entry.notes)
+
+
+def test_whatever_goes_wrong_reading_a_feed_is_that_feed_s_parse_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fault injection: a surprise from the parsing libraries (TRAPS 2) or a bug of ours.
+    from aggregator import parse
+
+    def surprise(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("surprise")
+
+    monkeypatch.setattr(parse.fast, "read", surprise)
+    with pytest.raises(ParseError, match=r"could not be read \(RuntimeError: surprise\)"):
+        parse_feed(
+            b"<rss version='2.0'><channel><title>t</title></channel></rss>", url="u", source_id="s"
+        )
+
+
 def test_rss_author_email_with_long_tld_keeps_the_name() -> None:
     # feedparser alone turns "press@lowmere.example (Press Office)" into name "ple (Press Office".
     body = (

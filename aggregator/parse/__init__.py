@@ -30,6 +30,7 @@ from __future__ import annotations
 import codecs
 import email.utils
 import json
+import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -44,6 +45,8 @@ from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
 from aggregator.parse import fast
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Reading", "parse_feed", "read_feed"]
 
 
@@ -53,9 +56,17 @@ def parse_feed(
     """Parse one RSS, Atom, RDF or JSON Feed document.
 
     Raises ParseError for an empty body, an HTML page, or bytes with no feed structure.
-    A feed that had to be read leniently comes back with `warning` set.
+    A feed that had to be read leniently comes back with `warning` set. Anything else a
+    document makes go wrong (TRAPS 2: parsers raise on some inputs) is a ParseError too,
+    so one feed never stops a run; the traceback goes to the log.
     """
-    return read_feed(body, url=url, source_id=source_id, headers=headers).feed
+    try:
+        return read_feed(body, url=url, source_id=source_id, headers=headers).feed
+    except ParseError:
+        raise
+    except Exception as exc:
+        log.exception("%s: reading %s failed", source_id, url)
+        raise _error(f"could not be read ({type(exc).__name__}: {exc})", source_id, url) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,9 +578,12 @@ def _json_date(item: Mapping[str, Any], key: str, label: str) -> tuple[datetime 
         return None, None
     try:
         moment = datetime.fromisoformat(raw)
-    except ValueError:
+        # An offset can carry a moment past year 1 or 9999 once in UTC.
+        return (
+            moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        ), None
+    except (ValueError, OverflowError):
         return None, f"{label} date unparseable: {raw!r}"
-    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)), None
 
 
 # ---------------------------------------------------------------------------------------------
