@@ -494,6 +494,14 @@ def test_redirect_to_another_scheme_is_refused(feed_server: FeedServer) -> None:
     assert error.message == "redirect to unsupported scheme 'file': only http and https"
 
 
+def test_redirect_to_a_url_httpx_cannot_build_is_a_readable_error(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.redirect("/a", "javascript:alert(1)")
+    error = fetch_error(feed_server.url("/a"))
+    assert error.message.startswith("redirect to an invalid URL (")
+
+
 # -- credentials ---------------------------------------------------------------------------
 
 

@@ -255,6 +255,10 @@ class Fetcher:
             raise _error(req, str(refusal)) from None
         except httpx.TransportError as exc:
             raise _error(req, _network_message(exc, self._settings)) from None
+        except httpx.InvalidURL as exc:
+            # httpx builds the next request of every redirect, followed or not, and
+            # raises here when the Location cannot make a URL.
+            raise _error(req, f"redirect to an invalid URL ({exc})") from None
 
     async def _finish(
         self, req: FetchRequest, url: httpx.URL, response: httpx.Response, permanent: bool
