@@ -184,6 +184,11 @@ class Daemon:
         except AggregatorError as exc:
             self.stats.last_error = str(exc)
             log.error("cycle failed: %s", exc)
+        except Exception as exc:
+            # A bug must not stop the background service: /status shows it, the log has
+            # the traceback, and the next tick tries again.
+            self.stats.last_error = f"unexpected error: {type(exc).__name__}: {exc}"
+            log.exception("cycle failed unexpectedly")
         finally:
             self.stats.last_duration = time.monotonic() - started
 

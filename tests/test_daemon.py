@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -265,3 +267,36 @@ def test_serve_on_a_busy_port_exits_1_with_a_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port}" in result.stderr and "another server" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection (no such bug is known): the daemon keeps its schedule, and
+    /status says what went wrong."""
+    from aggregator import daemon as daemon_module
+    from aggregator.config import Settings
+
+    shutil.copytree(SHIPPED_SEEDS, tmp_path / "seeds")
+    settings = Settings(seeds=tmp_path / "seeds", out=tmp_path / "feeds", db=str(tmp_path / "db"))
+    real = daemon_module.run_once
+    calls: list[str] = []
+
+    def buggy_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append("run")
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(daemon_module, "run_once", buggy_once)
+    daemon = daemon_module.Daemon(lambda: settings)
+    try:
+        daemon.cycle()
+        state = daemon.status()["daemon"]
+        assert isinstance(state, dict)
+        assert state["last_error"] == "unexpected error: RuntimeError: a bug"
+        daemon.cycle()
+    finally:
+        daemon.close()
+    assert calls == ["run", "run"]
+    assert validate_atom((tmp_path / "feeds" / "index.atom").read_bytes()) == []
