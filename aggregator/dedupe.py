@@ -50,7 +50,6 @@ the stored items within the window and answers `match`.
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
 import unicodedata
@@ -64,6 +63,7 @@ from typing import Any
 
 from aggregator.identity import fold
 from aggregator.model import Item
+from aggregator.normalise.text import decode_entities, repair_mojibake
 
 # Bump when folding or hashing changes. Version 2 added `truncated` and `dated`; a stored
 # version-1 signature still loads, as an untruncated text with an untrusted date.
@@ -142,7 +142,6 @@ _READ_MORE_TAIL = re.compile(
     r"(\s*(read more|continue reading|read the full (story|release)|full story)\W*)+$",
     re.IGNORECASE,
 )
-# Typical UTF-8-read-as-Latin-1 sequences; ftfy repairs them, but only runs when needed.
 # Tail patterns ($-anchored) are matched on the last characters only: searched over a whole
 # long text they cost more than everything else signature_of does.
 _TAIL_CHARS = 160
@@ -153,8 +152,6 @@ def _strip_read_more(text: str) -> str:
     return head + _READ_MORE_TAIL.sub("", tail)
 
 
-_MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00bf\u2018-\u203a\u0152-\u0178]")
-_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,16 +159,9 @@ _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 
 
 def repair(text: str) -> str:
-    """Undo escaped entities and mojibake that survived upstream cleaning."""
-    for _ in range(2):  # "&amp;rsquo;" needs two rounds
-        if not _ENTITY.search(text):
-            break
-        text = html.unescape(text)
-    if _MOJIBAKE.search(text):
-        import ftfy  # only loaded for the rare broken text
-
-        text = ftfy.fix_text(text)
-    return text
+    """Undo escaped entities and mojibake that survived upstream cleaning, the way
+    cleaning itself does (`aggregator.normalise.text`)."""
+    return repair_mojibake(decode_entities(text))[0]
 
 
 def paragraphs(text: str, *, repaired: bool = False) -> list[str]:
