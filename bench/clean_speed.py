@@ -1,12 +1,18 @@
 """Clean 100,000 generated items in the corpus style; print the median time and peak memory.
 
     python bench/clean_speed.py [--items 100000] [--runs 3] [--workers 2]
+    python bench/clean_speed.py --hostile    # how one huge item scales (must be linear)
 
 Items are the dev corpus entries (feeds and seed texts) varied per copy: a number in the
 title, a tracking parameter on the link, mojibake, a share line or a read-more link in
 some of them, so every cleaning step runs. Work is split over `--workers` processes (the
 cleaning is pure CPU under the GIL); peak memory is the largest resident size of the
 parent and of any worker (getrusage ru_maxrss).
+
+`--hostile` cleans single items of 10,000 to 80,000 links with text between them and no
+paragraph (what a hostile or broken feed can send) and prints the time per link at each
+size: a per-link time that grows with the size is quadratic work (one such item once
+took four minutes).
 """
 
 from __future__ import annotations
@@ -106,12 +112,42 @@ def run(items: int, workers: int) -> tuple[float, int]:
     return elapsed, max(r[1] for r in results)
 
 
+def hostile_item(links: int) -> RawEntry:
+    body = "".join(
+        f'<a href="https://x.example/{i}?utm_source=a&id={i}">l{i}</a> and ' for i in range(links)
+    )
+    return RawEntry(id="hostile", title="Hostile", link="https://x.example/", content=body)
+
+
+def hostile_scaling(runs: int) -> None:
+    per_link: dict[int, float] = {}
+    for links in (10_000, 20_000, 40_000, 80_000):
+        entry = hostile_item(links)
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            normalise_entry(entry, source=SOURCE, attribution=ATTRIBUTION, first_seen=NOW)
+            times.append(time.perf_counter() - start)
+        per_link[links] = statistics.median(times) / links
+        print(
+            f"{links:>6} links in one item: median {statistics.median(times):.2f} s, "
+            f"{per_link[links] * 1e6:.1f} µs a link"
+        )
+    print(
+        f"µs a link at 80,000 / at 10,000: ×{per_link[80_000] / per_link[10_000]:.2f} (linear: ~1)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hostile", action="store_true", help="only the huge-item scaling")
     args = parser.parse_args()
+    if args.hostile:
+        hostile_scaling(args.runs)
+        return
     times: list[float] = []
     peak = 0
     for _ in range(args.runs):
