@@ -20,6 +20,12 @@ from urllib.parse import urlsplit
 from aggregator.exceptions import ConfigError
 from aggregator.urlparts import is_http_url
 
+# Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
+# TOML allows inf, nan and numbers of any length, which would overflow timedelta, a date
+# or a C integer far from the config file.
+MAX_NUMBER = 1_000_000_000
+MAX_DAYS = 100_000  # about 270 years: "now" minus that is still a date
+
 DEFAULT_CONFIG_NAME = "aggregator.toml"
 DEFAULT_DB = "data/aggregator.sqlite"
 MiB = 1024 * 1024
@@ -135,7 +141,7 @@ def settings_from_mapping(
         out=_path(reader.get("out", str, str(defaults.out)), base_dir),
         db=_db(reader.get("db", str, defaults.db), base_dir),
         seed_max_bytes=reader.get("seed_max_bytes", int, defaults.seed_max_bytes, positive=True),
-        retention_days=reader.get_optional("retention_days", int, positive=True),
+        retention_days=reader.get_optional("retention_days", int, positive=True, most=MAX_DAYS),
         dedupe=_dedupe(reader.table("dedupe")),
         lock_timeout=reader.get_number("lock_timeout", defaults.lock_timeout),
         feed=_feed(reader.table("feed")),
@@ -213,7 +219,7 @@ def _dedupe(table: _Table) -> DedupeConfig:
             "expected a list of item keys, origin ids or links", key=table.key("never_merge")
         )
     config = DedupeConfig(
-        window_days=table.get("window_days", int, d.window_days, positive=True),
+        window_days=table.get("window_days", int, d.window_days, positive=True, most=MAX_DAYS),
         never_merge=tuple(never),
     )
     table.finish()
@@ -281,36 +287,53 @@ class _Table:
     def key(self, name: str) -> str:
         return f"{self._prefix}{name}"
 
-    def _fetch(self, name: str, kind: type[T], check: Callable[[Any], bool] | None = None) -> T:
+    def _fetch(
+        self,
+        name: str,
+        kind: type[T],
+        check: Callable[[Any], bool] | None = None,
+        most: int = MAX_NUMBER,
+    ) -> T:
         self._seen.add(name)
         value = self._data[name]
         # bool is an int in Python; a config `entries = true` is still a mistake.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"expected {_describe(kind)}, got {value!r}", key=self.key(name))
         if check is not None and not check(value):
-            raise ConfigError(
-                f"expected a positive {_describe(kind)}, got {value!r}", key=self.key(name)
-            )
+            expected = _describe(kind, positive=True, most=most)
+            raise ConfigError(f"expected {expected}, got {value!r}", key=self.key(name))
         return value
 
-    def get(self, name: str, kind: type[T], default: T, *, positive: bool = False) -> T:
+    def get(
+        self,
+        name: str,
+        kind: type[T],
+        default: T,
+        *,
+        positive: bool = False,
+        most: int = MAX_NUMBER,
+    ) -> T:
         if name not in self._data:
             self._seen.add(name)
             return default
-        return self._fetch(name, kind, (lambda v: v > 0) if positive else None)
+        return self._fetch(name, kind, _range(most) if positive else None, most)
 
-    def get_optional(self, name: str, kind: type[T], *, positive: bool = False) -> T | None:
+    def get_optional(
+        self, name: str, kind: type[T], *, positive: bool = False, most: int = MAX_NUMBER
+    ) -> T | None:
         if name not in self._data:
             return None
-        return self._fetch(name, kind, (lambda v: v > 0) if positive else None)
+        return self._fetch(name, kind, _range(most) if positive else None, most)
 
     def get_number(self, name: str, default: float) -> float:
         if name not in self._data:
             return default
         self._seen.add(name)
         value = self._data[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(f"expected a positive number, got {value!r}", key=self.key(name))
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _range()(value):
+            raise ConfigError(
+                f"expected {_describe(float, positive=True)}, got {value!r}", key=self.key(name)
+            )
         return float(value)
 
     def require(self, name: str, kind: type[T]) -> T:
@@ -337,7 +360,15 @@ class _Table:
             raise ConfigError("unknown key", key=self.key(unknown[0]))
 
 
-def _describe(kind: type) -> str:
+def _range(most: int = MAX_NUMBER) -> Callable[[float], bool]:
+    """Above 0 and at most `most` (nan compares false, so it fails too)."""
+    return lambda value: 0 < value <= most
+
+
+def _describe(kind: type, *, positive: bool = False, most: int = MAX_NUMBER) -> str:
+    if positive:
+        noun = "an integer" if kind is int else "a number"
+        return f"{noun} above 0 and at most {most:,}"
     return {
         str: "a string",
         int: "an integer",

@@ -152,8 +152,6 @@ def _strip_read_more(text: str) -> str:
     return head + _READ_MORE_TAIL.sub("", tail)
 
 
-
-
 # ---------------------------------------------------------------------------------------
 # Folding: the text every comparison sees
 

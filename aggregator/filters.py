@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from aggregator.config import MAX_DAYS
 from aggregator.exceptions import ConfigError
 from aggregator.model import Item
 
@@ -100,8 +101,12 @@ def _max_age(raw: Mapping[str, object], prefix: str) -> timedelta | None:
     value = raw.get("max_age_days")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError("must be a positive number of days", key=f"{prefix}.max_age_days")
+    # nan, inf and very large numbers would overflow timedelta, or "now" minus it.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_DAYS:
+        raise ConfigError(
+            f"must be a number of days above 0 and at most {MAX_DAYS:,}",
+            key=f"{prefix}.max_age_days",
+        )
     return timedelta(days=value)
 
 

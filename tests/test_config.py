@@ -80,12 +80,24 @@ def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
     [
         ("sedds = 'x'\n", "sedds", "unknown key"),
         ("[feed]\nentries = 'many'\n", "feed.entries", "expected an integer"),
-        ("[feed]\nentries = 0\n", "feed.entries", "positive"),
+        ("[feed]\nentries = 0\n", "feed.entries", "an integer above 0"),
         ("[feed]\nentries = true\n", "feed.entries", "expected an integer"),
         ("[feed]\nbase_url = 'feeds/'\n", "feed.base_url", "absolute http(s) URL"),
         ("[feed]\nbase_url = 'http://[oops/'\n", "feed.base_url", "absolute http(s) URL"),
         ("[feed]\ntitel = 'x'\n", "feed.titel", "unknown key"),
-        ("[fetch]\ntimeout = -1\n", "fetch.timeout", "positive number"),
+        ("[fetch]\ntimeout = -1\n", "fetch.timeout", "a number above 0"),
+        # TOML has inf, nan and numbers of any length; each used to end in a traceback
+        # (OverflowError, ValueError) far from the config file, or pass silently (nan).
+        ("[fetch]\ntimeout = nan\n", "fetch.timeout", "at most 1,000,000,000, got nan"),
+        ("lock_timeout = inf\n", "lock_timeout", "at most 1,000,000,000, got inf"),
+        ("[fetch]\nmin_interval_minutes = 1e308\n", "fetch.min_interval_minutes", "at most"),
+        ("[fetch]\nconcurrency = 99999999999999999999\n", "fetch.concurrency", "at most"),
+        ("[dedupe]\nwindow_days = 99999999999\n", "dedupe.window_days", "at most 100,000"),
+        (
+            "[[sources]]\nurl = 'https://a.example/'\ninterval_minutes = nan\n",
+            "sources[0].interval_minutes",
+            "got nan",
+        ),
         ("[[sources]]\nname = 'x'\n", "sources[0].url", "missing required key"),
         ("[[sources]]\nurl = 'file:///etc/passwd'\n", "sources[0].url", "http(s) URL"),
         # urllib raises on an unclosed IPv6 bracket: a message, not a traceback

@@ -75,8 +75,10 @@ def test_keyword_with_symbols_matches_as_a_word() -> None:
         ({"include": [""]}, "sources.news.filters.include", "empty keyword"),
         ({"include": [3]}, "sources.news.filters.include", "list of strings"),
         ({"fields": ["body"]}, "sources.news.filters.fields", "unknown field"),
-        ({"max_age_days": 0}, "sources.news.filters.max_age_days", "positive"),
-        ({"max_age_days": True}, "sources.news.filters.max_age_days", "positive"),
+        ({"max_age_days": 0}, "sources.news.filters.max_age_days", "above 0"),
+        ({"max_age_days": True}, "sources.news.filters.max_age_days", "above 0"),
+        ({"max_age_days": float("nan")}, "sources.news.filters.max_age_days", "above 0"),
+        ({"max_age_days": 1e300}, "sources.news.filters.max_age_days", "at most 100,000"),
         ({"exlude": ["x"]}, "sources.news.filters", "unknown key"),
     ],
 )
