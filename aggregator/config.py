@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
 from aggregator.urlparts import is_http_url
 
@@ -195,6 +196,10 @@ def _fetch(table: _Table) -> FetchConfig:
             raise ConfigError(
                 "expected a host name or network string", key=f"{table.key('allow')}[{i}]"
             )
+        try:
+            parse_allow([entry])
+        except ValueError as exc:
+            raise ConfigError(str(exc), key=f"{table.key('allow')}[{i}]") from None
     config = FetchConfig(
         concurrency=table.get("concurrency", int, d.concurrency, positive=True),
         per_host=table.get("per_host", int, d.per_host, positive=True),

@@ -99,6 +99,8 @@ def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
             "got nan",
         ),
         ("[[sources]]\nname = 'x'\n", "sources[0].url", "missing required key"),
+        # checked when the config is read, not only once a source is due
+        ("[fetch]\nallow = ['127.0.0.1', '999.1.1.1/8']\n", "fetch.allow[1]", "neither a host"),
         ("[[sources]]\nurl = 'file:///etc/passwd'\n", "sources[0].url", "http(s) URL"),
         # urllib raises on an unclosed IPv6 bracket: a message, not a traceback
         ("[[sources]]\nurl = 'http://[oops/feed'\n", "sources[0].url", "http(s) URL"),

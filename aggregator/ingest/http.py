@@ -44,6 +44,7 @@ import httpcore
 import httpx
 
 from aggregator import __version__
+from aggregator.allowlist import IPNetwork, host_name, parse_allow
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.policy import retry_after as parse_retry_after
 
@@ -80,7 +81,6 @@ _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -542,22 +542,13 @@ class _AllowList:
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> _AllowList:
-        hosts: set[str] = set()
-        networks: list[IPNetwork] = []
-        for entry in entries:
-            text = entry.strip()
-            try:
-                networks.append(ipaddress.ip_network(text, strict=False))
-            except ValueError:
-                if not re.fullmatch(r"[A-Za-z0-9.-]+", text):
-                    raise ConfigError(
-                        f"{entry!r} is neither a host name nor a CIDR network", key="allow"
-                    ) from None
-                hosts.add(_host_name(text))
-        return cls(frozenset(hosts), tuple(networks))
+        try:
+            return cls(*parse_allow(entries))
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="allow") from None
 
     def allows_host(self, host: str) -> bool:
-        return _host_name(host) in self.hosts
+        return host_name(host) in self.hosts
 
     def allows_address(self, address: IPAddress) -> bool:
         return any(
@@ -566,10 +557,6 @@ class _AllowList:
             for network in self.networks
             if candidate.version == network.version
         )
-
-
-def _host_name(host: str) -> str:
-    return host.lower().rstrip(".")
 
 
 def _embedded(address: IPAddress) -> list[IPAddress]:
