@@ -138,9 +138,9 @@ def settings_from_mapping(
     reader = _Table(data, prefix="")
     defaults = Settings()
     settings = Settings(
-        seeds=_path(reader.get("seeds", str, str(defaults.seeds)), base_dir),
-        out=_path(reader.get("out", str, str(defaults.out)), base_dir),
-        db=_db(reader.get("db", str, defaults.db), base_dir),
+        seeds=_path(reader.get_text("seeds", str(defaults.seeds)), base_dir),
+        out=_path(reader.get_text("out", str(defaults.out)), base_dir),
+        db=_db(reader.get_text("db", defaults.db), base_dir),
         seed_max_bytes=reader.get("seed_max_bytes", int, defaults.seed_max_bytes, positive=True),
         retention_days=reader.get_optional("retention_days", int, positive=True, most=MAX_DAYS),
         dedupe=_dedupe(reader.table("dedupe")),
@@ -236,7 +236,26 @@ def _minutes(table: _Table, key: str, default: timedelta) -> timedelta:
     return timedelta(minutes=minutes)
 
 
+def default_source_id(url: str, name: str | None) -> str:
+    """The id of a source that names none: from its name, else its URL's host and path."""
+    parts = urlsplit(url)
+    return slugify(name or parts.netloc + parts.path)
+
+
 _FUTURE_POLICIES = ("first-seen", "keep")
+# OPML carries tags as "/tag" categories separated by commas, so a tag holds neither.
+TAG_SEPARATORS = re.compile(r"[/,]")
+
+
+def tag_problem(tag: str) -> str | None:
+    """Why `tag` cannot be a source tag, or None when it can."""
+    if not tag.strip():
+        return "a tag cannot be empty"
+    if tag != tag.strip():
+        return f"tag {tag!r} has spaces around it"
+    if TAG_SEPARATORS.search(tag):
+        return f"tag {tag!r} contains '/' or ',' (OPML uses them between tags)"
+    return None
 
 
 def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
@@ -252,7 +271,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
                 f"{url} is already listed as source {seen_urls[url]!r}", key=table.key("url")
             )
         name = table.get_optional("name", str)
-        source_id = slugify(table.get("id", str, name or urlsplit(url).netloc + urlsplit(url).path))
+        source_id = slugify(table.get("id", str, "") or default_source_id(url, name))
         if source_id in seen_ids:
             raise ConfigError(f"source id {source_id!r} is used twice", key=table.key("id"))
         future = table.get("future_dates", str, "first-seen")
@@ -263,6 +282,9 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
         tags = table.get("tags", list, [])
         if not all(isinstance(t, str) for t in tags):
             raise ConfigError("expected a list of strings", key=table.key("tags"))
+        for j, tag in enumerate(tags):
+            if (problem := tag_problem(tag)) is not None:
+                raise ConfigError(problem, key=f"{table.key('tags')}[{j}]")
         sources.append(
             RemoteSource(
                 id=source_id,
@@ -340,6 +362,14 @@ class _Table:
                 f"expected {_describe(float, positive=True)}, got {value!r}", key=self.key(name)
             )
         return float(value)
+
+    def get_text(self, name: str, default: str) -> str:
+        """A string that must say something: an empty path would mean the config's own
+        folder (publishing into it, reading it as seeds)."""
+        value = self.get(name, str, default)
+        if not value.strip():
+            raise ConfigError("expected a path, got an empty string", key=self.key(name))
+        return value
 
     def require(self, name: str, kind: type[T]) -> T:
         if name not in self._data:

@@ -23,13 +23,13 @@ from urllib.parse import urlunsplit
 
 from lxml import etree
 
+from aggregator.config import TAG_SEPARATORS, tag_problem
 from aggregator.exceptions import ConfigError
 from aggregator.urlparts import split_url
 
 __all__ = ["OpmlSource", "find_duplicates", "read_opml", "write_opml"]
 
 _FEED_TYPES = frozenset({"rss", "atom", "feed", "rdf", "json", "jsonfeed"})
-_TAG_SEPARATORS = re.compile(r"[/,]")
 _RAW_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z_][\w.-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
 
 
@@ -160,7 +160,7 @@ def _text(value: str | bytes) -> str:
 
 
 def _split_tags(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in _TAG_SEPARATORS.split(text) if part.strip())
+    return tuple(part.strip() for part in TAG_SEPARATORS.split(text) if part.strip())
 
 
 def _outline_attributes(source: OpmlSource) -> dict[str, str]:
@@ -175,10 +175,8 @@ def _outline_attributes(source: OpmlSource) -> dict[str, str]:
 
 def _check_tags(source: OpmlSource) -> None:
     for tag in source.tags:
-        if not tag or tag != tag.strip() or _TAG_SEPARATORS.search(tag):
-            raise ValueError(
-                f"{source.url}: tag {tag!r} is empty, has outer spaces or contains '/' or ','"
-            )
+        if (problem := tag_problem(tag)) is not None:
+            raise ValueError(f"{source.url}: {problem}")
 
 
 def _url_key(url: str) -> str:

@@ -7,6 +7,7 @@ a config behind that the next run would refuse.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Table
 
-from aggregator.config import RemoteSource, Settings, settings_from_mapping
+from aggregator.config import RemoteSource, Settings, default_source_id, settings_from_mapping
 from aggregator.exceptions import ConfigError
 
 
@@ -80,15 +81,32 @@ def add_source(
         if source.url == url:
             raise ConfigError(f"{url} is already listed as source {source.id!r}", key="sources")
     doc = _load(path)
-    _sources(doc).append(_source_table(url, name, tags, interval))
+    taken = {s.id for s in current.sources}
+    _sources(doc).append(_source_table(url, name, tags, interval, taken=taken))
     return _find(_save(path, doc), url)
 
 
 def _source_table(
-    url: str, name: str | None, tags: Sequence[str], interval: timedelta | None = None
+    url: str,
+    name: str | None,
+    tags: Sequence[str],
+    interval: timedelta | None = None,
+    *,
+    taken: set[str],
 ) -> Table:
+    """The [[sources]] table of a new source. When the id it would get is taken (another
+    path of the same site, a second feed of the same name), an id of its own is written."""
     table = tomlkit.table()
     table.add("url", url)
+    derived = default_source_id(url, name)
+    source_id = derived
+    for number in itertools.count(2):
+        if source_id not in taken:
+            break
+        source_id = f"{derived}-{number}"
+    taken.add(source_id)
+    if source_id != derived:
+        table.add("id", source_id)
     if name:
         table.add("name", name)
     if tags:
@@ -103,6 +121,7 @@ def add_many(
 ) -> tuple[list[RemoteSource], list[str]]:
     """Add (url, name, tags) entries; URLs already listed are skipped and reported."""
     known = {s.url for s in current.sources}
+    taken = {s.id for s in current.sources}
     doc = _load(path)
     sources = _sources(doc)
     added_urls: list[str] = []
@@ -111,7 +130,7 @@ def add_many(
         if url in known:
             skipped.append(url)
             continue
-        sources.append(_source_table(url, name, tags))
+        sources.append(_source_table(url, name, tags, taken=taken))
         known.add(url)
         added_urls.append(url)
     if not added_urls:

@@ -379,3 +379,30 @@ def shutil_copy_seed(workdir: Path) -> None:
 
     for seed in SHIPPED_SEEDS.glob("*.txt"):
         shutil.copy(seed, workdir / "seeds" / seed.name)
+
+
+def test_sources_add_gives_a_second_feed_of_a_site_an_id_of_its_own(workdir: Path) -> None:
+    aggregator("sources", "add", "https://site.example/feed", cwd=workdir)
+    second = aggregator("sources", "add", "https://site.example/feed?lang=fr", cwd=workdir)
+    assert "added site-example-feed-2: https://site.example/feed?lang=fr" in second.stdout
+    listed = json.loads(aggregator("sources", "list", "--json", cwd=workdir).stdout)
+    assert [row["id"] for row in listed] == ["site-example-feed", "site-example-feed-2"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sources", "add", "https://a.example/f", "--tag", ""), "--tag: a tag cannot be empty"),
+        (("sources", "add", "https://a.example/f", "--tag", "a/b"), "contains '/' or ','"),
+        (("schedule", "--tick", "nan"), "expected a finite number, got nan"),
+        (("run", "--db", ""), "expected a database path or URL"),
+    ],
+)
+def test_bad_command_line_values_are_messages(
+    workdir: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = aggregator(*args, cwd=workdir, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "aggregator.toml").exists()  # nothing was written

@@ -86,6 +86,10 @@ def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
         ("[feed]\nbase_url = 'http://[oops/'\n", "feed.base_url", "absolute http(s) URL"),
         ("[feed]\ntitel = 'x'\n", "feed.titel", "unknown key"),
         ("[fetch]\ntimeout = -1\n", "fetch.timeout", "a number above 0"),
+        ("out = ''\n", "out", "expected a path, got an empty string"),
+        ("db = ' '\n", "db", "expected a path, got an empty string"),
+        ("[[sources]]\nurl = 'https://a.ex/'\ntags = ['x', '']\n", "sources[0].tags[1]", "empty"),
+        ("[[sources]]\nurl = 'https://a.ex/'\ntags = ['a/b']\n", "sources[0].tags[0]", "'/'"),
         # TOML has inf, nan and numbers of any length; each used to end in a traceback
         # (OverflowError, ValueError) far from the config file, or pass silently (nan).
         ("[fetch]\ntimeout = nan\n", "fetch.timeout", "at most 1,000,000,000, got nan"),

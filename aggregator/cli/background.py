@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from aggregator.cli.common import UsageFailure, config_options, io_options, main
+from aggregator.cli.common import UsageFailure, config_options, finite, io_options, main
 from aggregator.config import Settings, load_settings
 from aggregator.exceptions import ConfigError
 
@@ -15,7 +15,8 @@ tick_option = click.option(
     "--tick",
     default=5.0,
     show_default=True,
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.1, max=86400),
+    callback=finite,
     help="Seconds between checks for due work.",
 )
 

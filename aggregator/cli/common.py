@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,11 +31,26 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
         raise UsageFailure(str(exc)) from None
 
 
+def _not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise click.BadParameter("expected a database path or URL, got an empty string")
+    return value
+
+
+def finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """click.FloatRange lets nan through (every comparison with it is false)."""
+    if not math.isfinite(value):
+        raise click.BadParameter(f"expected a finite number, got {value}")
+    return value
+
+
 def config_options(func: F) -> F:
     """--config / --db shared by every command that reads the store."""
-    func = click.option("--db", help="Database path or URL (default: data/aggregator.sqlite).")(
-        func
-    )
+    func = click.option(
+        "--db",
+        callback=_not_blank,
+        help="Database path or URL (default: data/aggregator.sqlite).",
+    )(func)
     func = click.option(
         "--config",
         "config",

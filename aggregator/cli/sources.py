@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from aggregator.cli.common import UsageFailure, config_options, main, opened_store, settings_for
-from aggregator.config import DEFAULT_CONFIG_NAME
+from aggregator.config import DEFAULT_CONFIG_NAME, tag_problem
 from aggregator.exceptions import ConfigError
 from aggregator.status import SourceRow, source_rows, status_dict
 from aggregator.urlparts import is_http_url
@@ -122,6 +122,9 @@ def sources_add(
     """Add a feed URL to the config file (a URL already listed is refused)."""
     from aggregator import sourcefile  # see the note on imports at the top
 
+    for tag in tags:
+        if (problem := tag_problem(tag)) is not None:
+            raise UsageFailure(f"--tag: {problem}")
     path = _config_path(config)
     current = settings_for(config if path.exists() else None)
     every = timedelta(minutes=interval) if interval else None
