@@ -512,7 +512,11 @@ def run_once(
     def wanted(source_id: str) -> bool:
         return not options.only or source_id in options.only
 
-    batches = [b for b in read_seeds(settings, report.warnings) if wanted(b.spec.id)]
+    seeds = read_seeds(settings, report.warnings)
+    named = {b.spec.id for b in seeds} | {s.id for s in settings.sources}
+    for unknown in sorted(set(options.only) - named):  # a typo would silently do nothing
+        report.warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
+    batches = [b for b in seeds if wanted(b.spec.id)]
     specs = {s.id: remote_spec(s) for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
     due = [

@@ -542,3 +542,10 @@ def test_a_run_with_nothing_to_fetch_does_not_load_the_http_stack(workdir: Path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert (workdir / "feeds" / "index.atom").is_file()
+
+
+def test_only_with_a_name_no_source_has_warns(workdir: Path) -> None:
+    result = aggregator("run", "--only", "seedz", "--only", "seeds", cwd=workdir)
+    assert "--only seedz: no such source" in result.stdout + result.stderr
+    assert "--only seeds" not in result.stdout + result.stderr
+    assert "1 new" in result.stdout
