@@ -7,15 +7,23 @@ OPML files: user input, which must give a clear message or be dropped, never a t
 
 from __future__ import annotations
 
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
-__all__ = ["hostname", "is_http_url", "split_url"]
+__all__ = ["hostname", "is_http_url", "join_url", "split_url"]
 
 
 def split_url(url: str) -> SplitResult | None:
     """`urlsplit(url)`, or None where urllib cannot take it apart."""
     try:
         return urlsplit(url)
+    except ValueError:
+        return None
+
+
+def join_url(base: str, url: str) -> str | None:
+    """`urljoin(base, url)`, or None where urllib cannot take either apart."""
+    try:
+        return urljoin(base, url)
     except ValueError:
         return None
 

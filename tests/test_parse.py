@@ -541,3 +541,26 @@ def test_corpus_feeds_parse_with_the_labelled_entries() -> None:
             assert entry.published is not None
             assert entry.published.tzinfo is UTC
             assert entry.notes == ()
+
+
+BAD_BASES = b"""<?xml version="1.0"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://[bad/"><id>urn:b</id>
+<title>Base Org</title><updated>2024-05-01T10:00:00Z</updated>
+<entry xml:base="http://[worse/"><id>urn:b1</id><title>One</title>
+<updated>2024-05-01T10:00:00Z</updated><link href="rel/1"/>
+<content type="html" xml:base="http://[content/">&lt;p&gt;Text.&lt;/p&gt;</content></entry>
+<entry><id>urn:b2</id><title>Two</title><updated>2024-05-01T10:00:00Z</updated>
+<link href="https://b.example/2"/><content type="html">&lt;p&gt;Fine.&lt;/p&gt;</content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("allow_fast", [True, False])
+def test_an_xml_base_urllib_cannot_join_is_ignored_not_fatal(allow_fast: bool) -> None:
+    # urljoin raises on "http://[bad/": it used to turn the whole feed into an error.
+    from aggregator.parse import read_feed
+
+    feed = read_feed(BAD_BASES, url="https://b.example/feed", source_id="b", allow_fast=allow_fast)
+    one, two = feed.feed.entries
+    assert (one.title, two.title) == ("One", "Two")
+    assert one.base == "https://b.example/feed"
+    # (URLs resolved against the bad base are lost: feedparser's own join gives "" there.)

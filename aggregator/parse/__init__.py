@@ -37,13 +37,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
 from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
 from aggregator.parse import fast
+from aggregator.urlparts import join_url
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +429,8 @@ def _entry(entry: Mapping[str, Any], url: str, inherited_authors: tuple[str, ...
         categories=_unique(_text(tag.get("term")) for tag in entry.get("tags", [])),
         published=published,
         updated=updated,
-        base=urljoin(url, content_base) if content_base else url,
+        # A base urllib cannot join (xml:base="http://[bad/") is no base: the feed's URL is.
+        base=(join_url(url, content_base) if content_base else None) or url,
         notes=tuple(note for note in (published_note, updated_note) if note),
     )
 
