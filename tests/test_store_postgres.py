@@ -160,6 +160,31 @@ def test_wrong_password_is_a_clear_error_without_it(postgres_url: str) -> None:
     assert "password authentication failed" in message
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:hunter2@[unclosed/agg",  # libpq quotes the whole URI back
+        "postgresql://user:hunter2@host:notaport/agg",
+    ],
+)
+def test_a_malformed_url_never_shows_its_password(url: str) -> None:
+    # No server needed: these fail before connecting. The first used to come back with
+    # the password in clear, since it could not be found in a URL urllib cannot split.
+    with pytest.raises(StorageError) as caught:
+        open_store(url)
+    message = str(caught.value)
+    assert "hunter2" not in message and "user:" not in message
+    assert "postgresql://***@" in message
+
+
+def test_a_short_password_does_not_mask_the_rest_of_the_message() -> None:
+    with pytest.raises(StorageError) as caught:
+        open_store("postgresql://u:p@[unclosed/agg")
+    message = str(caught.value)
+    assert "IPv6 host address" in message  # not "IPv6 host address" with every p masked
+    assert 'in URI: "postgresql://***@[unclosed/agg"' in message
+
+
 def test_no_server_is_a_clear_error(postgres_url: str) -> None:
     import socket
 

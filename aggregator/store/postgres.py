@@ -127,11 +127,21 @@ def _secrets(url: str) -> list[str]:
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
+# The user-information part of any URL a driver message quotes back.
+_USERINFO_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^@/\s\"']*@")
+# Shorter passwords are not searched for in the message text: "p" would mask every "p"
+# of it. libpq quotes a password only inside the URI it was given, which is redacted.
+_MIN_SEARCHED_SECRET = 4
+
+
 def describe(exc: BaseException, url: str) -> str:
-    """A driver message as one line, without the password."""
+    """A driver message as one line, without the password (also when the URL is too
+    malformed for its password to be found: libpq then quotes the whole URI back)."""
     text = " ".join(str(exc).split())
+    text = _USERINFO_IN_TEXT.sub(r"\1***@", text)
     for secret in _secrets(url):
-        text = text.replace(secret, "***")
+        if len(secret) >= _MIN_SEARCHED_SECRET:
+            text = text.replace(secret, "***")
     return text
 
 
