@@ -12,8 +12,9 @@ parent and of any worker (getrusage ru_maxrss).
 `--hostile` cleans single items of 10,000 to 80,000 links with text between them and no
 paragraph, then of as many character references in one paragraph (what a hostile or
 broken feed can send), and prints the time per unit at each size: a per-unit time that
-grows with the size is quadratic work. The links once took four minutes for 60,000; the
-references are still superlinear inside nh3 (html5ever), see the CHANGELOG.
+grows with the size is quadratic work. Both once were (60,000 links took four minutes;
+references are quadratic inside nh3's html5ever, which `normalise.html.sanitise` works
+around).
 """
 
 from __future__ import annotations

@@ -202,3 +202,47 @@ def test_sanitiser_output_has_only_allowed_tags_and_attributes(markup: str) -> N
 def test_sanitiser_is_idempotent(markup: str) -> None:
     once = sanitise(markup)
     assert sanitise(once) == once
+
+
+# -- long texts of character references (html5ever is quadratic in them) -----------------
+
+_TEXTS = ["&amp; word ", "&amp;amp; and ", "plain & words ", "&lt;tag&gt; ", "&#233;t&eacute; "]
+_BETWEEN = [
+    "<b>", "</b>", '<a href="https://x.example/">', "</a>", "'", '"', "<p>", "</p>", "\n",
+    "<!-- c > d & e -->", "<img src='https://x.example/i.png' alt='a > b & c'>",
+    '<a title="x > y ', '">', "<br>", "<pre>", "</pre>",
+]  # fmt: skip
+# Runs of text long enough to be cut (thousands of pieces), then something else.
+_MARKUP = st.lists(
+    st.tuples(st.sampled_from(_TEXTS), st.integers(0, 1500), st.sampled_from(_BETWEEN)),
+    min_size=1,
+    max_size=5,
+).map(lambda parts: "".join(text * count + between for text, count, between in parts))
+
+
+def _uncut_sanitise(markup: str) -> str:
+    """sanitise() as it was before long texts were cut."""
+    from aggregator.normalise import html as html_module
+
+    cut = html_module._cut_long_text
+    html_module._cut_long_text = lambda text: text
+    try:
+        return sanitise(markup)
+    finally:
+        html_module._cut_long_text = cut
+
+
+def test_a_long_text_of_references_is_cut_and_cleans_the_same() -> None:
+    from aggregator.normalise import html as html_module
+
+    markup = "<p>" + "&amp; word " * 20_000 + "</p>"
+    assert "<wbr>" in html_module._cut_long_text(markup)  # the cut happens (linear time)
+    assert sanitise(markup) == _uncut_sanitise(markup)
+    bare = "&amp; word " * 3_000  # text with no tag at all
+    assert sanitise(bare) == _uncut_sanitise(bare)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_MARKUP)
+def test_cutting_long_texts_never_changes_the_output(markup: str) -> None:
+    assert sanitise(markup) == _uncut_sanitise(markup)
