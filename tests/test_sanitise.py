@@ -210,7 +210,8 @@ _TEXTS = ["&amp; word ", "&amp;amp; and ", "plain & words ", "&lt;tag&gt; ", "&#
 _BETWEEN = [
     "<b>", "</b>", '<a href="https://x.example/">', "</a>", "'", '"', "<p>", "</p>", "\n",
     "<!-- c > d & e -->", "<img src='https://x.example/i.png' alt='a > b & c'>",
-    '<a title="x > y ', '">', "<br>", "<pre>", "</pre>",
+    '<a title="x > y ', '">', "<br>", "<pre>", "</pre>", "<a title = 'q > r'>", " < ",
+    '<!x="a > b">', "<script>", "</script>", "<!---->", "<textarea>", "</textarea>",
 ]  # fmt: skip
 # Runs of text long enough to be cut (thousands of pieces), then something else.
 _MARKUP = st.lists(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -252,22 +253,72 @@ def rewrite_links(root: HtmlElement, base: str | None, tracking: TrackingRules) 
 # html5ever, under nh3, grows a text node one character reference (or bare "&") at a time
 # by copying it: n of them in one text cost n² (1.5 s for 160,000). A <wbr> (no allowed
 # tag, so removed) between chunks of such a text keeps every node short, and the output is
-# the same. Only a run from ">" (or the start) to the next "<" that holds no quote is cut:
-# such a run cannot lie inside an attribute value. xmp and its kin keep "<wbr>" as text.
-_LONG_TEXT_RUN = re.compile(r"(?:(?<=>)|^)[^<>\"']{8192,}(?=<|\Z)")
+# the same. It goes only into text as a tokenizer sees it (outside tags, their quoted
+# values and comments); xmp and its kin would keep "<wbr>" as text, so they are left be.
+_LONG_TEXT = 8192  # characters of text before a run is worth cutting
 _TEXT_CHUNK = 4096  # characters between two <wbr>
 _REFERENCES_WORTH_CUTTING = 256  # below this many "&" a run costs nothing noticeable
 _RAW_TEXT_TAG = re.compile(r"<(?:xmp|noembed|noframes|plaintext)\b", re.IGNORECASE)
 
 
 def _cut_long_text(markup: str) -> str:
-    if len(markup) < 8192 or "&" not in markup or _RAW_TEXT_TAG.search(markup):
+    if (
+        len(markup) < _LONG_TEXT
+        or markup.count("&") < _REFERENCES_WORTH_CUTTING
+        or _RAW_TEXT_TAG.search(markup)
+    ):
         return markup
-    return _LONG_TEXT_RUN.sub(_with_breaks, markup)
+    out: list[str] = []
+    for start, end, is_text in _tokens(markup):
+        piece = markup[start:end]
+        long = is_text and end - start >= _LONG_TEXT
+        out.append(_with_breaks(piece) if long else piece)
+    return "".join(out)
 
 
-def _with_breaks(match: re.Match[str]) -> str:
-    text = match.group()
+def _tokens(markup: str) -> Iterator[tuple[int, int, bool]]:
+    """(start, end, is text) spans covering `markup`: text, and tags or comments."""
+    i, n = 0, len(markup)
+    while i < n:
+        lt = markup.find("<", i)
+        while lt != -1 and not (
+            markup[lt + 1 : lt + 2].isalpha() or markup[lt + 1 : lt + 2] in ("/", "!", "?")
+        ):
+            lt = markup.find("<", lt + 1)  # a "<" that starts no tag is text
+        if lt == -1:
+            yield i, n, True
+            return
+        if lt > i:
+            yield i, lt, True
+        end = _tag_end(markup, lt)
+        yield lt, end, False
+        i = end
+
+
+def _tag_end(markup: str, lt: int) -> int:
+    """Where the tag or comment that starts at `lt` ends (after its ">")."""
+    if markup.startswith("<!--", lt):
+        close = markup.find("-->", lt + 4)
+        return len(markup) if close == -1 else close + 3
+    i, n = lt + 1, len(markup)
+    while i < n:
+        char = markup[i]
+        if char == ">":
+            return i + 1
+        if char == "=":  # an attribute value: quoted, or up to a space or ">"
+            i += 1
+            while i < n and markup[i] in " \t\n\r\f":
+                i += 1
+            if i < n and markup[i] in "\"'":
+                close = markup.find(markup[i], i + 1)
+                if close == -1:
+                    return n
+                i = close
+        i += 1
+    return n
+
+
+def _with_breaks(text: str) -> str:
     if text.count("&") < _REFERENCES_WORTH_CUTTING:
         return text
     chunks: list[str] = []
