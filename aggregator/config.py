@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -314,19 +314,14 @@ class _Table:
     def key(self, name: str) -> str:
         return f"{self._prefix}{name}"
 
-    def _fetch(
-        self,
-        name: str,
-        kind: type[T],
-        check: Callable[[Any], bool] | None = None,
-        most: int = MAX_NUMBER,
-    ) -> T:
+    def _fetch(self, name: str, kind: type[T], most: int | None = None) -> T:
+        """The value of `name`, of `kind`; with `most`, a number above 0 and at most that."""
         self._seen.add(name)
         value = self._data[name]
         # bool is an int in Python; a config `entries = true` is still a mistake.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"expected {_describe(kind)}, got {value!r}", key=self.key(name))
-        if check is not None and not check(value):
+        if most is not None and not (isinstance(value, int | float) and _in_range(value, most)):
             expected = _describe(kind, positive=True, most=most)
             raise ConfigError(f"expected {expected}, got {value!r}", key=self.key(name))
         return value
@@ -343,21 +338,21 @@ class _Table:
         if name not in self._data:
             self._seen.add(name)
             return default
-        return self._fetch(name, kind, _range(most) if positive else None, most)
+        return self._fetch(name, kind, most if positive else None)
 
     def get_optional(
         self, name: str, kind: type[T], *, positive: bool = False, most: int = MAX_NUMBER
     ) -> T | None:
         if name not in self._data:
             return None
-        return self._fetch(name, kind, _range(most) if positive else None, most)
+        return self._fetch(name, kind, most if positive else None)
 
     def get_number(self, name: str, default: float) -> float:
         if name not in self._data:
             return default
         self._seen.add(name)
         value = self._data[name]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not _range()(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _in_range(value):
             raise ConfigError(
                 f"expected {_describe(float, positive=True)}, got {value!r}", key=self.key(name)
             )
@@ -395,9 +390,9 @@ class _Table:
             raise ConfigError("unknown key", key=self.key(unknown[0]))
 
 
-def _range(most: int = MAX_NUMBER) -> Callable[[float], bool]:
+def _in_range(value: float, most: int = MAX_NUMBER) -> bool:
     """Above 0 and at most `most` (nan compares false, so it fails too)."""
-    return lambda value: 0 < value <= most
+    return 0 < value <= most
 
 
 def _describe(kind: type, *, positive: bool = False, most: int = MAX_NUMBER) -> str:

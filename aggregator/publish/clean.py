@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from aggregator.identity import entry_id as derive_entry_id
 from aggregator.model import Attribution, Entry, ViaLink
-from aggregator.urlparts import split_url
+from aggregator.urlparts import is_http_url
 
 # XML 1.0 forbids C0 controls except tab/LF/CR, surrogates and U+FFFE/U+FFFF; DEL and the
 # C1 controls are legal but never meaningful in news text (they are mojibake), so they go too.
@@ -110,12 +110,8 @@ def http_url(value: str | None) -> str | None:
         return None
     if _SPACES.search(value):
         return None
-    if _PLAIN_HTTP_URL.match(value):  # what nearly every link looks like: no need to split
-        return value
-    parts = split_url(value)
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return value
+    # What nearly every link looks like needs no splitting.
+    return value if _PLAIN_HTTP_URL.match(value) or is_http_url(value) else None
 
 
 def is_absolute_iri(value: str) -> bool:
