@@ -81,8 +81,13 @@ def via_cli(corpus: Path) -> dict[str, str]:
     """origin id → entry id, through the real command line."""
     with tempfile.TemporaryDirectory() as tmp:
         db = f"{tmp}/db.sqlite"
-        run = [sys.executable, "-m", "aggregator", "run", "--seeds", str(corpus / "seeds")]
-        subprocess.run([*run, "--out", tmp, "--db", db], check=True, capture_output=True)
+        # A corpus may hold an earlier state of its folder (`before/`): run it first, as
+        # a scheduled run would have, so corrections and updates arrive the way they do.
+        for folder in (corpus / "before", corpus / "seeds"):
+            if not folder.is_dir():
+                continue
+            run = [sys.executable, "-m", "aggregator", "run", "--seeds", str(folder)]
+            subprocess.run([*run, "--out", tmp, "--db", db], check=True, capture_output=True)
         export = [sys.executable, "-m", "aggregator", "export", "--format", "jsonl", "--db", db]
         lines = subprocess.run(export, check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in lines.splitlines() if line.strip()]

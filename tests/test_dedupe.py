@@ -361,10 +361,15 @@ def test_an_untrusted_date_breaks_no_tie(rule: str) -> None:
 
 
 def test_a_teaser_is_no_near_duplicate_of_another_stories_teaser() -> None:
-    # The follow-up's own teaser is in the index; a new teaser, cut a word later, is
-    # near-identical to it (Jaccard > 0.5) but fits the first release just as well.
+    # The follow-up's own teaser (from another digest) is in the index; a new teaser, cut
+    # a word later, is near-identical to it (Jaccard > 0.5) but fits the first release
+    # just as well.
     follow_up_teaser = digest_teaser(
-        15, origin="d-f", link="https://digest.example/f", title="Statement on debris"
+        15,
+        source="other-digest",
+        origin="d-f",
+        link="https://digest.example/f",
+        title="Statement on debris",
     )
     index = StoryIndex(
         [(signature_of(ORIGINAL), "entry:a"), (signature_of(follow_up_teaser), "entry:b")]
