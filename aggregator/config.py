@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
+from aggregator.model import DATE_ORDERS, DateOrder
 from aggregator.urlparts import is_http_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
@@ -85,6 +86,7 @@ class RemoteSource:
     enabled: bool = True
     filters: Mapping[str, Any] = field(default_factory=dict)
     future_dates: str = "first-seen"
+    date_order: DateOrder | None = None  # None: the top-level date_order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +102,13 @@ class Settings:
     fetch: FetchConfig = FetchConfig()
     sources: tuple[RemoteSource, ...] = ()
     config_path: Path | None = None
+    # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
+    # seeds, seed feeds and every source without a date_order of its own.
+    date_order: DateOrder | None = None
+
+    def date_order_of(self, source_id: str) -> DateOrder | None:
+        own = next((s.date_order for s in self.sources if s.id == source_id), None)
+        return own or self.date_order
 
     def with_overrides(self, **changes: Any) -> Settings:
         """CLI overrides; None means "not given"."""
@@ -149,6 +158,7 @@ def settings_from_mapping(
         fetch=_fetch(reader.table("fetch")),
         sources=_sources(reader.array("sources")),
         config_path=config_path,
+        date_order=_date_order(reader),
     )
     reader.finish()
     return settings
@@ -231,6 +241,16 @@ def _dedupe(table: _Table) -> DedupeConfig:
     return config
 
 
+def _date_order(table: _Table) -> DateOrder | None:
+    value = table.get_optional("date_order", str)
+    for order in DATE_ORDERS:
+        if value == order:
+            return order
+    if value is not None:
+        raise ConfigError(f"expected one of {', '.join(DATE_ORDERS)}", key=table.key("date_order"))
+    return None
+
+
 def _minutes(table: _Table, key: str, default: timedelta) -> timedelta:
     minutes = table.get_number(key, default.total_seconds() / 60)
     return timedelta(minutes=minutes)
@@ -295,6 +315,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
                 enabled=table.get("enabled", bool, True),
                 filters=table.get("filters", dict, {}),
                 future_dates=future,
+                date_order=_date_order(table),
             )
         )
         seen_urls[url] = source_id

@@ -485,6 +485,7 @@ def normalise_options(
     return {
         b.spec.id: NormaliseOptions(
             future_dates="keep" if future.get(b.spec.id) == "keep" else "first-seen",
+            date_order=settings.date_order_of(b.spec.id),
             known_organisations=known,
             carries_others=b.parsed is not None and carries_others(b.parsed),
         )

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from aggregator import identity
-from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
+from aggregator.model import Attribution, DateOrder, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise.authors import KnownOrganisations, decide_authors, known_organisations
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
 from aggregator.normalise.dates import resolve_dates
@@ -68,6 +68,7 @@ REPUBLISHER_TAG = "republisher"  # a source tag that says: this source carries o
 class NormaliseOptions:
     future_dates: Literal["first-seen", "keep"] = "first-seen"  # like Venus's future_dates
     future_tolerance: timedelta = timedelta(days=1)
+    date_order: DateOrder | None = None  # how the source writes 04/05/2026; None: day first, noted
     rules: BoilerplateRules = field(default_factory=default_rules)
     # Organisations the caller already knows (organisation feeds' titles and authors, seed
     # organisation lines): a carried item that names one in its title (in full or by its
@@ -251,6 +252,7 @@ def normalise_entry(
         date_rule=raw.date_rule,
         future=options.future_dates,
         tolerance=options.future_tolerance,
+        date_order=options.date_order,
     )
     link, link_notes = _link(raw, rules)
     removals = content.removals + summary.removals

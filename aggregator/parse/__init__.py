@@ -42,6 +42,7 @@ import feedparser
 
 from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
+from aggregator.normalise.dates import read_date
 from aggregator.parse import fast
 from aggregator.urlparts import join_url
 
@@ -447,14 +448,30 @@ def _content(entry: Mapping[str, Any]) -> tuple[str | None, str | None, str | No
     return _text(chosen.get("value")), content_type, _text(chosen.get("base"))
 
 
-def _entry_date(entry: Mapping[str, Any], key: str) -> tuple[datetime | None, str | None]:
+def _entry_date(entry: Mapping[str, Any], key: str) -> tuple[datetime | str | None, str | None]:
     # dict.get, not FeedParserDict.get: the latter answers `updated` with `published`
     # (with a DeprecationWarning), and "the source gave no updated date" is worth keeping.
     raw = _text(dict.get(entry, key)) if isinstance(entry, dict) else _text(entry.get(key))
     parsed_value = dict.get(entry, f"{key}_parsed") if isinstance(entry, dict) else None
-    parsed = _utc(parsed_value)
-    if raw is not None and parsed is None:
-        return None, f"{key} date unparseable: {raw!r}"
+    return _read_date(raw, _utc(parsed_value), key)
+
+
+def _read_date(
+    raw: str | None, parsed: datetime | None, label: str
+) -> tuple[datetime | str | None, str | None]:
+    """The date `raw` names, and a note when it names none.
+
+    An ISO 8601 date is read here: feedparser drops its fractions of a second. A date
+    feedparser could not read is read by `read_date` when it is unambiguous; an ambiguous
+    one (04/05/2026) stays text, for normalising to read with the source's `date_order`.
+    """
+    if raw is None:
+        return parsed, None
+    reading = read_date(raw)
+    if reading is not None and (reading.form == "ISO 8601" or parsed is None):
+        return (raw if reading.note else reading.moment), None
+    if parsed is None:
+        return None, f"{label} date unparseable: {raw!r}"
     return parsed, None
 
 
@@ -573,18 +590,12 @@ def _json_authors(node: Mapping[str, Any]) -> tuple[str, ...]:
     return _unique(_text(a.get("name")) for a in candidates if isinstance(a, dict))
 
 
-def _json_date(item: Mapping[str, Any], key: str, label: str) -> tuple[datetime | None, str | None]:
-    raw = _text(item.get(key))
-    if raw is None:
-        return None, None
-    try:
-        moment = datetime.fromisoformat(raw)
-        # An offset can carry a moment past year 1 or 9999 once in UTC.
-        return (
-            moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        ), None
-    except (ValueError, OverflowError):
-        return None, f"{label} date unparseable: {raw!r}"
+def _json_date(
+    item: Mapping[str, Any], key: str, label: str
+) -> tuple[datetime | str | None, str | None]:
+    # RFC 3339 by the spec; an offset can carry a moment past year 1 or 9999 once in
+    # UTC, which `read_date` reads as no date.
+    return _read_date(_text(item.get(key)), None, label)
 
 
 # ---------------------------------------------------------------------------------------------
