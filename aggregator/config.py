@@ -87,6 +87,7 @@ class RemoteSource:
     filters: Mapping[str, Any] = field(default_factory=dict)
     future_dates: str = "first-seen"
     date_order: DateOrder | None = None  # None: the top-level date_order
+    organisation: str | None = None  # who publishes its items: wins over every guess
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +106,9 @@ class Settings:
     # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
     # seeds, seed feeds and every source without a date_order of its own.
     date_order: DateOrder | None = None
+
+    def organisation_of(self, source_id: str) -> str | None:
+        return next((s.organisation for s in self.sources if s.id == source_id), None)
 
     def date_order_of(self, source_id: str) -> DateOrder | None:
         own = next((s.date_order for s in self.sources if s.id == source_id), None)
@@ -251,6 +255,15 @@ def _date_order(table: _Table) -> DateOrder | None:
     return None
 
 
+def _organisation(table: _Table) -> str | None:
+    value = table.get_optional("organisation", str)
+    if value is not None and not value.strip():
+        raise ConfigError(
+            "expected an organisation's name, got an empty string", key=table.key("organisation")
+        )
+    return " ".join(value.split()) if value is not None else None
+
+
 def _minutes(table: _Table, key: str, default: timedelta) -> timedelta:
     minutes = table.get_number(key, default.total_seconds() / 60)
     return timedelta(minutes=minutes)
@@ -316,6 +329,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
                 filters=table.get("filters", dict, {}),
                 future_dates=future,
                 date_order=_date_order(table),
+                organisation=_organisation(table),
             )
         )
         seen_urls[url] = source_id

@@ -486,6 +486,7 @@ def normalise_options(
         b.spec.id: NormaliseOptions(
             future_dates="keep" if future.get(b.spec.id) == "keep" else "first-seen",
             date_order=settings.date_order_of(b.spec.id),
+            organisation=settings.organisation_of(b.spec.id),
             known_organisations=known,
             carries_others=b.parsed is not None and carries_others(b.parsed),
         )

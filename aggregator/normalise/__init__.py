@@ -77,6 +77,8 @@ class NormaliseOptions:
     # The source carries other organisations' stories (a republisher or a digest), as
     # the pipeline judged from the feed or the operator said with the "republisher" tag.
     carries_others: bool = False
+    # The operator's word on who publishes this source's items: wins over every guess.
+    organisation: str | None = None
     _known: KnownOrganisations = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -262,18 +264,20 @@ def normalise_entry(
     carried = (
         raw.public_release
         or REPUBLISHER_TAG in source.tags
-        or options.carries_others
         or _teases_elsewhere(readmore, link, attribution.site_link)
     )
     authors = decide_authors(
         raw.authors,
         via=via,
         carried=carried,
+        seems_carried=options.carries_others,
         own_names=(attribution.title, source.title),
         title=title,
         text=text,
         rules=rules.organisations,
         known=options._known,
+        organisation=options.organisation,
+        not_names=rules.not_organisations,
     )
     if source.kind is SourceKind.SEED_TEXT:
         # Title + organisation alone collide: one organisation reuses a headline for

@@ -28,7 +28,6 @@ are the same either way, which tests/test_parse_fast.py checks document by docum
 from __future__ import annotations
 
 import codecs
-import email.utils
 import json
 import logging
 import re
@@ -42,6 +41,7 @@ import feedparser
 
 from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
+from aggregator.normalise.authors import clean_author
 from aggregator.normalise.dates import read_date
 from aggregator.parse import fast
 from aggregator.urlparts import join_url
@@ -483,23 +483,27 @@ def _alternate_link(node: Mapping[str, Any]) -> str | None:
 
 
 def _authors(node: Mapping[str, Any]) -> tuple[str, ...]:
-    """Author names (dc:creator included), each once.
+    """Author names (dc:creator included), each once; never an e-mail address.
 
-    feedparser splits RSS "email (Name)" strings with a pattern that cuts long top-level
-    domains ("jo@ex.example (Jo)" → name "ple (Jo"), so details that carry an email are
-    re-read from the raw string with the stdlib address parser instead.
+    feedparser keeps the last author as a string ("Name (email)" for Atom's name and
+    email) and, for RSS, splits that string into name and email with a pattern that cuts
+    long top-level domains ("jo@ex.example (Jo)" → name "ple (Jo"). So an author whose
+    details are not exactly that string's parts is re-read from the string instead ("Jo
+    (jo@x.org)", "jo@x.org (Jo)", "Jo <jo@x.org>"); an address alone names no one.
     """
-    names: list[str | None] = []
-    for detail in node.get("authors", []):
-        if "email" in detail:
-            continue
-        names.append(_text(detail.get("name")))
+    details = [d for d in node.get("authors", []) if isinstance(d, Mapping)]
     raw = _text(node.get("author"))
-    if raw is not None and "@" in raw:
-        name, address = email.utils.parseaddr(raw)
-        names.append(name or address or raw)
-    elif raw is not None and not names:
-        names.append(raw)
+    with_email = [d for d in details if "email" in d]
+    split = None
+    if with_email and raw is not None:
+        last = with_email[-1]
+        if raw != f"{_text(last.get('name'))} ({_text(last.get('email'))})":
+            split = last
+    names = [_text(d.get("name")) for d in details if d is not split]
+    if (raw is not None and "@" in raw and (split is not None or not with_email)) or (
+        raw is not None and not any(names)
+    ):
+        names.append(clean_author(raw) or None)
     return _unique(names)
 
 
