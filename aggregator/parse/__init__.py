@@ -476,10 +476,15 @@ def _read_date(
 
 
 def _alternate_link(node: Mapping[str, Any]) -> str | None:
+    """The rel="alternate" (or rel-less) link, else none: a licence, an enclosure, `self`
+    or `related` is not the page of the item. feedparser's `link` (an RSS guid that is a
+    permalink) stands in only when it is none of those."""
     links = [link for link in node.get("links", []) if _text(link.get("href"))]
     alternates = [link for link in links if link.get("rel", "alternate") == "alternate"]
-    chosen = (alternates or links)[0] if links else None
-    return _text(chosen.get("href")) if chosen else _text(node.get("link"))
+    if alternates:
+        return _text(alternates[0].get("href"))
+    fallback = _text(node.get("link"))
+    return None if fallback in {_text(link.get("href")) for link in links} else fallback
 
 
 def _authors(node: Mapping[str, Any]) -> tuple[str, ...]:
