@@ -145,6 +145,8 @@ class Entry:
     item: Item  # the representative
     vias: tuple[ViaLink, ...] = ()
     updated: datetime | None = None  # overrides item.updated when the story changed later
+    # Every source that carried a copy of the story: each one's own feed holds the entry.
+    carried_by: tuple[str, ...] = ()
 
     @property
     def effective_updated(self) -> datetime:

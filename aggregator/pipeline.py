@@ -180,15 +180,15 @@ def _clean_batches(
 
 def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceState:
     meta = batch.parsed.meta if batch.parsed else FeedMeta()
-    site = meta.link
-    if batch.spec.kind is not SourceKind.REMOTE and not site:
-        # Local sources have no web page of their own: point at their per-source feed.
-        site = f"{ctx.settings.feed.base_url}sources/{batch.spec.id}.atom"
+    # A local source is read whole every run: what it says now is all it says (a link
+    # stored by an older version pointed at a per-source feed path that could 404;
+    # `aggregator.sourcefeed` links a source without a page of its own to its feed).
+    local = batch.spec.kind is not SourceKind.REMOTE
     return replace(
         state,
         feed_title=meta.title or state.feed_title,
         feed_id=meta.id or state.feed_id,
-        site_link=site or state.site_link,
+        site_link=meta.link if local else (meta.link or state.site_link),
         feed_updated=meta.updated or state.feed_updated,
     )
 
@@ -575,7 +575,9 @@ def run_once(
         report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
     if should_stop():
         return report
-    report.published, report.entries = publish(settings, store, force=options.publish_unchanged)
+    report.published, report.entries = publish(
+        settings, store, force=options.publish_unchanged, now=now
+    )
     if report.published is None:
         log.info("nothing changed since the last publish; %d entries", report.entries)
         return report
