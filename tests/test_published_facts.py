@@ -222,3 +222,37 @@ def test_an_empty_feed_keeps_the_time_of_its_last_change(tmp_path: Path) -> None
     # The wire carried the entry too: its feed holds it, though it is not the representative.
     wire = etree.parse(tmp_path / "sources" / "wire.atom").getroot()
     assert [e.findtext(f"{A}id") for e in wire.iterfind(f"{A}entry")] == ["urn:e:1"]
+
+
+EXPLAINED_FEED = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Lakeside News</title><link>https://lakeside.example/</link>
+<description>d</description>
+<item><title>Podcast: the new pool</title><guid isPermaLink="false">pod-1</guid>
+<author>Example author (me@example.com)</author>
+<enclosure url="https://lakeside.example/pool.mp3" type="audio/mpeg" length="1"/>
+<pubDate>Tue, 17 Nov 2026 08:00:00 PST</pubDate>
+<description>Lakeside News talks about the new pool.</description></item>
+</channel></rss>"""
+
+
+def test_explain_says_where_date_author_and_link_came_from(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "pool.rss").write_text(EXPLAINED_FEED, encoding="utf-8")
+    (seeds / "notice.md").write_text(
+        "---\ntitle: Road closure on Hill Street\nsource: Shire of Lakeside\n"
+        "published: 04/05/2026\nlink: https://lakeside.example/roads?utm_source=x\n---\n"
+        "Hill Street closes for resurfacing.\n",
+        encoding="utf-8",
+    )
+    aggregator("run", cwd=tmp_path)
+    pod = aggregator("explain", "Podcast: the new pool", cwd=tmp_path).stdout
+    assert "      date: 2026-11-17T16:00:00+00:00 (from the entry's published date)" in pod
+    assert "    author: Example author (from the entry's author field)" in pod
+    assert "      link: (none) (from the entry, which has no alternate" in pod
+    notice = aggregator("explain", "Road closure on Hill Street", cwd=tmp_path).stdout
+    assert "      date: 2026-05-04T00:00:00+00:00 (from the seed's front matter)" in notice
+    assert "read day first as 4 May 2026 (no date_order set for this source)" in notice
+    assert "    author: Shire of Lakeside (from the entry's author field)" in notice
+    assert "      link: https://lakeside.example/roads (from the entry's alternate" in notice
+    assert "tracking parameters removed from link: utm_source" in notice

@@ -91,9 +91,18 @@ def explain(config: Path | None, db: str | None, item: str) -> None:
             click.echo(f"{name:>10}: {record[name]}")
         merged = stored.merge_reason or "first copy of its story"
         click.echo(f"{'merged':>10}: {merged}")
+        _echo_origins(stored.item)
         for note in stored.item.notes:
             click.echo(f"{'note':>10}: {note}")
         click.echo("")
+
+
+def _echo_origins(item: Any) -> None:
+    """Where the item's date, author and link came from (issue 13)."""
+    from aggregator.provenance import origins
+
+    for origin in origins(item):
+        click.echo(f"{origin.fact:>10}: {origin.value} (from {origin.origin})")
 
 
 @main.command()
