@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
 from aggregator.model import DATE_ORDERS, DateOrder
+from aggregator.policy import DEFAULT_BACKOFF_CAP, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL
 from aggregator.urlparts import is_http_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
@@ -61,9 +62,10 @@ class FetchConfig:
     read_timeout: float = 20.0
     max_bytes: int = 10 * MiB
     allow: tuple[str, ...] = ()  # hosts or networks re-opened despite the SSRF rules
-    min_interval: timedelta = timedelta(minutes=30)
-    max_interval: timedelta = timedelta(hours=24)
-    backoff_cap: timedelta = timedelta(hours=24)
+    # One set of defaults: the refresh policy's.
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL
+    max_interval: timedelta = DEFAULT_MAX_INTERVAL
+    backoff_cap: timedelta = DEFAULT_BACKOFF_CAP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
