@@ -456,6 +456,9 @@ def _entry_date(entry: Mapping[str, Any], key: str) -> tuple[datetime | str | No
     return _read_date(raw, _utc(parsed_value), key)
 
 
+_ISO_START = re.compile(r"\s*\d{4}-\d")
+
+
 def _read_date(
     raw: str | None, parsed: datetime | None, label: str
 ) -> tuple[datetime | str | None, str | None]:
@@ -465,8 +468,8 @@ def _read_date(
     feedparser could not read is read by `read_date` when it is unambiguous; an ambiguous
     one (04/05/2026) stays text, for normalising to read with the source's `date_order`.
     """
-    if raw is None:
-        return parsed, None
+    if raw is None or (parsed is not None and not _ISO_START.match(raw)):
+        return parsed, None  # feedparser's reading of RFC 822 and the rest is exact
     reading = read_date(raw)
     if reading is not None and (reading.form == "ISO 8601" or parsed is None):
         return (raw if reading.note else reading.moment), None
