@@ -109,13 +109,6 @@ class Settings:
     # seeds, seed feeds and every source without a date_order of its own.
     date_order: DateOrder | None = None
 
-    def organisation_of(self, source_id: str) -> str | None:
-        return next((s.organisation for s in self.sources if s.id == source_id), None)
-
-    def date_order_of(self, source_id: str) -> DateOrder | None:
-        own = next((s.date_order for s in self.sources if s.id == source_id), None)
-        return own or self.date_order
-
     def with_overrides(self, **changes: Any) -> Settings:
         """CLI overrides; None means "not given"."""
         given = {k: v for k, v in changes.items() if v is not None}

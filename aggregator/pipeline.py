@@ -480,18 +480,20 @@ def known_organisations(batches: Sequence[Batch], store: Store) -> tuple[str, ..
 def normalise_options(
     settings: Settings, batches: Sequence[Batch], known: tuple[str, ...]
 ) -> dict[str, NormaliseOptions]:
-    """Cleaning options per source of this run."""
-    future = {s.id: s.future_dates for s in settings.sources}
-    return {
-        b.spec.id: NormaliseOptions(
-            future_dates="keep" if future.get(b.spec.id) == "keep" else "first-seen",
-            date_order=settings.date_order_of(b.spec.id),
-            organisation=settings.organisation_of(b.spec.id),
+    """Cleaning options per source of this run; local sources have no [[sources]] entry
+    and take the top-level settings."""
+    configured = {s.id: s for s in settings.sources}
+    options = {}
+    for b in batches:
+        own = configured.get(b.spec.id)
+        options[b.spec.id] = NormaliseOptions(
+            future_dates="keep" if own and own.future_dates == "keep" else "first-seen",
+            date_order=(own.date_order if own else None) or settings.date_order,
+            organisation=own.organisation if own else None,
             known_organisations=known,
             carries_others=b.parsed is not None and carries_others(b.parsed),
         )
-        for b in batches
-    }
+    return options
 
 
 def run_once(

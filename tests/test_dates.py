@@ -12,12 +12,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aggregator.collect import Batch
 from aggregator.config import settings_from_mapping
 from aggregator.exceptions import ConfigError
 from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import read_date
 from aggregator.parse import parse_feed, read_feed
+from aggregator.pipeline import normalise_options
 from aggregator.seedtext import parse_seed_document
 
 MTIME = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
@@ -235,9 +237,11 @@ def test_date_order_in_the_config_per_source_and_for_the_rest(tmp_path: Path) ->
         },
         base_dir=tmp_path,
     )
-    assert settings.date_order_of("a") == "day-first"
-    assert settings.date_order_of("b") == "month-first"
-    assert settings.date_order_of("seeds") == "month-first"
+    assert settings.date_order == "month-first"  # seeds and sources without their own
+    assert [s.date_order for s in settings.sources] == ["day-first", None]
+    batches = [Batch(spec=SourceSpec(id=i, url=f"https://{i}.example/feed")) for i in "ab"]
+    options = normalise_options(settings, batches, ())
+    assert {i: o.date_order for i, o in options.items()} == {"a": "day-first", "b": "month-first"}
 
 
 def test_a_wrong_date_order_names_the_key(tmp_path: Path) -> None:
