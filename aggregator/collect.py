@@ -84,6 +84,7 @@ def read_seeds(settings: Settings, warnings: list[str]) -> list[Batch]:
                 relpath=seed.relpath,
                 mtime=retrieved.mtime or seed.mtime,
                 markdown=seed.kind == "markdown",
+                date_order=settings.date_order,
             )
         except ValueError as exc:
             warnings.append(f"skipped: {exc}")  # the message names the file

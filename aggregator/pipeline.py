@@ -180,15 +180,15 @@ def _clean_batches(
 
 def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceState:
     meta = batch.parsed.meta if batch.parsed else FeedMeta()
-    site = meta.link
-    if batch.spec.kind is not SourceKind.REMOTE and not site:
-        # Local sources have no web page of their own: point at their per-source feed.
-        site = f"{ctx.settings.feed.base_url}sources/{batch.spec.id}.atom"
+    # A local source is read whole every run: what it says now is all it says (a link
+    # stored by an older version pointed at a per-source feed path that could 404;
+    # `aggregator.sourcefeed` links a source without a page of its own to its feed).
+    local = batch.spec.kind is not SourceKind.REMOTE
     return replace(
         state,
         feed_title=meta.title or state.feed_title,
         feed_id=meta.id or state.feed_id,
-        site_link=site or state.site_link,
+        site_link=meta.link if local else (meta.link or state.site_link),
         feed_updated=meta.updated or state.feed_updated,
     )
 
@@ -496,16 +496,20 @@ def known_organisations(batches: Sequence[Batch], store: Store) -> tuple[str, ..
 def normalise_options(
     settings: Settings, batches: Sequence[Batch], known: tuple[str, ...]
 ) -> dict[str, NormaliseOptions]:
-    """Cleaning options per source of this run."""
-    future = {s.id: s.future_dates for s in settings.sources}
-    return {
-        b.spec.id: NormaliseOptions(
-            future_dates="keep" if future.get(b.spec.id) == "keep" else "first-seen",
+    """Cleaning options per source of this run; local sources have no [[sources]] entry
+    and take the top-level settings."""
+    configured = {s.id: s for s in settings.sources}
+    options = {}
+    for b in batches:
+        own = configured.get(b.spec.id)
+        options[b.spec.id] = NormaliseOptions(
+            future_dates="keep" if own and own.future_dates == "keep" else "first-seen",
+            date_order=(own.date_order if own else None) or settings.date_order,
+            organisation=own.organisation if own else None,
             known_organisations=known,
             carries_others=b.parsed is not None and carries_others(b.parsed),
         )
-        for b in batches
-    }
+    return options
 
 
 def run_once(
@@ -590,7 +594,9 @@ def run_once(
         report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
     if should_stop():
         return report
-    report.published, report.entries = publish(settings, store, force=options.publish_unchanged)
+    report.published, report.entries = publish(
+        settings, store, force=options.publish_unchanged, now=now
+    )
     if report.published is None:
         log.info("nothing changed since the last publish; %d entries", report.entries)
         return report

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ def add_source(
     name: str | None = None,
     tags: Sequence[str] = (),
     interval: timedelta | None = None,
+    organisation: str | None = None,
     current: Settings,
 ) -> RemoteSource:
     for source in current.sources:
@@ -82,7 +83,8 @@ def add_source(
             raise ConfigError(f"{url} is already listed as source {source.id!r}", key="sources")
     doc = _load(path)
     taken = {s.id for s in current.sources}
-    _sources(doc).append(_source_table(url, name, tags, interval, taken=taken))
+    table = _source_table(url, name, tags, interval, taken=taken, organisation=organisation)
+    _sources(doc).append(table)
     return _find(_save(path, doc), url)
 
 
@@ -93,6 +95,7 @@ def _source_table(
     interval: timedelta | None = None,
     *,
     taken: set[str],
+    organisation: str | None = None,
 ) -> Table:
     """The [[sources]] table of a new source. When the id it would get is taken (another
     path of the same site, a second feed of the same name), an id of its own is written."""
@@ -113,13 +116,20 @@ def _source_table(
         table.add("tags", list(tags))
     if interval is not None:
         table.add("interval_minutes", int(interval.total_seconds() // 60))
+    if organisation is not None:
+        table.add("organisation", organisation)
     return table
 
 
 def add_many(
-    path: Path, entries: Sequence[tuple[str, str | None, Sequence[str]]], *, current: Settings
+    path: Path,
+    entries: Sequence[tuple[str, str | None, Sequence[str]]],
+    *,
+    current: Settings,
+    organisations: Mapping[str, str] | None = None,
 ) -> tuple[list[RemoteSource], list[str]]:
-    """Add (url, name, tags) entries; URLs already listed are skipped and reported."""
+    """Add (url, name, tags) entries, with the `organisations` of some URLs; URLs already
+    listed are skipped and reported."""
     known = {s.url for s in current.sources}
     taken = {s.id for s in current.sources}
     doc = _load(path)
@@ -130,7 +140,8 @@ def add_many(
         if url in known:
             skipped.append(url)
             continue
-        sources.append(_source_table(url, name, tags, taken=taken))
+        organisation = (organisations or {}).get(url)
+        sources.append(_source_table(url, name, tags, taken=taken, organisation=organisation))
         known.add(url)
         added_urls.append(url)
     if not added_urls:

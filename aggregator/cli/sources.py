@@ -116,8 +116,16 @@ def sources_list(config: Path | None, db: str | None, as_json: bool) -> None:
 @click.option("--name", help="Display name (also makes the source id).")
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
 @click.option("--interval", type=click.IntRange(min=1), help="Refresh interval in minutes.")
+@click.option(
+    "--organisation", help="Who publishes this feed's items: their author, whatever else says."
+)
 def sources_add(
-    config: Path | None, url: str, name: str | None, tags: tuple[str, ...], interval: int | None
+    config: Path | None,
+    url: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    interval: int | None,
+    organisation: str | None,
 ) -> None:
     """Add a feed URL to the config file (a URL already listed is refused)."""
     from aggregator import sourcefile  # see the note on imports at the top
@@ -130,7 +138,13 @@ def sources_add(
     every = timedelta(minutes=interval) if interval else None
     source = _edit(
         lambda: sourcefile.add_source(
-            path, url, name=name, tags=tags, interval=every, current=current
+            path,
+            url,
+            name=name,
+            tags=tags,
+            interval=every,
+            organisation=organisation,
+            current=current,
         )
     )
     click.echo(f"added {source.id}: {source.url}")
@@ -191,7 +205,13 @@ def sources_import(config: Path | None, opml_file: Path) -> None:
         # One outline that is not a feed URL (ftp:, a typo) does not cost the others.
         feeds = [s for s in listed if is_http_url(s.url)]
         refused.extend(s.url for s in listed if not is_http_url(s.url))
-        return sourcefile.add_many(path, [(s.url, s.title, s.tags) for s in feeds], current=current)
+        organisations = {s.url: s.organisation for s in feeds if s.organisation}
+        return sourcefile.add_many(
+            path,
+            [(s.url, s.title, s.tags) for s in feeds],
+            current=current,
+            organisations=organisations,
+        )
 
     added, skipped = _edit(do_import)
     for source in added:
@@ -220,7 +240,10 @@ def sources_export(config: Path | None, output: Path | None) -> None:
 
     settings = settings_for(config)
     document = opml.write_opml(
-        [opml.OpmlSource(url=s.url, title=s.name, tags=s.tags) for s in settings.sources],
+        [
+            opml.OpmlSource(url=s.url, title=s.name, tags=s.tags, organisation=s.organisation)
+            for s in settings.sources
+        ],
         title=settings.feed.title,
     )
     if output is None:

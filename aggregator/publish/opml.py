@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from aggregator.publish.clean import http_url, source_feed_path, xml_text
+from aggregator.publish.clean import http_url, xml_text
 from aggregator.publish.info import FeedInfo, SourceInfo
+from aggregator.sourcefeed import source_feed_path
 
 OPML_PATH = "sources.opml"
 
