@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from aggregator.model import (
     SourceSpec,
 )
 from aggregator.parse import parse_feed
+from aggregator.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
 from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import SourceState, Store
 
@@ -51,57 +52,142 @@ def seed_feed_source_id(relpath: str) -> str:
     return "seed-" + slugify(stem)
 
 
-def read_seeds(settings: Settings, warnings: list[str]) -> list[Batch]:
-    """Every document of the seeds folder: text seeds form one source, feed files one each."""
+@dataclass(slots=True)
+class SeedReading:
+    """The seeds folder in this run: a batch per source, holding only the files that
+    changed since they were last read (`aggregator.readstate`), and what to remember."""
+
+    batches: list[Batch] = field(default_factory=list)
+    read: list[SeedFileRecord] = field(default_factory=list)  # remember once stored
+    gone: list[str] = field(default_factory=list)  # remembered paths no longer there
+
+
+def read_seeds(
+    settings: Settings,
+    warnings: list[str],
+    *,
+    known: Mapping[str, SeedFileRecord] | None = None,
+    reread: Collection[str] = (),
+) -> SeedReading:
+    """Every document of the seeds folder: text seeds form one source, feed files one each.
+    A file `known` as it is now is not read; its entries count as unchanged. The
+    sources in `reread` are read whole whatever is known."""
     root = settings.seeds
+    known = known or {}
+    reading = SeedReading()
     try:
         files, refused = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
     except SourceError as exc:
         warnings.append(f"seeds folder {root}: {exc.message}")
-        return []
+        return reading
     warnings.extend(refused)
-    batches: list[Batch] = []
+    fingerprint = seed_fingerprint(
+        str(root.resolve()), settings.date_order, settings.seed_max_bytes
+    )
+    present = {seed.relpath for seed in files}
+    reading.gone = sorted(path for path in known if path not in present)
     text_entries: list[RawEntry] = []
+    text_unchanged = 0
     for seed in files:
+        source_id = SEED_TEXT_SOURCE if seed.kind != "feed" else seed_feed_source_id(seed.relpath)
+        record = known.get(seed.relpath)
+        if source_id not in reread and unchanged_file(
+            record, size=seed.size, mtime=seed.mtime, fingerprint=fingerprint
+        ):
+            assert record is not None
+            if seed.kind == "feed":
+                skipped = Batch(spec=_seed_feed_spec(seed.relpath))
+                skipped.counts["unchanged"] += record.entries
+                reading.batches.append(skipped)
+            else:
+                text_unchanged += record.entries
+            continue
         try:
             retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
         except SourceError as exc:
             warnings.append(f"{seed.relpath}: skipped: {exc.message}")
             continue
+        mtime = retrieved.mtime or seed.mtime
         if seed.kind == "feed":
-            batches.append(
-                _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
+            batch = _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
+            reading.batches.append(batch)
+            if batch.parsed is not None:
+                reading.read.append(
+                    _record(seed, source_id, len(retrieved.body), mtime, fingerprint, batch)
+                )
+            continue
+        raw = _read_text_seed(seed, retrieved.body, mtime, settings, warnings)
+        if raw is not None:
+            text_entries.append(raw)
+            reading.read.append(
+                SeedFileRecord(
+                    path=seed.relpath,
+                    source_id=source_id,
+                    size=len(retrieved.body),
+                    mtime=mtime,
+                    fingerprint=fingerprint,
+                    entries=1,
+                )
             )
-            continue
-        try:
-            text = decode_text(retrieved.body)
-        except ValueError as exc:
-            warnings.append(f"skipped: {seed.relpath}: {exc}")
-            continue
-        try:
-            raw = parse_seed_document(
-                text,
-                relpath=seed.relpath,
-                mtime=retrieved.mtime or seed.mtime,
-                markdown=seed.kind == "markdown",
-                date_order=settings.date_order,
-            )
-        except ValueError as exc:
-            warnings.append(f"skipped: {exc}")  # the message names the file
-            continue
-        # The id a seed "gave" its item is its path; identity itself comes from content.
-        text_entries.append(replace(raw, id=seed.relpath))
-    if text_entries:
+    if text_entries or text_unchanged:
         spec = SourceSpec(
             id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
         )
         meta = FeedMeta(title="Seed documents")
-        batches.insert(0, Batch(spec=spec, parsed=ParsedFeed(meta, tuple(text_entries))))
-    return batches
+        batch = Batch(spec=spec, parsed=ParsedFeed(meta, tuple(text_entries)))
+        batch.counts["unchanged"] += text_unchanged
+        reading.batches.insert(0, batch)
+    return reading
+
+
+def _record(
+    seed: seed_files.SeedFile,
+    source_id: str,
+    size: int,
+    mtime: datetime,
+    fingerprint: str,
+    batch: Batch,
+) -> SeedFileRecord:
+    assert batch.parsed is not None
+    return SeedFileRecord(
+        path=seed.relpath,
+        source_id=source_id,
+        size=size,
+        mtime=mtime,
+        fingerprint=fingerprint,
+        entries=len(batch.parsed.entries),
+    )
+
+
+def _read_text_seed(
+    seed: seed_files.SeedFile, body: bytes, mtime: datetime, settings: Settings, warnings: list[str]
+) -> RawEntry | None:
+    try:
+        text = decode_text(body)
+    except ValueError as exc:
+        warnings.append(f"skipped: {seed.relpath}: {exc}")
+        return None
+    try:
+        raw = parse_seed_document(
+            text,
+            relpath=seed.relpath,
+            mtime=mtime,
+            markdown=seed.kind == "markdown",
+            date_order=settings.date_order,
+        )
+    except ValueError as exc:
+        warnings.append(f"skipped: {exc}")  # the message names the file
+        return None
+    # The id a seed "gave" its item is its path; identity itself comes from content.
+    return replace(raw, id=seed.relpath)
+
+
+def _seed_feed_spec(relpath: str) -> SourceSpec:
+    return SourceSpec(id=seed_feed_source_id(relpath), url=relpath, kind=SourceKind.SEED_FEED)
 
 
 def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) -> Batch:
-    spec = SourceSpec(id=seed_feed_source_id(relpath), url=relpath, kind=SourceKind.SEED_FEED)
+    spec = _seed_feed_spec(relpath)
     try:
         parsed = parse_feed(body, url=uri, source_id=spec.id)
     except ParseError as exc:

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -48,6 +48,7 @@ from aggregator.output import notify_hub, publish
 from aggregator.parallel import parallel_map
 from aggregator.policy import next_check_at, refresh_hint
 from aggregator.publish import PublishReport
+from aggregator.readstate import SourceEntries, clean_fingerprint, entries_to_clean, entry_digest
 from aggregator.store import ItemWrite, SourceState, Store, attribution_for
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,9 @@ class RunOptions:
     only: tuple[str, ...] = ()  # restrict the run to these source ids
     dry_run: bool = False  # decide everything, write nothing
     publish_unchanged: bool = False  # re-render even when nothing changed since last publish
+    # Read and clean these sources whole, what did not change since last time included
+    # (aggregator.readstate): a caller that knows more than the files and digests say.
+    reread: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -111,12 +115,13 @@ class _Cleaned:
     items: list[Item] = field(default_factory=list)
     filtered: list[str] = field(default_factory=list)  # why each was filtered out
     failed: list[str] = field(default_factory=list)  # entries cleaning could not handle
+    failed_at: list[int] = field(default_factory=list)  # their indexes in the job
 
 
 def clean_entries(job: _CleanJob) -> _Cleaned:
     """Each entry of one source cleaned, then kept or filtered out."""
     cleaned = _Cleaned()
-    for raw in job.entries:
+    for index, raw in enumerate(job.entries):
         try:
             item = normalise_entry(
                 raw,
@@ -131,6 +136,7 @@ def clean_entries(job: _CleanJob) -> _Cleaned:
             name = raw.id or raw.link or repr(raw.title)
             log.exception("%s: cleaning entry %s failed", job.spec.id, name)
             cleaned.failed.append(f"entry {name} left out: {type(exc).__name__}: {exc}")
+            cleaned.failed_at.append(index)
             continue
         reason = filter_reason(item, job.item_filter, now=job.now) if job.item_filter else None
         if reason is None:
@@ -144,29 +150,73 @@ def clean_entries(job: _CleanJob) -> _Cleaned:
 PARALLEL_MIN_ENTRIES = 2000
 
 
+@dataclass(frozen=True, slots=True)
+class _EntryDigests:
+    """A feed's raw entries by digest, and which of them are cleaned in this run."""
+
+    fingerprint: str
+    digests: list[str]
+    fresh: list[int]  # indexes of the entries to clean
+
+    def remembered(self, source_id: str, failed_at: Sequence[int]) -> SourceEntries:
+        # An entry cleaning failed on is tried again next run (with the next version).
+        failed = {self.digests[self.fresh[i]] for i in failed_at}
+        return SourceEntries(
+            source_id=source_id,
+            fingerprint=self.fingerprint,
+            digests=frozenset(self.digests) - failed,
+        )
+
+
+def _entry_digests(
+    job: _CleanJob, previous: SourceEntries | None, *, reread: bool
+) -> _EntryDigests:
+    fingerprint = clean_fingerprint(job.attribution, job.options, job.item_filter)
+    digests = [entry_digest(raw) for raw in job.entries]
+    fresh = entries_to_clean(digests, None if reread else previous, fingerprint)
+    return _EntryDigests(fingerprint, digests, fresh)
+
+
 def _clean_batches(
-    batches: Sequence[Batch], states: dict[str, SourceState], ctx: _Context, warnings: list[str]
-) -> list[tuple[Batch, list[Item]]]:
+    batches: Sequence[Batch],
+    states: dict[str, SourceState],
+    ctx: _Context,
+    warnings: list[str],
+    reread: Collection[str] = (),
+) -> tuple[list[tuple[Batch, list[Item]]], list[SourceEntries]]:
+    """The items of each batch, cleaned; and what to remember of the feeds' entries. Of
+    a feed, only the entries whose raw content changed since it was last cleaned under
+    the same fingerprint are cleaned (`aggregator.readstate`); the others count as
+    unchanged. Text seeds are told apart by file instead (`collect.read_seeds`)."""
     ready = [b for b in batches if b.parsed is not None and b.error is None]
+    feeds = [b.spec.id for b in ready if b.spec.kind is not SourceKind.SEED_TEXT]
+    previous = ctx.store.source_entries(feeds) if feeds else {}
     jobs = []
+    digests: list[_EntryDigests | None] = []
     for batch in ready:
         assert batch.parsed is not None
         state = _state_from_feed(states[batch.spec.id], batch, ctx)
-        jobs.append(
-            _CleanJob(
-                spec=batch.spec,
-                attribution=attribution_for(state, feed_id_base=ctx.settings.feed.base_url),
-                entries=batch.parsed.entries,
-                options=ctx.options.get(batch.spec.id)
-                or NormaliseOptions(known_organisations=ctx.known_organisations),
-                item_filter=ctx.filters.get(batch.spec.id),
-                now=ctx.now,
-            )
+        job = _CleanJob(
+            spec=batch.spec,
+            attribution=attribution_for(state, feed_id_base=ctx.settings.feed.base_url),
+            entries=batch.parsed.entries,
+            options=ctx.options.get(batch.spec.id)
+            or NormaliseOptions(known_organisations=ctx.known_organisations),
+            item_filter=ctx.filters.get(batch.spec.id),
+            now=ctx.now,
         )
+        known = None
+        if batch.spec.kind is not SourceKind.SEED_TEXT:
+            known = _entry_digests(job, previous.get(batch.spec.id), reread=batch.spec.id in reread)
+            batch.counts["unchanged"] += len(job.entries) - len(known.fresh)
+            job = replace(job, entries=tuple(job.entries[i] for i in known.fresh))
+        jobs.append(job)
+        digests.append(known)
     weight = sum(len(job.entries) for job in jobs)
     results = parallel_map(clean_entries, jobs, weight=weight, min_weight=PARALLEL_MIN_ENTRIES)
     cleaned = []
-    for batch, result in zip(ready, results, strict=True):
+    remembered = []
+    for batch, result, known in zip(ready, results, digests, strict=True):
         assert batch.parsed is not None
         # The raw entries are done with; only the feed's own data is still needed.
         batch.parsed = replace(batch.parsed, entries=())
@@ -175,10 +225,14 @@ def _clean_batches(
             log.info("%s: filtered out %s", batch.spec.id, line)
         warnings.extend(f"{batch.spec.id}: {line}" for line in result.failed)
         cleaned.append((batch, result.items))
-    return cleaned
+        if known is not None:
+            remembered.append(known.remembered(batch.spec.id, result.failed_at))
+    return cleaned, remembered
 
 
 def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceState:
+    if batch.parsed is None and batch.spec.kind is not SourceKind.REMOTE:
+        return state  # a feed file not read again: what it said is still what it says
     meta = batch.parsed.meta if batch.parsed else FeedMeta()
     # A local source is read whole every run: what it says now is all it says (a link
     # stored by an older version pointed at a per-source feed path that could 404;
@@ -532,7 +586,8 @@ def run_once(
     def wanted(source_id: str) -> bool:
         return not options.only or source_id in options.only
 
-    seeds = read_seeds(settings, report.warnings)
+    reading = read_seeds(settings, report.warnings, known=store.seed_files(), reread=options.reread)
+    seeds = reading.batches
     named = {b.spec.id for b in seeds} | {s.id for s in settings.sources}
     for unknown in sorted(set(options.only) - named):  # a typo would silently do nothing
         report.warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
@@ -557,7 +612,9 @@ def run_once(
     ctx.options = normalise_options(settings, batches, ctx.known_organisations)
     if progress:
         progress("clean", 0, len(batches))
-    items_by_source = _clean_batches(batches, states, ctx, report.warnings)
+    items_by_source, cleaned_entries = _clean_batches(
+        batches, states, ctx, report.warnings, options.reread
+    )
     release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
         progress("clean", len(batches), len(batches))
@@ -578,6 +635,11 @@ def run_once(
         store.set_meta(KNOWN_ORGANISATIONS, known)
     report.counts["split"] = repair.apply_config_rules(settings, store, now)
     store.touch_items(plan.unchanged, now)
+    # What was read is remembered once its items are stored (TRAPS 8).
+    ran = {b.spec.id for b in batches}
+    store.save_reads(
+        [f for f in reading.read if f.source_id in ran], cleaned_entries, gone=reading.gone
+    )
     # Publishing reads everything back from the store: let this run's copies go first.
     del plan, items_by_source
     release_free_memory()

@@ -27,6 +27,7 @@ from typing import Any
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
+from aggregator.readstate import SeedFileRecord, SourceEntries
 from aggregator.sourcefeed import source_feed
 from aggregator.store.backend import Database, Row, SQLiteDatabase
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -605,6 +606,84 @@ class Store:
     def item_count(self) -> int:
         with self._wrap("count items"):
             return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    # -- what was read (aggregator.readstate) ----------------------------------------
+
+    def seed_files(self) -> dict[str, SeedFileRecord]:
+        """Every seeds-folder file as last read, by path."""
+        with self._wrap("read seed files"):
+            rows = self._db.execute(
+                "SELECT path, source_id, size, mtime, fingerprint, entries FROM seed_files"
+            ).fetchall()
+        return {
+            r[0]: SeedFileRecord(
+                path=r[0],
+                source_id=r[1],
+                size=int(r[2]),
+                mtime=load_date(r[3]),
+                fingerprint=r[4],
+                entries=int(r[5]),
+            )
+            for r in rows
+        }
+
+    def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
+        """The raw entries of these feeds as last cleaned, by source id."""
+        found: dict[str, SourceEntries] = {}
+        ids = list(source_ids)
+        with self._wrap("read source entries"):
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    "SELECT source_id, fingerprint, digests FROM source_entries "
+                    f"WHERE source_id IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for r in rows:
+                    found[r[0]] = SourceEntries(
+                        source_id=r[0], fingerprint=r[1], digests=frozenset(json.loads(r[2]))
+                    )
+        return found
+
+    def save_reads(
+        self,
+        files: Sequence[SeedFileRecord],
+        entries: Sequence[SourceEntries],
+        *,
+        gone: Sequence[str] = (),
+    ) -> None:
+        """Remember what this run read (after its items are written), and forget the
+        seeds-folder files that are `gone`, in one transaction."""
+        if not (files or entries or gone):
+            return
+        with self.transaction():
+            self._db.executemany(
+                "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
+            )
+            self._db.executemany(
+                "INSERT INTO seed_files (path, source_id, size, mtime, fingerprint, entries) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "source_id = excluded.source_id, size = excluded.size, "
+                "mtime = excluded.mtime, fingerprint = excluded.fingerprint, "
+                "entries = excluded.entries",
+                [
+                    (f.path, f.source_id, f.size, dump_date(f.mtime), f.fingerprint, f.entries)
+                    for f in files
+                ],
+            )
+            self._db.executemany(
+                "INSERT INTO source_entries (source_id, fingerprint, digests) VALUES (?, ?, ?) "
+                "ON CONFLICT (source_id) DO UPDATE SET "
+                "fingerprint = excluded.fingerprint, digests = excluded.digests",
+                [(e.source_id, e.fingerprint, json.dumps(sorted(e.digests))) for e in entries],
+            )
+
+    def forget_reads(self, source_id: str) -> None:
+        """Make the next run read and clean this source again in full."""
+        with self.transaction():
+            self._db.execute("DELETE FROM seed_files WHERE source_id = ?", (source_id,))
+            self._db.execute("DELETE FROM source_entries WHERE source_id = ?", (source_id,))
 
     # -- small key/value facts (last publish, ...) -----------------------------------
 

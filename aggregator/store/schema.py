@@ -130,6 +130,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # Reading costs what changed (aggregator.readstate): each seeds-folder file as it
+        # was last read, and a digest of each raw entry of a feed when last cleaned.
+        """
+        CREATE TABLE seed_files (
+            path TEXT PRIMARY KEY,  -- relative to the seeds folder
+            source_id TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,  -- the folder and settings it was read with
+            entries INTEGER NOT NULL  -- counted unchanged while it is not read again
+        )
+        """,
+        """
+        CREATE TABLE source_entries (
+            source_id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,  -- what cleaning its entries depended on
+            digests TEXT NOT NULL  -- JSON list: each raw entry's digest
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

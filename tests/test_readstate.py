@@ -1,0 +1,226 @@
+"""Reading costs what changed: unchanged seed files are not read again, a changed feed
+re-cleans only its changed entries, a deleted file is forgotten (aggregator.readstate).
+
+In process against real folders and a real SQLite store; the CLI end to end at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator import pipeline
+from aggregator.config import Settings
+from aggregator.model import RawEntry
+from aggregator.readstate import (
+    SeedFileRecord,
+    SourceEntries,
+    entries_to_clean,
+    entry_digest,
+    seed_fingerprint,
+    unchanged_file,
+)
+from aggregator.store import open_store
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+MTIME = 1_795_000_000  # 2026-11-18
+
+
+def _seed(title: str, organisation: str, body: str) -> str:
+    return f"{title}\n{organisation}\n\n{body}\n"
+
+
+def _rss(items: list[tuple[str, str]]) -> str:
+    entries = "".join(
+        f"<item><title>{title}</title><link>https://org.example/{guid}</link>"
+        f"<guid>https://org.example/{guid}</guid>"
+        "<pubDate>Mon, 16 Nov 2026 10:00:00 GMT</pubDate>"
+        f"<description>{title}: the organisation announced it to the region.</description>"
+        "</item>"
+        for guid, title in items
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Org feed</title>'
+        f"<link>https://org.example/</link><description>d</description>{entries}"
+        "</channel></rss>"
+    )
+
+
+def _write(path: Path, text: str, mtime: int = MTIME) -> None:
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, (mtime, mtime))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    _write(
+        seeds / "a.txt", _seed("Harbour grant awarded", "Port Authority", "The grant funds work.")
+    )
+    _write(seeds / "b.txt", _seed("Library opens late", "City Council", "Hours are extended."))
+    _write(seeds / "org.xml", _rss([("1", "Wind farm approved"), ("2", "Solar trial begins")]))
+    return Settings(seeds=seeds, out=tmp_path / "feeds", db=str(tmp_path / "db.sqlite"))
+
+
+def _run(settings: Settings, **options: object) -> pipeline.RunReport:
+    with closing(open_store(settings.db)) as store:
+        return pipeline.run_once(
+            settings,
+            store,
+            now=NOW,
+            options=pipeline.RunOptions(**options),  # type: ignore[arg-type]
+        )
+
+
+def _index(settings: Settings) -> str:
+    return (settings.out / "index.atom").read_text(encoding="utf-8")
+
+
+def test_unchanged_file_is_not_read_again(settings: Settings) -> None:
+    first = _run(settings)
+    assert first.counts["new"] == 4
+    # Same size, same modification time: other bytes would never be looked at.
+    _write(
+        settings.seeds / "a.txt",
+        _seed("Harbour grant revoked", "Port Authority", "Fees rise next month."),
+    )
+    second = _run(settings)
+    assert (second.counts["new"], second.counts["updated"], second.counts["unchanged"]) == (0, 0, 4)
+    assert "Harbour grant awarded" in _index(settings)
+    assert "revoked" not in _index(settings)
+    # Asked to, a caller reads a source whole again.
+    third = _run(settings, reread=("seeds",))
+    assert third.counts["new"] == 1
+    assert "Harbour grant revoked" in _index(settings)
+
+
+def test_a_file_touched_or_resized_is_read_again(settings: Settings) -> None:
+    _run(settings)
+    _write(
+        settings.seeds / "b.txt",
+        _seed("Library opens late", "City Council", "Hours are extended."),
+        MTIME + 60,
+    )
+    _write(
+        settings.seeds / "a.txt",
+        _seed("Harbour grant awarded", "Port Authority", "The grant funds it all."),
+    )
+    report = _run(settings)
+    # b.txt read again (same content: unchanged), a.txt read again (its text changed,
+    # and a seed's opening words are part of its identity: a new item).
+    assert (report.counts["new"], report.counts["updated"], report.counts["unchanged"]) == (1, 0, 3)
+    assert "funds it all" in _index(settings)
+
+
+def test_changed_feed_file_cleans_only_its_changed_entries(settings: Settings) -> None:
+    _run(settings)
+    with closing(open_store(settings.db)) as store:
+        (before,) = store.source_entries(["seed-org"]).values()
+    assert len(before.digests) == 2
+    _write(
+        settings.seeds / "org.xml",
+        _rss([("1", "Wind farm approved"), ("2", "Solar trial ends"), ("3", "Rail line reopens")]),
+    )
+    report = _run(settings)
+    (result,) = [r for r in report.results if r.source_id == "seed-org"]
+    assert result.value == pipeline.SourceUpdated(new=1, updated=1, unchanged=1, skipped=0)
+    with closing(open_store(settings.db)) as store:
+        (after,) = store.source_entries(["seed-org"]).values()
+    assert len(after.digests) == 3 and len(after.digests & before.digests) == 1
+    assert "Solar trial ends" in _index(settings) and "Rail line reopens" in _index(settings)
+
+
+def test_deleted_file_is_forgotten_and_read_when_it_returns(settings: Settings) -> None:
+    _run(settings)
+    text = (settings.seeds / "b.txt").read_text(encoding="utf-8")
+    (settings.seeds / "b.txt").unlink()
+    report = _run(settings)
+    assert report.counts["unchanged"] == 3
+    with closing(open_store(settings.db)) as store:
+        assert set(store.seed_files()) == {"a.txt", "org.xml"}
+    # The item stays published (items leave by retention only).
+    assert "Library opens late" in _index(settings)
+    _write(settings.seeds / "b.txt", text)
+    _run(settings)
+    with closing(open_store(settings.db)) as store:
+        assert set(store.seed_files()) == {"a.txt", "b.txt", "org.xml"}
+
+
+def test_dry_run_and_other_sources_remember_nothing(settings: Settings) -> None:
+    _run(settings, dry_run=True)
+    _run(settings, only=("seed-org",))
+    with closing(open_store(settings.db)) as store:
+        assert set(store.seed_files()) == {"org.xml"}
+    report = _run(settings)
+    assert report.counts["new"] == 2  # the text seeds were never stored before
+
+
+def test_unreadable_file_is_read_and_warned_about_every_run(settings: Settings) -> None:
+    (settings.seeds / "bad.txt").write_bytes(b"")
+    for _ in range(2):
+        report = _run(settings)
+        assert any("bad.txt" in w for w in report.warnings)
+
+
+# -- the decisions, without a store or a disk -------------------------------------------
+
+
+def test_unchanged_file_needs_size_mtime_and_fingerprint() -> None:
+    when = datetime(2026, 11, 18, tzinfo=UTC)
+    record = SeedFileRecord(
+        path="a.txt", source_id="seeds", size=10, mtime=when, fingerprint="f", entries=1
+    )
+    assert unchanged_file(record, size=10, mtime=when, fingerprint="f")
+    assert not unchanged_file(None, size=10, mtime=when, fingerprint="f")
+    assert not unchanged_file(record, size=11, mtime=when, fingerprint="f")
+    assert not unchanged_file(record, size=10, mtime=when + timedelta(seconds=1), fingerprint="f")
+    assert not unchanged_file(record, size=10, mtime=when, fingerprint="g")
+
+
+def test_seed_fingerprint_follows_folder_and_date_order() -> None:
+    base = seed_fingerprint("/srv/seeds", None, 100)
+    assert base == seed_fingerprint("/srv/seeds", None, 100)
+    assert base != seed_fingerprint("/srv/other", None, 100)
+    assert base != seed_fingerprint("/srv/seeds", "month-first", 100)
+
+
+def test_entries_to_clean_are_the_new_and_changed_ones() -> None:
+    raws = [RawEntry(id="1", title="a"), RawEntry(id="2", title="b"), RawEntry(id="2", title="c")]
+    digests = [entry_digest(r) for r in raws]
+    assert len(set(digests)) == 3
+    previous = SourceEntries(source_id="s", fingerprint="f", digests=frozenset(digests[:2]))
+    assert entries_to_clean(digests, previous, "f") == [2]
+    assert entries_to_clean(digests, previous, "other") == [0, 1, 2]
+    assert entries_to_clean(digests, None, "f") == [0, 1, 2]
+
+
+def test_cli_run_with_nothing_changed_reads_no_seed(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    _write(
+        seeds / "a.txt", _seed("Harbour grant awarded", "Port Authority", "The grant funds work.")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "aggregator", "run"],
+            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    assert "1 new" in run()
+    before = (tmp_path / "feeds" / "index.atom").read_bytes()
+    # Other bytes, but unchanged as far as size and time tell: not opened at all.
+    _write(
+        seeds / "a.txt", _seed("Harbour grant revoked", "Port Authority", "Fees rise next month.")
+    )
+    assert "0 new, 0 updated, 1 unchanged" in run()
+    assert (tmp_path / "feeds" / "index.atom").read_bytes() == before
