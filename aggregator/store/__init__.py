@@ -381,13 +381,16 @@ class Store:
 
     def signatures(self, since: datetime) -> list[tuple[str, str]]:
         """(signature, entry_id) of items published since `since`, for dedup."""
+        # Sorted here, not by the database: with ORDER BY key, SQLite walks the key index
+        # through every stored item instead of the published index through the window.
         with self._wrap("read signatures"):
             rows = self._db.execute(
-                "SELECT signature, entry_id FROM items "
-                "WHERE published >= ? AND signature IS NOT NULL ORDER BY key",
+                "SELECT key, signature, entry_id FROM items "
+                "WHERE published >= ? AND signature IS NOT NULL",
                 (dump_date(since),),
             ).fetchall()
-        return [(r[0], r[1]) for r in rows]
+        rows.sort(key=lambda r: r[0])
+        return [(r[1], r[2]) for r in rows]
 
     def items(
         self,

@@ -150,6 +150,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             digests TEXT NOT NULL  -- JSON list: each raw entry's digest
         )
         """,
+        # A run with one new item looks its link up (shared links) and an operator's
+        # rule names items by origin id or link: without these, each is a read of every
+        # stored item, whatever its age.
+        "CREATE INDEX items_link ON items (link)",
+        "CREATE INDEX items_origin ON items (origin_id)",
     ),
 )
 
