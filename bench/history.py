@@ -11,8 +11,8 @@ Two kinds of history, each built once per size in a temporary folder:
   `aggregator run` publishes them all. Signatures (what matching reads) are computed for
   the items of the last 30 days; older items carry one real signature as stand-in (the
   dedupe window never reaches them).
-* **seeds** (`--seeds`): N plain-text seed documents in the seeds folder, ingested by one
-  full `aggregator run`.
+* **seeds** (`--seeds`): N plain-text seed documents in the seeds folder, dated (by their
+  modification times) a thousand a day, ingested by one full `aggregator run`.
 
 Then the measured runs, each `aggregator run` in a fresh child process (CPU and peak RSS
 from `os.wait4` of that child, its worker processes included): `add 1` (one new seed
@@ -190,10 +190,16 @@ def build_seed_history(folder: Path, size: int) -> None:
     seeds = folder / "seeds"
     seeds.mkdir()
     rng = random.Random(size)
+    now = time.time()
     for n in range(size):
         sub = seeds / f"{n // 1000:04d}"
         sub.mkdir(exist_ok=True)
-        (sub / f"{n:07d}.txt").write_text(_seed_document(n, rng), encoding="utf-8")
+        path = sub / f"{n:07d}.txt"
+        path.write_text(_seed_document(n, rng), encoding="utf-8")
+        # A thousand documents a day, as they would have arrived: a seed's date is its
+        # file's modification time, and the dedupe window holds the last days only.
+        when = now - 60 - n * 86400 / PER_DAY
+        os.utime(path, (when, when))
     _run(folder)
 
 

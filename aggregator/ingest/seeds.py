@@ -76,13 +76,12 @@ def discover_seeds(
     resolved_root = _resolve_root(root)
     seeds: list[SeedFile] = []
     warnings: list[str] = []
-    for entry_path in _walk(root, root, warnings):
-        kind = _KINDS.get(entry_path.suffix.lower())
+    for relpath, entry in _walk(root, "", warnings):
+        kind = _KINDS.get(os.path.splitext(entry.name)[1].lower())
         if kind is None:
             continue
-        relpath = _rel(root, entry_path)
         try:
-            seeds.append(_inspect(entry_path, relpath, kind, resolved_root, max_bytes))
+            seeds.append(_inspect(entry, relpath, kind, resolved_root, max_bytes))
         except _Refused as refused:
             warnings.append(f"{relpath}: {refused}")
         except OSError as exc:
@@ -119,41 +118,45 @@ def _resolve_root(root: Path) -> Path:
     return root.resolve(strict=True)
 
 
-def _walk(root: Path, folder: Path, warnings: list[str]) -> Iterator[Path]:
-    """Every non-hidden file path below `folder`; symlinked folders are not entered."""
+def _walk(root: Path, folder: str, warnings: list[str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(relative path, entry) of every non-hidden file below `folder` (relative to
+    `root`); symlinked folders are not entered. Strings, not `Path`s: a folder of 100,000
+    documents is listed on every run."""
     try:
-        with os.scandir(folder) as entries:
+        with os.scandir(root / folder if folder else root) as entries:
             children = sorted(entries, key=lambda entry: entry.name)
     except OSError as exc:
-        warnings.append(f"{_rel(root, folder)}: folder cannot be listed ({exc.strerror})")
+        warnings.append(f"{folder or '.'}: folder cannot be listed ({exc.strerror})")
         return
     for entry in children:
         if entry.name.startswith("."):
             continue
-        path = folder / entry.name
+        relpath = f"{folder}/{entry.name}" if folder else entry.name
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, path, warnings)
+            yield from _walk(root, relpath, warnings)
         elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
             # Entering linked folders could loop, and the links may be swapped while we
             # walk; a seed folder that needs one can hold the files themselves.
-            warnings.append(f"{_rel(root, path)}: a symbolic link to a folder; not followed")
+            warnings.append(f"{relpath}: a symbolic link to a folder; not followed")
         else:
-            yield path
-
-
-def _rel(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix()
+            yield relpath, entry
 
 
 def _inspect(
-    path: Path, relpath: str, kind: SeedKind, resolved_root: Path, max_bytes: int
+    entry: os.DirEntry[str], relpath: str, kind: SeedKind, resolved_root: Path, max_bytes: int
 ) -> SeedFile:
-    try:
-        target = path.resolve(strict=True)
-    except OSError:
-        raise _Refused("a broken symbolic link") from None
-    _check_inside(target, resolved_root)
-    status = target.stat()
+    if entry.is_symlink():
+        try:
+            target = Path(entry.path).resolve(strict=True)
+        except OSError:
+            raise _Refused("a broken symbolic link") from None
+        _check_inside(target, resolved_root)
+        status = target.stat()
+    else:
+        # Reached through real folders only (`_walk` enters no linked folder) from the
+        # resolved root: inside it, no resolving needed.
+        target = resolved_root / relpath
+        status = entry.stat(follow_symlinks=False)
     _check_regular(status.st_mode)
     _check_size(status.st_size, max_bytes)
     return SeedFile(
