@@ -201,7 +201,7 @@ def test_entries_to_clean_are_the_new_and_changed_ones() -> None:
     assert entries_to_clean(digests, None, "f") == [0, 1, 2]
 
 
-def test_cli_run_with_nothing_changed_reads_no_seed(tmp_path: Path) -> None:
+def test_cli_run_with_nothing_changed_reads_no_seed_unless_asked(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     _write(
@@ -209,9 +209,9 @@ def test_cli_run_with_nothing_changed_reads_no_seed(tmp_path: Path) -> None:
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
 
-    def run() -> str:
+    def run(*args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "-m", "aggregator", "run"],
+            [sys.executable, "-m", "aggregator", "run", *args],
             cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300, check=True,
         )  # fmt: skip
         return done.stdout
@@ -224,3 +224,5 @@ def test_cli_run_with_nothing_changed_reads_no_seed(tmp_path: Path) -> None:
     )
     assert "0 new, 0 updated, 1 unchanged" in run()
     assert (tmp_path / "feeds" / "index.atom").read_bytes() == before
+    assert "1 new" in run("--reread", "seeds")
+    assert b"Harbour grant revoked" in (tmp_path / "feeds" / "index.atom").read_bytes()

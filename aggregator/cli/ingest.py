@@ -32,6 +32,12 @@ from aggregator.store import now_utc
     "--all", "all_sources", is_flag=True, help="Fetch every remote source now, due or not."
 )
 @click.option("--only", multiple=True, metavar="SOURCE", help="Only this source id (repeatable).")
+@click.option(
+    "--reread",
+    multiple=True,
+    metavar="SOURCE",
+    help="Read and clean this source whole, unchanged files and entries too (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def run(
@@ -41,12 +47,13 @@ def run(
     out: Path | None,
     all_sources: bool,
     only: tuple[str, ...],
+    reread: tuple[str, ...],
     dry_run: bool,
     as_json: bool,
 ) -> None:
     """Ingest seeds and due feeds, store the items, publish the feeds, exit."""
     settings = settings_for(config, db=db, seeds=seeds, out=out)
-    options = RunOptions(all_sources=all_sources, only=only, dry_run=dry_run)
+    options = RunOptions(all_sources=all_sources, only=only, reread=reread, dry_run=dry_run)
     try:
         with WriterLock(settings), opened_store(settings) as store:
             report = run_once(settings, store, now=now_utc(), options=options, progress=_progress())
