@@ -7,6 +7,7 @@ In process against real folders and a real SQLite store; the CLI end to end at t
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from contextlib import closing
@@ -226,3 +227,28 @@ def test_cli_run_with_nothing_changed_reads_no_seed_unless_asked(tmp_path: Path)
     assert (tmp_path / "feeds" / "index.atom").read_bytes() == before
     assert "1 new" in run("--reread", "seeds")
     assert b"Harbour grant revoked" in (tmp_path / "feeds" / "index.atom").read_bytes()
+
+
+# -- a run with one new item reads no whole table ----------------------------------------
+
+
+def test_matching_one_new_item_searches_indexes_never_scans_items(settings: Settings) -> None:
+    _run(settings)
+    _write(settings.seeds / "org.xml", _rss([("1", "Wind farm approved"), ("4", "Ferry added")]))
+    store = open_store(settings.db)
+    statements: list[str] = []
+    store._db._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    try:
+        # A dry run decides everything (matching included) and publishes nothing.
+        report = pipeline.run_once(
+            settings, store, now=NOW, options=pipeline.RunOptions(dry_run=True)
+        )
+    finally:
+        store.close()
+    assert report.counts["new"] == 1
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT") and " items" in s]
+    assert any("signature" in s for s in reads) and any("link IN" in s for s in reads)
+    with closing(sqlite3.connect(settings.db)) as conn:
+        plans = {s: conn.execute("EXPLAIN QUERY PLAN " + s).fetchall() for s in reads}
+    scans = {s: p for s, p in plans.items() if any("SCAN items" in row[3] for row in p)}
+    assert scans == {}
