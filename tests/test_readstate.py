@@ -11,13 +11,14 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from aggregator import pipeline
-from aggregator.config import Settings
+from aggregator.config import RemoteSource, Settings
 from aggregator.model import RawEntry
 from aggregator.readstate import (
     SeedFileRecord,
@@ -28,6 +29,8 @@ from aggregator.readstate import (
     unchanged_file,
 )
 from aggregator.store import open_store
+
+from feedserver import FeedServer, Reply
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 MTIME = 1_795_000_000  # 2026-11-18
@@ -168,6 +171,34 @@ def test_unreadable_file_is_read_and_warned_about_every_run(settings: Settings) 
     for _ in range(2):
         report = _run(settings)
         assert any("bad.txt" in w for w in report.warnings)
+
+
+def test_remote_feed_answering_200_cleans_only_its_changed_entries(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with FeedServer() as server:
+        server.route(
+            "/feed",
+            Reply(body=_rss([("1", "Wind farm approved"), ("2", "Solar trial begins")]).encode()),
+            Reply(body=_rss([("1", "Wind farm approved"), ("2", "Solar trial ends")]).encode()),
+        )
+        remote = replace(
+            settings,
+            seeds=tmp_path / "empty",
+            sources=(RemoteSource(id="org", url=server.url("/feed")),),
+            fetch=replace(settings.fetch, allow=("127.0.0.0/8",)),
+        )
+        remote.seeds.mkdir()
+        assert _run(remote, all_sources=True).counts["new"] == 2
+        with closing(open_store(remote.db)) as store:
+            before = store.source_entries(["org"])["org"].digests
+        report = _run(remote, all_sources=True)
+    with closing(open_store(remote.db)) as store:
+        after = store.source_entries(["org"])["org"].digests
+    assert len(before & after) == 1 and len(after) == 2
+    (result,) = report.results
+    assert result.value == pipeline.SourceUpdated(new=0, updated=1, unchanged=1, skipped=0)
+    assert "Solar trial ends" in _index(remote)
 
 
 # -- the decisions, without a store or a disk -------------------------------------------
