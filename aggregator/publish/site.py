@@ -54,17 +54,38 @@ class Output:
     key: str  # digest of everything its bytes are made of
     render: Callable[[], bytes]
     size: int = 0  # entries it shows: how much rendering it takes
+    entries: Sequence[PublishedEntry] = ()  # the entries it shows
+
+
+@dataclass(frozen=True, slots=True)
+class LazyEntries:
+    """Entries known by their versions, loaded only for the files that are rendered: a
+    run that adds one item to a large history loads the entries of a few files.
+
+    `entries` are stand-ins with the real id, dates and carried_by (what places an entry
+    in files and orders it) and nothing else; `version` gives each one's digest of
+    everything its rendering depends on; `load` gives the real prepared entries of some
+    ids, and the warnings preparing them raised."""
+
+    entries: Sequence[PublishedEntry]  # newest first
+    version: Callable[[PublishedEntry], bytes]
+    load: Callable[[set[str]], tuple[Mapping[str, PublishedEntry], Sequence[str]]]
 
 
 class _Keys:
     """Digests of documents, made of digests of their entries, each computed once: an
     entry appears in several documents (index, archive, its source's and tags' feeds)."""
 
-    def __init__(self, info: FeedInfo) -> None:
+    def __init__(
+        self, info: FeedInfo, version: Callable[[PublishedEntry], bytes] | None = None
+    ) -> None:
         self._info = repr(info).encode()  # FeedInfo carries the aggregator's version
         self._entries: dict[int, bytes] = {}
+        self._version = version
 
     def _entry(self, entry: PublishedEntry) -> bytes:
+        if self._version is not None:
+            return self._version(entry)
         # Keyed by identity: the same PublishedEntry objects make up every document.
         key = self._entries.get(id(entry))
         if key is None:
@@ -169,7 +190,27 @@ def iter_outputs(
     newest entry's of all). Pure apart from that list."""
     prepared, entry_warnings = prepare_entries(entries, info.base_url)
     warnings.extend(entry_warnings)
-    all_sources = _all_sources(sources, entries)
+    yield from _outputs(
+        info, prepared, _all_sources(sources, entries), warnings, last_change=last_change
+    )
+
+
+def _outputs(
+    info: FeedInfo,
+    prepared: Sequence[PublishedEntry],
+    all_sources: Sequence[SourceInfo],
+    warnings: list[str],
+    *,
+    last_change: LastChange | None = None,
+    version: Callable[[PublishedEntry], bytes] | None = None,
+    loaded: Mapping[str, PublishedEntry] | None = None,
+) -> Iterator[Output]:
+    """`iter_outputs` of prepared entries; with `loaded`, the entries are stand-ins
+    (`LazyEntries`) replaced by the loaded ones when a file is rendered."""
+
+    def real(entries: Sequence[PublishedEntry]) -> Sequence[PublishedEntry]:
+        return entries if loaded is None else [loaded[e.id] for e in entries]
+
     newest = prepared[: info.entries_per_feed]
     newest_time = prepared[0].updated if prepared else EPOCH
     archives = archive_documents(info, prepared)
@@ -181,7 +222,7 @@ def iter_outputs(
         links=newest_archive_link(archives),
     )
     docs = itertools.chain(archives, _sub_feeds(info, all_sources, prepared))
-    keys = _Keys(info)
+    keys = _Keys(info, version)
 
     def atom(doc: AtomDocument) -> Output:
         key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
@@ -189,21 +230,27 @@ def iter_outputs(
             doc = replace(doc, updated=last_change(doc.path, key) if last_change else newest_time)
 
         def render() -> bytes:
-            data, doc_warnings = atom_bytes(info, doc)
+            data, doc_warnings = atom_bytes(info, replace(doc, entries=real(doc.entries)))
             warnings.extend(w for w in doc_warnings if w not in warnings)
             return data
 
-        return Output(doc.path, key, render, len(doc.entries))
+        return Output(doc.path, key, render, len(doc.entries), doc.entries)
 
     for doc in docs:
         yield atom(doc)
-    yield Output(JSON_PATH, keys.of("json", newest), lambda: render_json_feed(info, newest))
+    yield Output(
+        JSON_PATH,
+        keys.of("json", newest),
+        lambda: render_json_feed(info, real(newest)),
+        entries=newest,
+    )
     yield Output(
         HTML_PATH,
         keys.of("html", newest, INDEX_PATH, JSON_PATH, OPML_PATH),
         lambda: render_html(
-            info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
+            info, real(newest), atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
         ),
+        entries=newest,
     )
     yield Output(
         OPML_PATH, keys.of("opml", (), all_sources), lambda: render_opml(info, all_sources)
@@ -272,6 +319,7 @@ def publish_all(
     previous: Mapping[str, str] | None = None,
     now: datetime | None = None,
     stamps: Mapping[str, tuple[str, str]] | None = None,
+    lazy: LazyEntries | None = None,
 ) -> PublishReport:
     """Write every output file under `out_dir`; only files whose bytes changed are replaced.
 
@@ -283,6 +331,9 @@ def publish_all(
     A feed without entries is dated by its last change: `stamps` (the last publish's
     `PublishReport.stamps`) when its key is the same, else `now` (default: the newest
     entry's updated of all).
+
+    With `lazy`, `entries` is not used: the entries are `lazy`'s, loaded for the files
+    that are rendered only.
     """
     previous = previous or {}
     warnings: list[str] = []
@@ -296,12 +347,31 @@ def publish_all(
         new_stamps[path] = (key, moment.isoformat())
         return moment
 
-    outputs = list(iter_outputs(info, entries, sources, warnings, last_change=last_change))
+    loaded: dict[str, PublishedEntry] = {}
+    if lazy is None:
+        outputs = list(iter_outputs(info, entries, sources, warnings, last_change=last_change))
+    else:
+        outputs = list(
+            _outputs(
+                info,
+                lazy.entries,
+                _all_sources(sources, ()),
+                warnings,
+                last_change=last_change,
+                version=lazy.version,
+                loaded=loaded,
+            )
+        )
     stale = [
         out
         for out in outputs
         if previous.get(out.path) != out.key or not (out_dir / out.path).is_file()
     ]
+    if lazy is not None:
+        # Loaded here, before rendering forks its workers.
+        found, load_warnings = lazy.load({e.id for out in stale for e in out.entries})
+        loaded.update(found)
+        warnings.extend(load_warnings)
     # index.atom links to the archives, so it is written after everything else.
     last = [out for out in stale if out.path == INDEX_PATH]
     changed = _render_and_write(out_dir, [o for o in stale if o.path != INDEX_PATH], warnings)

@@ -155,6 +155,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # stored item, whatever its age.
         "CREATE INDEX items_link ON items (link)",
         "CREATE INDEX items_origin ON items (origin_id)",
+        # Publishing tells which entries changed from this index alone (`item_versions`).
+        "CREATE INDEX items_version ON items "
+        "(entry_id, key, content_hash, published, updated, source_id)",
     ),
 )
 
