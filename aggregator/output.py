@@ -158,7 +158,8 @@ def _entry_versions(store: Store, base_url: str) -> dict[str, _Version]:
     versions: dict[str, _Version] = {}
     for entry_id, group in itertools.groupby(store.item_versions(), key=lambda row: row[0]):
         rows = list(group)
-        digest = hashlib.blake2b(digest_size=16)
+        # The version too: a new one may choose representatives otherwise.
+        digest = hashlib.blake2b(__version__.encode(), digest_size=16)
         for _, key, content_hash, published, updated, source_id in rows:
             digest.update(f"{key}\x1f{content_hash}\x1f{published}\x1f{updated}\x1f".encode())
             digest.update(attributed.get(source_id, source_id.encode()))
