@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -217,7 +218,9 @@ class Daemon:
 
     # -- the event loop side --------------------------------------------------------
 
-    async def run(self, *, serve: bool, schedule: bool, host: str, port: int) -> None:
+    async def run(self, *, schedule: bool, listen: socket.socket | None = None) -> None:
+        """Tick on a schedule and serve the output folder on `listen` (already bound, so
+        a port in use is found before anything starts), until SIGTERM or SIGINT."""
         from aggregator.schedule import start_scheduler
 
         loop = asyncio.get_running_loop()
@@ -238,8 +241,8 @@ class Daemon:
 
         scheduler = start_scheduler(tick, every_seconds=self.tick_seconds) if schedule else None
         server_task = None
-        if serve:
-            server_task = asyncio.create_task(self._serve(host, port, stop))
+        if listen is not None:
+            server_task = asyncio.create_task(self._serve(listen, stop))
             server_task.add_done_callback(lambda t: stop.set())
         try:
             await stop.wait()
@@ -257,11 +260,14 @@ class Daemon:
             if not current or current[0].done():
                 self.close()
 
-    async def _serve(self, host: str, port: int, stop: asyncio.Event) -> None:
+    async def _serve(self, listen: socket.socket, stop: asyncio.Event) -> None:
         from aggregator.serve import create_app, serve_forever
 
         app = create_app(self.settings.out, status=self.status, metrics=self.stats.exposition)
-        await serve_forever(app, host=host, port=port, stop=stop, log_level="warning")
+        host, port = listen.getsockname()[:2]
+        await serve_forever(
+            app, host=host, port=port, stop=stop, sockets=[listen], log_level="warning"
+        )
 
 
 async def _finish(task: asyncio.Task[None]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from aggregator.cli.common import (
-    UsageFailure,
+    config_failure,
     config_options,
     io_options,
     main,
@@ -51,7 +51,7 @@ def run(
         with WriterLock(settings), opened_store(settings) as store:
             report = run_once(settings, store, now=now_utc(), options=options, progress=_progress())
     except ConfigError as exc:
-        raise UsageFailure(str(exc)) from None
+        raise config_failure(exc, config) from None
     except AggregatorError as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
