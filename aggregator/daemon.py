@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aggregator.collect import SOURCE_CONFIGS_META, afresh, reconfigured
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
 from aggregator.locking import WriterLock
@@ -115,12 +117,19 @@ class Daemon:
         fingerprint = seeds_fingerprint(self.settings.seeds)
         seeds_changed = fingerprint != self._seeds_seen
         states = {s.id: s for s in store.sources()}
+        # A source the operator reconfigured (SIGHUP) starts afresh: see pipeline._due.
+        changed = reconfigured(
+            self.settings, json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
+        )
         due = []
         for source in self.settings.sources:
             state = states.get(source.id)
             if state is None:
                 if source.enabled:
                     due.append(source.id)
+                continue
+            if source.id in changed and afresh(state, source) is not state:
+                due.append(source.id)
                 continue
             spec_enabled = source.enabled and state.disabled_reason is None
             if spec_enabled and is_due(
