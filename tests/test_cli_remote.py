@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -406,3 +412,117 @@ def test_bad_command_line_values_are_messages(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (workdir / "aggregator.toml").exists()  # nothing was written
+
+
+def test_a_refused_source_recovers_once_allowed(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"))
+    write_config(workdir, server, ["/org"], allow=False)
+    refused = aggregator("run", cwd=workdir)
+    # The refusal names the setting that lifts it.
+    assert '(to fetch it anyway, add "127.0.0.1" to [fetch] allow in the config)' in (
+        refused.stderr
+    )
+    assert server.hits("/org") == []
+    # Adding `allow` changes [fetch]: the source is tried at once, not after its backoff.
+    write_config(workdir, server, ["/org"], allow=True)
+    recovered = aggregator("run", cwd=workdir)
+    assert "3 new" in recovered.stdout
+    assert len(server.hits("/org")) == 1
+    assert status(workdir)["org"]["failures"] == 0
+
+
+def test_a_changed_source_config_clears_its_backoff(server: FeedServer, workdir: Path) -> None:
+    server.route("/org", Reply(status=500))
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    aggregator("run", "--only", "org", cwd=workdir)  # a second failure: backing off
+    assert status(workdir)["org"]["failures"] == 2
+    waiting = aggregator("--log-level", "info", "run", cwd=workdir)
+    assert len(server.hits("/org")) == 2
+    assert re.search(
+        r"^Not due yet: 1 source, the next at \d{4}-\d\d-\d\d \d\d:\d\d UTC", waiting.stdout, re.M
+    )
+    # The operator fixes the source's config: the next plain run tries it.
+    server.feed("/org2", rss("org.example", "Org"))
+    config = workdir / "aggregator.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(server.url("/org"), server.url("/org2")),
+        encoding="utf-8",
+    )
+    fixed = aggregator("run", cwd=workdir)
+    assert "3 new" in fixed.stdout and "Not due" not in fixed.stdout
+    assert len(server.hits("/org2")) == 1
+    row = status(workdir)["org"]
+    assert row["failures"] == 0 and row["status"] == 200
+
+
+def test_only_means_this_source_now(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"), etag='"v1"')
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    # Given after the command, a global option works too.
+    again = aggregator("run", "--only", "org", "--log-level", "info", cwd=workdir)
+    assert "Read 1 source;" in again.stdout
+    assert "source=org status=304" in again.stderr
+    assert len(server.hits("/org")) == 2
+
+
+def test_failed_fetch_log_lines_say_what_failed(server: FeedServer, workdir: Path) -> None:
+    server.route("/html", Reply(body=b"<html><body>hi</body></html>"))
+    write_config(workdir, server, ["/html"])
+    lines = workdir / "aggregator.toml"
+    lines.write_text(
+        lines.read_text(encoding="utf-8")
+        + f'[[sources]]\nurl = "http://127.0.0.1:{free_port()}/feed"\nname = "down"\n',
+        encoding="utf-8",
+    )
+    result = aggregator("run", "--log-level", "info", cwd=workdir)
+    assert "status=None" not in result.stderr
+    assert "source=down failed=fetch error='connection refused'" in result.stderr
+    assert "source=html status=200 failed=parse error='not a feed" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_run(workdir: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--all"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGTERM, 143, "Stopped by SIGTERM before storing anything"),
+        (signal.SIGINT, 130, "Interrupted"),
+    ],
+)
+def test_a_run_stopped_by_a_signal_keeps_the_last_feed_and_says_so(
+    server: FeedServer, workdir: Path, signum: int, code: int, said: str
+) -> None:
+    server.feed("/org", rss("org.example", "Org", count=2))
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    before = (workdir / "feeds" / "index.atom").read_bytes()
+    server.route("/org", Reply(body=rss("org.example", "Org", count=3), delay=3.0))
+    process = start_run(workdir)
+    deadline = time.monotonic() + 60
+    while len(server.hits("/org")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert said in err
+    assert "Traceback" not in err and "Aborted!" not in err
+    assert (workdir / "feeds" / "index.atom").read_bytes() == before
+    assert "Story 2" not in json.dumps(status(workdir))  # nothing half-stored either
