@@ -667,3 +667,22 @@ def tmp_opml(workdir: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.mark.parametrize("command", [("status",), ("sources", "list")])
+def test_tables_fit_an_80_column_terminal(
+    server: FeedServer, workdir: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    server.feed("/org", rss("org.example", "Org"))
+    paths = ["/org", "/a-rather-long-path/of-a-regional-press-office/feed", "/gone"]
+    server.route("/gone", Reply(status=410))
+    write_config(workdir, server, paths)
+    aggregator("run", cwd=workdir, check=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = aggregator(*command, cwd=workdir).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80, shown
+    long_id = "a-rather-long-path-of-a-regional-press-office-feed"
+    assert any(line.startswith(long_id[:16]) for line in lines), shown
+    assert "gone: gone (410): the feed was removed" in shown  # errors in full, below
+    assert any(line.startswith("org ") and " 200 " in line for line in lines), shown

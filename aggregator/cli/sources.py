@@ -32,39 +32,49 @@ if TYPE_CHECKING:
 
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+    # Month, day and time: the year is in --json; a row must fit 80 columns.
+    return value.strftime("%m-%d %H:%M") if value else "-"
+
+
+def _state(row: SourceRow) -> str:
+    if not row.enabled:
+        return "off"
+    if row.status is not None:
+        return str(row.status)
+    return "-" if row.kind == "remote" else "local"
 
 
 def _print_sources_table(rows: list[SourceRow]) -> None:
+    """A table as wide as the terminal (80 columns when it is not one), with the last
+    errors below it: they are sentences, and a column would squeeze them to a word a line."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(show_lines=False)
-    for column in (
-        "source",
-        "enabled",
-        "last fetch",
-        "status",
-        "items",
-        "new/upd",
-        "failures",
-        "next due",
-        "last error",
-    ):
-        table.add_column(column)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    # Folded, never cut with an ellipsis: the id is what the other commands take.
+    table.add_column("source", overflow="fold")
+    for column in ("last fetch", "status", "items", "new/upd", "fails", "next due"):
+        table.add_column(column, overflow="fold")
+    errors = []
     for r in rows:
         table.add_row(
             r.id,
-            "yes" if r.enabled else "no",
             _when(r.last_fetch),
-            str(r.status or "-"),
+            _state(r),
             str(r.items),
             f"{r.new}/{r.updated}",
             str(r.failures),
             _when(r.next_due),
-            r.last_error or "",
         )
-    Console(width=160).print(table)
+        if r.last_error:
+            errors.append((r.id, r.last_error))
+    console = Console(highlight=False)
+    console.print(table)
+    for source_id, error in errors:
+        console.print(f"{source_id}: {error}", markup=False, soft_wrap=False)
+    if rows:
+        console.print("Times in UTC; status: the last HTTP status, off: disabled.")
 
 
 @main.command()
@@ -80,7 +90,9 @@ def status(config: Path | None, db: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     _print_sources_table(rows)
-    click.echo(f"{data['items']} items stored; last publish: {data['last_publish'] or 'never'}")
+    items = data["items"]
+    stored = f"{items} item{'' if items == 1 else 's'} stored"
+    click.echo(f"{stored}; last publish: {data['last_publish'] or 'never'}")
 
 
 @main.group()
