@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -336,3 +337,31 @@ def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
         daemon.close()
     assert calls == ["run", "run"]
     assert validate_atom((tmp_path / "feeds" / "index.atom").read_bytes()) == []
+
+
+def test_a_tick_skipped_during_a_long_cycle_is_not_a_warning() -> None:
+    from aggregator import log
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    skipped = 'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    collect = Collect()
+    scheduler.addHandler(collect)
+    try:
+        for level, shown in (("info", False), ("debug", True)):
+            log.configure(level)
+            collect.messages.clear()
+            scheduler.warning(skipped, "tick", 1)
+            scheduler.error("a job raised")  # real trouble still shows
+            assert any("skipped" in m for m in collect.messages) is shown
+            assert "a job raised" in collect.messages
+    finally:
+        scheduler.removeHandler(collect)
+        log.configure("warning")
