@@ -134,19 +134,16 @@ def _relog(ctx: click.Context, param: click.Parameter, value: str | None) -> Non
 def _global_options() -> list[click.Parameter]:
     return [
         click.Option(
-            ["--log-level"],
-            type=_LOG_LEVELS,
+            [flag],
+            type=choice,
             expose_value=False,
             callback=_relog,
-            help="How much to log on stderr (also accepted before the command).",
-        ),
-        click.Option(
-            ["--log-format"],
-            type=_LOG_FORMATS,
-            expose_value=False,
-            callback=_relog,
-            help="Log line format (also accepted before the command).",
-        ),
+            help=f"{what} (also accepted before the command).",
+        )
+        for flag, choice, what in (
+            ("--log-level", _LOG_LEVELS, "How much to log on stderr"),
+            ("--log-format", _LOG_FORMATS, "Log line format"),
+        )
     ]
 
 
