@@ -97,7 +97,8 @@ def url_key(url: str) -> str:
     """A feed URL as compared for duplicates: scheme and host in lower case, no default
     port, no empty query or fragment, an empty path as "/". Query parameters stay (on a
     feed URL they often choose the feed) and so does a trailing slash (see `slash_twins`)."""
-    return canonicalise(url, None, TrackingRules())[0] or url
+    # The fragment never reaches the server (canonicalise keeps those that name an item).
+    return canonicalise(url.partition("#")[0], None, TrackingRules())[0] or url
 
 
 def slash_twins(first: str, second: str) -> bool:
