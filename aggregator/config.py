@@ -202,7 +202,7 @@ def _feed(table: _Table) -> FeedSettings:
 def _fetch(table: _Table) -> FetchConfig:
     d = FetchConfig()
     allow = tuple(table.get("allow", list, []))
-    for i, entry in enumerate(allow):
+    for i, entry in enumerate(allow, start=1):  # messages count from 1, as people do
         if not isinstance(entry, str):
             raise ConfigError(
                 "expected a host name or network string", key=f"{table.key('allow')}[{i}]"
@@ -323,7 +323,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
         tags = table.get("tags", list, [])
         if not all(isinstance(t, str) for t in tags):
             raise ConfigError("expected a list of strings", key=table.key("tags"))
-        for j, tag in enumerate(tags):
+        for j, tag in enumerate(tags, start=1):
             if (problem := tag_problem(tag)) is not None:
                 raise ConfigError(problem, key=f"{table.key('tags')}[{j}]")
         sources.append(
@@ -421,7 +421,8 @@ class _Table:
     def array(self, name: str) -> list[_Table]:
         items = self.get(name, list, [])
         tables = []
-        for i, item in enumerate(items):
+        # Counted from 1 in messages: "sources[6]" is the sixth [[sources]] of the file.
+        for i, item in enumerate(items, start=1):
             if not isinstance(item, dict):
                 raise ConfigError("expected a table ([[sources]])", key=f"{self.key(name)}[{i}]")
             tables.append(_Table(item, prefix=f"{self.key(name)}[{i}]."))

@@ -634,7 +634,12 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             for address in addresses:
                 reason = refusal(address)
                 if reason is not None and not self._allow.allows_address(address):
-                    raise _NetworkRefusal(f"refused: {reason}")
+                    # Name the setting that lifts the refusal: a feed on the operator's own
+                    # network is a normal thing to want.
+                    raise _NetworkRefusal(
+                        f'refused: {reason} (to fetch it anyway, add "{host_name(host)}" '
+                        "to [fetch] allow in the config)"
+                    )
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
             try:
