@@ -20,6 +20,10 @@ from typing import Literal, NamedTuple
 DateOrder = Literal["day-first", "month-first"]
 DATE_ORDERS: tuple[DateOrder, ...] = ("day-first", "month-first")
 
+# The source of every plain-text and Markdown seed document: a folder of documents from
+# anywhere, so each document counts as a source of its own when merging.
+SEED_TEXT_SOURCE = "seeds"
+
 
 class SourceKind(enum.Enum):
     SEED_TEXT = "seed-text"  # a press release saved as text / markdown in seeds/
