@@ -256,6 +256,14 @@ def test_explain_says_where_date_author_and_link_came_from(tmp_path: Path) -> No
     assert "    author: Shire of Lakeside (from the entry's author field)" in notice
     assert "      link: https://lakeside.example/roads (from the entry's alternate" in notice
     assert "tracking parameters removed from link: utm_source" in notice
+    [record] = json.loads(
+        aggregator("explain", "--json", "Road closure on Hill Street", cwd=tmp_path).stdout
+    )
+    assert record["origins"]["date"]["from"] == "the seed's front matter"
+    assert record["origins"]["author"]["value"] == "Shire of Lakeside"
+    assert record["origins"]["link"]["notes"] == [
+        "tracking parameters removed from link: utm_source"
+    ]
 
 
 def test_long_source_names_that_begin_alike_get_files_of_their_own() -> None:
