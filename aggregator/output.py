@@ -12,7 +12,7 @@ from pathlib import Path
 from aggregator import __version__, eventloop
 from aggregator.config import Settings
 from aggregator.entries import build_entries
-from aggregator.model import Item
+from aggregator.model import Entry, Item
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
 from aggregator.publish.atom import INDEX_PATH
 from aggregator.store import Store
@@ -112,12 +112,7 @@ def publish(
     grouped: dict[str, list[Item]] = {}
     for s in stored:
         grouped.setdefault(s.entry_id, []).append(s.item)
-    # Each source's feed holds every story the source carried, not only those it
-    # represents (the same entry, same id, as in index.atom).
-    entries = [
-        replace(e, carried_by=tuple(sorted({i.source.source_id for i in grouped[e.id]})))
-        for e in build_entries(sorted(grouped.items()))
-    ]
+    entries = [_with_carriers(e, grouped[e.id]) for e in build_entries(sorted(grouped.items()))]
     previous = {} if force else last.keys
     report = publish_all(
         settings.out,
@@ -130,6 +125,14 @@ def publish(
     )
     _Manifest(fingerprint, len(entries), dict(report.keys), dict(report.stamps)).write(settings.out)
     return report, len(entries)
+
+
+def _with_carriers(entry: Entry, copies: list[Item]) -> Entry:
+    """The entry with every source that carried a copy: each one's feed holds the story,
+    not only the representative's (the same entry, same id, as in index.atom)."""
+    if len(copies) == 1:
+        return entry  # most stories: the representative's source alone, known already
+    return replace(entry, carried_by=tuple(sorted({c.source.source_id for c in copies})))
 
 
 def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
