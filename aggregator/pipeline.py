@@ -31,7 +31,7 @@ from aggregator.collect import (
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, SourceError
 from aggregator.filters import ItemFilter, compile_filters, filter_reason
-from aggregator.fulltext import complete_items
+from aggregator.fulltext import complete_items, reread_next_time
 from aggregator.memory import release_free_memory
 from aggregator.model import (
     Attribution,
@@ -544,11 +544,13 @@ def run_once(
         progress("clean", len(batches), len(batches))
 
     # Teasers get their article before merging, so stories match on the article (issue 18).
-    articles = complete_items(
+    full = complete_items(
         settings, store, [i for _, its in items_by_source for i in its], now=now,
         fetch=not options.dry_run,
     )  # fmt: skip
-    items_by_source = [(b, [articles.get(i.key, i) for i in its]) for b, its in items_by_source]
+    items_by_source = [(b, [full.items.get(i.key, i) for i in its]) for b, its in items_by_source]
+    for batch in (b for b, _ in items_by_source if b.spec.id in full.unfinished):
+        reread_next_time(batch)
     plan = _classify(items_by_source, ctx, report)
     for batch in batches:
         report.results.append(_result(batch))

@@ -17,6 +17,7 @@ item's notes; none fails the run.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -27,27 +28,38 @@ from aggregator.normalise import BoilerplateRules, default_rules
 from aggregator.store.articles import CachedArticle
 
 if TYPE_CHECKING:
+    from aggregator.collect import Batch
     from aggregator.config import Settings
     from aggregator.fulltext.pages import PageResult
     from aggregator.store import Store
 
-__all__ = ["complete_items"]
+__all__ = ["FullText", "complete_items", "reread_next_time"]
+
+# Stored as a source's body hash: no body has it, so the next fetch parses the feed.
+UNFINISHED = "full text unfinished"
+
+
+@dataclass(frozen=True, slots=True)
+class FullText:
+    items: dict[str, Item] = field(default_factory=dict)  # by key: with article or note
+    unfinished: frozenset[str] = frozenset()  # sources with pages left for a later run
 
 
 def complete_items(
     settings: Settings, store: Store, items: Sequence[Item], *, now: datetime, fetch: bool
-) -> dict[str, Item]:
-    """The items of this run that a fetched article (or a note saying why not) changes,
-    by key. `fetch` False (a dry run): the cache only, no request, nothing written."""
+) -> FullText:
+    """The items of this run that a fetched article (or a note saying why not) changes.
+    `fetch` False (a dry run): the cache only, no request, nothing written."""
     modes = {s.id: (s.full_text, s.full_text_selector) for s in settings.sources}
     wants = wanted(items, modes)
     if not wants:
-        return {}
+        return FullText()
     cached = store.cached_articles(wants)
     due = [w for w in wants.values() if is_due(w, cached.get(w.url), now)]
     results = _fetch(settings, store, due, cached, now) if fetch and due else {}
     rules = default_rules()
     changed: dict[str, Item] = {}
+    unfinished: set[str] = set()
     rows: list[CachedArticle] = []
     for want in wants.values():
         row = cached.get(want.url)
@@ -59,11 +71,22 @@ def complete_items(
 
             found, new_row = resolve(want, row, result, now)
             rows.extend([new_row] if new_row is not None else [])
+            if new_row is None and isinstance(found, str):  # deferred, nothing cached
+                unfinished.update(i.source.source_id for i in want.items)
         for item in want.items:
             changed[item.key] = _finish(item, found, want.url, rules)
     if fetch:
         store.save_articles(rows)
-    return changed
+    return FullText(changed, frozenset(unfinished))
+
+
+def reread_next_time(batch: Batch) -> None:
+    """Make the next fetch of the batch's feed read it again even when it is unchanged
+    (no validators, no body hash to compare), so the items whose pages were left for a
+    later run come back through here."""
+    batch.body_hash = UNFINISHED
+    if batch.outcome is not None:
+        batch.outcome = replace(batch.outcome, validators=type(batch.outcome.validators)())
 
 
 def _fetch(
