@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from aggregator.seedtext import decode_text
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"
 _FOOTER = re.compile(r"^/Public Release\.")
 
@@ -39,7 +41,8 @@ class Release:
 def read_release(path: Path) -> Release:
     """A seed document: title, organisation, then paragraphs; the short caption line and
     the republisher's footer are left out."""
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").split("\n\n")]
+    text = decode_text(path.read_bytes()).replace("\r\n", "\n")  # the product's decoding
+    lines = [ln.strip() for ln in re.split(r"\n\s*\n", text)]
     lines = [ln for ln in lines if ln]
     title, organisation, *body = lines
     # A caption line ends without a full stop; the footer is the republisher's.
@@ -117,23 +120,54 @@ def _comments() -> str:
     )
 
 
+# After the body field, as content management systems render them: tags, a media
+# contact block, print links.
+_EXTRAS = (
+    '<div class="tags">Tags: <a href="/tag/media">Media releases</a>, '
+    '<a href="/tag/community">Community</a></div>'
+    '<div class="field-media-contact"><h3>Media contact</h3><p>Press office, phone '
+    "02 5550 1234, email press@org.example</p></div>"
+    '<p class="print"><a href="javascript:print()">Print this page</a> | '
+    '<a href="/news.rss">RSS</a></p>'
+)
+
+
 def article_page(release: Release, *, related: list[str], layout: int = 0, slug: str = "x") -> str:
-    """One page holding the release, in one of three layouts."""
+    """One page holding the release, in one of four layouts; inside the article, a
+    photo with its caption after the first paragraph, then tags, a media contact box and
+    print links. The fourth layout also puts an inline "Related:" link between two
+    paragraphs, a "last updated" line and a "back to top" link (words an extractor is
+    expected to keep or miss: the benchmark was not tuned on them)."""
     cookie, header, footer = _chrome(release.organisation)
-    paragraphs = "".join(f"<p>{_e(p)}</p>" for p in release.paragraphs)
+    body = [f"<p>{_e(p)}</p>" for p in release.paragraphs]
+    figure = (
+        '<figure class="wp-caption"><img src="/img/photo.jpg" alt="Photo">'
+        f"<figcaption>Photo: {_e(release.organisation)} staff at the announcement"
+        "</figcaption></figure>"
+    )
+    paragraphs = "".join([*body[:1], figure, *body[1:]])
     byline = f'<p class="byline">Media release, {_e(release.organisation)}, 12 November 2026</p>'
     title = f"<h1>{_e(release.title)}</h1>"
-    if layout % 3 == 0:
+    if layout % 4 == 3:
+        inline = f'<p><strong>Related:</strong> <a href="/news/r">{_e(related[0])}</a></p>'
+        parts = [*body[:2], inline, *body[2:]]
+        main = (
+            f'<div id="main-content"><div class="article-header">{title}{byline}</div>'
+            f'<div class="article-body">{"".join(parts)}</div>{_EXTRAS}'
+            '<p class="updated">Page last updated: 12 November 2026</p>'
+            f'<a href="#top">Back to top</a></div>{_related(related)}{_comments()}'
+        )
+    elif layout % 3 == 0:
         main = (
             f'<main><nav class="breadcrumb"><a href="/">Home</a> / <a href="/news">Media '
             f'releases</a></nav><article class="post">{title}{byline}{_share(slug)}'
-            f'<div class="entry-content">{paragraphs}</div>{_share(slug)}</article>'
+            f'<div class="entry-content">{paragraphs}</div>{_EXTRAS}{_share(slug)}</article>'
             f"{_related(related)}{_comments()}</main>"
         )
     elif layout % 3 == 1:
         main = (
             f'<div id="content" class="container"><div class="row"><div class="col-main">'
-            f'{title}{byline}<div class="field-body">{paragraphs}</div>{_share(slug)}'
+            f'{title}{byline}<div class="field-body">{paragraphs}</div>{_EXTRAS}{_share(slug)}'
             f'</div><div class="col-side">{_related(related)}<div class="newsletter"><h3>'
             "Subscribe to our newsletter</h3><p>Get the latest news and media releases "
             "delivered to your inbox every week.</p></div></div></div>"
@@ -142,7 +176,7 @@ def article_page(release: Release, *, related: list[str], layout: int = 0, slug:
     else:
         main = (
             f'<div class="page"><div class="story">{title}{_share(slug)}{byline}'
-            f'<section class="story-body">{paragraphs}</section></div>'
+            f'<section class="story-body">{paragraphs}</section>{_EXTRAS}</div>'
             f'<aside class="sidebar">{_related(related)}</aside>{_comments()}</div>'
         )
     return (

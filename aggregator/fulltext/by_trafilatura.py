@@ -11,6 +11,14 @@ import lxml.html
 import trafilatura
 from lxml.etree import ParserError, tostring
 
+# Page components that trafilatura keeps when they sit next to the body inside the
+# article element: contact blocks ("Media contact", "Contact us") and newsletter sign-ups
+# (on a labelled set of press-release pages, the contact block was all that leaked).
+_PRUNE = [
+    "//*[contains(@class, 'contact') or contains(@id, 'contact')]",
+    "//*[contains(@class, 'newsletter') or contains(@id, 'newsletter')]",
+]
+
 
 def extract(page: bytes, url: str) -> str | None:
     """The article of `page` as an HTML fragment, or None when none is found."""
@@ -25,6 +33,7 @@ def extract(page: bytes, url: str) -> str | None:
         include_links=True,
         with_metadata=False,
         deduplicate=False,
+        prune_xpath=_PRUNE,
     )
     if not found:
         return None
