@@ -173,6 +173,27 @@ def test_robots_disallow_keeps_the_teaser(server: FeedServer, workdir: Path) -> 
     assert "robots.txt disallows it; the feed's teaser kept" in explain(workdir, RELEASES[0].title)
 
 
+def test_unreadable_robots_waits_for_a_later_run(server: FeedServer, workdir: Path) -> None:
+    site(server, count=1)
+    server.route("/robots.txt", Reply(status=500), Reply(body=b"User-agent: *\nAllow: /\n"))
+    configure(workdir, server)
+    aggregator("run", cwd=workdir)
+    assert page_hits(server) == []
+    note = explain(workdir, RELEASES[0].title)
+    assert "left for a later run: the site's robots.txt could not be read (HTTP 500" in note
+    # The feed did not change, but it is read again so the waiting page is fetched.
+    assert "1 updated" in aggregator("run", "--all", cwd=workdir).stdout
+    assert len(page_hits(server)) == 1
+
+
+def test_a_dry_run_fetches_no_page(server: FeedServer, workdir: Path) -> None:
+    site(server, count=1)
+    configure(workdir, server)
+    assert "1 new" in aggregator("run", "--dry-run", cwd=workdir).stdout
+    assert page_hits(server) == []
+    assert server.hits("/robots.txt") == []
+
+
 @pytest.mark.parametrize(
     ("reply", "extra", "why"),
     [

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator.exceptions import FetchError
-from aggregator.fulltext.robots import ALLOW_ALL, DISALLOW_ALL, RobotsRules
+from aggregator.fulltext.robots import ALLOW_ALL, RobotsRules
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
@@ -126,8 +126,13 @@ class _Site:
     async def crawl(self, origin: str, jobs: list[PageJob], per_host: int) -> None:
         rules = self.robots.known.get(origin)
         if rules is None:
-            rules = await self._robots(origin)
-            self.robots.known[origin] = rules
+            found = await self._robots(origin)
+            if isinstance(found, Deferred):
+                # RFC 9309 2.3.1.4: a robots.txt that cannot be reached (server error,
+                # network) disallows the whole site, until it can be read.
+                self.results.update((job.url, found) for job in jobs)
+                return
+            rules = self.robots.known[origin] = found
         delay = min(rules.crawl_delay(), MAX_CRAWL_DELAY)
         queue = list(reversed(jobs))
         gate = _Gate(delay)
@@ -164,13 +169,15 @@ class _Site:
         except TimeoutError:
             return Deferred("this run's time budget ran out while fetching it")
 
-    async def _robots(self, origin: str) -> RobotsRules:
+    async def _robots(self, origin: str) -> RobotsRules | Deferred:
         request = FetchRequest(
             source_id=SOURCE_ID, url=f"{origin}/robots.txt", accept=ROBOTS_ACCEPT
         )
         try:
-            async with self.overall:
+            async with self.overall, asyncio.timeout_at(self.budget.deadline):
                 outcome = await self.fetcher.fetch(request)
+        except TimeoutError:
+            return Deferred("this run's time budget ran out while fetching robots.txt")
         except FetchError as error:
             if error.status is not None and 400 <= error.status < 500:
                 # RFC 9309 2.3.1.3: "unavailable" (404, 403, …): no rules at all.
@@ -178,7 +185,7 @@ class _Site:
                     CachedRobots(origin=origin, body=None, fetched_at=self.now)
                 )
                 return ALLOW_ALL
-            return DISALLOW_ALL  # not cached: asked again next run
+            return Deferred(f"the site's robots.txt could not be read ({error.message})")
         body = (outcome.body or b"").decode("utf-8", errors="replace")
         self.robots.fetched.append(CachedRobots(origin=origin, body=body, fetched_at=self.now))
         return RobotsRules(body)

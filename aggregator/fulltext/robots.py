@@ -29,6 +29,3 @@ class RobotsRules:
 
 
 ALLOW_ALL = RobotsRules(None)
-# RFC 9309 2.3.1.4: a robots.txt that cannot be reached (server error, network) means
-# the whole site is disallowed until it can be.
-DISALLOW_ALL = RobotsRules("User-agent: *\nDisallow: /\n")
