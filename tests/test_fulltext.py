@@ -399,3 +399,29 @@ def test_cache_table_is_a_migration_of_its_own(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "a.sqlite") as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"article_cache", "robots_cache"} <= tables
+
+
+def test_article_and_robots_cache_round_trip(db_url: str) -> None:
+    from aggregator.store import open_store
+    from aggregator.store.articles import CachedArticle, CachedRobots
+
+    now = datetime(2026, 11, 12, 10, 0, tzinfo=UTC)
+    ok = CachedArticle(url="https://o.example/a", teaser_hash="t", fetched_at=now,
+                       final_url="https://o.example/a/", etag='"é1"', html="<p>Été</p>",
+                       method="trafilatura")  # fmt: skip
+    failed = CachedArticle(url="https://o.example/b", teaser_hash="u", fetched_at=now,
+                           reason="HTTP 404 Not Found", retry_at=now)  # fmt: skip
+    store = open_store(db_url)
+    try:
+        store.save_articles([ok, failed])
+        store.save_articles([ok])  # an upsert, not a second row
+        assert store.cached_articles(["https://o.example/a", "https://o.example/b", "x"]) == {
+            ok.url: ok,
+            failed.url: failed,
+        }
+        robots = CachedRobots(origin="https://o.example:443", body=None, fetched_at=now)
+        store.save_robots(robots)
+        assert store.cached_robots("https://o.example:443") == robots
+        assert store.cached_robots("https://p.example:443") is None
+    finally:
+        store.close()
