@@ -52,9 +52,11 @@ def site(server: FeedServer, *, robots: str | None = None, count: int = 3) -> No
     digest(server, count)
 
 
-def digest(server: FeedServer, count: int = 3, teaser: str | None = None) -> None:
+def digest(
+    server: FeedServer, count: int = 3, teaser: str | None = None, etag: str | None = None
+) -> None:
     items = [(server.url(f"/news/{n}"), RELEASES[n], recent(n)) for n in range(count)]
-    server.feed("/digest", teaser_rss("Digest", server.base_url, items, teaser=teaser))
+    server.feed("/digest", teaser_rss("Digest", server.base_url, items, teaser=teaser), etag=etag)
 
 
 def configure(
@@ -173,17 +175,18 @@ def test_robots_disallow_keeps_the_teaser(server: FeedServer, workdir: Path) -> 
     assert "robots.txt disallows it; the feed's teaser kept" in explain(workdir, RELEASES[0].title)
 
 
-def test_unreadable_robots_waits_for_a_later_run(server: FeedServer, workdir: Path) -> None:
+def test_unreadable_robots_fetches_nothing_from_the_site(server: FeedServer, workdir: Path) -> None:
     site(server, count=1)
-    server.route("/robots.txt", Reply(status=500), Reply(body=b"User-agent: *\nAllow: /\n"))
+    server.route("/robots.txt", Reply(status=500))
+    digest(server, 1, etag='"d1"')
     configure(workdir, server)
     aggregator("run", cwd=workdir)
     assert page_hits(server) == []
     note = explain(workdir, RELEASES[0].title)
-    assert "left for a later run: the site's robots.txt could not be read (HTTP 500" in note
-    # The feed did not change, but it is read again so the waiting page is fetched.
-    assert "1 updated" in aggregator("run", "--all", cwd=workdir).stdout
-    assert len(page_hits(server)) == 1
+    assert "the site's robots.txt could not be read (HTTP 500 Internal Server Error)" in note
+    # A failure, retried later: the feed is still asked for with its validators (304).
+    aggregator("run", "--all", cwd=workdir)
+    assert server.hits("/digest")[-1].headers.get("if-none-match") == '"d1"'
 
 
 def test_a_dry_run_fetches_no_page(server: FeedServer, workdir: Path) -> None:
@@ -233,12 +236,16 @@ def test_redirect_to_a_private_address_is_refused(server: FeedServer, workdir: P
 
 def test_the_budget_leaves_the_rest_for_the_next_run(server: FeedServer, workdir: Path) -> None:
     site(server, count=3)
+    digest(server, 3, etag='"d1"')
     configure(workdir, server, "[full_text]", "pages_per_run = 2")
     aggregator("run", cwd=workdir)
     assert len(page_hits(server)) == 2
     notes = [explain(workdir, r.title) for r in RELEASES[:3]]
     assert sum("left for a later run: this run's page budget is spent" in n for n in notes) == 1
+    # The feed did not change, but it is read again (no validators sent), so the page
+    # left waiting comes back through the full-text step.
     second = aggregator("run", "--all", cwd=workdir)
+    assert "if-none-match" not in server.hits("/digest")[-1].headers
     assert "1 updated" in second.stdout
     assert len(page_hits(server)) == 3
     assert all(

@@ -4,7 +4,7 @@ address check on every hop, body and decompression caps, total deadline, conditi
     fetch_pages(jobs)
       └─ per origin, in parallel (at most `concurrency` requests in flight)
            ├─ robots.txt: from the store when fetched within a day, else fetched (a 4xx
-           │  means no rules; a 5xx or no answer, the whole site disallowed for this run)
+           │  means no rules; a 5xx or no answer, a failure of each of the site's pages)
            └─ pages one after another (or `per_host` at once when robots.txt asks for no
               crawl delay), each start at least `Crawl-delay` seconds after the last
     budget: at most `pages` requests and `seconds` of wall time for the whole phase; a page
@@ -127,9 +127,10 @@ class _Site:
         rules = self.robots.known.get(origin)
         if rules is None:
             found = await self._robots(origin)
-            if isinstance(found, Deferred):
+            if not isinstance(found, RobotsRules):
                 # RFC 9309 2.3.1.4: a robots.txt that cannot be reached (server error,
-                # network) disallows the whole site, until it can be read.
+                # network) disallows the whole site, until it can be read. A failure, not
+                # a deferral: an unreachable site must not make its feed be read again.
                 self.results.update((job.url, found) for job in jobs)
                 return
             rules = self.robots.known[origin] = found
@@ -169,7 +170,7 @@ class _Site:
         except TimeoutError:
             return Deferred("this run's time budget ran out while fetching it")
 
-    async def _robots(self, origin: str) -> RobotsRules | Deferred:
+    async def _robots(self, origin: str) -> RobotsRules | Deferred | FetchError:
         request = FetchRequest(
             source_id=SOURCE_ID, url=f"{origin}/robots.txt", accept=ROBOTS_ACCEPT
         )
@@ -185,7 +186,7 @@ class _Site:
                     CachedRobots(origin=origin, body=None, fetched_at=self.now)
                 )
                 return ALLOW_ALL
-            return Deferred(f"the site's robots.txt could not be read ({error.message})")
+            return _refusal(origin, f"the site's robots.txt could not be read ({error.message})")
         body = (outcome.body or b"").decode("utf-8", errors="replace")
         self.robots.fetched.append(CachedRobots(origin=origin, body=body, fetched_at=self.now))
         return RobotsRules(body)
