@@ -30,6 +30,7 @@ from aggregator.store.articles import CachedArticle
 if TYPE_CHECKING:
     from aggregator.collect import Batch
     from aggregator.config import Settings
+    from aggregator.fulltext.extract import Extracted
     from aggregator.fulltext.pages import PageResult
     from aggregator.store import Store
 
@@ -57,6 +58,11 @@ def complete_items(
     cached = store.cached_articles(wants)
     due = [w for w in wants.values() if is_due(w, cached.get(w.url), now)]
     results = _fetch(settings, store, due, cached, now) if fetch and due else {}
+    extracted: dict[str, Extracted | str] = {}
+    if results:
+        from aggregator.fulltext.fetched import extract_all
+
+        extracted = extract_all(wants, results)
     rules = default_rules()
     changed: dict[str, Item] = {}
     unfinished: set[str] = set()
@@ -69,7 +75,7 @@ def complete_items(
         else:
             from aggregator.fulltext.fetched import resolve
 
-            found, new_row = resolve(want, row, result, now)
+            found, new_row = resolve(want, row, result, extracted.get(want.url), now)
             rows.extend([new_row] if new_row is not None else [])
             if new_row is None and isinstance(found, str):  # deferred, nothing cached
                 unfinished.update(i.source.source_id for i in want.items)
