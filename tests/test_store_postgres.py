@@ -85,8 +85,8 @@ def test_first_open_migrates_in_one_go(postgres_url: str) -> None:
         )
     }
     assert tables == {
-        "schema_version", "sources", "entries", "items", "tombstones", "meta",
-        "article_cache", "robots_cache",
+        "schema_version", "sources", "entries", "items", "tombstones", "meta", "shared_links",
+        "decisions", "article_cache", "robots_cache",
     }  # fmt: skip
     # SQLite's meaning of the shared types: byte-wise text, 8-byte REAL.
     columns = dict(
