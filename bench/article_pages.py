@@ -197,14 +197,22 @@ ITEM = """<item><title>{title}</title><link>{link}</link><guid>{link}</guid>
 
 
 def teaser_rss(
-    title: str, base: str, items: list[tuple[str, Release, str]], *, teaser: str | None = None
+    title: str,
+    base: str,
+    items: list[tuple[str, Release, str]],
+    *,
+    teaser: str | None = None,
+    read_more: bool = True,
 ) -> bytes:
     """A digest feed of teasers: each (page URL, release, RFC 822 date) becomes the
-    release's first sentence, an ellipsis and a "Read more" link to the page."""
+    release's first sentence (or `teaser`), an ellipsis and a "Read more" link to the
+    page (unless `read_more` is False)."""
     rendered = []
     for url, release, date in items:
         lead = teaser if teaser is not None else release.first_sentence.rstrip(".") + " …"
-        description = f'<p>{_e(lead)}</p><p><a href="{_e(url)}">Read more</a></p>'
+        description = f"<p>{_e(lead)}</p>"
+        if read_more:
+            description += f'<p><a href="{_e(url)}">Read more</a></p>'
         rendered.append(
             ITEM.format(
                 title=_e(release.title), link=_e(url), date=date, description=_e(description)

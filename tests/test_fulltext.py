@@ -164,6 +164,18 @@ def test_never_keeps_teasers_and_always_fetches_whole_items(
     assert page_hits(server) == []
     assert len(published(workdir)[RELEASES[0].title]["text"].split()) < 40
 
+    # An item that looks whole (long, ends with a full stop, no read-more link): "auto"
+    # leaves it, "always" fetches its page.
+    items = [(server.url("/news/0"), RELEASES[0], recent(0))]
+    whole = " ".join(RELEASES[0].paragraphs[:5])
+    body = teaser_rss("Digest", server.base_url, items, teaser=whole, read_more=False)
+    server.feed("/digest", body)
+    for mode, hits in (("auto", 0), ("always", 1)):
+        shutil.rmtree(workdir / "data", ignore_errors=True)
+        configure(workdir, server, source=f'full_text = "{mode}"')
+        aggregator("run", cwd=workdir)
+        assert len(page_hits(server)) == hits, mode
+
 
 def test_robots_disallow_keeps_the_teaser(server: FeedServer, workdir: Path) -> None:
     site(server, robots="User-agent: aggregator\nDisallow: /news/\n")
@@ -202,8 +214,7 @@ def test_a_dry_run_fetches_no_page(server: FeedServer, workdir: Path) -> None:
     [
         (Reply(status=404), (), "HTTP 404 Not Found"),
         (Reply(body=b"x" * 60_000, headers=HTML), ("max_bytes = 50000",), "larger than"),
-        (Reply(body=b"<html>" + b" " * 40, headers=HTML, drip=0.3), (),
-         "timed out after 5 s"),
+        (Reply(body=b"<html>" + b" " * 40, headers=HTML, drip=0.3), (), "timed out after 2 s"),
         (Reply(body=b"<html><body><p>Nothing here.</p></body></html>", headers=HTML), (),
          "not longer than the teaser"),
         (Reply(body=b"%PDF-1.7", headers={"Content-Type": "application/pdf"}), (),
@@ -215,7 +226,7 @@ def test_failures_keep_the_teaser_and_say_why(
 ) -> None:
     site(server, count=2)
     server.route("/news/1", reply)
-    configure(workdir, server, *extra)
+    configure(workdir, server, *extra, timeout=2)  # the dripping page: a 2 s deadline
     result = aggregator("run", cwd=workdir)
     assert "2 new" in result.stdout  # the run goes on; the other page is fetched
     feed = published(workdir)
