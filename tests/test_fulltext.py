@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from article_pages import article_page, read_release, teaser_rss
 
 from aggregator.config import settings_from_mapping
-from aggregator.exceptions import ConfigError
+from aggregator.exceptions import ConfigError, FetchError
 from aggregator.fulltext.detect import cut_reason, fetch_reason
 from aggregator.fulltext.extract import Extracted, extract_article
 from aggregator.fulltext.pages import Deferred, PageJob, Robots, fetch_pages
@@ -195,7 +195,7 @@ def test_unreadable_robots_fetches_nothing_from_the_site(server: FeedServer, wor
     aggregator("run", cwd=workdir)
     assert page_hits(server) == []
     note = explain(workdir, RELEASES[0].title)
-    assert "the site's robots.txt could not be read (HTTP 500 Internal Server Error)" in note
+    assert f"robots.txt of {server.base_url} could not be read (HTTP 500 Internal" in note
     # A failure, retried later: the feed is still asked for with its validators (304).
     aggregator("run", "--all", cwd=workdir)
     assert server.hits("/digest")[-1].headers.get("if-none-match") == '"d1"'
@@ -320,6 +320,32 @@ def test_crawl_delay_spaces_requests_to_one_site(server: FeedServer) -> None:
     assert all(isinstance(r, FetchOutcome) for r in results.values())
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(gaps) == 2 and min(gaps) >= 0.45, gaps
+
+
+def test_a_redirect_to_another_site_obeys_that_sites_robots(server: FeedServer) -> None:
+    with FeedServer(host="127.0.0.2") as other:
+        other.route("/robots.txt", Reply(body=b"User-agent: *\nDisallow: /private/\n"))
+        other.route("/private/0", Reply(body=page(0), headers=HTML))
+        other.route("/open/1", Reply(body=page(1), headers=HTML))
+        server.redirect("/news/0", other.url("/private/0"))
+        server.redirect("/news/1", other.url("/open/1"))
+        results = asyncio.run(
+            fetch_pages(
+                [PageJob(url=server.url(f"/news/{n}")) for n in range(2)],
+                settings=FetchSettings(allow=("127.0.0.0/8",)),
+                robots=Robots(),
+                pages=10,
+                seconds=30,
+                now=datetime.now(UTC),
+            )
+        )
+    refused = results[server.url("/news/0")]
+    assert isinstance(refused, FetchError)
+    assert refused.message == (
+        f"it redirects to {other.url('/private/0')}, which its robots.txt disallows"
+    )
+    assert isinstance(results[server.url("/news/1")], FetchOutcome)
+    assert len(other.hits("/robots.txt")) == 1
 
 
 def test_time_budget_defers_what_does_not_fit(server: FeedServer) -> None:

@@ -122,27 +122,40 @@ class _Site:
     robots: Robots
     results: dict[str, PageResult]
     now: datetime
+    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    unreadable: dict[str, Deferred | FetchError] = field(default_factory=dict)
 
     async def crawl(self, origin: str, jobs: list[PageJob], per_host: int) -> None:
-        rules = self.robots.known.get(origin)
-        if rules is None:
-            found = await self._robots(origin)
-            if not isinstance(found, RobotsRules):
-                # RFC 9309 2.3.1.4: a robots.txt that cannot be reached (server error,
-                # network) disallows the whole site, until it can be read. A failure, not
-                # a deferral: an unreachable site must not make its feed be read again.
-                self.results.update((job.url, found) for job in jobs)
-                return
-            rules = self.robots.known[origin] = found
+        rules = await self.rules_for(origin)
+        if not isinstance(rules, RobotsRules):
+            # RFC 9309 2.3.1.4: a robots.txt that cannot be reached (server error,
+            # network) disallows the whole site, until it can be read. A failure, not a
+            # deferral: an unreachable site must not make its feed be read again.
+            self.results.update((job.url, rules) for job in jobs)
+            return
         delay = min(rules.crawl_delay(), MAX_CRAWL_DELAY)
         queue = list(reversed(jobs))
         gate = _Gate(delay)
         workers = per_host if delay == 0 else 1
         async with asyncio.TaskGroup() as group:
             for _ in range(min(workers, len(jobs))):
-                group.create_task(self._work(queue, rules, gate))
+                group.create_task(self._work(origin, queue, rules, gate))
 
-    async def _work(self, queue: list[PageJob], rules: RobotsRules, gate: _Gate) -> None:
+    async def rules_for(self, origin: str) -> RobotsRules | Deferred | FetchError:
+        """The origin's robots.txt rules (asked for once per run), or why there are none."""
+        async with self.locks[origin]:
+            known = self.robots.known.get(origin) or self.unreadable.get(origin)
+            if known is None:
+                known = await self._robots(origin)
+                if isinstance(known, RobotsRules):
+                    self.robots.known[origin] = known
+                else:
+                    self.unreadable[origin] = known
+            return known
+
+    async def _work(
+        self, origin: str, queue: list[PageJob], rules: RobotsRules, gate: _Gate
+    ) -> None:
         loop = asyncio.get_running_loop()
         while queue:
             job = queue.pop()
@@ -156,7 +169,26 @@ class _Site:
             if spent is not None:
                 self.results[job.url] = spent
                 continue
-            self.results[job.url] = await self._fetch(job)
+            self.results[job.url] = await self._redirect_checked(
+                job, origin, await self._fetch(job)
+            )
+
+    async def _redirect_checked(self, job: PageJob, origin: str, result: PageResult) -> PageResult:
+        """A page reached through a redirect to another site is used only if that site's
+        robots.txt allows it too (the fetcher follows redirects itself, so the request
+        was made; its content is not used)."""
+        if not isinstance(result, FetchOutcome):
+            return result
+        target = origin_of(result.final_url)
+        if target == origin:
+            return result
+        rules = await self.rules_for(target)
+        if not isinstance(rules, RobotsRules):
+            return rules
+        if not rules.allows(result.final_url):
+            final = redact(result.final_url)
+            return _refusal(job.url, f"it redirects to {final}, which its robots.txt disallows")
+        return result
 
     async def _fetch(self, job: PageJob) -> PageResult:
         request = FetchRequest(
@@ -186,7 +218,7 @@ class _Site:
                     CachedRobots(origin=origin, body=None, fetched_at=self.now)
                 )
                 return ALLOW_ALL
-            return _refusal(origin, f"the site's robots.txt could not be read ({error.message})")
+            return _refusal(origin, f"robots.txt of {origin} could not be read ({error.message})")
         body = (outcome.body or b"").decode("utf-8", errors="replace")
         self.robots.fetched.append(CachedRobots(origin=origin, body=body, fetched_at=self.now))
         return RobotsRules(body)
