@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "BoilerplateRules",
     "NormaliseOptions",
+    "clean_fragment",
     "default_rules",
     "normalise_entry",
 ]
@@ -160,6 +161,17 @@ def _body(cleaned: _Cleaned, *, where: str, base: str | None) -> _Body:
     for host in report.trackers_removed:
         notes.append(f"tracker image removed from {where}: {host}")
     return _Body(cleaned.html, cleaned.removals, tuple(notes))
+
+
+def clean_fragment(
+    markup: str, *, where: str, base: str | None, rules: BoilerplateRules
+) -> tuple[str | None, tuple[str, ...]]:
+    """Steps 1–4 on HTML from elsewhere (an article page fetched for a teaser): the very
+    cleaning of a feed's content, nh3 last; the cleaned HTML and the notes, which name
+    `where`."""
+    cleaned = _clean_markup(markup, where="content", plain=False, base=base, rules=rules)
+    body = _body(cleaned, where=where, base=base)
+    return body.html, body.notes
 
 
 def _clean_fields(raw: RawEntry, base: str | None, rules: BoilerplateRules) -> tuple[_Body, _Body]:
