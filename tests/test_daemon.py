@@ -158,7 +158,8 @@ def test_daemon_follows_upstream_and_seeds_and_stops_cleanly(
     # scheduler's two lines per tick (here every 0.3 s) stay out of the log.
     assert out.splitlines()[0].startswith(f"Serving {base}/ from ")
     assert "1 remote source and the seeds folder" in out
-    assert "apscheduler" not in err and "Running job" not in err
+    # (A warning of APScheduler's, such as a tick missed on a loaded machine, may show.)
+    assert "Running job" not in err and "executed successfully" not in err
     assert "published" in err  # our own info lines still come through
     feed = (tmp_path / "feeds" / "index.atom").read_bytes()
     assert validate_atom(feed) == []
@@ -304,6 +305,7 @@ def test_scheduler_lines_come_back_at_debug_given_after_the_command(tmp_path: Pa
     assert process.returncode == 0
     assert out.startswith("Publishing to feeds: 0 remote sources and the seeds folder seeds")
     assert "apscheduler" in err and "DEBUG" in err
+    assert "WARNING aggregator.daemon: [feed] base_url is not set" in err  # a log line
 
 
 def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
