@@ -11,7 +11,6 @@ from __future__ import annotations
 import html as html_lib
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -21,6 +20,7 @@ from lxml import etree
 from lxml.etree import ParserError
 from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 
+from aggregator.normalise.budget import tokens, within_budget
 from aggregator.normalise.rules import TrackingRules
 from aggregator.normalise.text import collapse_whitespace, decode_entities, strip_controls
 from aggregator.normalise.urls import SAFE_SCHEMES, clean_url_text, is_tracker, strip_tracking
@@ -269,53 +269,11 @@ def _cut_long_text(markup: str) -> str:
     ):
         return markup
     out: list[str] = []
-    for start, end, is_text in _tokens(markup):
-        piece = markup[start:end]
-        long = is_text and end - start >= _LONG_TEXT
+    for token in tokens(markup):
+        piece = markup[token.start : token.end]
+        long = token.is_text and token.end - token.start >= _LONG_TEXT
         out.append(_with_breaks(piece) if long else piece)
     return "".join(out)
-
-
-def _tokens(markup: str) -> Iterator[tuple[int, int, bool]]:
-    """(start, end, is text) spans covering `markup`: text, and tags or comments."""
-    i, n = 0, len(markup)
-    while i < n:
-        lt = markup.find("<", i)
-        while lt != -1 and not (
-            markup[lt + 1 : lt + 2].isalpha() or markup[lt + 1 : lt + 2] in ("/", "!", "?")
-        ):
-            lt = markup.find("<", lt + 1)  # a "<" that starts no tag is text
-        if lt == -1:
-            yield i, n, True
-            return
-        if lt > i:
-            yield i, lt, True
-        end = _tag_end(markup, lt)
-        yield lt, end, False
-        i = end
-
-
-def _tag_end(markup: str, lt: int) -> int:
-    """Where the tag or comment that starts at `lt` ends (after its ">")."""
-    if markup.startswith("<!--", lt):
-        close = markup.find("-->", lt + 4)
-        return len(markup) if close == -1 else close + 3
-    i, n = lt + 1, len(markup)
-    while i < n:
-        char = markup[i]
-        if char == ">":
-            return i + 1
-        if char == "=":  # an attribute value: quoted, or up to a space or ">"
-            i += 1
-            while i < n and markup[i] in " \t\n\r\f":
-                i += 1
-            if i < n and markup[i] in "\"'":
-                close = markup.find(markup[i], i + 1)
-                if close == -1:
-                    return n
-                i = close
-        i += 1
-    return n
 
 
 def _with_breaks(text: str) -> str:
@@ -331,10 +289,13 @@ def _with_breaks(text: str) -> str:
 
 
 def sanitise(markup: str) -> str:
-    """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links."""
-    cleaned, removed = _EMPTY_PARAGRAPH.subn(
-        "", _CLEANER.clean(_cut_long_text(strip_controls(markup)))
-    )
+    """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links.
+
+    Whatever its shape, the markup costs time in proportion to its size: it is brought
+    within the budget of `normalise.budget` first (which real items never reach).
+    """
+    bounded, _ = within_budget(strip_controls(markup))
+    cleaned, removed = _EMPTY_PARAGRAPH.subn("", _CLEANER.clean(_cut_long_text(bounded)))
     while removed:  # removing one empty <p> can empty its parent
         cleaned, removed = _EMPTY_PARAGRAPH.subn("", cleaned)
     return cleaned.strip()
