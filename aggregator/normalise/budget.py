@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 MAX_DEPTH = 64  # elements open at once (the dev corpus: 2; libxml2 stops at 255)
-MAX_FORMATTING = 32  # formatting elements opened and not closed (html5ever rebuilds them)
-MAX_TAGS = 40_000  # tags, end tags and comments in one item (the dev corpus: 30)
+MAX_FORMATTING = 16  # formatting elements opened and not closed (html5ever rebuilds them)
+MAX_TAGS = 20_000  # tags, end tags and comments in one item (the dev corpus: 30)
 MAX_ATTRIBUTES = 64  # attributes on one element (the dev corpus: 2)
 MAX_TEXT_RUN = 100_000  # characters of text between two tags (the dev corpus: 326)
 MAX_MARKUP = 1_000_000  # characters of one item's markup (the dev corpus: 1,808)
