@@ -251,6 +251,8 @@ class _OpenElements:
             return depth if depth == len(self.names) - 1 else None
         if scope == "cell" and not (self.at.get("table") and self.at["table"][0] < depth):
             return None  # a cell outside any table is no cell: the tree builder ignores it
+        if scope == "end" and name in _TABLE_PARTS:  # the standard's table scope
+            return None if self._opened_after(depth, ("table", "template")) else depth
         if scope == "list":
             blockers = self.hard
         elif scope in ("scope", "cell") or name in _SPECIAL:
@@ -260,9 +262,10 @@ class _OpenElements:
         if blockers and blockers[-1] > depth:
             return None
         through = _NARROWER_SCOPE.get(name, ()) if scope != "list" else ()
-        if any(self.at.get(other) and self.at[other][-1] > depth for other in through):
-            return None
-        return depth
+        return None if self._opened_after(depth, through) else depth
+
+    def _opened_after(self, depth: int, names: tuple[str, ...]) -> bool:
+        return any(self.at.get(name) and self.at[name][-1] > depth for name in names)
 
 
 @dataclass(slots=True)
@@ -381,7 +384,7 @@ class _Scan:
 def within_budget(markup: str) -> tuple[str, Cuts]:
     """`markup` brought within the limits above, and what that cut (nothing, for real
     items: then `markup` comes back unchanged)."""
-    if len(markup) <= MAX_TEXT_RUN and markup.count("<") <= MAX_FORMATTING:
-        return markup, Cuts()  # too few tags and characters to reach any limit
+    if len(markup) <= MAX_TEXT_RUN and "<" not in markup:
+        return markup, Cuts()  # plain text, and short: nothing to bound
     scan = _Scan(markup)
     return scan.run(), scan.cuts
