@@ -1,9 +1,11 @@
 """HTML: building a tree, rewriting links, dropping trackers, sanitising, extracting text.
 
-The sanitiser (`sanitise`, nh3 with an allow-list) runs LAST over the serialised tree:
-whatever the earlier passes did or missed, only allowed tags, attributes and http(s) /
-mailto URLs reach the output. The earlier passes use lxml only to understand the markup
-(find footers, links, pixels); their output is never trusted.
+The sanitiser (`sanitise`, nh3 with an allow-list, then a check of every URL as the most
+lenient reader would take it) runs LAST over the serialised tree: whatever the earlier
+passes did or missed, only allowed tags, attributes and http(s) / mailto URLs reach the
+output, and nothing a later step deletes (a control character) can make them unsafe.
+The earlier passes use lxml only to understand the markup (find footers, links,
+pixels); their output is never trusted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from aggregator.normalise.budget import tokens, within_budget
 from aggregator.normalise.rules import TrackingRules
 from aggregator.normalise.text import collapse_whitespace, decode_entities, strip_controls
 from aggregator.normalise.urls import SAFE_SCHEMES, clean_url_text, is_tracker, strip_tracking
+from aggregator.urlparts import join_url, split_url
 
 ALLOWED_TAGS: frozenset[str] = frozenset(
     {
@@ -45,6 +48,8 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "th": {"colspan", "rowspan", "scope"},
     "time": {"datetime"},
 }
+# On any allowed tag (nh3's own default, written out so that the allow-list is all here).
+GENERIC_ATTRIBUTES: frozenset[str] = frozenset({"lang", "title"})
 # No `cite` attributes: nh3 checks the scheme of href/src only, and a cite URL is not shown.
 URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 # Removed together with everything inside them: their content is code or UI, not prose.
@@ -58,7 +63,7 @@ _DROP_WITH_CONTENT: frozenset[str] = frozenset(
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
     clean_content_tags=set(_DROP_WITH_CONTENT),
-    attributes=ALLOWED_ATTRIBUTES,
+    attributes={**ALLOWED_ATTRIBUTES, "*": set(GENERIC_ATTRIBUTES)},
     url_schemes=set(URL_SCHEMES),
     link_rel="noopener noreferrer",
     strip_comments=True,
@@ -288,6 +293,61 @@ def _with_breaks(text: str) -> str:
     return "<wbr>".join(chunks)
 
 
+# nh3 serialises every tag the same way (double-quoted values; "<" in text escaped), so
+# the tags carrying URLs and their URL attributes can be found by pattern in its output.
+_URL_TAG = re.compile(r'<(?:a|img)\b(?:\s+[^\s=>/]+(?:="[^"]*")?)*\s*/?>')
+_URL_ATTRIBUTE = re.compile(r'\s(?:href|src)="([^"]*)"')
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_ASCII_NOISE = re.compile(r"[\x00-\x20\x7f]")
+_READ_AGAINST = "https://base.invalid/"
+
+
+def _invisible(char: str) -> bool:
+    """A character some reader of a URL skips or deletes: controls, spaces, format
+    characters (zero-width space, bidi marks …), surrogates and noncharacters."""
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")
+        or char.isspace()
+        or 0xFDD0 <= code <= 0xFDEF
+        or code & 0xFFFE == 0xFFFE
+    )
+
+
+def url_as_read(value: str) -> str:
+    """A URL attribute's value as the most lenient reader could take it: entities
+    decoded, every invisible character (see _invisible) deleted wherever it stands.
+
+    Browsers delete tabs and newlines and trim spaces and C0 controls; later steps of our
+    own (XML output) or other readers may delete more. Judging this form, the strictest,
+    leaves nothing a deletion could turn into a scheme ("java\x81script:").
+    """
+    text = decode_entities(value)
+    if text.isascii():
+        return _ASCII_NOISE.sub("", text)
+    return "".join(char for char in text if not _invisible(char))
+
+
+def is_safe_url(value: str) -> bool:
+    """http, https or mailto, or a relative URL (which resolves to http(s)), however read."""
+    read = url_as_read(value)
+    scheme = _SCHEME.match(read)
+    if scheme is not None:
+        return scheme.group(0)[:-1].lower() in URL_SCHEMES
+    resolved = split_url(join_url(_READ_AGAINST, read) or "")
+    return resolved is not None and resolved.scheme in SAFE_SCHEMES
+
+
+def _drop_unsafe_urls(markup: str) -> str:
+    def check_tag(tag: re.Match[str]) -> str:
+        return _URL_ATTRIBUTE.sub(check_attribute, tag.group(0))
+
+    def check_attribute(attribute: re.Match[str]) -> str:
+        return attribute.group(0) if is_safe_url(html_lib.unescape(attribute.group(1))) else ""
+
+    return _URL_TAG.sub(check_tag, markup) if ("href=" in markup or "src=" in markup) else markup
+
+
 def sanitise(markup: str) -> str:
     """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links.
 
@@ -295,7 +355,12 @@ def sanitise(markup: str) -> str:
     within the budget of `normalise.budget` first (which real items never reach).
     """
     bounded, _ = within_budget(strip_controls(markup))
-    cleaned, removed = _EMPTY_PARAGRAPH.subn("", _CLEANER.clean(_cut_long_text(bounded)))
+    # nh3 turns some character references into characters XML cannot hold ("&#1;"):
+    # they go before the URLs are judged, so that publishing finds nothing to delete.
+    # nh3 judges a URL as written; is_safe_url as any reader could take it, and has the
+    # last word.
+    allowed = _drop_unsafe_urls(strip_controls(_CLEANER.clean(_cut_long_text(bounded))))
+    cleaned, removed = _EMPTY_PARAGRAPH.subn("", allowed)
     while removed:  # removing one empty <p> can empty its parent
         cleaned, removed = _EMPTY_PARAGRAPH.subn("", cleaned)
     return cleaned.strip()
