@@ -25,14 +25,17 @@ import calendar
 import functools
 import resource
 import statistics
+import sys
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import feedparser
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from hostile import HOSTILE
 
 from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import normalise_entry
@@ -116,36 +119,6 @@ def run(items: int, workers: int) -> tuple[float, int]:
     return elapsed, max(r[1] for r in results)
 
 
-def _links(n: int) -> str:
-    return "".join(
-        f'<a href="https://x.example/{i}?utm_source=a&id={i}">l{i}</a> and ' for i in range(n)
-    )
-
-
-def _images(n: int) -> str:
-    return "<p>" + "".join(f'<img src="https://x.example/{i}.jpg" alt="i{i}"> ' for i in range(n))
-
-
-# One shape of hostile markup per dimension: n units of it in one item.
-HOSTILE: dict[str, Callable[[int], str]] = {
-    "depth (<div>)": lambda n: "<div>" * n + "x" + "</div>" * n,
-    "siblings (<p>)": lambda n: "<p>s</p>" * n,
-    "attributes": lambda n: "<p " + " ".join(f'a{i}="v"' for i in range(n)) + ">x</p>",
-    "character references": lambda n: "<p>" + "&amp; word " * n + "</p>",
-    "comments": lambda n: "<p>" + "<!-- c -->w " * n + "</p>",
-    "CDATA sections": lambda n: "<p>" + "<![CDATA[c]]>w " * n + "</p>",
-    "unclosed tags (<span>)": lambda n: "<p>" + "<span>w " * n,
-    "unclosed formatting": lambda n: "".join(f"<p><b class=c{i}>w</p>w " for i in range(n)),
-    "long word (characters)": lambda n: "<p>" + "a" * n + "</p>",
-    "long word of references": lambda n: "<p>" + "&amp;" * n + "</p>",
-    "links": _links,
-    "images": _images,
-    "table cells": lambda n: "<table><tr>" + "<td>c</td>" * n + "</tr></table>",
-    "nested lists": lambda n: "<ul><li>" * n + "x" + "</li></ul>" * n,
-    "nested tables": lambda n: "<table><tr><td>" * n + "x",
-    "svg content": lambda n: "<p>a</p><svg>" + "<g>" * n + "t" + "</g>" * n + "</svg>",
-    "math content": lambda n: "<p>a</p><math>" + "<mi>x</mi>" * n + "</math>",
-}
 SIZES = (10_000, 20_000, 50_000, 100_000)
 WORST_ITEM_SECONDS = 1.0
 FLAT_WITHIN = 1.3

@@ -42,7 +42,7 @@ from aggregator.normalise.html import (
     looks_like_html,
     parse_fragment,
     rewrite_links,
-    sanitise,
+    sanitise_bounded,
     serialise_children,
     text_to_html,
     wrap_loose_text,
@@ -126,7 +126,7 @@ def _clean_markup(
     # A first sanitiser pass gives the markup the structure an HTML5 parser sees (lxml's
     # parser nests some tags differently); without it, cleaning the output again could
     # find loose text the first pass did not, and normalising would not be idempotent.
-    root = parse_fragment(sanitise(markup))
+    root = parse_fragment(sanitise_bounded(markup))
     wrap_loose_text(root)
     decoded = decode_text_entities(root)
     # Removing one piece can expose another ("Share this:" glued to a footer), so rules run
@@ -138,7 +138,7 @@ def _clean_markup(
             break
         removals += more
     links = rewrite_links(root, base, rules.tracking)
-    cleaned = sanitise(serialise_children(root))
+    cleaned = sanitise_bounded(serialise_children(root))
     return _Cleaned(cleaned or None, removals, repaired, decoded, links, cuts.notes(where))
 
 
