@@ -179,6 +179,8 @@ class Cuts:
 
     def notes(self, where: str) -> tuple[str, ...]:
         """One sentence per limit reached, for the item's notes (`explain`)."""
+        if self == _NO_CUTS:  # every real item
+            return ()
         said = (
             (self.deep, f"tag(s) nested deeper than {MAX_DEPTH} dropped from {where}"),
             (self.formatting, f"formatting tag(s) past {MAX_FORMATTING} left open dropped"),
@@ -192,6 +194,9 @@ class Cuts:
             for count, what in said
             if count
         )
+
+
+_NO_CUTS = Cuts()
 
 
 @dataclass(slots=True)
