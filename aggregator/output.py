@@ -15,7 +15,7 @@ from typing import Any
 from aggregator import __version__, eventloop
 from aggregator.config import Settings
 from aggregator.entries import build_entries
-from aggregator.model import Item
+from aggregator.model import Entry, Item
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
 from aggregator.publish.atom import EPOCH, INDEX_PATH
 from aggregator.publish.clean import PublishedEntry, SourceRef, newest_first, prepare_entry
@@ -138,6 +138,14 @@ def publish(
     return report, len(entries)
 
 
+def _with_carriers(entry: Entry, copies: list[Item]) -> Entry:
+    """The entry with every source that carried a copy: each one's feed holds the story,
+    not only the representative's (the same entry, same id, as in index.atom)."""
+    if len(copies) == 1:
+        return entry  # most stories: the representative's source alone, known already
+    return replace(entry, carried_by=tuple(sorted({c.source.source_id for c in copies})))
+
+
 # -- entries known by their versions -------------------------------------------------------
 
 
@@ -188,10 +196,8 @@ class _Loader:
             for s in stored:
                 grouped.setdefault(s.entry_id, []).append(s.item)
             for entry in build_entries(sorted(grouped.items())):
-                # Each source's feed holds every story the source carried, not only those
-                # it represents (the same entry, same id, as in index.atom).
-                carried = tuple(sorted({i.source.source_id for i in grouped[entry.id]}))
-                prepared, notes = prepare_entry(replace(entry, carried_by=carried), self._base_url)
+                carried = _with_carriers(entry, grouped[entry.id])
+                prepared, notes = prepare_entry(carried, self._base_url)
                 self.loaded[entry.id] = prepared
                 self.warnings[entry.id] = notes
         return (

@@ -33,13 +33,17 @@ def slugify(value: str) -> str:
     """A file-name-safe form of a source id or tag: ASCII letters, digits and dashes.
 
     Values with nothing ASCII left (e.g. a tag in another script) get a short hash, so
-    they still have a stable file of their own.
+    they still have a stable file of their own; so do long values, after their first
+    words.
     """
     folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    slug = _SLUG_JUNK.sub("-", folded.lower()).strip("-")[:_SLUG_MAX].strip("-")
-    if slug:
-        return slug
-    return "x-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    slug = _SLUG_JUNK.sub("-", folded.lower()).strip("-")
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    if len(slug) > _SLUG_MAX:
+        # Cut short, two long names sharing their first words would share a file: the
+        # digest of the whole name keeps them apart.
+        return slug[: _SLUG_MAX - 9].strip("-") + "-" + digest[:8]
+    return slug or "x-" + digest[:12]
 
 
 def is_absolute_iri(value: str) -> bool:

@@ -196,6 +196,27 @@ def test_date_order_decides_an_ambiguous_date() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("written", "instant"),
+    [
+        ("13/05/2026 10:00 PDT", datetime(2026, 5, 13, 17, 0, tzinfo=UTC)),
+        ("13.05.2026, 10:00 +02:00", datetime(2026, 5, 13, 8, 0, tzinfo=UTC)),
+        ("May 13, 2026 10:00 EST", datetime(2026, 5, 13, 15, 0, tzinfo=UTC)),
+        ("13 May 2026", datetime(2026, 5, 13, tzinfo=UTC)),
+    ],
+)
+def test_numeric_and_written_dates_with_zone_names(written: str, instant: datetime) -> None:
+    reading = read_date(written)
+    assert reading is not None
+    assert (reading.moment, reading.naive) == (instant, False)
+
+
+def test_a_date_without_a_year_is_no_date() -> None:
+    # dateutil would fill the year (and a weekday's date) from today.
+    assert read_date("Tuesday 10:00") is None
+    assert read_date("12 November") is None
+
+
 def test_an_unambiguous_numeric_date_needs_no_setting() -> None:
     entry = seed_date("13/05/2026")
     assert entry.published == datetime(2026, 5, 13, tzinfo=UTC)

@@ -256,3 +256,19 @@ def test_explain_says_where_date_author_and_link_came_from(tmp_path: Path) -> No
     assert "    author: Shire of Lakeside (from the entry's author field)" in notice
     assert "      link: https://lakeside.example/roads (from the entry's alternate" in notice
     assert "tracking parameters removed from link: utm_source" in notice
+    [record] = json.loads(
+        aggregator("explain", "--json", "Road closure on Hill Street", cwd=tmp_path).stdout
+    )
+    origins = {o["fact"]: o for o in record["origins"]}
+    assert origins["date"]["origin"] == "the seed's front matter"
+    assert origins["author"]["value"] == "Shire of Lakeside"
+    assert origins["link"]["value"] == "https://lakeside.example/roads"
+
+
+def test_long_source_names_that_begin_alike_get_files_of_their_own() -> None:
+    first = "seed-press-releases-ministry-of-very-long-names-and-odd-characters-a"
+    second = first[:-1] + "b"
+    paths = {source_feed_path(first), source_feed_path(second)}
+    assert len(paths) == 2
+    assert all(len(p) <= len("sources/.atom") + 60 for p in paths)
+    assert source_feed_path(first) == source_feed_path(first)  # stable

@@ -137,12 +137,18 @@ def _read_numeric(value: str, order: DateOrder | None) -> DateReading | None:
     return DateReading(utc, "numeric", naive=naive and bool(match["rest"]), note=note)
 
 
+# The zone names RFC 822 defines (§5.1), which dateutil does not know by itself.
+_ZONE_HOURS = {"UT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5}
+_ZONE_HOURS |= {"MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+_ZONES = {name: hours * 3600 for name, hours in _ZONE_HOURS.items()}
+
+
 def _dateutil(value: str, *, dayfirst: bool = True, default: datetime | None = None) -> datetime:
     with warnings.catch_warnings():
         # An unknown zone name leaves the date naive (taken as UTC, with a note), which
         # dateutil also says with a warning.
         warnings.simplefilter("ignore", dateutil.parser.UnknownTimezoneWarning)
-        return dateutil.parser.parse(value, dayfirst=dayfirst, default=default)
+        return dateutil.parser.parse(value, dayfirst=dayfirst, default=default, tzinfos=_ZONES)
 
 
 _YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
