@@ -639,6 +639,8 @@ def run_once(
     items_by_source = [(b, [full.items.get(i.key, i) for i in its]) for b, its in items_by_source]
     for batch in (b for b, _ in items_by_source if b.spec.id in full.unfinished):
         reread_next_time(batch)
+    # Its entries too: the items whose pages wait come back through cleaning next time.
+    cleaned_entries = [e for e in cleaned_entries if e.source_id not in full.unfinished]
     plan = _classify(items_by_source, ctx, report)
     for batch in batches:
         report.results.append(_result(batch))
@@ -661,7 +663,10 @@ def run_once(
     # What was read is remembered once its items are stored (TRAPS 8).
     ran = {b.spec.id for b in batches}
     store.save_reads(
-        [f for f in reading.read if f.source_id in ran], cleaned_entries, gone=reading.gone
+        [f for f in reading.read if f.source_id in ran],
+        cleaned_entries,
+        gone=reading.gone,
+        unfinished=sorted(full.unfinished),
     )
     # Publishing reads everything back from the store: let this run's copies go first.
     del plan, items_by_source

@@ -668,12 +668,17 @@ class Store:
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
+        unfinished: Sequence[str] = (),
     ) -> None:
         """Remember what this run read (after its items are written), and forget the
-        seeds-folder files that are `gone`, in one transaction."""
-        if not (files or entries or gone):
+        seeds-folder files that are `gone` and the entries of the `unfinished` sources
+        (read whole next time), in one transaction."""
+        if not (files or entries or gone or unfinished):
             return
         with self.transaction():
+            self._db.executemany(
+                "DELETE FROM source_entries WHERE source_id = ?", [(s,) for s in unfinished]
+            )
             self._db.executemany(
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
