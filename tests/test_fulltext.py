@@ -416,8 +416,8 @@ def test_extraction_finds_the_release_in_every_layout(n: int) -> None:
 @pytest.mark.parametrize(
     ("source", "key"),
     [
-        ({"full_text": "sometimes"}, "sources[0].full_text"),
-        ({"full_text_selector": "div[["}, "sources[0].full_text_selector"),
+        ({"full_text": "sometimes"}, "sources[1].full_text"),
+        ({"full_text_selector": "div[["}, "sources[1].full_text_selector"),
     ],
 )
 def test_bad_settings_name_their_key(source: dict[str, str], key: str) -> None:
