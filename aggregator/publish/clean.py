@@ -53,7 +53,8 @@ class PublishedEntry:
 
     id: str
     title: str
-    link: str | None
+    link: str  # the entry's own http(s) address, else the URL of `page`
+    page: str | None  # our page of an entry with no http(s) link of its own (its path)
     summary: str | None
     content_html: str | None
     authors: tuple[str, ...]
@@ -143,6 +144,20 @@ def slugify(value: str) -> str:
 
 def source_feed_path(source_id: str) -> str:
     return f"sources/{slugify(source_id)}.atom"
+
+
+def tag_feed_path(tag: str) -> str:
+    return f"tags/{slugify(tag)}.atom"
+
+
+def entry_slug(entry_id: str) -> str:
+    """A short name of an entry for files and anchors; it lasts as long as the id does."""
+    return hashlib.sha256(entry_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def entry_page_path(entry_id: str) -> str:
+    """The path of our page of an entry."""
+    return f"entries/{entry_slug(entry_id)}.html"
 
 
 def derived_id(feed_id: str, path: str) -> str:
@@ -254,10 +269,19 @@ def prepare_entry(entry: Entry, base_url: str) -> tuple[PublishedEntry, tuple[st
     summary = _text(item.summary, "summary", notes)
     updated = utc(entry.effective_updated, "updated", notes)
     source = _source(entry, updated, base_url, notes)
+    entry_id = _entry_id(entry, notes)
+    title = _title(entry, summary, link, notes)
+    page = None
+    if link is None:
+        # An entry with no web address of its own (a seed document) links to our page of
+        # it, so a reader of any output can reach its text.
+        page = entry_page_path(entry_id)
+        link = base_url.rstrip("/") + "/" + page
     published = PublishedEntry(
-        id=_entry_id(entry, notes),
-        title=_title(entry, summary, link, notes),
+        id=entry_id,
+        title=title,
         link=link,
+        page=page,
         summary=summary,
         content_html=_text(item.content_html, "content", notes),
         authors=_names(item.authors, "author", notes) or (source.title,),

@@ -21,26 +21,47 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from aggregator.model import Entry
 from aggregator.parallel import parallel_map
 from aggregator.publish.archive import archive_documents, newest_archive_link
 from aggregator.publish.atom import (
-    HTML_PATH,
     INDEX_PATH,
     AtomDocument,
     atom_bytes,
     feed_id_for,
 )
-from aggregator.publish.clean import PublishedEntry, prepare_entries, slugify, source_feed_path
+from aggregator.publish.clean import (
+    PublishedEntry,
+    prepare_entries,
+    source_feed_path,
+    tag_feed_path,
+)
 from aggregator.publish.files import remove_stale, sweep_temp_files, write_atomically
-from aggregator.publish.html import render_html
+from aggregator.publish.html import (
+    DIRECTORY_PATH,
+    RiverPage,
+    render_directory,
+    render_entry,
+    render_river,
+)
 from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
 from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
 from aggregator.publish.opml import OPML_PATH, render_opml
+from aggregator.publish.pages import Group, archive_river, directory, group_pages, index_page
 
-_PRUNED_DIRS = ("sources", "tags")  # feeds of sources and tags that no longer exist
+# Files of sources, tags and entries that are gone, and HTML archive pages that a month no
+# longer fills; (folder, pattern).
+_PRUNED = (
+    ("sources", "*.atom"),
+    ("sources", "*.html"),
+    ("tags", "*.atom"),
+    ("tags", "*.html"),
+    ("entries", "*.html"),
+    ("archive", "*.html"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +113,22 @@ def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> lis
     return sorted(known.values(), key=lambda s: s.id)
 
 
-def _sub_feeds(
-    info: FeedInfo, sources: Sequence[SourceInfo], entries: Sequence[PublishedEntry]
-) -> list[AtomDocument]:
+def _groups(sources: Sequence[SourceInfo]) -> dict[str, Group]:
     """One feed per source and one per tag; tags that slugify alike share a feed."""
-    groups: dict[str, tuple[str, set[str]]] = {}
+    groups: dict[str, Group] = {}
     for source in sources:
         title = source.title or source.id
         groups.setdefault(source_feed_path(source.id), (title, set()))[1].add(source.id)
     for source in sources:
         for tag in sorted(source.tags):
-            groups.setdefault(f"tags/{slugify(tag)}.atom", (tag, set()))[1].add(source.id)
+            groups.setdefault(tag_feed_path(tag), (tag, set()))[1].add(source.id)
+    return groups
+
+
+def _sub_feeds(
+    info: FeedInfo, groups: dict[str, Group], entries: Sequence[PublishedEntry]
+) -> list[AtomDocument]:
+    """The feed of each group, with its newest entries."""
     # Entries are grouped by source once: filtering every entry per feed would cost
     # sources × entries, minutes for a thousand sources.
     by_source: dict[str, list[PublishedEntry]] = {}
@@ -153,7 +179,8 @@ def iter_outputs(
         entries=newest,
         links=newest_archive_link(archives),
     )
-    docs = itertools.chain(archives, _sub_feeds(info, all_sources, prepared))
+    groups = _groups(all_sources)
+    sub_feeds = _sub_feeds(info, groups, prepared)
     keys = _Keys(info)
 
     def atom(doc: AtomDocument) -> Output:
@@ -165,15 +192,26 @@ def iter_outputs(
         key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
         return Output(doc.path, key, render, len(doc.entries))
 
-    for doc in docs:
+    def river(page: RiverPage) -> Output:
+        parts = (page.path, page.heading, page.feed, page.about, page.newer, page.older)
+        key = keys.of("html", page.entries, *parts)
+        return Output(page.path, key, partial(render_river, info, page), len(page.entries))
+
+    for doc in itertools.chain(archives, sub_feeds):
         yield atom(doc)
     yield Output(JSON_PATH, keys.of("json", newest), lambda: render_json_feed(info, newest))
+    html_archive, older = archive_river(prepared, len(newest))
+    yield river(index_page(newest, older))
+    for page in itertools.chain(html_archive, group_pages(sub_feeds, groups, all_sources)):
+        yield river(page)
+    for entry in prepared:
+        if entry.page is not None:
+            key = keys.of("entry", (entry,), entry.page)
+            yield Output(entry.page, key, partial(render_entry, info, entry), 1)
     yield Output(
-        HTML_PATH,
-        keys.of("html", newest, INDEX_PATH, JSON_PATH, OPML_PATH),
-        lambda: render_html(
-            info, newest, atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
-        ),
+        DIRECTORY_PATH,
+        keys.of("directory", (), all_sources),
+        lambda: render_directory(info, directory(all_sources)),
     )
     yield Output(
         OPML_PATH, keys.of("opml", (), all_sources), lambda: render_opml(info, all_sources)
@@ -263,12 +301,12 @@ def publish_all(
     written = [out.path for out in outputs if out.path in changed]
     unchanged = [out.path for out in outputs if out.path not in changed]
     keys = {out.path: out.key for out in outputs}
-    sweep_temp_files([out_dir, *(out_dir / d for d in (*_PRUNED_DIRS, "archive"))])
+    sweep_temp_files([out_dir, *(out_dir / d for d in dict.fromkeys(d for d, _ in _PRUNED))])
     keep = {out_dir / path for path in [*written, *unchanged]}
     removed = [
         path.relative_to(out_dir).as_posix()
-        for directory in _PRUNED_DIRS
-        for path in remove_stale(out_dir / directory, "*.atom", keep)
+        for folder, pattern in _PRUNED
+        for path in remove_stale(out_dir / folder, pattern, keep)
     ]
     return PublishReport(
         written=tuple(written),
