@@ -17,7 +17,7 @@ from test_publish_atom import INFO, T0, make_entry
 from test_publish_site import AGENCY, ENTRIES, SEED_PAGE, SEEDS, monthly
 
 from aggregator.model import ViaLink
-from aggregator.publish import publish_all
+from aggregator.publish import SourceInfo, publish_all
 from aggregator.publish.clean import entry_slug
 
 BASE = INFO.base_url
@@ -300,3 +300,61 @@ def test_pages_are_byte_identical_when_nothing_changed(out: Path, tmp_path: Path
     publish_all(again, INFO, list(reversed(ENTRIES)), [SEEDS, AGENCY])
     for path in html_files(out):
         assert (again / path.relative_to(out)).read_bytes() == path.read_bytes(), path
+
+
+def test_with_the_last_keys_only_the_pages_that_show_a_new_entry_are_rendered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregator.publish import site
+
+    rendered: list[str] = []
+    real_river, real_entry = site.render_river, site.render_entry
+    monkeypatch.setattr(
+        site, "render_river", lambda info, p: rendered.append(p.path) or real_river(info, p)
+    )
+    monkeypatch.setattr(
+        site, "render_entry", lambda info, e: rendered.append(e.page) or real_entry(info, e)
+    )
+    first = publish_all(tmp_path, INFO, ENTRIES, [AGENCY, SEEDS])
+    assert SEED_PAGE in rendered
+    rendered.clear()
+    when = T0 + timedelta(days=85)  # an agency entry of 2024-07, tagged Health
+    newer = make_entry(5, published=when, updated=when)
+    publish_all(tmp_path, INFO, [*ENTRIES, newer], [AGENCY, SEEDS], previous=first.keys)
+    assert sorted(rendered) == [
+        "archive/2024-07.html",
+        "index.html",
+        "sources/agency.html",
+        "tags/health.html",
+    ]
+
+
+def test_headings_in_an_entrys_text_sit_below_the_entrys_own(tmp_path: Path) -> None:
+    content = "<h1>Background</h1><p>Text.</p><h2>Details</h2><p>More.</p>"
+    entries = [monthly(1, content_html=content), monthly(2, content_html=content, link=None)]
+    publish_all(tmp_path, INFO, entries, [])
+    index = page(tmp_path / "index.html")
+    assert [h.tag for h in index.find(".//article//details").iter("h4", "h5", "h6")] == [
+        "h4",
+        "h5",
+    ]
+    alone = page(tmp_path / SEED_PAGE)
+    assert [h.tag for h in alone.find(".//main").iter("h1", "h2", "h3")] == ["h1", "h2", "h3"]
+
+
+def test_a_copy_from_a_local_source_is_credited_with_its_page(tmp_path: Path) -> None:
+    via = ViaLink(href=BASE + "sources/seeds.atom", title="Press releases")
+    publish_all(tmp_path, INFO, [monthly(1, vias=(via,))], [AGENCY, SEEDS])
+    hrefs = page(tmp_path / "index.html").xpath("//div[@class='copies']//a/@href")
+    assert hrefs == ["sources/seeds.html"]
+
+
+def test_a_busy_tag_names_a_few_sources_and_points_to_the_rest(tmp_path: Path) -> None:
+    from aggregator.publish.pages import TAG_SOURCES_SHOWN
+
+    many = [SourceInfo(f"s{n:02d}", f"https://s{n}.example/", tags=("Busy",)) for n in range(20)]
+    publish_all(tmp_path, INFO, [], many)
+    links = page(tmp_path / "tags/busy.html").xpath("//p[@class='about']/a")
+    assert len(links) == 1 + TAG_SOURCES_SHOWN + 1
+    assert links[-1].text == f"{20 - TAG_SOURCES_SHOWN} more sources"
+    assert links[-1].get("href") == "../sources.html"

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import itertools
 import posixpath
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+import markupsafe
 
 from aggregator.normalise.html import sanitise
 from aggregator.publish.clean import PublishedEntry, entry_slug, source_feed_path, xml_text
@@ -103,23 +106,43 @@ def _day_heading(when: date) -> str:
     return f"{when:%A} {when.day} {when:%B %Y}"
 
 
-def _entry_view(entry: PublishedEntry, href: _Urls, *, full_date: bool) -> dict[str, Any]:
-    import markupsafe
+# A heading tag's name in the sanitiser's output (nh3 writes tags in lower case).
+_HEADING_TAG = re.compile(r"<(/?)h([1-6])(?=[\s/>])")
 
+
+def _content(markup: str, level: int) -> markupsafe.Markup:
+    """An entry's content, sanitised again, its headings moved below the entry's own
+    (`level`), so the page's outline stays whole for a screen reader."""
+
+    def demote(tag: re.Match[str]) -> str:
+        return f"<{tag[1]}h{min(6, int(tag[2]) + level)}"
+
+    return markupsafe.Markup(_HEADING_TAG.sub(demote, sanitise(markup)))
+
+
+def _via_href(url: str, href: _Urls) -> str:
+    # A copy from a local source is credited with our feed of that source: its page here.
+    local = href(url)
+    return html_path(local) if local != url and local.endswith(".atom") else local
+
+
+def _entry_view(entry: PublishedEntry, href: _Urls, *, alone: bool) -> dict[str, Any]:
+    """What the templates show of an entry: in a river under its day's heading, or `alone`
+    on its own page (the full date, and its title the page's h1)."""
     updated = entry.updated
     view: dict[str, Any] = {
         "anchor": "e-" + entry_slug(entry.id),
         "title": entry.title,
         "href": href(entry.page or entry.link),
         "updated": updated.isoformat(),
-        "time": f"{updated:%Y-%m-%d %H:%M} UTC" if full_date else f"{updated:%H:%M} UTC",
+        "time": f"{updated:%Y-%m-%d %H:%M} UTC" if alone else f"{updated:%H:%M} UTC",
         "published": None,
         "authors": ", ".join(entry.authors),
         "source_title": entry.source.title,
         "source_href": href(html_path(source_feed_path(entry.source.source_id))),
         "summary": entry.summary,
-        "content": markupsafe.Markup(sanitise(entry.content_html)) if entry.content_html else None,
-        "vias": [{"href": href(v.href), "title": v.title or v.href} for v in entry.vias],
+        "content": _content(entry.content_html, 1 if alone else 3) if entry.content_html else None,
+        "vias": [{"href": _via_href(v.href, href), "title": v.title or v.href} for v in entry.vias],
     }
     if entry.published.date() != updated.date():
         view["published"] = {
@@ -136,7 +159,7 @@ def _days(entries: Sequence[PublishedEntry], href: _Urls) -> list[dict[str, Any]
         {
             "key": day.isoformat(),
             "text": _day_heading(day),
-            "entries": [_entry_view(e, href, full_date=False) for e in group],
+            "entries": [_entry_view(e, href, alone=False) for e in group],
         }
         for day, group in itertools.groupby(entries, key=lambda e: e.updated.date())
     ]
@@ -185,7 +208,7 @@ def render_entry(info: FeedInfo, entry: PublishedEntry) -> bytes:
     assert entry.page is not None
     href = _Urls(info, entry.page)
     context = _common(info, entry.page, entry.title)
-    context.update(entry=_entry_view(entry, href, full_date=True))
+    context.update(entry=_entry_view(entry, href, alone=True))
     return _render("entry.html.j2", context)
 
 

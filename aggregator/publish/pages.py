@@ -14,10 +14,11 @@ from datetime import date
 from aggregator.publish.archive import archive_pages
 from aggregator.publish.atom import HTML_PATH, AtomDocument
 from aggregator.publish.clean import PublishedEntry, http_url, source_feed_path, tag_feed_path
-from aggregator.publish.html import Directory, Link, RiverPage, html_path
+from aggregator.publish.html import DIRECTORY_PATH, Directory, Link, RiverPage, html_path
 from aggregator.publish.info import SourceInfo
 
 HTML_PAGE_SIZE = 100  # entries per archive page
+TAG_SOURCES_SHOWN = 12  # sources named at the top of a tag's page: the entries come first
 Group = tuple[str, set[str]]  # a per-source or per-tag feed: its title, its sources' ids
 
 
@@ -82,6 +83,9 @@ def group_pages(
         if doc.path.startswith("tags/"):
             about = [Link("Atom feed", doc.path)]
             about += [Link(f"Source: {s.title or s.id}", _source_page(s)) for s in members]
+            if len(members) > TAG_SOURCES_SHOWN:  # the rest are listed in the directory
+                more = len(members) - TAG_SOURCES_SHOWN
+                about[1 + TAG_SOURCES_SHOWN :] = [Link(f"{more} more sources", DIRECTORY_PATH)]
         else:  # sources whose ids slugify alike share a feed: the first one describes it
             about = _source_links(members[0])
             about += [Link(f"Tag: {t}", html_path(tag_feed_path(t))) for t in members[0].tags]
