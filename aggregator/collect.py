@@ -14,15 +14,20 @@ from aggregator import eventloop
 from aggregator.config import RemoteSource, Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
-from aggregator.model import FeedMeta, ParsedFeed, RawEntry, SourceKind, SourceSpec
+from aggregator.model import (
+    SEED_TEXT_SOURCE,
+    FeedMeta,
+    ParsedFeed,
+    RawEntry,
+    SourceKind,
+    SourceSpec,
+)
 from aggregator.parse import parse_feed
 from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import SourceState, Store
 
 if TYPE_CHECKING:
     from aggregator.ingest.http import FetchOutcome, FetchSettings
-
-SEED_TEXT_SOURCE = "seeds"
 
 
 @dataclass(slots=True)

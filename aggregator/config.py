@@ -71,6 +71,8 @@ class DedupeConfig:
     # Items (by key, origin id or link) that always start a story of their own: the
     # operator's fix for a wrong merge.
     never_merge: tuple[str, ...] = ()
+    # Groups of items (by key, origin id or link) that always make one story.
+    always_merge: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,9 +225,20 @@ def _dedupe(table: _Table) -> DedupeConfig:
         raise ConfigError(
             "expected a list of item keys, origin ids or links", key=table.key("never_merge")
         )
+    always = table.get("always_merge", list, [])
+    if not all(
+        isinstance(group, list) and len(group) >= 2 and all(isinstance(v, str) for v in group)
+        for group in always
+    ):
+        raise ConfigError(
+            "expected a list of groups of two or more item keys, origin ids or links "
+            '(always_merge = [["key-a", "key-b"]])',
+            key=table.key("always_merge"),
+        )
     config = DedupeConfig(
         window_days=table.get("window_days", int, d.window_days, positive=True, most=MAX_DAYS),
         never_merge=tuple(never),
+        always_merge=tuple(tuple(group) for group in always),
     )
     table.finish()
     return config

@@ -56,18 +56,19 @@ import unicodedata
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from aggregator.identity import fold
-from aggregator.model import Item
+from aggregator.model import SEED_TEXT_SOURCE, Item
 from aggregator.normalise.text import decode_entities, repair_mojibake
 
-# Bump when folding or hashing changes. Version 2 added `truncated` and `dated`; a stored
-# version-1 signature still loads, as an untruncated text with an untrusted date.
-SIGNATURE_VERSION = 2
+# Bump when folding or hashing changes. Version 2 added `truncated` and `dated`; version 3
+# `unit` and `figures`. Older stored signatures still load: an untruncated text with an
+# untrusted date, its source as its unit, and figures unknown (never a conflict).
+SIGNATURE_VERSION = 3
 
 SHINGLE_SIZE = 5  # words per shingle: long enough that template phrases rarely collide
 MIN_SENTENCE_TOKENS = 6  # shorter sentences ("Photo: NATO") say nothing about identity
@@ -113,6 +114,18 @@ MIN_PROMISING_CONTAINMENT = 0.3
 # Tolerated conflicts: one per this many whole sentences in common (an unrepaired encoding
 # accident in a long copy), none for short texts.
 CONFLICTS_PER_MATCH = 4
+
+# Figures (numbers, amounts, dates, times) that differ inside sentences otherwise alike:
+# copies of one release carry its figures, while the same template with other figures is
+# another week's report or another site's notice. Only sentences found in part count (a
+# copy that dropped the contact block lost its phone number, which is no conflict), and
+# two figures are needed (one may be a republisher's edit of a date).
+MIN_MISSING_FIGURES = 2
+
+# A close call: the runner-up story's evidence is as strong and scores within this much of
+# the best one. Neither is clearly the story, so the item stays apart (a duplicate is a
+# nuisance, a story merged into the wrong one is lost).
+CLOSE_CALL_MARGIN = 0.05
 
 # Ambiguity: when a teaser fits several stories, a copy is published within this many days
 # of its release, while a follow-up usually comes later. A story with a trusted date this
@@ -223,6 +236,13 @@ class _Folded:
     starts: list[int]  # the first shingle of each paragraph
     sentences: list[Sentence]
     truncated: bool = False  # the text ends in a truncation mark or a "Read more"
+    # (hash, first word of its sentence) of each number the text states; _NO_SENTENCE
+    # for numbers outside a sentence long enough to be recorded
+    figures: list[tuple[int, int]] = field(default_factory=list)
+    # (hash of the words with every number masked, first word) of recorded sentences
+    # that state numbers: the same shape with another hash is the same sentence with
+    # other figures
+    shapes: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _shingles(tokens: Sequence[str]) -> list[int]:
@@ -244,11 +264,22 @@ def _shingles(tokens: Sequence[str]) -> list[int]:
     ]
 
 
+@dataclass(slots=True)
+class _Figures:
+    stated: list[tuple[int, int]] = field(default_factory=list)
+    shapes: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _shape(words: Sequence[str]) -> int:
+    return _hash(" ".join("#" if any(c.isdigit() for c in w) else w for w in words))
+
+
 def _fold_paragraph(
-    paragraph: str, offset: int, number: int, last: bool
+    paragraph: str, offset: int, number: int, last: bool, numbers: _Figures
 ) -> tuple[list[str], list[Sentence]]:
-    """Words of a paragraph, and its sentences long enough to identify a story, located
-    in the text's word stream (`offset` is where the paragraph starts)."""
+    """Words of a paragraph and its sentences long enough to identify a story, located in
+    the text's word stream (`offset` is where the paragraph starts); its figures go to
+    `numbers`."""
     words: list[str] = []
     found: list[Sentence] = []
     truncated = bool(_TRUNCATED.search(paragraph))
@@ -258,14 +289,30 @@ def _fold_paragraph(
         start = offset + len(words)
         words.extend(sentence_words)
         cut = truncated and i == len(parts) - 1
-        if len(sentence_words) >= MIN_SENTENCE_TOKENS and not cut:
+        recorded = len(sentence_words) >= MIN_SENTENCE_TOKENS and not cut
+        if recorded:
             end = start + len(sentence_words) - SHINGLE_SIZE + 1
             sentence_hash = _hash(" ".join(sentence_words))
             found.append(Sentence(sentence_hash, start, end, last, min(number, _MAX_PARAGRAPH)))
+        stated = figures(sentence)
+        where = start if recorded else _NO_SENTENCE
+        numbers.stated.extend((figure, where) for figure in stated)
+        if recorded and stated:
+            numbers.shapes.append((_shape(sentence_words), start))
     # A teaser cut mid-word ("… the Lowm…"): the cut word is not a word of the release.
     if truncated and words:
         words.pop()
     return words, found
+
+
+_FIGURE = re.compile(r"\d+(?:[.,:/]\d+)*")
+_NO_SENTENCE = 0xFFFFFFFF
+
+
+def figures(text: str) -> set[int]:
+    """The numbers a text states (amounts, percentages, dates, times), as hashes;
+    thousands separators dropped so "1,200" and "1200" agree."""
+    return {_hash("#" + m.group().replace(",", "")) for m in _FIGURE.finditer(text)}
 
 
 def fold_text(text: str) -> _Folded:
@@ -273,6 +320,7 @@ def fold_text(text: str) -> _Folded:
     tokens: list[str] = []
     starts: list[int] = []
     found: list[Sentence] = []
+    numbers = _Figures()
     text = repair(text)
     parts = paragraphs(text, repaired=True)
     truncated = bool(parts) and (
@@ -281,14 +329,16 @@ def fold_text(text: str) -> _Folded:
     )
     for number, paragraph in enumerate(parts):
         words, in_paragraph = _fold_paragraph(
-            paragraph, len(tokens), number, number == len(parts) - 1
+            paragraph, len(tokens), number, number == len(parts) - 1, numbers
         )
         if not words:
             continue
         starts.append(_hash(" ".join(words[:SHINGLE_SIZE])))
         found.extend(in_paragraph)
         tokens.extend(words)
-    return _Folded(tokens, _shingles(tokens), starts, found, truncated)
+    return _Folded(
+        tokens, _shingles(tokens), starts, found, truncated, numbers.stated, numbers.shapes
+    )
 
 
 # Sentences pack as (hash, start, end | paragraph << 24 | last << 31): texts of more
@@ -344,7 +394,16 @@ class Signature:
     sentences: bytes
     truncated: bool = False  # a teaser: cut short ("…") or pointing at its full version
     dated: bool = False  # `published` is trusted (TRUSTED_DATE_RULES)
+    # Who published this copy, for "one copy per source": the source, or for a seed
+    # document (a folder of documents from anywhere) the document itself.
+    unit: str = ""
+    figures: bytes = b""  # (hash, sentence start) pairs of the numbers it states
+    shapes: bytes = b""  # (masked hash, sentence start) of sentences stating numbers
     version: int = SIGNATURE_VERSION
+
+    @property
+    def publisher(self) -> str:
+        return self.unit or self.source_id
 
     def to_json(self) -> str:
         return json.dumps(
@@ -364,6 +423,9 @@ class Signature:
                 "sentences": _b64(self.sentences),
                 "truncated": self.truncated,
                 "dated": self.dated,
+                "unit": self.unit,
+                "figures": _b64(self.figures),
+                "shapes": _b64(self.shapes),
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -388,12 +450,28 @@ class Signature:
             sentences=base64.b64decode(data["sentences"]),
             truncated=bool(data.get("truncated", False)),
             dated=bool(data.get("dated", False)),
+            unit=str(data.get("unit") or _unit(data["key"], data["source_id"])),
+            figures=base64.b64decode(data.get("figures", "")),
+            shapes=base64.b64decode(data.get("shapes", "")),
         )
 
 
 def _anchors(folded: _Folded) -> list[int]:
     sampled = [h for h in folded.shingles if h % ANCHOR_MODULUS == 0]
     return sampled + folded.starts
+
+
+def _pack_pairs(pairs: Iterable[tuple[int, int]]) -> bytes:
+    return array("I", [value for pair in pairs for value in pair]).tobytes()
+
+
+def _pairs(blob: bytes) -> list[tuple[int, int]]:
+    values = unpack(blob)
+    return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
+
+
+def _unit(key: str, source_id: str) -> str:
+    return key if source_id == SEED_TEXT_SOURCE else source_id
 
 
 def signature_of(item: Item) -> Signature:
@@ -413,11 +491,32 @@ def signature_of(item: Item) -> Signature:
         sentences=_pack_sentences(folded.sentences),
         truncated=folded.truncated or item.readmore is not None,
         dated=(item.date_rule or "published") in TRUSTED_DATE_RULES,
+        unit=_unit(item.key, item.source.source_id),
+        figures=_pack_pairs(folded.figures),
+        shapes=_pack_pairs(folded.shapes),
     )
 
 
 # ---------------------------------------------------------------------------------------
 # Matching
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A story an item was compared with, and what came of it (for `explain`)."""
+
+    entry_id: str
+    key: str  # the stored item it was compared with
+    verdict: str  # the evidence found, or "refused: why"
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entry_id": self.entry_id,
+            "key": self.key,
+            "verdict": self.verdict,
+            "score": self.score,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,9 +527,51 @@ class Match:
     reason: str
     score: float | None = None
     matched_key: str | None = None
+    candidates: tuple[Candidate, ...] = ()  # the stories weighed, best first
 
 
 NEW_STORY = Match(None, "new story")
+JOINED_BY_OPERATOR = "joined by the operator"
+# Candidates kept per decision for `explain`: the winner and the runners-up that mattered.
+MAX_EXPLAINED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Constraints:
+    """The operator's repairs, as matching must respect them: items kept out of stories
+    (`split`, `never_merge`) and items put into one (`join`, `always_merge`)."""
+
+    apart: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> entry ids
+    together: Mapping[str, str] = field(default_factory=dict)  # key -> entry id
+
+
+@dataclass(frozen=True, slots=True)
+class LinkUse:
+    """One item's use of a link, for telling specific links from shared ones."""
+
+    publisher: str
+    link: str
+    key: str
+    text: str  # anything that differs when the texts differ (a fingerprint, a hash)
+
+
+def shared_links(uses: Iterable[LinkUse]) -> set[str]:
+    """Links that identify no single item: one publisher gives them to two or more items
+    with different keys and different texts (a news index page, a home page, a digest's
+    day page). A repost (same text, new guid) does not make a link shared."""
+    texts: dict[tuple[str, str], dict[str, str]] = {}
+    found: set[str] = set()
+    for use in uses:
+        by_key = texts.setdefault((use.publisher, use.link), {})
+        by_key[use.key] = use.text
+        if len(by_key) > 1 and len(set(by_key.values())) > 1:
+            found.add(use.link)
+    return found
+
+
+def link_uses(signatures: Iterable[Signature]) -> list[LinkUse]:
+    return [LinkUse(s.publisher, s.link, s.key, s.fingerprint) for s in signatures if s.link]
+
 
 # Strength of each kind of evidence: a stronger one wins over a higher score.
 _LINK, _READMORE, _FINGERPRINT, _NEAR, _CONTAINED, _SENTENCES = 6, 5, 4, 3, 2, 1
@@ -444,6 +585,9 @@ class _Evidence:
     entry_id: str
     key: str
 
+    def candidate(self) -> Candidate:
+        return Candidate(self.entry_id, self.key, self.reason, round(self.score, 4))
+
 
 @dataclass(slots=True)
 class _Known:
@@ -454,7 +598,13 @@ class _Known:
 class StoryIndex:
     """The stored items of the window, by what can find them."""
 
-    def __init__(self, known: Iterable[tuple[Signature, str]] = ()) -> None:
+    def __init__(
+        self,
+        known: Iterable[tuple[Signature, str]] = (),
+        *,
+        shared: Iterable[str] = (),
+        constraints: Constraints | None = None,
+    ) -> None:
         self._items: list[_Known] = []
         self._by_link: dict[str, int] = {}
         self._by_readmore: dict[str, list[int]] = {}
@@ -469,15 +619,26 @@ class StoryIndex:
         self._titles: dict[str, set[str]] = {}
         # Trusted publication dates of each story's items: a tie-breaker for teasers.
         self._dates: dict[str, list[datetime]] = {}
+        # Who published each story's copies: a story holds one copy per publisher.
+        self._publishers: dict[str, dict[str, str]] = {}  # entry id -> publisher -> key
+        self.shared: set[str] = set(shared)
+        self.constraints = constraints or Constraints()
         for sig, entry_id in known:
             self.add(sig, entry_id)
 
     def __len__(self) -> int:
         return len(self._items)
 
+    def signatures(self) -> Iterable[Signature]:
+        return (known.sig for known in self._items)
+
+    def has_entry(self, entry_id: str) -> bool:
+        return entry_id in self._publishers
+
     def add(self, sig: Signature, entry_id: str) -> None:
         position = len(self._items)
         self._items.append(_Known(sig, entry_id))
+        self._publishers.setdefault(entry_id, {}).setdefault(sig.publisher, sig.key)
         if sig.link:
             self._by_link.setdefault(sig.link, position)
         if sig.readmore:
@@ -507,30 +668,62 @@ class StoryIndex:
         return (stories,) if isinstance(stories, str) else stories
 
     def match(self, sig: Signature) -> Match:
-        exact = self._exact(sig)
+        pinned = self.constraints.together.get(sig.key)
+        if pinned is not None and self.has_entry(pinned):
+            return Match(pinned, JOINED_BY_OPERATOR)
+        refused: list[Candidate] = []
+        exact = self._exact(sig, refused)
         if exact is not None:
             return exact
-        return self._fuzzy(sig)
+        return self._fuzzy(sig, refused)
+
+    # -- what rules a story out, whatever the evidence
+
+    def _refusal(self, sig: Signature, known: _Known, *, repost: bool = False) -> str | None:
+        if known.entry_id in self.constraints.apart.get(sig.key, ()):
+            return "refused: kept apart by the operator"
+        other = self._publishers.get(known.entry_id, {}).get(sig.publisher)
+        if other is not None and other != sig.key and not repost:
+            # Two items of one source with different ids are two releases, however
+            # alike (a weekly report, a "Media statement"); a repost has the same text.
+            return f"refused: the story already has {other} from the same source"
+        return None
+
+    def _specific(self, link: str | None) -> bool:
+        return link is not None and link not in self.shared
 
     # -- exact evidence
 
-    def _exact(self, sig: Signature) -> Match | None:
-        hit = self._by_link.get(sig.link) if sig.link else None
-        if hit is not None:
-            return self._match_of(hit, "same link", None)
-        hit = self._by_link.get(sig.readmore) if sig.readmore else None
-        if hit is not None:
-            return self._match_of(hit, f"read-more link to {sig.readmore}", None)
-        for position in self._by_readmore.get(sig.link or "", ()):
-            return self._match_of(position, "read-more link of a teaser", None)
+    def _exact_hits(self, sig: Signature) -> Iterable[tuple[int, str, float | None]]:
+        if self._specific(sig.link):
+            assert sig.link is not None
+            hit = self._by_link.get(sig.link)
+            if hit is not None:
+                yield hit, "same link", None
+            for position in self._by_readmore.get(sig.link, ()):
+                yield position, "read-more link of a teaser", None
+        if self._specific(sig.readmore):
+            assert sig.readmore is not None
+            hit = self._by_link.get(sig.readmore)
+            if hit is not None:
+                yield hit, f"read-more link to {sig.readmore}", None
         hit = self._by_fingerprint.get(sig.fingerprint)
         if hit is not None and sig.length >= MIN_CONTAINED_SHINGLES + SHINGLE_SIZE:
-            return self._match_of(hit, "same fingerprint", 1.0)
-        return None
+            yield hit, "same fingerprint", 1.0
 
-    def _match_of(self, position: int, reason: str, score: float | None) -> Match:
-        known = self._items[position]
-        return Match(known.entry_id, reason, score, known.sig.key)
+    def _exact(self, sig: Signature, refused: list[Candidate]) -> Match | None:
+        for position, reason, score in self._exact_hits(sig):
+            known = self._items[position]
+            refusal = self._refusal(sig, known, repost=score == 1.0)
+            if refusal is None and reason == "same link" and _texts_disagree(sig, known.sig):
+                refusal = "refused: same link, but the texts have nothing in common"
+            if refusal is not None:
+                refused.append(Candidate(known.entry_id, known.sig.key, refusal))
+                continue
+            winner = Candidate(known.entry_id, known.sig.key, reason, score)
+            candidates = (winner, *refused)[:MAX_EXPLAINED]
+            return Match(known.entry_id, reason, score, known.sig.key, candidates)
+        return None
 
     # -- fuzzy evidence
 
@@ -558,20 +751,30 @@ class StoryIndex:
         theirs = len(self._items[position].sig.anchors) // 4
         return MIN_PROMISING_CONTAINMENT / 2 * min(anchors, theirs)
 
-    def _fuzzy(self, sig: Signature) -> Match:
+    def _fuzzy(self, sig: Signature, refused: list[Candidate]) -> Match:
         text = _Text.of(sig)
         best: dict[str, _Evidence] = {}
         for position in self._candidates(sig):
             known = self._items[position]
-            evidence = self._compare(text, _Text.of(known.sig), known.entry_id)
-            if evidence is None:
+            outcome = self._refusal(sig, known) or self._compare(
+                text, _Text.of(known.sig), known.entry_id
+            )
+            if outcome is None:
+                continue
+            if isinstance(outcome, str):
+                refused.append(Candidate(known.entry_id, known.sig.key, outcome))
                 continue
             current = best.get(known.entry_id)
-            if current is None or _rank(evidence) > _rank(current):
-                best[known.entry_id] = evidence
-        return _decide(sig, list(best.values()), self._titles, self._dates)
+            if current is None or _rank(outcome) > _rank(current):
+                best[known.entry_id] = outcome
+        # A story refused through one of its items is out, whatever another item says.
+        out = {c.entry_id for c in refused if "same source" in c.verdict or "operator" in c.verdict}
+        found = [e for e in best.values() if e.entry_id not in out]
+        return _decide(sig, found, refused, self._titles, self._dates)
 
-    def _compare(self, new: _Text, known: _Text, entry_id: str) -> _Evidence | None:
+    def _compare(self, new: _Text, known: _Text, entry_id: str) -> _Evidence | str | None:
+        """The evidence that `new` is a copy of `known`'s story, the reason it is not
+        (once the texts were close enough to ask), or None when they are unrelated."""
         common = len(new.set & known.set)
         smaller, larger = (new, known) if len(new.set) <= len(known.set) else (known, new)
         if not common or not smaller.set:
@@ -585,9 +788,13 @@ class StoryIndex:
         # Seen from the shorter text only: a teaser cut mid-sentence covers a prefix of
         # the release's first sentence, which is no conflict.
         sentences_of_smaller = unpack_sentences(smaller.sig.sentences)
-        matched, conflicts = _align(smaller.shingles, sentences_of_smaller, larger.set)
+        matched, partial = _align(smaller.shingles, sentences_of_smaller, larger.set)
+        missing = _missing_figures(partial, smaller.sig, larger.sig)
+        if missing >= MIN_MISSING_FIGURES:
+            return f"refused: {missing} figures differ (jaccard={jaccard:.2f})"
+        conflicts = len(partial)
         if conflicts > len(matched) // CONFLICTS_PER_MATCH:
-            return None
+            return f"refused: {conflicts} sentences only partly alike (jaccard={jaccard:.2f})"
         key = known.sig.key
         which = "teaser" if smaller is new else "item"
         # A teaser is near-identical to another teaser of a release that opens the same
@@ -649,20 +856,52 @@ class _Text:
         return cls(sig, shingles, set(shingles))
 
 
+def _texts_disagree(a: Signature, b: Signature) -> bool:
+    """Two whole texts (no teaser) of some length with almost nothing in common: a link
+    they share is a page that holds more than one item."""
+    floor = MIN_CONTAINED_SHINGLES + SHINGLE_SIZE
+    if a.truncated or b.truncated or a.length < floor or b.length < floor:
+        return False
+    first, second = set(unpack(a.shingles)), set(unpack(b.shingles))
+    smaller = min(len(first), len(second))
+    return len(first & second) < MIN_PROMISING_CONTAINMENT * smaller
+
+
+def _missing_figures(partial: Sequence[Sentence], smaller: Signature, larger: Signature) -> int:
+    """Figures the longer text does not state, in the shorter text's sentences that the
+    longer one has with other numbers: the same words around other figures (its shape),
+    or found only in part. 0 for signatures from before figures were kept."""
+    if smaller.version < 3 or larger.version < 3 or not smaller.figures:
+        return 0
+    larger_shapes = {shape for shape, _ in _pairs(larger.shapes)}
+    larger_hashes = {s.hash for s in unpack_sentences(larger.sentences)}
+    own = {s.start: s.hash for s in unpack_sentences(smaller.sentences)}
+    starts = {sentence.start for sentence in partial}
+    starts.update(
+        at
+        for shape, at in _pairs(smaller.shapes)
+        if shape in larger_shapes and own.get(at) not in larger_hashes
+    )
+    if not starts:
+        return 0
+    stated = {figure for figure, _ in _pairs(larger.figures)}
+    return sum(1 for figure, at in _pairs(smaller.figures) if at in starts and figure not in stated)
+
+
 def _align(
     shingles: array[int], found_in: Sequence[Sentence], other: set[int]
-) -> tuple[list[Sentence], int]:
-    """Sentences found whole in `other`, and how many were found only in part."""
+) -> tuple[list[Sentence], list[Sentence]]:
+    """Sentences found whole in `other`, and those found only in part."""
     matched: list[Sentence] = []
-    conflicts = 0
+    partial: list[Sentence] = []
     for sentence in found_in:
         inner = set(shingles[sentence.start : sentence.end])
         found = len(inner & other)
         if inner and found == len(inner):
             matched.append(sentence)
         elif found >= CONFLICT_COVERAGE * len(inner):
-            conflicts += 1
-    return matched, conflicts
+            partial.append(sentence)
+    return matched, partial
 
 
 def _is_run(part: array[int], whole: array[int]) -> bool:
@@ -692,32 +931,40 @@ def _rank(evidence: _Evidence) -> tuple[int, float]:
 def _decide(
     sig: Signature,
     found: list[_Evidence],
+    refused: list[Candidate],
     titles: dict[str, set[str]],
     dates: dict[str, list[datetime]],
 ) -> Match:
-    """The story a fuzzy match points at, or a new story when two stories fit as well."""
-    if not found:
-        return NEW_STORY
+    """The story the evidence points at, or a new story when no story is clearly the
+    best: the runner-up is as strong and scores within CLOSE_CALL_MARGIN (for teasers,
+    any second story with containment), and neither headline nor date settles it."""
     found.sort(key=lambda e: (-e.strength, -e.score, e.entry_id))
+    explained = tuple([e.candidate() for e in found] + refused)[:MAX_EXPLAINED]
+    if not found:
+        return Match(None, NEW_STORY.reason, candidates=explained)
     top = found[0]
-    rivals = [e for e in found[1:] if e.strength == top.strength]
-    if top.strength == _NEAR or not rivals:
-        return Match(top.entry_id, top.reason, round(top.score, 4), top.key)
-    # A teaser fits two stories (a follow-up repeats the opening sentence): the headline
-    # may tell them apart, else the date (a copy comes within days of its release, a
-    # follow-up later); if neither does, refuse to guess.
+    margin = CLOSE_CALL_MARGIN if top.strength == _NEAR else 1.0
+    rivals = [e for e in found[1:] if e.strength == top.strength and top.score - e.score <= margin]
+    if not rivals:
+        return Match(top.entry_id, top.reason, round(top.score, 4), top.key, explained)
+    # A teaser fits two stories (a follow-up repeats the opening sentence), or a copy is
+    # as close to two: the headline may tell them apart, else the date (a copy comes
+    # within days of its release, a follow-up later); if neither does, refuse to guess.
     fitting = (top, *rivals)
     same_title = [e for e in fitting if sig.title and sig.title in titles.get(e.entry_id, ())]
     if len(same_title) == 1:
         chosen = same_title[0]
-        return Match(chosen.entry_id, chosen.reason + ", same headline", chosen.score, chosen.key)
+        reason = chosen.reason + ", same headline"
+        return Match(chosen.entry_id, reason, chosen.score, chosen.key, explained)
     if sig.dated:
         near = [e for e in fitting if _within_days(sig.published, dates.get(e.entry_id, ()))]
         if len(near) == 1:
             chosen = near[0]
             reason = f"{chosen.reason}, the only one published within {COPY_DAYS:g} days"
-            return Match(chosen.entry_id, reason, chosen.score, chosen.key)
-    return Match(None, f"new story (ambiguous: fits {len(fitting)} stories)")
+            return Match(chosen.entry_id, reason, chosen.score, chosen.key, explained)
+    scores = " vs ".join(f"{e.score:.2f}" for e in fitting)
+    reason = f"new story (ambiguous, a close call: fits {len(fitting)} stories, {scores})"
+    return Match(None, reason, candidates=explained)
 
 
 def _within_days(when: datetime, dates: Iterable[datetime]) -> bool:
@@ -740,15 +987,17 @@ def assign_entries(
 ) -> dict[str, Match]:
     """The entry every new item joins, keyed by item key.
 
-    Items are processed in `processing_order` and added to `index` as they go, so copies
-    within one batch find each other. A new story gets `new_entry_id(sig)` and the reason
-    "new story"."""
+    Links shared by several items of one publisher (in the batch or the index) are
+    learned first, so no item of the batch matches on them. Items are then processed in
+    `processing_order` and added to `index` as they go, so copies within one batch find
+    each other. A new story gets `new_entry_id(sig)` and the reason "new story"."""
+    index.shared |= shared_links(link_uses([*index.signatures(), *new]))
     decisions: dict[str, Match] = {}
     for sig in processing_order(new):
         found = index.match(sig)
         entry_id = found.entry_id if found.entry_id is not None else new_entry_id(sig)
         if found.entry_id is None:
-            found = Match(entry_id, found.reason, found.score, None)
+            found = replace(found, entry_id=entry_id, matched_key=None)
         index.add(sig, entry_id)
         decisions[sig.key] = found
     return decisions
@@ -767,8 +1016,23 @@ def is_own_item(item: Item) -> bool:
     return bool(org) and any(name and fold(name) == org for name in feed_names)
 
 
+def is_teaser(item: Item) -> bool:
+    """A copy that is not the whole release: it points at its full version, or ends cut
+    short or in a "Read more"."""
+    if item.readmore is not None:
+        return True
+    # Publishing reads items without their plain text: the end of the HTML tells as well.
+    body = item.text or _TAG.sub(" ", (item.content_html or item.summary or "")[-_TAIL_CHARS * 2 :])
+    tail = body.rstrip()[-_TAIL_CHARS:]
+    return bool(_TRUNCATED.search(tail) or _READ_MORE_TAIL.search(tail))
+
+
+_TAG = re.compile(r"<[^>]*>|^[^<]*>")
+
+
 def choose_representative(items: Sequence[Item]) -> Item:
-    """The organisation's own item when present, else the earliest published; ties by key."""
+    """The copy an entry shows whole: the organisation's own item when present, else the
+    earliest published whole copy, else the earliest teaser; ties by key."""
     if not items:
         raise ValueError("a story has at least one item")
-    return min(items, key=lambda i: (not is_own_item(i), i.published, i.key))
+    return min(items, key=lambda i: (not is_own_item(i), is_teaser(i), i.published, i.key))

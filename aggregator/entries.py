@@ -1,9 +1,11 @@
 """Turn the stored copies of each story into one published `Entry` (pure).
 
 The representative is chosen by `dedupe.choose_representative` (the originating
-organisation's own item when present, else the earliest). The entry shows its title and
-link, the most complete cleaned text among the copies, and credits every other copy with a
-``rel="via"`` link.
+organisation's own item when present, else the earliest whole copy). The entry shows that
+one copy whole (title, link, summary and content), never pieces of several: a story
+wrongly merged must not publish one release's headline over another's text. Every other
+copy is credited with a ``rel="via"`` link. Only the organisation is taken from another
+copy, when the representative names none: it is attribution, not content.
 """
 
 from __future__ import annotations
@@ -29,26 +31,11 @@ def copy_href(item: Item) -> str | None:
     return None
 
 
-def _length(item: Item) -> int:
-    return len(item.content_html or item.summary or "")
-
-
-def _most_complete(items: Sequence[Item]) -> Item:
-    return max(items, key=lambda i: (_length(i), -i.published.timestamp(), i.key))
-
-
 def build_entry(entry_id: str, copies: Sequence[Item]) -> Entry:
     if len(copies) == 1:  # most stories: nothing to choose, fill in or credit
         return Entry(id=entry_id, item=copies[0], vias=())
     representative = choose_representative(copies)
-    fullest = _most_complete(copies)
     shown = representative
-    if fullest is not representative and _length(fullest) > _length(representative):
-        shown = replace(
-            representative,
-            content_html=fullest.content_html,
-            summary=representative.summary or fullest.summary,
-        )
     if not shown.authors:
         # A teaser that names nobody still belongs to the organisation another copy names.
         credited = next((c.authors for c in copies if c.authors and c.via is None), None)

@@ -8,6 +8,7 @@
         + ParseError                 bytes that are not a feed / not a seed document
       x StorageError                 the database failed or is locked
       x PublishError                 the output could not be written
+      x RepairError                  a split, join or undo that cannot be made as asked
 
 Only exceptions that are unlikely to be bugs are wrapped into this tree; anything else
 propagates, so programming errors crash loudly instead of being reported as a bad feed.
@@ -64,4 +65,8 @@ class StorageError(AggregatorError):
 
 
 class PublishError(AggregatorError):
+    pass
+
+
+class RepairError(AggregatorError):
     pass

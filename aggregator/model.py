@@ -16,6 +16,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
+# The source of every plain-text and Markdown seed document: a folder of documents from
+# anywhere, so each document counts as a source of its own when merging.
+SEED_TEXT_SOURCE = "seeds"
+
 
 class SourceKind(enum.Enum):
     SEED_TEXT = "seed-text"  # a press release saved as text / markdown in seeds/

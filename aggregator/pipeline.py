@@ -19,9 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from aggregator import dedupe, identity
+from aggregator import dedupe, identity, repair
 from aggregator.collect import (
-    SEED_TEXT_SOURCE,
     Batch,
     fetch_remote,
     is_due,
@@ -33,6 +32,7 @@ from aggregator.exceptions import FetchError, SourceError
 from aggregator.filters import ItemFilter, compile_filters, filter_reason
 from aggregator.memory import release_free_memory
 from aggregator.model import (
+    SEED_TEXT_SOURCE,
     Attribution,
     FeedMeta,
     Item,
@@ -197,6 +197,7 @@ def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceS
 class _Plan:
     writes: list[ItemWrite] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    learned_links: dict[str, str] = field(default_factory=dict)
 
 
 def _classify(
@@ -241,7 +242,7 @@ def _classify(
     return plan
 
 
-def _matches(signatures: list[dedupe.Signature], ctx: _Context) -> dict[str, dedupe.Match]:
+def _matches(fresh: Sequence[Item], signatures: list[dedupe.Signature], ctx: _Context) -> _Matched:
     """The story of each new item, against the stored ones of the window and each other.
     The index lives only here: for 50k new items it is the largest thing a run builds."""
     window_start = ctx.now - timedelta(days=ctx.settings.dedupe.window_days)
@@ -249,8 +250,43 @@ def _matches(signatures: list[dedupe.Signature], ctx: _Context) -> dict[str, ded
         (dedupe.Signature.from_json(sig), entry_id)
         for sig, entry_id in ctx.store.signatures(window_start)
     ]
-    index = dedupe.StoryIndex(known)
-    return dedupe.assign_entries(signatures, index, lambda sig: identity.entry_id(sig.key))
+    remembered = ctx.store.shared_links()
+    index = dedupe.StoryIndex(
+        known,
+        shared=remembered | _shared_with_stored(fresh, ctx.store),
+        constraints=repair.constraints_from(ctx.store.decisions(active_only=True)),
+    )
+    matches = dedupe.assign_entries(signatures, index, lambda sig: identity.entry_id(sig.key))
+    sources = {item.link: item.source.source_id for item in fresh if item.link}
+    learned = {link: sources.get(link, "") for link in index.shared - remembered}
+    return _Matched(matches, learned)
+
+
+@dataclass(frozen=True, slots=True)
+class _Matched:
+    matches: dict[str, dedupe.Match]
+    learned_links: dict[str, str]  # links found to identify no item -> the source
+
+
+def _publisher(source_id: str, key: str) -> str:
+    return key if source_id == SEED_TEXT_SOURCE else source_id
+
+
+def _shared_with_stored(fresh: Sequence[Item], store: Store) -> set[str]:
+    """Links that new items share with stored items of their publisher, however old."""
+    links = {item.link for item in fresh if item.link}
+    if not links:
+        return set()
+    uses = [
+        dedupe.LinkUse(_publisher(row.source_id, row.key), row.link, row.key, row.content_hash)
+        for row in store.link_uses(links)
+    ]
+    uses += [
+        dedupe.LinkUse(_publisher(i.source.source_id, i.key), i.link, i.key, i.content_hash)
+        for i in fresh
+        if i.link
+    ]
+    return dedupe.shared_links(uses)
 
 
 def _assign_new(
@@ -268,10 +304,14 @@ def _assign_new(
     )
     signatures = {item.key: sig for item, sig in zip(items, computed, strict=True)}
     standalone = {item.key for _, item in fresh if _never_merge(item, ctx.settings)}
-    matches = _matches([sig for key, sig in signatures.items() if key not in standalone], ctx)
+    matched = _matches(
+        items, [sig for key, sig in signatures.items() if key not in standalone], ctx
+    )
+    plan.learned_links = matched.learned_links
+    matches = matched.matches
     for key in standalone:
         matches[key] = dedupe.Match(
-            entry_id=split_entry_id(key), reason=NEVER_MERGE_REASON, score=None, matched_key=None
+            entry_id=repair.split_entry_id(key), reason=repair.NEVER_MERGE_REASON
         )
     for batch, item in fresh:
         match = matches[item.key]
@@ -287,48 +327,24 @@ def _assign_new(
                 merge_reason=match.reason if merged else None,
                 merge_score=match.score if merged else None,
                 signature=signatures[item.key].to_json(),
+                merge_detail=_detail(match),
             )
         )
 
 
-NEVER_MERGE_REASON = "kept apart by the operator (dedupe.never_merge)"
-
-
-def split_entry_id(key: str) -> str:
-    """The entry of an item split off its story: stable, and never its old entry."""
-    return identity.entry_id("split:" + key)
+def _detail(match: dedupe.Match) -> str | None:
+    """What `explain` shows of a decision: the rule and the stories weighed."""
+    if not match.candidates and match.reason == dedupe.NEW_STORY.reason:
+        return None
+    return json.dumps(
+        {"rule": match.reason, "candidates": [c.to_dict() for c in match.candidates]},
+        sort_keys=True,
+    )
 
 
 def _never_merge(item: Item, settings: Settings) -> bool:
     rules = settings.dedupe.never_merge
     return bool(rules) and (item.key in rules or item.origin_id in rules or item.link in rules)
-
-
-def split_item(
-    store: Store, ident: str, *, now: datetime, feed_id_base: str, reason: str
-) -> list[str]:
-    """Move the items named by `ident` out of their story into entries of their own.
-
-    Returns the keys moved; an item already alone in its entry is left as it is.
-    """
-    moved = []
-    for stored in store.find_items(ident, feed_id_base=feed_id_base):
-        key = stored.item.key
-        if stored.entry_id == split_entry_id(key) or store.entry_size(stored.entry_id) < 2:
-            continue
-        store.reassign(key, split_entry_id(key), reason, now)
-        moved.append(key)
-    return moved
-
-
-def apply_never_merge(settings: Settings, store: Store, now: datetime) -> list[str]:
-    """Config rules apply to stored items too, so adding one fixes a past wrong merge."""
-    moved: list[str] = []
-    for ident in settings.dedupe.never_merge:
-        moved += split_item(
-            store, ident, now=now, feed_id_base=settings.feed.base_url, reason=NEVER_MERGE_REASON
-        )
-    return moved
 
 
 # -- saving source state --------------------------------------------------------------------
@@ -552,10 +568,11 @@ def run_once(
 
     # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
     store.write_items(plan.writes)
+    store.add_shared_links(plan.learned_links, now)
     known = json.dumps(list(ctx.known_organisations))
     if store.get_meta(KNOWN_ORGANISATIONS) != known:
         store.set_meta(KNOWN_ORGANISATIONS, known)
-    report.counts["split"] = len(apply_never_merge(settings, store, now))
+    report.counts["split"] = repair.apply_config_rules(settings, store, now)
     store.touch_items(plan.unchanged, now)
     # Publishing reads everything back from the store: let this run's copies go first.
     del plan, items_by_source
@@ -631,5 +648,4 @@ __all__ = [
     "is_due",
     "publish",
     "run_once",
-    "split_item",
 ]

@@ -1,6 +1,6 @@
 """Pairwise precision and recall of story merging, against a labelled corpus.
 
-    python bench/dedup_quality.py                 # dev corpus + generated hard corpora
+    python bench/dedup_quality.py                 # realistic + dev corpus + hard variants
     python bench/dedup_quality.py --mode cli      # through `aggregator run` / `export`
     python bench/dedup_quality.py --show-errors 10
 
@@ -81,8 +81,13 @@ def via_cli(corpus: Path) -> dict[str, str]:
     """origin id → entry id, through the real command line."""
     with tempfile.TemporaryDirectory() as tmp:
         db = f"{tmp}/db.sqlite"
-        run = [sys.executable, "-m", "aggregator", "run", "--seeds", str(corpus / "seeds")]
-        subprocess.run([*run, "--out", tmp, "--db", db], check=True, capture_output=True)
+        # A corpus may hold an earlier state of its folder (`before/`): run it first, as
+        # a scheduled run would have, so corrections and updates arrive the way they do.
+        for folder in (corpus / "before", corpus / "seeds"):
+            if not folder.is_dir():
+                continue
+            run = [sys.executable, "-m", "aggregator", "run", "--seeds", str(folder)]
+            subprocess.run([*run, "--out", tmp, "--db", db], check=True, capture_output=True)
         export = [sys.executable, "-m", "aggregator", "export", "--format", "jsonl", "--db", db]
         lines = subprocess.run(export, check=True, capture_output=True, text=True).stdout
     rows = [json.loads(line) for line in lines.splitlines() if line.strip()]
@@ -131,31 +136,44 @@ def report(name: str, labelled: Sequence[ct.Labelled], rules: dict[str, Rule], e
             show_errors(labelled, predicted, errors)
 
 
+REALISTIC_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "realistic"
+
+
+def score_cli(corpus: Path, labelled: Sequence[ct.Labelled], *, strict: bool) -> None:
+    truth = {x.item.origin_id: x.story for x in labelled}
+    try:
+        p, r, fp, fn = score(truth, via_cli(corpus))
+    except (subprocess.CalledProcessError, KeyError, json.JSONDecodeError) as error:
+        if strict:
+            raise
+        print(f"CLI not usable ({type(error).__name__}); scoring in-process only")
+        return
+    print(f"{corpus.name:28} cli    precision {p:.4f} recall {r:.4f}  (wrong {fp}, missed {fn})")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=ct.DEV_CORPUS)
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        help="a labelled corpus folder (repeatable; default: tests/data/realistic and "
+        "the shared dev corpus; hard variants are generated from the last one)",
+    )
     parser.add_argument("--mode", choices=("auto", "inproc", "cli"), default="auto")
     parser.add_argument("--hard", type=int, default=3, help="generated hard corpora to score")
     parser.add_argument("--show-errors", type=int, default=0)
     args = parser.parse_args(argv)
-    labelled = ct.load_labelled(args.corpus)
+    corpora = args.corpus or [REALISTIC_CORPUS, ct.DEV_CORPUS]
     mode = args.mode
     if mode == "auto":
         mode = "cli" if importlib.util.find_spec("aggregator.cli") else "inproc"
     rules: dict[str, Rule] = {"ours": ours, "naive": naive}
-    if mode == "cli":
-        truth = {x.item.origin_id: x.story for x in labelled}
-        try:
-            p, r, fp, fn = score(truth, via_cli(args.corpus))
-        except (subprocess.CalledProcessError, KeyError, json.JSONDecodeError) as error:
-            if args.mode == "cli":
-                raise
-            # auto: the CLI is being written by others; score in-process meanwhile.
-            print(f"CLI not usable yet ({type(error).__name__}); scoring in-process only")
-        else:
-            name = args.corpus.name
-            print(f"{name:28} cli    precision {p:.4f} recall {r:.4f}  (wrong {fp}, missed {fn})")
-    report(f"{args.corpus.name} (in-process)", labelled, rules, args.show_errors)
+    for corpus in corpora:
+        labelled = ct.load_labelled(corpus)
+        if mode == "cli":
+            score_cli(corpus, labelled, strict=args.mode == "cli")
+        report(f"{corpus.name} (in-process)", labelled, rules, args.show_errors)
     for seed in range(args.hard):
         hard = ct.hard_corpus(labelled, seed=seed)
         report(f"hard variant seed={seed}", hard, rules, args.show_errors)

@@ -329,7 +329,7 @@ def test_split_command_and_never_merge_rule(workdir: Path) -> None:
     aggregator("run", cwd=workdir)
     assert len({r["entry_id"] for r in _export(workdir)}) == 2
     missing = aggregator("split", "no-such-item", cwd=workdir, check=False)
-    assert missing.returncode == 1 and "no merged item" in missing.stderr
+    assert missing.returncode == 1 and "no stored item matches" in missing.stderr
 
 
 def test_never_merge_rule_applies_to_stored_items(workdir: Path) -> None:

@@ -361,10 +361,15 @@ def test_an_untrusted_date_breaks_no_tie(rule: str) -> None:
 
 
 def test_a_teaser_is_no_near_duplicate_of_another_stories_teaser() -> None:
-    # The follow-up's own teaser is in the index; a new teaser, cut a word later, is
-    # near-identical to it (Jaccard > 0.5) but fits the first release just as well.
+    # The follow-up's own teaser (from another digest) is in the index; a new teaser, cut
+    # a word later, is near-identical to it (Jaccard > 0.5) but fits the first release
+    # just as well.
     follow_up_teaser = digest_teaser(
-        15, origin="d-f", link="https://digest.example/f", title="Statement on debris"
+        15,
+        source="other-digest",
+        origin="d-f",
+        link="https://digest.example/f",
+        title="Statement on debris",
     )
     index = StoryIndex(
         [(signature_of(ORIGINAL), "entry:a"), (signature_of(follow_up_teaser), "entry:b")]
@@ -459,3 +464,163 @@ def test_dev_corpus_pairwise_precision_and_recall() -> None:
     precision, recall, _, _ = dedup_quality.score(truth, dedup_quality.ours(labelled))
     assert precision >= 0.99
     assert recall >= 0.97
+
+
+# --- real feeds: shared links, one source's items, templates, close calls, repairs
+
+INDEX_PAGE = "https://council.example/news"
+COUNCIL_TEXTS = [
+    ["The council will close the aquatic centre for three weeks while a cracked filtration "
+     "tank is replaced by engineers from a supplier in the region."],
+    ["Council crews are clearing fallen trees from Ridge Road after the storm brought down "
+     "more than forty trees across the northern part of the shire."],
+    ["Forty-eight residents from fifteen countries became citizens at a ceremony in the "
+     "memorial hall on Thursday evening, welcomed by the mayor."],
+]  # fmt: skip
+
+
+def council_item(n: int, **fields: object) -> Item:
+    defaults: dict[str, object] = {
+        "source": "council",
+        "origin": f"council-{n}",
+        "link": INDEX_PAGE,
+        "title": "Media statement",
+        "authors": ("Shire Council",),
+    }
+    defaults.update(fields)
+    return make_item(COUNCIL_TEXTS[n], **defaults)  # type: ignore[arg-type]
+
+
+def test_items_of_one_source_sharing_an_index_link_stay_apart() -> None:
+    found = entries(*(council_item(n) for n in range(3)))
+    assert len(set(found.values())) == 3
+
+
+def test_a_link_one_source_gives_several_items_is_learned_as_shared() -> None:
+    sigs = [signature_of(council_item(n)) for n in range(2)]
+    assert dedupe.shared_links(dedupe.link_uses(sigs)) == {INDEX_PAGE}
+    # A repost (a new guid, the same text) does not make a link shared.
+    repost = signature_of(council_item(0, origin="council-9"))
+    assert dedupe.shared_links(dedupe.link_uses([sigs[0], repost])) == set()
+
+
+def test_a_copy_linking_to_a_shared_page_joins_on_its_text_not_the_link() -> None:
+    index = StoryIndex(
+        [(signature_of(council_item(n)), f"entry:{n}") for n in range(3)], shared={INDEX_PAGE}
+    )
+    copy = make_item(
+        COUNCIL_TEXTS[1], source="wire", origin="w1", link=INDEX_PAGE, title="Storm clean-up"
+    )
+    found = index.match(signature_of(copy))
+    assert found.entry_id == "entry:1"
+    assert found.reason != "same link"
+
+
+def test_a_read_more_link_to_a_shared_page_falls_back_on_the_text() -> None:
+    index = StoryIndex(
+        [(signature_of(council_item(n)), f"entry:{n}") for n in range(3)], shared={INDEX_PAGE}
+    )
+    teaser = make_item(
+        [" ".join(COUNCIL_TEXTS[2][0].split()[:14]) + "…"],
+        source="digest",
+        origin="d1",
+        link="https://digest.example/day#citizens",
+        readmore=INDEX_PAGE,
+    )
+    assert index.match(signature_of(teaser)).entry_id == "entry:2"
+
+
+def test_links_to_fragments_of_one_page_are_different_items() -> None:
+    # A digest without guids: each item's id is its link.
+    a, b = "https://d.example/p#a", "https://d.example/p#b"
+    first = make_item(COUNCIL_TEXTS[0], source="digest", origin=a, link=a)
+    second = make_item(COUNCIL_TEXTS[1], source="digest", origin=b, link=b)
+    assert first.key != second.key
+    assert not together(first, second)
+
+
+def test_two_items_of_one_source_are_two_stories_unless_the_text_is_the_same() -> None:
+    week = RELEASE[1:]
+    first = make_item(week, origin="w-1", link="https://space.example/a")
+    # Another guid, nearly the same text (one added sentence): another release.
+    second = make_item([*week, "A new sentence in this week's release only."], origin="w-2",
+                       link="https://space.example/b")  # fmt: skip
+    assert not together(first, second)
+    found = StoryIndex([(signature_of(first), "entry:1")]).match(signature_of(second))
+    assert "same source" in found.candidates[0].verdict
+    repost = make_item(week, origin="w-3", link="https://space.example/c")
+    assert together(first, repost)
+
+
+def weekly_report(total: str, kestrel: str, usage: str, **fields: object) -> Item:
+    paragraphs = [
+        f"Storage across the region's dams is at {total} per cent of capacity this week, "
+        "the Water Authority said on Wednesday.",
+        f"Kestrel Dam holds {kestrel} per cent and customers used an average of {usage} "
+        "litres per person per day, against the target of 170 litres.",
+        "The Authority reminds customers that permanent water saving rules apply all year: "
+        "hand-held hoses with a trigger nozzle may be used at any time.",
+        "Storage levels are published every week on the Authority's website, together with "
+        "the rainfall recorded at each dam and the outlook for the coming month.",
+    ]
+    defaults: dict[str, object] = {"title": "Weekly water storage update",
+                                   "authors": ("Water Authority",)}  # fmt: skip
+    defaults.update(fields)
+    return make_item(paragraphs, **defaults)  # type: ignore[arg-type]
+
+
+def test_reports_from_one_template_with_other_figures_are_other_stories() -> None:
+    # Saved as seed documents, each its own publisher: only the figures tell them apart.
+    week1 = weekly_report("68.4", "66.9", "182", source="seeds", origin="w1.txt")
+    week2 = weekly_report("69.1", "67.5", "178", source="seeds", origin="w2.txt")
+    assert not together(week1, week2)
+    found = StoryIndex([(signature_of(week1), "entry:1")]).match(signature_of(week2))
+    assert found.entry_id is None
+    assert "figures differ" in found.candidates[0].verdict
+    # A copy of week 2 that dropped a paragraph still joins week 2, not week 1.
+    copy = make_item(
+        weekly_report("69.1", "67.5", "178").text.split("\n\n")[:3],
+        source="wire",
+        origin="c2",
+        title="Dams rise",
+    )
+    found = entries(week1, week2, copy)
+    assert found["c2"] == found["w2.txt"] != found["w1.txt"]
+
+
+def test_a_close_call_between_two_stories_stays_apart_and_says_so() -> None:
+    a = make_item(RELEASE, source="one", origin="a", link="https://one.example/a")
+    b = make_item(RELEASE[:-1], source="two", origin="b", link="https://two.example/b")
+    index = StoryIndex([(signature_of(a), "entry:a"), (signature_of(b), "entry:b")])
+    copy = republished([*RELEASE[:-1], RELEASE[-1][:120]])
+    found = index.match(signature_of(copy))
+    assert found.entry_id is None
+    assert "close call" in found.reason
+    assert {c.entry_id for c in found.candidates} >= {"entry:a", "entry:b"}
+
+
+def test_constraints_keep_an_item_out_of_a_story_and_pin_another_into_one() -> None:
+    copy = republished(RELEASE)
+    apart = dedupe.Constraints(apart={copy.key: frozenset({"entry:known"})})
+    index = StoryIndex([(signature_of(ORIGINAL), "entry:known")], constraints=apart)
+    found = index.match(signature_of(copy))
+    assert found.entry_id is None
+    assert "operator" in found.candidates[0].verdict
+    pinned = dedupe.Constraints(together={"unrelated": "entry:known"})
+    other = make_item(["Nothing in common with the release at all, really."], origin="unrelated")
+    other = Item(
+        **{**{f: getattr(other, f) for f in other.__dataclass_fields__}, "key": "unrelated"}
+    )
+    index = StoryIndex([(signature_of(ORIGINAL), "entry:known")], constraints=pinned)
+    assert index.match(signature_of(other)).entry_id == "entry:known"
+
+
+def test_an_older_signature_without_figures_still_loads_and_matches() -> None:
+    data = json.loads(signature_of(ORIGINAL).to_json())
+    for name in ("unit", "figures", "shapes"):
+        del data[name]
+    data["v"] = 2
+    old = Signature.from_json(json.dumps(data))
+    assert old.publisher == "space-agency" and old.figures == b""
+    found = StoryIndex([(old, "entry:old")]).match(signature_of(republished(RELEASE[:4])))
+    assert found.entry_id == "entry:old"

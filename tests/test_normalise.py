@@ -96,7 +96,16 @@ def test_fold_for_dedup(given_text: str, expected: str) -> None:
         ("HTTPS://Example.COM:443/a", None, "https://example.com/a"),
         ("http://example.com:80", None, "http://example.com/"),
         ("http://example.com:8080/x", None, "http://example.com:8080/x"),
-        ("https://e.com/a#section", None, "https://e.com/a"),
+        # A fragment can name one item of a page (a digest's #desal, #library): kept.
+        ("https://e.com/a#section", None, "https://e.com/a#section"),
+        # Fragments that name nothing are not: navigation anchors and click tracking.
+        ("https://e.com/a#top", None, "https://e.com/a"),
+        ("https://e.com/a#more-1234", None, "https://e.com/a"),
+        ("https://e.com/a#comments", None, "https://e.com/a"),
+        ("https://e.com/a#xtor=RSS-1", None, "https://e.com/a"),
+        ("https://e.com/a#utm_source=feed", None, "https://e.com/a"),
+        ("https://e.com/a#.VxYz123", None, "https://e.com/a"),
+        ("https://e.com/a#", None, "https://e.com/a"),
         ("https://e.com/a?utm_source=rss&utm_medium=feed", None, "https://e.com/a"),
         ("https://e.com/a?b=2&fbclid=x&a=1&gclid=y", None, "https://e.com/a?b=2&a=1"),
         ("https://e.com/?mc_cid=1&mc_eid=2&_hsenc=3&_hsmi=4&igshid=5&ref_src=6", None, "https://e.com/"),
@@ -237,7 +246,7 @@ def test_read_more_link_becomes_readmore(link_text: str) -> None:
     content = f'<p>Teaser.</p><p><a href="https://org.example/n/1?utm_source=digest#x">{link_text}</a></p>'
     item = normalise(RawEntry(id="1", title="T", content=content))
     assert item.content_html == "<p>Teaser.</p>"
-    assert item.readmore == "https://org.example/n/1"
+    assert item.readmore == "https://org.example/n/1#x"
     assert any(n.startswith("read-more link removed from content by rule") for n in item.notes)
 
 

@@ -107,7 +107,7 @@ def item(
     )
 
 
-def test_entry_shows_the_most_complete_text_and_credits_every_copy() -> None:
+def test_entry_shows_one_copy_whole_and_credits_every_other() -> None:
     own = item("a", source="Reserve Bank", authors=("Reserve Bank",), text="Short release.")
     wire = item(
         "b",
@@ -118,17 +118,34 @@ def test_entry_shows_the_most_complete_text_and_credits_every_copy() -> None:
     )
     teaser = item("c", source="Digest", authors=(), text="Short")
     entry = build_entry("urn:e", [teaser, wire, own])
-    assert entry.item.link == own.link
-    assert entry.item.content_html == wire.content_html
+    # Title, link, summary and content all come from the organisation's own copy: a
+    # wrong merge must never publish one release's headline over another's text.
+    shown = entry.item
+    assert (shown.title, shown.link, shown.summary, shown.content_html) == (
+        own.title, own.link, own.summary, own.content_html,
+    )  # fmt: skip
     assert [v.href for v in entry.vias] == [wire.link, teaser.link]
+
+
+def test_a_whole_copy_represents_the_story_before_an_earlier_teaser() -> None:
+    from dataclasses import replace
+
+    teaser = replace(
+        item("c", source="Digest", authors=(), text="The council adopted its budget…"),
+        published=NOW - timedelta(hours=5),
+    )
+    wire = item("b", source="Wire", authors=("Council",), text="The council adopted it.", via="W")
+    assert build_entry("urn:e", [teaser, wire]).item.key == "b"
+    # Publishing reads items without their plain text: the HTML tells a teaser as well.
+    assert build_entry("urn:e", [replace(teaser, text=""), replace(wire, text="")]).item.key == "b"
 
 
 def test_entry_without_author_takes_the_organisation_another_copy_names() -> None:
     from dataclasses import replace
 
-    # The teaser came first, so it represents the story, but it names nobody.
+    # The digest's copy came first, so it represents the story, but it names nobody.
     teaser = replace(
-        item("c", source="Digest", authors=(), text="Short teaser text"),
+        item("c", source="Digest", authors=(), text="Short digest text"),
         published=NOW - timedelta(hours=1),
     )
     wire = item("b", source="Wire", authors=("Reserve Bank",), text="Short", via="Wire")

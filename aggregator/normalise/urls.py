@@ -1,10 +1,16 @@
 """Canonical links: the form used for identity, dedupe and output.
 
 `canonical_url()` resolves a link against its base, keeps only http(s), lower-cases the
-scheme and host, drops the default port and the fragment, and removes tracking
-parameters (the list is data: `aggregator/rules/tracking.toml`). Remaining parameters
-keep their order and their original encoding, so two spellings of one link only meet
-when they really are the same resource.
+scheme and host, drops the default port, and removes tracking parameters (the list is
+data: `aggregator/rules/tracking.toml`). Remaining parameters keep their order and their
+original encoding, so two spellings of one link only meet when they really are the same
+resource.
+
+The fragment stays: a digest whose items link to `page#desal` and `page#library` names
+two different items, and dropping it made them one link (and, for items without an id,
+one key, so one overwrote the other). Only fragments that name no item are dropped:
+tracking (`#xtor=RSS-1`, `#utm_source=…`, AddThis's `#.V1a2b3`) and the anchors blog
+engines add to every link (`#more-123`, `#comments`).
 """
 
 from __future__ import annotations
@@ -56,6 +62,25 @@ def strip_tracking(query: str, tracking: TrackingRules) -> tuple[str, tuple[str,
     return "&".join(kept), tuple(removed)
 
 
+# Anchors that point at a part of every page, never at one item of it.
+_NAVIGATION_FRAGMENTS = frozenset(
+    {"", "top", "main", "content", "main-content", "comments", "respond", "disqus_thread",
+     "more", "page", "article", "!"}
+)  # fmt: skip
+_MORE_ANCHOR = re.compile(r"more-\d+")
+
+
+def _kept_fragment(fragment: str, tracking: TrackingRules) -> str:
+    if fragment.lower() in _NAVIGATION_FRAGMENTS or _MORE_ANCHOR.fullmatch(fragment):
+        return ""
+    if fragment.startswith("."):  # AddThis / ShareThis click tracking
+        return ""
+    name, equals, _ = fragment.partition("=")
+    if equals and is_tracking_param(name, tracking):
+        return ""
+    return fragment
+
+
 def _netloc(scheme: str, netloc: str) -> str | None:
     userinfo, _, hostport = netloc.rpartition("@")
     if hostport.startswith("["):  # IPv6 literal: the port follows the closing bracket
@@ -95,7 +120,8 @@ def canonicalise(
     if netloc is None:
         return None, ()
     query, removed = strip_tracking(parts.query, tracking)
-    return urlunsplit((scheme, netloc, parts.path or "/", query, "")), removed
+    fragment = _kept_fragment(parts.fragment, tracking)
+    return urlunsplit((scheme, netloc, parts.path or "/", query, fragment)), removed
 
 
 @functools.lru_cache(maxsize=8192)
@@ -104,6 +130,8 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
 
     >>> canonical_url("HTTPS://Example.COM:443/a?utm_source=x&id=2#top")
     'https://example.com/a?id=2'
+    >>> canonical_url("https://example.com/2026-12-02#desal")
+    'https://example.com/2026-12-02#desal'
     """
     return canonicalise(url, base, default_rules().tracking)[0]
 

@@ -108,6 +108,7 @@ class StoredItem:
     first_seen: datetime
     merge_reason: str | None = None
     merge_score: float | None = None
+    merge_detail: str | None = None  # JSON: the candidate stories matching weighed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +120,28 @@ class ItemWrite:
     merge_reason: str | None = None
     merge_score: float | None = None
     signature: str | None = None
+    merge_detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """An operator's repair of a merge, kept so it survives re-runs and can be undone."""
+
+    id: int
+    kind: str  # "split" or "join"
+    subject: str  # the item key named
+    target: str  # split: the entry it left; join: the entry it joined
+    moved: tuple[tuple[str, str, str], ...]  # (item key, entry before, entry after)
+    created: datetime
+    undone: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkUseRow:
+    source_id: str
+    key: str
+    link: str
+    content_hash: str
 
 
 _DATE_FIELDS = {"feed_updated", "last_fetch_at", "next_check_at"}
@@ -430,18 +453,121 @@ class Store:
             )
 
     def reassign(self, key: str, entry_id: str, reason: str, seen_at: datetime) -> None:
-        """Move one item to another (possibly new) entry: the operator's split command."""
+        """Move one item to another (possibly new) entry (config rules, repairs)."""
         with self.transaction():
+            self._move([(key, "", entry_id)], reason, seen_at)
+
+    # -- what merging learns and what the operator decides ---------------------------
+
+    def shared_links(self) -> set[str]:
+        with self._wrap("read shared links"):
+            return {r[0] for r in self._db.execute("SELECT link FROM shared_links").fetchall()}
+
+    def add_shared_links(self, links: dict[str, str], noted_at: datetime) -> None:
+        """Remember links (link -> the source that revealed it) that identify no item."""
+        if not links:
+            return
+        with self.transaction():
+            self._db.executemany(
+                "INSERT INTO shared_links (link, source_id, noted_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (link) DO NOTHING",
+                [(link, source, dump_date(noted_at)) for link, source in sorted(links.items())],
+            )
+
+    def link_uses(self, links: Iterable[str]) -> list[LinkUseRow]:
+        """Every stored item with one of these links, whatever its age."""
+        found: list[LinkUseRow] = []
+        link_list = sorted(set(links))
+        with self._wrap("read items"):
+            for start in range(0, len(link_list), 500):
+                chunk = link_list[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT source_id, key, link, content_hash FROM items WHERE link IN ({marks})",
+                    chunk,
+                ).fetchall()
+                found.extend(
+                    LinkUseRow(source_id=r[0], key=r[1], link=r[2], content_hash=r[3]) for r in rows
+                )
+        return found
+
+    def decisions(self, *, active_only: bool = False) -> list[Decision]:
+        sql = "SELECT id, kind, subject, target, moved, created, undone FROM decisions"
+        if active_only:
+            sql += " WHERE undone IS NULL"
+        with self._wrap("read decisions"):
+            rows = self._db.execute(sql + " ORDER BY id").fetchall()
+        return [
+            Decision(
+                id=int(r[0]),
+                kind=r[1],
+                subject=r[2],
+                target=r[3],
+                moved=tuple((k, a, b) for k, a, b in json.loads(r[4])),
+                created=load_date(r[5]),
+                undone=_opt_date(r[6]),
+            )
+            for r in rows
+        ]
+
+    def record_decision(
+        self,
+        kind: str,
+        subject: str,
+        target: str,
+        moved: Sequence[tuple[str, str, str]],
+        now: datetime,
+        reason: str,
+    ) -> int:
+        """Move the items (key, before, after) and keep the decision, in one transaction."""
+        with self.transaction():
+            self._move(moved, reason, now)
+            row = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM decisions").fetchone()
+            number = int(row[0])
+            self._db.execute(
+                "INSERT INTO decisions (id, kind, subject, target, moved, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    number,
+                    kind,
+                    subject,
+                    target,
+                    json.dumps([list(m) for m in moved]),
+                    dump_date(now),
+                ),
+            )
+        return number
+
+    def undo_decision(
+        self, number: int, moves: Sequence[tuple[str, str, str]], now: datetime, reason: str
+    ) -> None:
+        with self.transaction():
+            self._move(moves, reason, now)
+            self._db.execute(
+                "UPDATE decisions SET undone = ? WHERE id = ?", (dump_date(now), number)
+            )
+
+    def _move(self, moves: Sequence[tuple[str, str, str]], reason: str, now: datetime) -> None:
+        for key, _before, after in moves:
             self._db.execute(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
-                (entry_id, dump_date(seen_at), dump_date(seen_at)),
+                (after, dump_date(now), dump_date(now)),
             )
             self._db.execute(
                 "UPDATE items SET entry_id = ?, merge_reason = ?, merge_score = NULL WHERE key = ?",
-                (entry_id, reason, key),
+                (after, reason, key),
             )
+        if moves:
             self._bump_version()
+
+    def entry_items(self, entry_id: str) -> list[str]:
+        """Keys of the items of one entry."""
+        with self._wrap("read entries"):
+            rows = self._db.execute(
+                "SELECT key FROM items WHERE entry_id = ? ORDER BY key", (entry_id,)
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def prune(self, before: datetime, now: datetime) -> int:
         """Drop items published before `before`; tombstones keep them from coming back."""
@@ -490,7 +616,7 @@ _ITEM_COLUMNS = (
     "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",
     "content_html", "text", "authors", "categories", "published", "updated", "via",
     "date_rule", "readmore", "notes", "first_seen", "last_seen", "merge_reason",
-    "merge_score", "signature",
+    "merge_score", "signature", "merge_detail",
 )  # fmt: skip
 
 # An update keeps the entry, the first-seen time and the merge decision of the item.
@@ -501,7 +627,7 @@ _UPSERT_ITEM = (
     + ", ".join(
         f"{c} = excluded.{c}"
         for c in _ITEM_COLUMNS
-        if c not in ("key", "entry_id", "first_seen", "merge_reason", "merge_score")
+        if c not in ("key", "entry_id", "first_seen", "merge_reason", "merge_score", "merge_detail")
     )
 )
 
@@ -513,7 +639,7 @@ def _item_params(w: ItemWrite) -> tuple[Any, ...]:
         i.summary, i.content_html, i.text, json.dumps(list(i.authors)),
         json.dumps(list(i.categories)), dump_date(i.published), dump_date(i.updated), i.via,
         i.date_rule, i.readmore, json.dumps(list(i.notes)), dump_date(w.first_seen),
-        dump_date(w.seen_at), w.merge_reason, w.merge_score, w.signature,
+        dump_date(w.seen_at), w.merge_reason, w.merge_score, w.signature, w.merge_detail,
     )  # fmt: skip
 
 
@@ -557,6 +683,7 @@ def _stored_from_row(row: Row, sources: dict[str, Attribution]) -> StoredItem:
         first_seen=load_date(row["first_seen"]),
         merge_reason=row["merge_reason"],
         merge_score=row["merge_score"],
+        merge_detail=row["merge_detail"],
     )
 
 

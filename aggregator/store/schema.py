@@ -93,6 +93,43 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # What matching weighed for each new item (candidate stories, scores, refusals),
+        # so `explain` can show it.
+        "ALTER TABLE items ADD COLUMN merge_detail TEXT",
+        # Links that identify no single item: a publisher gives them to several items.
+        """
+        CREATE TABLE shared_links (
+            link TEXT PRIMARY KEY,
+            source_id TEXT NOT NULL,
+            noted_at TEXT NOT NULL
+        )
+        """,
+        # Learn them from what is already stored (seed documents are each their own
+        # publisher, so the seeds folder teaches nothing here).
+        """
+        INSERT INTO shared_links (link, source_id, noted_at)
+        SELECT link, MIN(source_id), MIN(noted_at) FROM (
+            SELECT link, source_id, MIN(first_seen) AS noted_at FROM items
+            WHERE link IS NOT NULL AND source_id <> 'seeds'
+            GROUP BY source_id, link
+            HAVING COUNT(DISTINCT key) > 1 AND COUNT(DISTINCT content_hash) > 1
+        ) AS shared GROUP BY link
+        """,
+        # The operator's repairs: split an item off its story, join two stories. `moved`
+        # lists every (key, entry before, entry after) so a decision can be undone.
+        """
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            target TEXT NOT NULL,
+            moved TEXT NOT NULL,
+            created TEXT NOT NULL,
+            undone TEXT
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
