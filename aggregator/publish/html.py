@@ -29,8 +29,11 @@ from typing import TYPE_CHECKING, Any
 import markupsafe
 
 from aggregator.normalise.html import sanitise
+from aggregator.publish.atom import HTML_PATH, INDEX_PATH
 from aggregator.publish.clean import PublishedEntry, entry_slug, source_feed_path, xml_text
 from aggregator.publish.info import FeedInfo
+from aggregator.publish.jsonfeed import JSON_PATH
+from aggregator.publish.opml import OPML_PATH
 
 if TYPE_CHECKING:
     import jinja2
@@ -90,7 +93,7 @@ class _Urls:
     """Hrefs as seen from one page: our files by relative path, the rest as they are."""
 
     def __init__(self, info: FeedInfo, page_path: str) -> None:
-        self.root = "../" * page_path.count("/")
+        self._root = "../" * page_path.count("/")
         self._base = info.base_url.rstrip("/") + "/"
 
     def __call__(self, target: str) -> str:
@@ -98,7 +101,7 @@ class _Urls:
             target = target[len(self._base) :]
         elif "://" in target:
             return target
-        return self.root + target
+        return self._root + target
 
 
 def _day_heading(when: date) -> str:
@@ -172,11 +175,11 @@ def _common(info: FeedInfo, path: str, heading: str | None) -> dict[str, Any]:
         "site_title": xml_text(info.title),
         "subtitle": xml_text(info.subtitle) if info.subtitle else None,
         "heading": xml_text(heading) if heading else None,
-        "root": href.root,
         "generator": f"{name} {version}",
-        "atom_url": info.url("index.atom"),
-        "json_url": info.url("index.json"),
-        "opml_url": info.url("sources.opml"),
+        "atom_url": info.url(INDEX_PATH),
+        "json_url": info.url(JSON_PATH),
+        "opml_url": info.url(OPML_PATH),
+        "home": href(HTML_PATH),
         "directory": href(DIRECTORY_PATH),
         "feed": None,
     }

@@ -3,8 +3,9 @@
     index.atom            newest entries_per_feed entries, prev-archive → newest archive
     sources/<slug>.atom   per source          tags/<slug>.atom   per tag of the sources
     archive/<YYYY-MM>.atom  the full history (RFC 5005)
-    index.json            JSON Feed 1.1       index.html         the page, with autodiscovery
-    sources.opml          the sources
+    index.json            JSON Feed 1.1       sources.opml       the sources
+    index.html, archive/<YYYY-MM>[-n].html, sources/<slug>.html, tags/<slug>.html,
+    entries/<digest>.html, sources.html       the pages for people (pages.py, html.py)
 
 Every file is an `Output`: its path, a key that changes whenever its bytes would, and
 how to render it. index.atom comes last so that the archives it links to exist before
