@@ -237,3 +237,58 @@ def test_stored_dates_sort_as_text_in_time_order() -> None:
 
     dates = [datetime(999, 5, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)]
     assert sorted(dump_date(d) for d in dates) == [dump_date(d) for d in dates]
+
+
+def test_decisions_and_shared_links_persist_and_undo_moves_back(db_url: str) -> None:
+    store = open_store(db_url)
+    store.ensure_source(SourceSpec(id="src", url="https://example.org/feed"))
+    store.write_items(
+        [
+            ItemWrite(item=make_item(k), entry_id=e, first_seen=NOW, seen_at=NOW)
+            for k, e in (("k1", "urn:e1"), ("k2", "urn:e1"), ("k3", "urn:e3"))
+        ]
+    )
+    store.add_shared_links({"https://example.org/news": "src"}, NOW)
+    store.add_shared_links({"https://example.org/news": "other"}, NOW)  # kept once
+    first = store.record_decision("split", "k2", "urn:e1", [("k2", "urn:e1", "urn:s")], NOW, "x")
+    second = store.record_decision("join", "k3", "urn:e1", [("k3", "urn:e3", "urn:e1")], NOW, "y")
+    store.close()
+    store = open_store(db_url)
+    assert store.shared_links() == {"https://example.org/news"}
+    assert [(d.id, d.kind, d.undone) for d in store.decisions()] == [
+        (first, "split", None), (second, "join", None),
+    ]  # fmt: skip
+    assert store.entry_items("urn:e1") == ["k1", "k3"]
+    store.undo_decision(second, [("k3", "urn:e1", "urn:e3")], NOW, "undone")
+    assert store.entry_items("urn:e3") == ["k3"]
+    assert [d.id for d in store.decisions(active_only=True)] == [first]
+    store.close()
+
+
+def test_upgrading_learns_links_one_source_gave_several_items(tmp_path: Path) -> None:
+    """A version-1 database: its items sharing a link become shared links on upgrade."""
+    from aggregator.store.schema import MIGRATIONS
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as conn:
+        for statement in MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO sources (id, url, kind) VALUES ('council', 'u', 'remote')")
+        conn.execute("INSERT INTO entries (id, created, updated) VALUES ('e', 'x', 'x')")
+        for key, link, digest in (
+            ("a", "https://c.example/news", "h1"),
+            ("b", "https://c.example/news", "h2"),  # another item, another text: shared
+            ("c", "https://c.example/one", "h3"),
+            ("d", "https://c.example/one", "h3"),  # a repost: the same text
+        ):
+            conn.execute(
+                "INSERT INTO items (key, source_id, origin_id, entry_id, content_hash, title, "
+                "link, text, authors, categories, published, updated, notes, first_seen, "
+                "last_seen) VALUES (?, 'council', ?, 'e', ?, 't', ?, 'x', '[]', '[]', 'p', "
+                "'p', '[]', 'f', 'f')",
+                (key, key, digest, link),
+            )
+        conn.execute("PRAGMA user_version = 1")
+    store = open_store(str(db))
+    assert store.shared_links() == {"https://c.example/news"}
+    store.close()

@@ -84,7 +84,10 @@ def test_first_open_migrates_in_one_go(postgres_url: str) -> None:
             "WHERE table_schema = current_schema()",
         )
     }
-    assert tables == {"schema_version", "sources", "entries", "items", "tombstones", "meta"}
+    assert tables == {
+        "schema_version", "sources", "entries", "items", "tombstones", "meta", "shared_links",
+        "decisions",
+    }  # fmt: skip
     # SQLite's meaning of the shared types: byte-wise text, 8-byte REAL.
     columns = dict(
         query(
