@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from aggregator.publish.archive import archive_pages
+from aggregator.publish.archive import archive_pages, archive_path
 from aggregator.publish.atom import HTML_PATH, AtomDocument
 from aggregator.publish.clean import PublishedEntry, http_url, source_feed_path, tag_feed_path
 from aggregator.publish.html import DIRECTORY_PATH, Directory, Link, RiverPage, html_path
@@ -35,7 +35,7 @@ def archive_river(
     """The archive pages of `entries` (newest first), oldest first, and the path of the
     page that holds the first entry the index does not show (its "older" link)."""
     pages = archive_pages(entries, HTML_PAGE_SIZE)
-    paths = [f"archive/{name}.html" for name, _ in pages]
+    paths = [html_path(archive_path(name)) for name, _ in pages]
     river = [
         RiverPage(
             path=paths[i],
