@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aggregator import eventloop
-from aggregator.config import RemoteSource, Settings, slugify
+from aggregator.config import FetchConfig, RemoteSource, Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
 from aggregator.model import (
@@ -84,6 +84,7 @@ def read_seeds(settings: Settings, warnings: list[str]) -> list[Batch]:
                 relpath=seed.relpath,
                 mtime=retrieved.mtime or seed.mtime,
                 markdown=seed.kind == "markdown",
+                date_order=settings.date_order,
             )
         except ValueError as exc:
             warnings.append(f"skipped: {exc}")  # the message names the file
@@ -125,14 +126,54 @@ def remote_spec(source: RemoteSource) -> SourceSpec:
     )
 
 
+def due_at(state: SourceState, *, min_interval: timedelta) -> datetime | None:
+    """When the source is next due: its next-check time, never sooner than min_interval
+    after the last fetch (None: never fetched, due now)."""
+    times = [state.next_check_at]
+    if state.last_fetch_at is not None:
+        times.append(state.last_fetch_at + min_interval)
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
 def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
     if not state.enabled:
         return False
     if force:
         return True
-    if state.last_fetch_at is not None and now < state.last_fetch_at + min_interval:
-        return False
-    return state.next_check_at is None or state.next_check_at <= now
+    at = due_at(state, min_interval=min_interval)
+    return at is None or at <= now
+
+
+# -- a changed config starts a source afresh -------------------------------------------------
+
+# Store meta: a key per remote source of its config (and [fetch]) as of the last run, so a
+# run can tell the operator changed something since: a source refused, failing or gone
+# under the old config is worth trying again now, not after its backoff.
+SOURCE_CONFIGS_META = "source_configs"
+
+
+def config_key(source: RemoteSource, fetch: FetchConfig) -> str:
+    return hashlib.sha256(repr((source, fetch)).encode()).hexdigest()[:16]
+
+
+def config_keys(settings: Settings) -> dict[str, str]:
+    return {s.id: config_key(s, settings.fetch) for s in settings.sources}
+
+
+def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:
+    """Sources whose config or `[fetch]` changed since the last run recorded them."""
+    return {sid for sid, key in config_keys(settings).items() if last.get(sid, key) != key}
+
+
+def afresh(state: SourceState, source: RemoteSource) -> SourceState:
+    """A reconfigured source's state with its backoff cleared (and a 410's disabling
+    lifted); a healthy source's state is left as it is."""
+    if not state.error_count and state.disabled_reason is None:
+        return state
+    return replace(
+        state, error_count=0, next_check_at=None, disabled_reason=None, enabled=source.enabled
+    )
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:

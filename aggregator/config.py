@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
+from aggregator.model import DATE_ORDERS, DateOrder
+from aggregator.policy import DEFAULT_BACKOFF_CAP, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL
 from aggregator.urlparts import is_http_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
@@ -60,9 +62,10 @@ class FetchConfig:
     read_timeout: float = 20.0
     max_bytes: int = 10 * MiB
     allow: tuple[str, ...] = ()  # hosts or networks re-opened despite the SSRF rules
-    min_interval: timedelta = timedelta(minutes=30)
-    max_interval: timedelta = timedelta(hours=24)
-    backoff_cap: timedelta = timedelta(hours=24)
+    # One set of defaults: the refresh policy's.
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL
+    max_interval: timedelta = DEFAULT_MAX_INTERVAL
+    backoff_cap: timedelta = DEFAULT_BACKOFF_CAP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +90,8 @@ class RemoteSource:
     enabled: bool = True
     filters: Mapping[str, Any] = field(default_factory=dict)
     future_dates: str = "first-seen"
+    date_order: DateOrder | None = None  # None: the top-level date_order
+    organisation: str | None = None  # who publishes its items: wins over every guess
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,6 +107,9 @@ class Settings:
     fetch: FetchConfig = FetchConfig()
     sources: tuple[RemoteSource, ...] = ()
     config_path: Path | None = None
+    # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
+    # seeds, seed feeds and every source without a date_order of its own.
+    date_order: DateOrder | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
         """CLI overrides; None means "not given"."""
@@ -151,6 +159,7 @@ def settings_from_mapping(
         fetch=_fetch(reader.table("fetch")),
         sources=_sources(reader.array("sources")),
         config_path=config_path,
+        date_order=_date_order(reader),
     )
     reader.finish()
     return settings
@@ -193,7 +202,7 @@ def _feed(table: _Table) -> FeedSettings:
 def _fetch(table: _Table) -> FetchConfig:
     d = FetchConfig()
     allow = tuple(table.get("allow", list, []))
-    for i, entry in enumerate(allow):
+    for i, entry in enumerate(allow, start=1):  # messages count from 1, as people do
         if not isinstance(entry, str):
             raise ConfigError(
                 "expected a host name or network string", key=f"{table.key('allow')}[{i}]"
@@ -242,6 +251,25 @@ def _dedupe(table: _Table) -> DedupeConfig:
     )
     table.finish()
     return config
+
+
+def _date_order(table: _Table) -> DateOrder | None:
+    value = table.get_optional("date_order", str)
+    for order in DATE_ORDERS:
+        if value == order:
+            return order
+    if value is not None:
+        raise ConfigError(f"expected one of {', '.join(DATE_ORDERS)}", key=table.key("date_order"))
+    return None
+
+
+def _organisation(table: _Table) -> str | None:
+    value = table.get_optional("organisation", str)
+    if value is not None and not value.strip():
+        raise ConfigError(
+            "expected an organisation's name, got an empty string", key=table.key("organisation")
+        )
+    return " ".join(value.split()) if value is not None else None
 
 
 def _minutes(table: _Table, key: str, default: timedelta) -> timedelta:
@@ -295,7 +323,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
         tags = table.get("tags", list, [])
         if not all(isinstance(t, str) for t in tags):
             raise ConfigError("expected a list of strings", key=table.key("tags"))
-        for j, tag in enumerate(tags):
+        for j, tag in enumerate(tags, start=1):
             if (problem := tag_problem(tag)) is not None:
                 raise ConfigError(problem, key=f"{table.key('tags')}[{j}]")
         sources.append(
@@ -308,6 +336,8 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
                 enabled=table.get("enabled", bool, True),
                 filters=table.get("filters", dict, {}),
                 future_dates=future,
+                date_order=_date_order(table),
+                organisation=_organisation(table),
             )
         )
         seen_urls[url] = source_id
@@ -391,7 +421,8 @@ class _Table:
     def array(self, name: str) -> list[_Table]:
         items = self.get(name, list, [])
         tables = []
-        for i, item in enumerate(items):
+        # Counted from 1 in messages: "sources[6]" is the sixth [[sources]] of the file.
+        for i, item in enumerate(items, start=1):
             if not isinstance(item, dict):
                 raise ConfigError("expected a table ([[sources]])", key=f"{self.key(name)}[{i}]")
             tables.append(_Table(item, prefix=f"{self.key(name)}[{i}]."))

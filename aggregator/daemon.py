@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aggregator.collect import SOURCE_CONFIGS_META, afresh, reconfigured
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
 from aggregator.locking import WriterLock
@@ -114,12 +117,19 @@ class Daemon:
         fingerprint = seeds_fingerprint(self.settings.seeds)
         seeds_changed = fingerprint != self._seeds_seen
         states = {s.id: s for s in store.sources()}
+        # A source the operator reconfigured (SIGHUP) starts afresh: see pipeline._due.
+        changed = reconfigured(
+            self.settings, json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
+        )
         due = []
         for source in self.settings.sources:
             state = states.get(source.id)
             if state is None:
                 if source.enabled:
                     due.append(source.id)
+                continue
+            if source.id in changed and afresh(state, source) is not state:
+                due.append(source.id)
                 continue
             spec_enabled = source.enabled and state.disabled_reason is None
             if spec_enabled and is_due(
@@ -217,7 +227,9 @@ class Daemon:
 
     # -- the event loop side --------------------------------------------------------
 
-    async def run(self, *, serve: bool, schedule: bool, host: str, port: int) -> None:
+    async def run(self, *, schedule: bool, listen: socket.socket | None = None) -> None:
+        """Tick on a schedule and serve the output folder on `listen` (already bound, so
+        a port in use is found before anything starts), until SIGTERM or SIGINT."""
         from aggregator.schedule import start_scheduler
 
         loop = asyncio.get_running_loop()
@@ -238,8 +250,8 @@ class Daemon:
 
         scheduler = start_scheduler(tick, every_seconds=self.tick_seconds) if schedule else None
         server_task = None
-        if serve:
-            server_task = asyncio.create_task(self._serve(host, port, stop))
+        if listen is not None:
+            server_task = asyncio.create_task(self._serve(listen, stop))
             server_task.add_done_callback(lambda t: stop.set())
         try:
             await stop.wait()
@@ -257,11 +269,14 @@ class Daemon:
             if not current or current[0].done():
                 self.close()
 
-    async def _serve(self, host: str, port: int, stop: asyncio.Event) -> None:
+    async def _serve(self, listen: socket.socket, stop: asyncio.Event) -> None:
         from aggregator.serve import create_app, serve_forever
 
         app = create_app(self.settings.out, status=self.status, metrics=self.stats.exposition)
-        await serve_forever(app, host=host, port=port, stop=stop, log_level="warning")
+        host, port = listen.getsockname()[:2]
+        await serve_forever(
+            app, host=host, port=port, stop=stop, sockets=[listen], log_level="warning"
+        )
 
 
 async def _finish(task: asyncio.Task[None]) -> None:

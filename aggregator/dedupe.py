@@ -59,7 +59,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aggregator.identity import fold
 from aggregator.model import SEED_TEXT_SOURCE, Item
@@ -589,6 +589,16 @@ class _Evidence:
         return Candidate(self.entry_id, self.key, self.reason, round(self.score, 4))
 
 
+class _Hit(NamedTuple):
+    """Exact evidence found for an item: a link, a read-more link, a fingerprint."""
+
+    position: int
+    reason: str
+    score: float | None = None
+    repost: bool = False  # the same text: allowed from the same source
+    check_text: bool = False  # a link: refused when the two texts have nothing in common
+
+
 @dataclass(slots=True)
 class _Known:
     sig: Signature
@@ -694,35 +704,35 @@ class StoryIndex:
 
     # -- exact evidence
 
-    def _exact_hits(self, sig: Signature) -> Iterable[tuple[int, str, float | None]]:
+    def _exact_hits(self, sig: Signature) -> Iterable[_Hit]:
         if self._specific(sig.link):
             assert sig.link is not None
             hit = self._by_link.get(sig.link)
             if hit is not None:
-                yield hit, "same link", None
+                yield _Hit(hit, "same link", check_text=True)
             for position in self._by_readmore.get(sig.link, ()):
-                yield position, "read-more link of a teaser", None
+                yield _Hit(position, "read-more link of a teaser")
         if self._specific(sig.readmore):
             assert sig.readmore is not None
             hit = self._by_link.get(sig.readmore)
             if hit is not None:
-                yield hit, f"read-more link to {sig.readmore}", None
+                yield _Hit(hit, f"read-more link to {sig.readmore}")
         hit = self._by_fingerprint.get(sig.fingerprint)
         if hit is not None and sig.length >= MIN_CONTAINED_SHINGLES + SHINGLE_SIZE:
-            yield hit, "same fingerprint", 1.0
+            yield _Hit(hit, "same fingerprint", 1.0, repost=True)
 
     def _exact(self, sig: Signature, refused: list[Candidate]) -> Match | None:
-        for position, reason, score in self._exact_hits(sig):
-            known = self._items[position]
-            refusal = self._refusal(sig, known, repost=score == 1.0)
-            if refusal is None and reason == "same link" and _texts_disagree(sig, known.sig):
+        for hit in self._exact_hits(sig):
+            known = self._items[hit.position]
+            refusal = self._refusal(sig, known, repost=hit.repost)
+            if refusal is None and hit.check_text and _texts_disagree(sig, known.sig):
                 refusal = "refused: same link, but the texts have nothing in common"
             if refusal is not None:
                 refused.append(Candidate(known.entry_id, known.sig.key, refusal))
                 continue
-            winner = Candidate(known.entry_id, known.sig.key, reason, score)
+            winner = Candidate(known.entry_id, known.sig.key, hit.reason, hit.score)
             candidates = (winner, *refused)[:MAX_EXPLAINED]
-            return Match(known.entry_id, reason, score, known.sig.key, candidates)
+            return Match(known.entry_id, hit.reason, hit.score, known.sig.key, candidates)
         return None
 
     # -- fuzzy evidence
@@ -754,22 +764,24 @@ class StoryIndex:
     def _fuzzy(self, sig: Signature, refused: list[Candidate]) -> Match:
         text = _Text.of(sig)
         best: dict[str, _Evidence] = {}
+        ruled_out: set[str] = set()  # stories refused whatever their items' texts say
         for position in self._candidates(sig):
             known = self._items[position]
-            outcome = self._refusal(sig, known) or self._compare(
-                text, _Text.of(known.sig), known.entry_id
-            )
-            if outcome is None:
+            if known.entry_id in ruled_out:
                 continue
+            refusal = self._refusal(sig, known)
+            if refusal is not None:
+                ruled_out.add(known.entry_id)
+                refused.append(Candidate(known.entry_id, known.sig.key, refusal))
+                continue
+            outcome = self._compare(text, _Text.of(known.sig), known.entry_id)
             if isinstance(outcome, str):
                 refused.append(Candidate(known.entry_id, known.sig.key, outcome))
-                continue
-            current = best.get(known.entry_id)
-            if current is None or _rank(outcome) > _rank(current):
-                best[known.entry_id] = outcome
-        # A story refused through one of its items is out, whatever another item says.
-        out = {c.entry_id for c in refused if "same source" in c.verdict or "operator" in c.verdict}
-        found = [e for e in best.values() if e.entry_id not in out]
+            elif outcome is not None:
+                current = best.get(known.entry_id)
+                if current is None or _rank(outcome) > _rank(current):
+                    best[known.entry_id] = outcome
+        found = [e for e in best.values() if e.entry_id not in ruled_out]
         return _decide(sig, found, refused, self._titles, self._dates)
 
     def _compare(self, new: _Text, known: _Text, entry_id: str) -> _Evidence | str | None:

@@ -14,7 +14,11 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Literal, NamedTuple
+
+# How a source writes numeric dates whose day and month could swap (04/05/2026).
+DateOrder = Literal["day-first", "month-first"]
+DATE_ORDERS: tuple[DateOrder, ...] = ("day-first", "month-first")
 
 # The source of every plain-text and Markdown seed document: a folder of documents from
 # anywhere, so each document counts as a source of its own when merging.
@@ -64,8 +68,9 @@ class RawEntry:
     content_type: str | None = None  # "text/html" or "text/plain"
     authors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    published: datetime | None = None
-    updated: datetime | None = None
+    # A str is a date the source wrote that only its `date_order` can read (04/05/2026).
+    published: datetime | str | None = None
+    updated: datetime | str | None = None
     base: str | None = None  # xml:base / document URL to resolve relative links against
     date_rule: str | None = None  # seeds: which rule gave `published` (front-matter, text, mtime)
     via: str | None = None  # the republisher that carried it (seed footer), never the author
@@ -144,6 +149,8 @@ class Entry:
     item: Item  # the representative
     vias: tuple[ViaLink, ...] = ()
     updated: datetime | None = None  # overrides item.updated when the story changed later
+    # Every source that carried a copy of the story: each one's own feed holds the entry.
+    carried_by: tuple[str, ...] = ()
 
     @property
     def effective_updated(self) -> datetime:

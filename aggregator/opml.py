@@ -38,6 +38,7 @@ class OpmlSource:
     url: str
     title: str | None = None
     tags: tuple[str, ...] = ()
+    organisation: str | None = None  # an `organisation` attribute: who publishes it
 
 
 def read_opml(data: bytes, *, name: str) -> list[OpmlSource]:
@@ -127,7 +128,10 @@ def _walk(element: etree._Element, *, folders: tuple[str, ...]) -> Iterator[Opml
             title = _title(child)
             # Exporters (and write_opml) put the URL in `text` when a feed has no title.
             title = None if title == url else title
-            yield OpmlSource(url=url, title=title, tags=_tags(child, folders))
+            organisation = _attributes(child).get("organisation") or None
+            yield OpmlSource(
+                url=url, title=title, tags=_tags(child, folders), organisation=organisation
+            )
         elif len(child):
             yield from _walk(child, folders=folders + _split_tags(_title(child) or ""))
 
@@ -170,6 +174,8 @@ def _outline_attributes(source: OpmlSource) -> dict[str, str]:
     attributes["xmlUrl"] = source.url
     if source.tags:
         attributes["category"] = ",".join(f"/{tag}" for tag in source.tags)
+    if source.organisation:
+        attributes["organisation"] = source.organisation
     return attributes
 
 

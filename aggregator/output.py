@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator import __version__, eventloop
 from aggregator.config import Settings
 from aggregator.entries import build_entries
-from aggregator.model import Item
+from aggregator.model import Entry, Item
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
 from aggregator.publish.atom import INDEX_PATH
 from aggregator.store import Store
@@ -41,6 +42,8 @@ class _Manifest:
     fingerprint: str = ""
     entries: int = 0
     keys: dict[str, str] = field(default_factory=dict)  # output path → its key
+    # feeds without entries: path → (key, ISO time of its last change)
+    stamps: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, out_dir: Path) -> _Manifest:
@@ -49,14 +52,25 @@ class _Manifest:
         try:
             data = json.loads((out_dir / MANIFEST_NAME).read_bytes())
             keys = data["keys"]
-            if not isinstance(keys, dict):
+            stamps = data.get("stamps", {})
+            if not isinstance(keys, dict) or not isinstance(stamps, dict):
                 return cls()
-            return cls(str(data["fingerprint"]), int(data["entries"]), keys)
+            stamps = {
+                path: (str(stamp[0]), str(stamp[1]))
+                for path, stamp in stamps.items()
+                if isinstance(stamp, list) and len(stamp) == 2
+            }
+            return cls(str(data["fingerprint"]), int(data["entries"]), keys, stamps)
         except (OSError, ValueError, TypeError, KeyError):
             return cls()
 
     def write(self, out_dir: Path) -> None:
-        data = {"fingerprint": self.fingerprint, "entries": self.entries, "keys": self.keys}
+        data = {
+            "fingerprint": self.fingerprint,
+            "entries": self.entries,
+            "keys": self.keys,
+            "stamps": self.stamps,
+        }
         write_atomically(out_dir / MANIFEST_NAME, json.dumps(data, sort_keys=True).encode())
 
 
@@ -73,13 +87,21 @@ def _publish_fingerprint(store: Store, settings: Settings, sources: list[SourceI
 
 
 def publish(
-    settings: Settings, store: Store, *, force: bool = True
+    settings: Settings, store: Store, *, force: bool = True, now: datetime | None = None
 ) -> tuple[PublishReport | None, int]:
     """Render and write the outputs. Without `force`, skip the work (None) when nothing
     changed since the last publish into this folder and the output is still there, and
-    otherwise render only the files whose content changed; with it, render every file."""
+    otherwise render only the files whose content changed; with it, render every file.
+    `now` (default: the clock) dates a feed without entries that changed."""
     sources = [
-        SourceInfo(id=s.id, url=s.url, title=s.display_title, site_link=s.site_link, tags=s.tags)
+        SourceInfo(
+            id=s.id,
+            url=s.url,
+            title=s.display_title,
+            site_link=s.site_link,
+            tags=s.tags,
+            feed_id=s.feed_id,
+        )
         for s in store.sources()
     ]
     fingerprint = _publish_fingerprint(store, settings, sources)
@@ -90,11 +112,27 @@ def publish(
     grouped: dict[str, list[Item]] = {}
     for s in stored:
         grouped.setdefault(s.entry_id, []).append(s.item)
-    entries = build_entries(sorted(grouped.items()))
+    entries = [_with_carriers(e, grouped[e.id]) for e in build_entries(sorted(grouped.items()))]
     previous = {} if force else last.keys
-    report = publish_all(settings.out, feed_info(settings), entries, sources, previous=previous)
-    _Manifest(fingerprint, len(entries), dict(report.keys)).write(settings.out)
+    report = publish_all(
+        settings.out,
+        feed_info(settings),
+        entries,
+        sources,
+        previous=previous,
+        now=now or datetime.now(UTC),
+        stamps=last.stamps,
+    )
+    _Manifest(fingerprint, len(entries), dict(report.keys), dict(report.stamps)).write(settings.out)
     return report, len(entries)
+
+
+def _with_carriers(entry: Entry, copies: list[Item]) -> Entry:
+    """The entry with every source that carried a copy: each one's feed holds the story,
+    not only the representative's (the same entry, same id, as in index.atom)."""
+    if len(copies) == 1:
+        return entry  # most stories: the representative's source alone, known already
+    return replace(entry, carried_by=tuple(sorted({c.source.source_id for c in copies})))
 
 
 def notify_hub(settings: Settings, published: PublishReport) -> list[str]:

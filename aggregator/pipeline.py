@@ -15,20 +15,25 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator import dedupe, identity, repair
 from aggregator.collect import (
+    SOURCE_CONFIGS_META,
     Batch,
+    afresh,
+    config_keys,
+    due_at,
     fetch_remote,
     is_due,
     read_seeds,
+    reconfigured,
     remote_spec,
 )
 from aggregator.config import Settings
-from aggregator.exceptions import FetchError, SourceError
+from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.filters import ItemFilter, compile_filters, filter_reason
 from aggregator.memory import release_free_memory
 from aggregator.model import (
@@ -70,6 +75,9 @@ class RunReport:
     decisions: list[tuple[str, str, str]] = field(default_factory=list)  # (action, source, title)
     entries: int = 0
     published: PublishReport | None = None
+    not_due: int = 0  # enabled remote sources left for a later run
+    next_due: datetime | None = None  # when the first of those is due
+    stopped: str | None = None  # asked to stop: how far the run got (STOPPED_…)
 
     @property
     def failures(self) -> list[SourceResult]:
@@ -78,6 +86,10 @@ class RunReport:
     @property
     def changed(self) -> bool:
         return bool(self.counts["new"] or self.counts["updated"])
+
+
+STOPPED_BEFORE_STORING = "before storing anything"
+STOPPED_BEFORE_PUBLISHING = "after storing the items, before publishing"
 
 
 # -- deciding -------------------------------------------------------------------------------
@@ -180,15 +192,15 @@ def _clean_batches(
 
 def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceState:
     meta = batch.parsed.meta if batch.parsed else FeedMeta()
-    site = meta.link
-    if batch.spec.kind is not SourceKind.REMOTE and not site:
-        # Local sources have no web page of their own: point at their per-source feed.
-        site = f"{ctx.settings.feed.base_url}sources/{batch.spec.id}.atom"
+    # A local source is read whole every run: what it says now is all it says (a link
+    # stored by an older version pointed at a per-source feed path that could 404;
+    # `aggregator.sourcefeed` links a source without a page of its own to its feed).
+    local = batch.spec.kind is not SourceKind.REMOTE
     return replace(
         state,
         feed_title=meta.title or state.feed_title,
         feed_id=meta.id or state.feed_id,
-        site_link=site or state.site_link,
+        site_link=meta.link if local else (meta.link or state.site_link),
         feed_updated=meta.updated or state.feed_updated,
     )
 
@@ -496,16 +508,20 @@ def known_organisations(batches: Sequence[Batch], store: Store) -> tuple[str, ..
 def normalise_options(
     settings: Settings, batches: Sequence[Batch], known: tuple[str, ...]
 ) -> dict[str, NormaliseOptions]:
-    """Cleaning options per source of this run."""
-    future = {s.id: s.future_dates for s in settings.sources}
-    return {
-        b.spec.id: NormaliseOptions(
-            future_dates="keep" if future.get(b.spec.id) == "keep" else "first-seen",
+    """Cleaning options per source of this run; local sources have no [[sources]] entry
+    and take the top-level settings."""
+    configured = {s.id: s for s in settings.sources}
+    options = {}
+    for b in batches:
+        own = configured.get(b.spec.id)
+        options[b.spec.id] = NormaliseOptions(
+            future_dates="keep" if own and own.future_dates == "keep" else "first-seen",
+            date_order=(own.date_order if own else None) or settings.date_order,
+            organisation=own.organisation if own else None,
             known_organisations=known,
             carries_others=b.parsed is not None and carries_others(b.parsed),
         )
-        for b in batches
-    }
+    return options
 
 
 def run_once(
@@ -535,16 +551,15 @@ def run_once(
     batches = [b for b in seeds if wanted(b.spec.id)]
     specs = {s.id: remote_spec(s) for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
-    due = [
-        st
-        for st in states.values()
-        if is_due(st, now=now, min_interval=settings.fetch.min_interval, force=options.all_sources)
-    ]
+    due = _due(settings, store, states, options, now, report)
     if progress:
         progress("fetch", 0, len(due))
     batches.extend(fetch_remote(settings, store, due, specs))
     if progress:
         progress("fetch", len(due), len(due))
+    if should_stop():
+        report.stopped = STOPPED_BEFORE_STORING
+        return report
 
     local = [b.spec for b in batches if b.spec.id not in states]
     states.update(store.ensure_sources(local, write=not options.dry_run))
@@ -563,7 +578,10 @@ def run_once(
         report.results.append(_result(batch))
         report.counts.update(batch.counts)
         _log_result(batch)
-    if options.dry_run or should_stop():
+    if options.dry_run:
+        return report
+    if should_stop():
+        report.stopped = STOPPED_BEFORE_STORING
         return report
 
     # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
@@ -586,11 +604,15 @@ def run_once(
         ]
     )
 
+    _record_configs(settings, store, specs)
     if settings.retention_days is not None:
         report.counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
     if should_stop():
+        report.stopped = STOPPED_BEFORE_PUBLISHING
         return report
-    report.published, report.entries = publish(settings, store, force=options.publish_unchanged)
+    report.published, report.entries = publish(
+        settings, store, force=options.publish_unchanged, now=now
+    )
     if report.published is None:
         log.info("nothing changed since the last publish; %d entries", report.entries)
         return report
@@ -605,6 +627,52 @@ def run_once(
     return report
 
 
+def _due(
+    settings: Settings,
+    store: Store,
+    states: dict[str, SourceState],
+    options: RunOptions,
+    now: datetime,
+    report: RunReport,
+) -> list[SourceState]:
+    """The remote sources to fetch now; counts the others in `report`.
+
+    Named with `--only`, a source is fetched now whatever its schedule. A source whose
+    config (or `[fetch]`) changed since the last run starts afresh: a refusal, failure or
+    410 under the old config says nothing about the new one.
+    """
+    last = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
+    sources = {s.id: s for s in settings.sources}
+    restarted = set()
+    for source_id in reconfigured(settings, last) & states.keys():
+        state = states[source_id]
+        states[source_id] = afresh(state, sources[source_id])
+        if states[source_id] is not state:
+            restarted.add(source_id)
+    forced = options.all_sources or bool(options.only)
+    min_interval = settings.fetch.min_interval
+    due = []
+    for state in states.values():
+        if is_due(state, now=now, min_interval=min_interval, force=forced or state.id in restarted):
+            due.append(state)
+        elif state.enabled:
+            report.not_due += 1
+            at = due_at(state, min_interval=min_interval)
+            if at is not None and (report.next_due is None or at < report.next_due):
+                report.next_due = at
+    return due
+
+
+def _record_configs(settings: Settings, store: Store, ran: Iterable[str]) -> None:
+    """Remember the config each remote source of this run ran under (see `_due`)."""
+    last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
+    now_configured = config_keys(settings)
+    keys = {sid: key for sid, key in last.items() if sid in now_configured}
+    keys.update({sid: now_configured[sid] for sid in ran})
+    if keys != last:
+        store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
+
+
 def _log_result(batch: Batch) -> None:
     """One canonical line per source and run."""
     c = batch.counts
@@ -612,7 +680,14 @@ def _log_result(batch: Batch) -> None:
     status = outcome.status if outcome else None
     size = batch.size
     if batch.error is not None:
-        log.warning("source=%s status=%s error=%r", batch.spec.id, status, batch.error.message)
+        # Say what failed; a status only when the server answered (never "status=None").
+        stage = "parse" if isinstance(batch.error, ParseError) else "fetch"
+        if status is None and isinstance(batch.error, FetchError):
+            status = batch.error.status
+        answered = f"status={status} " if status is not None else ""
+        log.warning(
+            "source=%s %sfailed=%s error=%r", batch.spec.id, answered, stage, batch.error.message
+        )
         return
     log.info(
         "source=%s status=%s new=%d updated=%d unchanged=%d skipped=%d bytes=%d duration_ms=%d",

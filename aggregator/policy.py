@@ -38,7 +38,9 @@ __all__ = [
 
 DEFAULT_RETRY_AFTER = timedelta(hours=1)  # a 429/503 without a usable Retry-After
 DEFAULT_RETRY_AFTER_CAP = timedelta(hours=24)  # a server cannot park a feed for a year
-DEFAULT_MIN_INTERVAL = timedelta(minutes=5)
+# The product's defaults (the config's [fetch] section uses these): at most two polls an
+# hour even when a feed asks for more (TRAPS 10).
+DEFAULT_MIN_INTERVAL = timedelta(minutes=30)
 DEFAULT_MAX_INTERVAL = timedelta(hours=24)
 DEFAULT_BACKOFF_CAP = timedelta(hours=24)
 # Fraction of the delay the caller's jitter may add: 20 % spreads a thousand hourly

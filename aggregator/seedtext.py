@@ -28,9 +28,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from typing import TYPE_CHECKING
 
-from dateutil import parser as dateparser
-
-from aggregator.model import RawEntry
+from aggregator.model import DateOrder, RawEntry
+from aggregator.normalise.dates import read_date
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -440,7 +439,8 @@ _DAY_MONTH = (
 _WEEKDAY_DATE = re.compile(rf"\b{_WD},?\s*\(?\s*{_DAY_MONTH}\b\s*\)?(?:,?\s+(?P<y>\d{{4}})\b)?")
 # "12 November 2026", "November 12, 2026".
 _WRITTEN_DATE = re.compile(rf"\b{_DAY_MONTH},?\s+(?P<y>\d{{4}})\b")
-_ISO_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})\b")
+# Not \b: "2026-12-04T09:00" has no word boundary before its T.
+_ISO_DATE = re.compile(r"(?<![\w-])(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})(?![\d-])")
 
 # A text date may be one day "after" the file time: the writer's day may be ahead of UTC.
 _CLOCK_SLACK = timedelta(days=1)
@@ -510,21 +510,19 @@ def _text_dates(texts: Iterable[str], latest: date) -> set[date]:
     return {day for day in found if day <= latest}
 
 
-def _front_matter_date(value: str) -> datetime | None:
-    try:
-        return _as_utc(dateparser.parse(value, dayfirst=not _ISO_DATE.match(value)))
-    except (ValueError, OverflowError):
-        return None
-
-
-def _choose_date(front: FrontMatter, texts: Iterable[str], mtime: datetime) -> _Dated:
+def _choose_date(
+    front: FrontMatter, texts: Iterable[str], mtime: datetime, date_order: DateOrder | None
+) -> _Dated:
     """First rule that applies: front matter, an unambiguous date in the text, file time."""
     notes: list[str] = []
     raw = _fm_text(front, "published", "date", "pubdate")
     if raw is not None:
-        parsed = _front_matter_date(raw)
-        if parsed is not None:
-            return _Dated(parsed, "front-matter", ())
+        reading = read_date(raw, date_order=date_order)
+        if reading is not None:
+            said = [f"front-matter date {raw!r} read as {reading.form}"]
+            said += [f"front-matter {reading.note}"] if reading.note else []
+            said += ["front-matter date had no time zone; taken as UTC"] if reading.naive else []
+            return _Dated(reading.moment, "front-matter", tuple(said))
         notes.append(f"front-matter date unparseable: {raw!r}")
     latest = (mtime + _CLOCK_SLACK).date()
     dates = sorted(_text_dates(texts, latest))
@@ -541,12 +539,18 @@ def _choose_date(front: FrontMatter, texts: Iterable[str], mtime: datetime) -> _
 
 
 def parse_seed_document(
-    text: str, *, relpath: str, mtime: datetime, markdown: bool = False
+    text: str,
+    *,
+    relpath: str,
+    mtime: datetime,
+    markdown: bool = False,
+    date_order: DateOrder | None = None,
 ) -> RawEntry:
     """Turn one seed document into the entry it describes.
 
     `relpath` names the file in error messages; `mtime` (the file's modification time)
-    anchors weekday-only dates and is the last-resort publication time.
+    anchors weekday-only dates and is the last-resort publication time; `date_order`
+    reads an ambiguous front-matter date (04/05/2026).
     """
     text = _normalise_newlines(text).removeprefix("\ufeff")
     if not text.strip():
@@ -561,7 +565,7 @@ def parse_seed_document(
     title = fm_title or head.title
     organisation = fm_organisation or head.organisation
     rendered = _render_markdown(head.body) if markdown else _render_plain(head.body)
-    dated = _choose_date(front, (title, *rendered.texts), _as_utc(mtime))
+    dated = _choose_date(front, (title, *rendered.texts), _as_utc(mtime), date_order)
     via = _republisher(footer) if footer else None
     return RawEntry(
         title=title,

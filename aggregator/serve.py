@@ -630,6 +630,30 @@ async def _exit_when_set(server: uvicorn.Server, stop: asyncio.Event) -> None:
     server.should_exit = True
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port, for `serve_forever(sockets=[...])`.
+
+    Binding before anything else starts (the scheduler, a first cycle) lets a port in use
+    end the command with one message, not a cancelled cycle's traceback. Declared TCP
+    (see `serve_forever`); asyncio's server calls listen() on it.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise OSError(f"cannot listen on {host}:{port}: unknown address ({exc})") from None
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run_server(
     app: ASGIApp,
     *,

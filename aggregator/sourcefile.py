@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from tomlkit.items import AoT, Table
 
 from aggregator.config import RemoteSource, Settings, default_source_id, settings_from_mapping
 from aggregator.exceptions import ConfigError
+from aggregator.normalise.rules import TrackingRules
+from aggregator.normalise.urls import canonicalise
+from aggregator.urlparts import split_url
 
 
 def _load(path: Path) -> tomlkit.TOMLDocument:
@@ -42,23 +46,74 @@ def _sources(doc: tomlkit.TOMLDocument) -> AoT:
     return existing
 
 
-def _save(path: Path, doc: tomlkit.TOMLDocument) -> Settings:
-    text = tomlkit.dumps(doc)
+def _save(path: Path, text: str) -> Settings:
+    """Validate `text` as a config, then replace the file with it, keeping its mode
+    (a config readable by the service's user stays so)."""
     settings = settings_from_mapping(
         tomlkit.parse(text).unwrap(), base_dir=path.parent, config_path=path
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()  # what creating it with open() would have given
     fd, tmp = tempfile.mkstemp(prefix=".aggregator-", suffix=".toml", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
+            os.fchmod(handle.fileno(), mode)  # mkstemp makes it 0600
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return settings
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _appended(path: Path, tables: Sequence[Table]) -> str:
+    """The config file's text with new [[sources]] tables at its end, each after a blank
+    line: the operator's own lines (comments, blank lines, order) stay byte for byte.
+    TOML lets [[sources]] tables follow other tables; they join the same array."""
+    doc = _load(path)
+    _sources(doc)  # `sources = [...]` inline cannot take [[sources]] tables after it
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    parts = [text.rstrip("\n") + "\n"] if text.strip() else []
+    for table in tables:
+        block = tomlkit.document()
+        block.append("sources", tomlkit.aot())
+        block["sources"].append(table)
+        parts.append(tomlkit.dumps(block))
+    return "\n".join(parts)
+
+
+def url_key(url: str) -> str:
+    """A feed URL as compared for duplicates: scheme and host in lower case, no default
+    port, no empty query or fragment, an empty path as "/". Query parameters stay (on a
+    feed URL they often choose the feed) and so does a trailing slash (see `slash_twins`)."""
+    # The fragment never reaches the server (canonicalise keeps those that name an item).
+    return canonicalise(url.partition("#")[0], None, TrackingRules())[0] or url
+
+
+def slash_twins(first: str, second: str) -> bool:
+    """Whether two URL keys differ only by a trailing slash on the path: one feed when the
+    server says so (it redirects one to the other, or serves the same document)."""
+    a, b = split_url(first), split_url(second)
+    if a is None or b is None or a.path == b.path:
+        return False
+    return a._replace(path=a.path.rstrip("/")) == b._replace(path=b.path.rstrip("/"))
+
+
+def listed_as(current: Settings, url: str) -> RemoteSource | None:
+    """The configured source whose URL is `url`, written any equivalent way."""
+    key = url_key(url)
+    return next((s for s in current.sources if url_key(s.url) == key), None)
 
 
 def _find(settings: Settings, ident: str) -> RemoteSource:
@@ -73,17 +128,20 @@ def add_source(
     url: str,
     *,
     name: str | None = None,
+    title: str | None = None,
     tags: Sequence[str] = (),
     interval: timedelta | None = None,
+    organisation: str | None = None,
     current: Settings,
 ) -> RemoteSource:
-    for source in current.sources:
-        if source.url == url:
-            raise ConfigError(f"{url} is already listed as source {source.id!r}", key="sources")
-    doc = _load(path)
+    """Append a source; its id comes from `name`, else the feed's `title`, else the URL."""
+    if (listed := listed_as(current, url)) is not None:
+        raise ConfigError(f"{url} is already listed as source {listed.id!r}", key="sources")
     taken = {s.id for s in current.sources}
-    _sources(doc).append(_source_table(url, name, tags, interval, taken=taken))
-    return _find(_save(path, doc), url)
+    table = _source_table(
+        url, name, tags, interval, taken=taken, title=title, organisation=organisation
+    )
+    return _find(_save(path, _appended(path, [table])), url)
 
 
 def _source_table(
@@ -93,19 +151,23 @@ def _source_table(
     interval: timedelta | None = None,
     *,
     taken: set[str],
+    title: str | None = None,
+    organisation: str | None = None,
 ) -> Table:
-    """The [[sources]] table of a new source. When the id it would get is taken (another
-    path of the same site, a second feed of the same name), an id of its own is written."""
+    """The [[sources]] table of a new source. Its id is written when it is not the one the
+    config would derive (from the name, else the URL): when it comes from the feed's title,
+    or when that id is taken (another path of the same site, a second feed of one name)."""
     table = tomlkit.table()
     table.add("url", url)
-    derived = default_source_id(url, name)
+    implicit = default_source_id(url, name)
+    derived = default_source_id(url, name or title)
     source_id = derived
     for number in itertools.count(2):
         if source_id not in taken:
             break
         source_id = f"{derived}-{number}"
     taken.add(source_id)
-    if source_id != derived:
+    if source_id != implicit:
         table.add("id", source_id)
     if name:
         table.add("name", name)
@@ -113,29 +175,36 @@ def _source_table(
         table.add("tags", list(tags))
     if interval is not None:
         table.add("interval_minutes", int(interval.total_seconds() // 60))
+    if organisation is not None:
+        table.add("organisation", organisation)
     return table
 
 
 def add_many(
-    path: Path, entries: Sequence[tuple[str, str | None, Sequence[str]]], *, current: Settings
+    path: Path,
+    entries: Sequence[tuple[str, str | None, Sequence[str]]],
+    *,
+    current: Settings,
+    organisations: Mapping[str, str] | None = None,
 ) -> tuple[list[RemoteSource], list[str]]:
-    """Add (url, name, tags) entries; URLs already listed are skipped and reported."""
-    known = {s.url for s in current.sources}
+    """Add (url, name, tags) entries, with the `organisations` of some URLs; URLs already
+    listed (any equivalent spelling) are skipped and reported."""
+    known = {url_key(s.url) for s in current.sources}
     taken = {s.id for s in current.sources}
-    doc = _load(path)
-    sources = _sources(doc)
+    tables: list[Table] = []
     added_urls: list[str] = []
     skipped: list[str] = []
     for url, name, tags in entries:
-        if url in known:
+        if url_key(url) in known:
             skipped.append(url)
             continue
-        sources.append(_source_table(url, name, tags, taken=taken))
-        known.add(url)
+        organisation = (organisations or {}).get(url)
+        tables.append(_source_table(url, name, tags, taken=taken, organisation=organisation))
+        known.add(url_key(url))
         added_urls.append(url)
     if not added_urls:
         return [], skipped
-    settings = _save(path, doc)
+    settings = _save(path, _appended(path, tables))
     return [_find(settings, url) for url in added_urls], skipped
 
 
@@ -152,7 +221,7 @@ def remove_source(path: Path, ident: str, *, current: Settings) -> RemoteSource:
     doc = _load(path)
     sources, index = _table_for(doc, source)
     del sources[index]
-    _save(path, doc)
+    _save(path, tomlkit.dumps(doc))
     return source
 
 
@@ -162,4 +231,4 @@ def set_enabled(path: Path, ident: str, enabled: bool, *, current: Settings) -> 
     sources, index = _table_for(doc, source)
     table: Any = sources[index]
     table["enabled"] = enabled
-    return _find(_save(path, doc), source.url)
+    return _find(_save(path, tomlkit.dumps(doc)), source.url)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import socket
 import sqlite3
+import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -406,3 +413,276 @@ def test_bad_command_line_values_are_messages(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (workdir / "aggregator.toml").exists()  # nothing was written
+
+
+def test_a_refused_source_recovers_once_allowed(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"))
+    write_config(workdir, server, ["/org"], allow=False)
+    refused = aggregator("run", cwd=workdir)
+    # The refusal names the setting that lifts it.
+    assert '(to fetch it anyway, add "127.0.0.1" to [fetch] allow in the config)' in (
+        refused.stderr
+    )
+    assert server.hits("/org") == []
+    # Adding `allow` changes [fetch]: the source is tried at once, not after its backoff.
+    write_config(workdir, server, ["/org"], allow=True)
+    recovered = aggregator("run", cwd=workdir)
+    assert "3 new" in recovered.stdout
+    assert len(server.hits("/org")) == 1
+    assert status(workdir)["org"]["failures"] == 0
+
+
+def test_a_changed_source_config_clears_its_backoff(server: FeedServer, workdir: Path) -> None:
+    server.route("/org", Reply(status=500))
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    aggregator("run", "--only", "org", cwd=workdir)  # a second failure: backing off
+    assert status(workdir)["org"]["failures"] == 2
+    waiting = aggregator("--log-level", "info", "run", cwd=workdir)
+    assert len(server.hits("/org")) == 2
+    assert re.search(
+        r"^Not due yet: 1 source, the next at \d{4}-\d\d-\d\d \d\d:\d\d UTC", waiting.stdout, re.M
+    )
+    # The operator fixes the source's config: the next plain run tries it.
+    server.feed("/org2", rss("org.example", "Org"))
+    config = workdir / "aggregator.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(server.url("/org"), server.url("/org2")),
+        encoding="utf-8",
+    )
+    fixed = aggregator("run", cwd=workdir)
+    assert "3 new" in fixed.stdout and "Not due" not in fixed.stdout
+    assert len(server.hits("/org2")) == 1
+    row = status(workdir)["org"]
+    assert row["failures"] == 0 and row["status"] == 200
+
+
+def test_only_means_this_source_now(server: FeedServer, workdir: Path) -> None:
+    server.feed("/org", rss("org.example", "Org"), etag='"v1"')
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    # Given after the command, a global option works too.
+    again = aggregator("run", "--only", "org", "--log-level", "info", cwd=workdir)
+    assert "Read 1 source;" in again.stdout
+    assert "source=org status=304" in again.stderr
+    assert len(server.hits("/org")) == 2
+
+
+def test_failed_fetch_log_lines_say_what_failed(server: FeedServer, workdir: Path) -> None:
+    server.route("/html", Reply(body=b"<html><body>hi</body></html>"))
+    write_config(workdir, server, ["/html"])
+    lines = workdir / "aggregator.toml"
+    lines.write_text(
+        lines.read_text(encoding="utf-8")
+        + f'[[sources]]\nurl = "http://127.0.0.1:{free_port()}/feed"\nname = "down"\n',
+        encoding="utf-8",
+    )
+    result = aggregator("run", "--log-level", "info", cwd=workdir)
+    assert "status=None" not in result.stderr
+    assert "source=down failed=fetch error='connection refused'" in result.stderr
+    assert "source=html status=200 failed=parse error='not a feed" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_run(workdir: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--all"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [
+        (signal.SIGTERM, 143, "Stopped by SIGTERM before storing anything"),
+        (signal.SIGINT, 130, "Interrupted"),
+    ],
+)
+def test_a_run_stopped_by_a_signal_keeps_the_last_feed_and_says_so(
+    server: FeedServer, workdir: Path, signum: int, code: int, said: str
+) -> None:
+    server.feed("/org", rss("org.example", "Org", count=2))
+    write_config(workdir, server, ["/org"])
+    aggregator("run", cwd=workdir)
+    before = (workdir / "feeds" / "index.atom").read_bytes()
+    server.route("/org", Reply(body=rss("org.example", "Org", count=3), delay=3.0))
+    process = start_run(workdir)
+    deadline = time.monotonic() + 60
+    while len(server.hits("/org")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert said in err
+    assert "Traceback" not in err and "Aborted!" not in err
+    assert (workdir / "feeds" / "index.atom").read_bytes() == before
+    assert "Story 2" not in json.dumps(status(workdir))  # nothing half-stored either
+
+
+def allow_loopback(workdir: Path) -> Path:
+    config = workdir / "aggregator.toml"
+    config.write_text('[fetch]\nallow = ["127.0.0.0/8"]\ntimeout = 5\n', encoding="utf-8")
+    return config
+
+
+PAGE = b"""<!doctype html><html><head><title>Org</title>
+<link rel="stylesheet" href="/style.css">
+<link rel="alternate" type="application/rss+xml" title="News" href="/v2/org.rss">
+</head><body><h1>Org</h1></body></html>"""
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def test_sources_add_finds_the_feed_of_a_page(server: FeedServer, workdir: Path) -> None:
+    allow_loopback(workdir)
+    server.route("/", Reply(body=PAGE, headers=HTML))
+    server.feed("/v2/org.rss", rss("org.example", "Org News"))
+    added = aggregator("sources", "add", server.url("/"), cwd=workdir)
+    # The feed the page links to, said which, with an id from the feed's title.
+    assert added.stdout == (
+        f"added org-news: {server.url('/v2/org.rss')} (the feed of {server.url('/')}, "
+        "linked from the page); its title: Org News\n"
+    )
+    refused = aggregator(
+        "sources", "add", "--no-discover", server.url("/"), cwd=workdir, check=False
+    )
+    assert refused.returncode == 1
+    assert "not a feed (got an HTML page); without --no-discover" in refused.stderr
+    again = aggregator("sources", "add", server.url("/"), cwd=workdir, check=False)
+    assert again.returncode == 2
+    assert "is already listed as source 'org-news'" in again.stderr
+    aggregator("run", cwd=workdir)
+    assert status(workdir)["org-news"]["items"] == 3
+
+
+def test_sources_add_tries_the_usual_paths_then_says_what_it_tried(
+    server: FeedServer, workdir: Path
+) -> None:
+    allow_loopback(workdir)
+    server.route("/site/", Reply(body=b"<html><body>No links</body></html>", headers=HTML))
+    server.feed("/feed.xml", rss("org.example", "Org"))
+    added = aggregator("sources", "add", "--json", server.url("/site/"), cwd=workdir)
+    assert json.loads(added.stdout) == {
+        "id": "org",
+        "url": server.url("/feed.xml"),
+        "requested": server.url("/site/"),
+        "found": "at a usual feed path",
+        "title": "Org",
+        "checked": True,
+        "warning": None,
+    }
+    with FeedServer() as bare:
+        bare.route("/", Reply(body=b"<html><body>Nothing</body></html>", headers=HTML))
+        none = aggregator("sources", "add", bare.url("/"), cwd=workdir, check=False)
+    assert none.returncode == 1
+    assert "no feed was found from it: no feed link, none at /feed, /rss" in none.stderr
+    assert "Traceback" not in none.stderr
+
+
+def test_sources_add_compares_normalised_urls(server: FeedServer, workdir: Path) -> None:
+    allow_loopback(workdir)
+    server.feed("/org.rss", rss("org.example", "Org"))
+    base = server.url("/org.rss")
+    aggregator("sources", "add", base, cwd=workdir)
+    for spelling in (base + "?", base + "#latest", base.replace("http://", "HTTP://")):
+        again = aggregator("sources", "add", spelling, cwd=workdir, check=False)
+        assert again.returncode == 2, spelling
+        assert "is already listed as source 'org'" in again.stderr
+    # A default port and a host's case, on a host that cannot be fetched here: the check
+    # comes before any fetch.
+    aggregator("sources", "add", "https://news.example/feed", cwd=workdir)
+    twin = aggregator("sources", "add", "https://NEWS.example:443/feed", cwd=workdir, check=False)
+    assert twin.returncode == 2 and "already listed" in twin.stderr
+
+
+def test_a_trailing_slash_counts_where_the_server_agrees(server: FeedServer, workdir: Path) -> None:
+    allow_loopback(workdir)
+    server.feed("/same", rss("org.example", "Same"))
+    server.redirect("/same/", "/same", status=301)
+    server.feed("/apart", rss("a.example", "Apart"))
+    server.feed("/apart/", rss("b.example", "Apart Two"))
+    aggregator("sources", "add", server.url("/same"), cwd=workdir)
+    same = aggregator("sources", "add", server.url("/same/"), cwd=workdir, check=False)
+    assert same.returncode == 2 and "is already listed as source 'same'" in same.stderr
+    body = rss("org.example", "Both")
+    server.feed("/both/", body)
+    server.feed("/both", body)
+    aggregator("sources", "add", server.url("/both/"), cwd=workdir)
+    both = aggregator("sources", "add", server.url("/both"), cwd=workdir, check=False)
+    assert both.returncode == 2
+    assert f"already listed as source 'both' ({server.url('/both/')} serves the same feed)" in (
+        both.stderr
+    )
+    aggregator("sources", "add", server.url("/apart"), cwd=workdir)
+    other = aggregator("sources", "add", server.url("/apart/"), cwd=workdir)
+    assert other.stdout.startswith("added apart-two: ")
+
+
+def test_sources_add_keeps_the_config_files_mode_and_layout(
+    server: FeedServer, workdir: Path
+) -> None:
+    config = allow_loopback(workdir)
+    text = (
+        "# The newsroom's sources\n"
+        + config.read_text(encoding="utf-8")
+        + "\n# Partners\n[[sources]]\n"
+        + f'url = "{server.url("/a")}"  # since 2024\nname = "A"\n\n'
+        + f'[[sources]]\nurl = "{server.url("/b")}"\nname = "B"\n'
+    )
+    config.write_text(text, encoding="utf-8")
+    config.chmod(0o644)
+    server.feed("/c", rss("c.example", "Gamma"))
+    aggregator("sources", "add", server.url("/c"), cwd=workdir)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
+    new = config.read_text(encoding="utf-8")
+    assert new == text + f'\n[[sources]]\nurl = "{server.url("/c")}"\nid = "gamma"\n'
+    imported = tmp_opml(workdir)
+    result = aggregator("sources", "import", "--json", str(imported), cwd=workdir)
+    assert json.loads(result.stdout) == {
+        "added": [{"id": "delta", "url": "https://delta.example/feed"}],
+        "skipped": [{"url": server.url("/c"), "reason": "already listed"}],
+    }
+    assert config.read_text(encoding="utf-8").startswith(new + "\n[[sources]]\n")
+    assert stat.S_IMODE(config.stat().st_mode) == 0o644
+
+
+def tmp_opml(workdir: Path) -> Path:
+    listed = json.loads(aggregator("sources", "list", "--json", cwd=workdir).stdout)
+    path = workdir / "subs.opml"
+    path.write_text(
+        """<?xml version="1.0"?><opml version="2.0"><head><title>s</title></head><body>
+        <outline text="Delta" type="rss" xmlUrl="https://delta.example/feed"/>
+        <outline text="Gamma" type="rss" xmlUrl="{url}"/></body></opml>""".replace(
+            "{url}", listed[-1]["url"]
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("command", [("status",), ("sources", "list")])
+def test_tables_fit_an_80_column_terminal(
+    server: FeedServer, workdir: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    server.feed("/org", rss("org.example", "Org"))
+    paths = ["/org", "/a-rather-long-path/of-a-regional-press-office/feed", "/gone"]
+    server.route("/gone", Reply(status=410))
+    write_config(workdir, server, paths)
+    aggregator("run", cwd=workdir, check=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = aggregator(*command, cwd=workdir).stdout
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80, shown
+    long_id = "a-rather-long-path-of-a-regional-press-office-feed"
+    assert any(line.startswith(long_id[:16]) for line in lines), shown
+    assert "gone: gone (410): the feed was removed" in shown  # errors in full, below
+    assert any(line.startswith("org ") and " 200 " in line for line in lines), shown

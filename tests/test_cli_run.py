@@ -200,12 +200,56 @@ def test_bad_config_exits_2_naming_the_key(workdir: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_nothing_to_publish_exits_1(tmp_path: Path) -> None:
+def test_an_empty_seeds_folder_publishes_an_empty_feed_and_exits_0(tmp_path: Path) -> None:
+    # An empty feed is a valid first state: a reader can subscribe before news comes.
     (tmp_path / "seeds").mkdir()
-    result = aggregator("run", cwd=tmp_path, check=False)
-    assert result.returncode == 1
-    assert "nothing could be published" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = aggregator("run", cwd=tmp_path)
+    assert result.stdout.splitlines()[-1] == (
+        f"Published an empty feed to {Path('feeds') / 'index.atom'}: no entries yet "
+        "(no documents in the seeds folder seeds, no items from the sources)"
+    )
+    assert "Error" not in result.stderr and "Traceback" not in result.stderr
+    feed = (tmp_path / "feeds" / "index.atom").read_bytes()
+    assert validate_atom(feed) == [] and entries(feed) == []
+    again = aggregator("run", cwd=tmp_path)  # the same answer, not a different error
+    assert again.stdout.splitlines()[-1].startswith("Published an empty feed")
+
+
+def test_config_errors_name_the_file_without_usage_lines(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    config = tmp_path / "news.toml"
+    config.write_text(
+        "[[sources]]\nurl = 'https://a.example/feed'\n[[sources]]\nurl = 'ftp://b.example/'\n",
+        encoding="utf-8",
+    )
+    result = aggregator("run", "--config", str(config), cwd=tmp_path, check=False)
+    assert result.returncode == 2
+    # The second [[sources]] is sources[2]: counted as people count.
+    assert result.stderr == (
+        f"Error: {config}: sources[2].url: expected an http(s) URL, got 'ftp://b.example/'\n"
+    )
+
+
+def test_base_url_not_set_is_a_warning(workdir: Path) -> None:
+    result = aggregator("run", cwd=workdir)
+    assert "warning [feed] base_url is not set" in result.stderr
+    assert "http://127.0.0.1:8080/" in result.stderr
+    (workdir / "aggregator.toml").write_text(
+        "[feed]\nbase_url = 'https://news.example.org/feeds/'\n", encoding="utf-8"
+    )
+    assert "base_url" not in aggregator("run", cwd=workdir).stderr
+
+
+def test_more_entries_than_the_index_holds_says_both(workdir: Path) -> None:
+    _add_second_seed(workdir)
+    (workdir / "aggregator.toml").write_text("[feed]\nentries = 1\n", encoding="utf-8")
+    result = aggregator("run", cwd=workdir)
+    index = Path("feeds") / "index.atom"
+    assert f"Published 2 entries: {index} holds the newest 1 (" in result.stdout
+    assert len(entries((workdir / index).read_bytes())) == 1
+    again = aggregator("run", "--json", cwd=workdir)
+    assert json.loads(again.stdout)["entries"] == 2
+    assert json.loads(again.stdout)["index_entries"] == 1
 
 
 def test_broken_database_is_reported_and_published_feed_kept(workdir: Path) -> None:
@@ -347,7 +391,7 @@ def test_never_merge_rule_applies_to_stored_items(workdir: Path) -> None:
 
 def test_dry_run_writes_nothing(workdir: Path) -> None:
     result = aggregator("run", "--dry-run", cwd=workdir)
-    assert "Would read 1 sources" in result.stdout
+    assert "Would read 1 source;" in result.stdout
     assert "new" in result.stdout and "NATO Chief" in result.stdout
     assert not (workdir / "feeds" / "index.atom").exists()
     aggregator("run", cwd=workdir)
@@ -373,8 +417,9 @@ def test_retention_drops_old_items_for_good(workdir: Path) -> None:
     (workdir / "aggregator.toml").write_text("retention_days = 1\n", encoding="utf-8")
     result = aggregator("run", cwd=workdir, check=False)
     # The shipped seed is dated 12 November 2026: older than a day, so it is dropped and
-    # its tombstone keeps it from coming back; nothing is left to publish.
-    assert result.returncode == 1
+    # its tombstone keeps it from coming back; the feed is empty, which is no error.
+    assert result.returncode == 0
+    assert "Published an empty feed" in result.stdout
     assert _export(workdir) == []
     (workdir / "aggregator.toml").unlink()
     aggregator("run", cwd=workdir, check=False)

@@ -88,8 +88,8 @@ def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
         ("[fetch]\ntimeout = -1\n", "fetch.timeout", "a number above 0"),
         ("out = ''\n", "out", "expected a path, got an empty string"),
         ("db = ' '\n", "db", "expected a path, got an empty string"),
-        ("[[sources]]\nurl = 'https://a.ex/'\ntags = ['x', '']\n", "sources[0].tags[1]", "empty"),
-        ("[[sources]]\nurl = 'https://a.ex/'\ntags = ['a/b']\n", "sources[0].tags[0]", "'/'"),
+        ("[[sources]]\nurl = 'https://a.ex/'\ntags = ['x', '']\n", "sources[1].tags[2]", "empty"),
+        ("[[sources]]\nurl = 'https://a.ex/'\ntags = ['a/b']\n", "sources[1].tags[1]", "'/'"),
         # TOML has inf, nan and numbers of any length; each used to end in a traceback
         # (OverflowError, ValueError) far from the config file, or pass silently (nan).
         ("[fetch]\ntimeout = nan\n", "fetch.timeout", "at most 1,000,000,000, got nan"),
@@ -99,23 +99,23 @@ def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
         ("[dedupe]\nwindow_days = 99999999999\n", "dedupe.window_days", "at most 100,000"),
         (
             "[[sources]]\nurl = 'https://a.example/'\ninterval_minutes = nan\n",
-            "sources[0].interval_minutes",
+            "sources[1].interval_minutes",
             "got nan",
         ),
-        ("[[sources]]\nname = 'x'\n", "sources[0].url", "missing required key"),
+        ("[[sources]]\nname = 'x'\n", "sources[1].url", "missing required key"),
         # checked when the config is read, not only once a source is due
-        ("[fetch]\nallow = ['127.0.0.1', '999.1.1.1/8']\n", "fetch.allow[1]", "neither a host"),
-        ("[[sources]]\nurl = 'file:///etc/passwd'\n", "sources[0].url", "http(s) URL"),
+        ("[fetch]\nallow = ['127.0.0.1', '999.1.1.1/8']\n", "fetch.allow[2]", "neither a host"),
+        ("[[sources]]\nurl = 'file:///etc/passwd'\n", "sources[1].url", "http(s) URL"),
         # urllib raises on an unclosed IPv6 bracket: a message, not a traceback
-        ("[[sources]]\nurl = 'http://[oops/feed'\n", "sources[0].url", "http(s) URL"),
+        ("[[sources]]\nurl = 'http://[oops/feed'\n", "sources[1].url", "http(s) URL"),
         (
             "[[sources]]\nurl = 'https://a.example/f'\n[[sources]]\nurl = 'https://a.example/f'\n",
-            "sources[1].url",
+            "sources[2].url",
             "already listed",
         ),
         (
             "[[sources]]\nurl = 'https://a.example/'\nfuture_dates = 'maybe'\n",
-            "sources[0].future_dates",
+            "sources[1].future_dates",
             "one of",
         ),
     ],

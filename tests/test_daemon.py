@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -152,6 +153,13 @@ def test_daemon_follows_upstream_and_seeds_and_stops_cleanly(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert time.monotonic() - started < 10
+    out, err = process.communicate(timeout=10)
+    # One line says where to point a feed reader; at info (the systemd unit's level) the
+    # scheduler's two lines per tick (here every 0.3 s) stay out of the log.
+    assert out.splitlines()[0].startswith(f"Serving {base}/ from ")
+    assert "1 remote source and the seeds folder" in out
+    assert "apscheduler" not in err and "Running job" not in err
+    assert "published" in err  # our own info lines still come through
     feed = (tmp_path / "feeds" / "index.atom").read_bytes()
     assert validate_atom(feed) == []
     with sqlite3.connect(tmp_path / "data" / "aggregator.sqlite") as db:
@@ -252,21 +260,50 @@ def test_sigterm_during_a_slow_fetch_exits_0_within_10_s(
     assert after == before or b"Story 2 from Org" in after
 
 
-def test_serve_on_a_busy_port_exits_1_with_a_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("schedule", [(), ("--no-schedule",)])
+def test_serve_on_a_busy_port_exits_1_with_a_message(
+    tmp_path: Path, schedule: tuple[str, ...]
+) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "aggregator", "serve", "--no-schedule", "--port", str(port)],
+            [sys.executable, "-m", "aggregator", "serve", *schedule, "--port", str(port)],
             cwd=tmp_path,
             capture_output=True,
             text=True,
             timeout=60,
         )
     assert result.returncode == 1
-    assert f"127.0.0.1:{port}" in result.stderr and "another server" in result.stderr
-    assert "Traceback" not in result.stderr
+    # The message alone: no cancelled first cycle's traceback, no uvicorn line before it.
+    assert result.stderr.splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use: "
+        "is another server using that port? (--port chooses another)"
+    ]
+    assert result.stdout == ""
+
+
+def test_scheduler_lines_come_back_at_debug_given_after_the_command(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "schedule", "--tick", "0.2", "--log-level", "debug"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: (tmp_path / "feeds" / "index.atom").is_file(), what="a first cycle")
+        time.sleep(1.0)  # a few more ticks
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert out.startswith("Publishing to feeds: 0 remote sources and the seeds folder seeds")
+    assert "apscheduler" in err and "DEBUG" in err
 
 
 def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
@@ -300,3 +337,31 @@ def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
         daemon.close()
     assert calls == ["run", "run"]
     assert validate_atom((tmp_path / "feeds" / "index.atom").read_bytes()) == []
+
+
+def test_a_tick_skipped_during_a_long_cycle_is_not_a_warning() -> None:
+    from aggregator import log
+
+    class Collect(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    skipped = 'Execution of job "%s" skipped: maximum number of running instances reached (%d)'
+    scheduler = logging.getLogger("apscheduler.scheduler")
+    collect = Collect()
+    scheduler.addHandler(collect)
+    try:
+        for level, shown in (("info", False), ("debug", True)):
+            log.configure(level)
+            collect.messages.clear()
+            scheduler.warning(skipped, "tick", 1)
+            scheduler.error("a job raised")  # real trouble still shows
+            assert any("skipped" in m for m in collect.messages) is shown
+            assert "a job raised" in collect.messages
+    finally:
+        scheduler.removeHandler(collect)
+        log.configure("warning")

@@ -578,7 +578,11 @@ def each_event_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 def test_loopback_is_refused_by_default(feed_server: FeedServer) -> None:
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(feed_server.url("/feed"), allow=())
-    assert error.message == "refused: 127.0.0.1 is a loopback address"
+    # The refusal names the setting that lifts it.
+    assert error.message == (
+        'refused: 127.0.0.1 is a loopback address (to fetch it anyway, add "127.0.0.1" '
+        "to [fetch] allow in the config)"
+    )
     assert feed_server.requests == []
 
 
@@ -622,7 +626,7 @@ def test_redirect_to_a_disallowed_address_is_refused(
     feed_server.redirect("/start", other_server.url("/feed"))
     other_server.route("/feed", Reply(body=RSS))
     error = fetch_error(feed_server.url("/start"), allow=("127.0.0.1/32",))
-    assert error.message == "refused: 127.0.0.2 is a loopback address"
+    assert error.message.startswith("refused: 127.0.0.2 is a loopback address (")
     assert len(feed_server.hits("/start")) == 1
     assert other_server.requests == []
 
@@ -634,7 +638,11 @@ def test_redirect_to_a_name_resolving_to_a_disallowed_address(
     other_server.redirect("/start", f"http://localhost:{port}/feed")
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(other_server.url("/start"), allow=("127.0.0.2/32",))
-    assert error.message == "refused: 127.0.0.1 is a loopback address"
+    # The refusal names the setting that lifts it.
+    assert error.message == (
+        'refused: 127.0.0.1 is a loopback address (to fetch it anyway, add "localhost" '
+        "to [fetch] allow in the config)"
+    )
     assert len(other_server.hits("/start")) == 1
     assert feed_server.requests == []
 
@@ -645,7 +653,11 @@ def test_redirect_from_an_allowed_name_to_its_address_is_refused(feed_server: Fe
     feed_server.redirect("/start", f"http://127.0.0.1:{port}/feed")
     feed_server.route("/feed", Reply(body=RSS))
     error = fetch_error(f"http://localhost:{port}/start", allow=("localhost",))
-    assert error.message == "refused: 127.0.0.1 is a loopback address"
+    # The refusal names the setting that lifts it.
+    assert error.message == (
+        'refused: 127.0.0.1 is a loopback address (to fetch it anyway, add "127.0.0.1" '
+        "to [fetch] allow in the config)"
+    )
     assert [r.path for r in feed_server.requests] == ["/start"]
 
 

@@ -470,7 +470,8 @@ def test_rss_author_email_with_long_tld_keeps_the_name() -> None:
         b"<item><title>j</title><author>only@news.example</author></item></channel></rss>"
     )
     entries = parse_feed(body, url="u", source_id="s").entries
-    assert [e.authors for e in entries] == [("Jo Park",), ("only@news.example",)]
+    # An address alone names no one: the author is then decided like a missing one.
+    assert [e.authors for e in entries] == [("Jo Park",), ()]
 
 
 def test_ttl_wins_over_sy_update_period_and_bad_ttl_is_ignored() -> None:

@@ -80,9 +80,10 @@ def test_refresh_hint(headers: dict[str, str], ttl: int | None, expected: timede
         ({"interval": H, "error_count": 0, "hint": 10 * M}, H),
         # ... and is clamped into [min_interval, max_interval]
         ({"interval": H, "error_count": 0, "hint": 30 * 24 * H}, 24 * H),
-        ({"interval": M, "error_count": 0, "hint": timedelta(seconds=10)}, 5 * M),
+        ({"interval": M, "error_count": 0, "hint": timedelta(seconds=10)}, 30 * M),
         # never earlier than now + min_interval, even with a tiny configured interval
-        ({"interval": timedelta(seconds=1), "error_count": 0}, 5 * M),
+        ({"interval": timedelta(seconds=1), "error_count": 0}, 30 * M),
+        ({"interval": timedelta(seconds=1), "error_count": 0, "min_interval": 5 * M}, 5 * M),
         # consecutive failures: first keeps the interval, then doubles
         ({"interval": H, "error_count": 1}, H),
         ({"interval": H, "error_count": 2}, 2 * H),

@@ -383,7 +383,8 @@ def test_bad_ids_are_replaced_by_stable_ones() -> None:
     assert doc == first
     element = entry_elements(doc)[0]
     assert text(element, f"{ATOM}id").startswith("urn:aggregator:entry:")
-    assert element.findtext(f"{ATOM}source/{ATOM}id") == "urn:aggregator:source:agency"
+    # The id of our feed of the source, which publish_all writes under that id.
+    assert element.findtext(f"{ATOM}source/{ATOM}id") == INFO.url("sources/agency.atom")
     assert len(warnings) == 2
 
 
@@ -484,7 +485,7 @@ def test_every_entry_of_a_broken_source_names_its_repairs() -> None:
     broken = make_attribution(feed_id="not an iri", title="Bad\x07 Source", site_link="http://[x/")
     entries = [make_entry(n, source=broken) for n in (1, 2)]
     prepared, warnings = prepare_entries(entries, INFO.base_url)
-    assert {e.source.feed_id for e in prepared} == {"urn:aggregator:source:agency"}
+    assert {e.source.feed_id for e in prepared} == {INFO.url("sources/agency.atom")}
     assert {e.source.title for e in prepared} == {"Bad Source"}
     assert {e.source.link for e in prepared} == {"https://agency.example/feed.xml"}
     for entry in entries:

@@ -13,7 +13,7 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 from lxml import etree, html
-from test_publish_atom import INFO, T0, make_entry
+from test_publish_atom import ATOM, INFO, T0, make_entry
 from test_publish_site import AGENCY, ENTRIES, SEED_PAGE, SEEDS, monthly
 
 from aggregator.model import ViaLink
@@ -215,6 +215,20 @@ def test_source_and_tag_pages_hold_what_their_feeds_hold(out: Path) -> None:
         "../sources/agency.html",
         "../sources/seeds.html",
     ]
+
+
+def test_a_sources_page_holds_every_story_it_carried_as_its_feed_does(tmp_path: Path) -> None:
+    # Story 5 is the agency's copy, but the seeds carried it too (merged as one story):
+    # the seeds' page and that of their own tag list it, as their feeds do.
+    shared = replace(monthly(5), carried_by=("seeds",))
+    publish_all(tmp_path, INFO, [*ENTRIES, shared], [AGENCY, SEEDS])
+    for path in ("sources/seeds", "tags/world-news", "sources/agency", "tags/health"):
+        feed = etree.parse(tmp_path / f"{path}.atom").getroot()
+        feed_titles = [t.text for t in feed.iterfind(f"{ATOM}entry/{ATOM}title")]
+        shown = titles(page(tmp_path / f"{path}.html"))
+        assert shown == feed_titles, path
+        assert shown[0] == "Story number 5", path
+    assert titles(page(tmp_path / "tags/health.html")).count("Story number 5") == 1
 
 
 def test_the_directory_lists_every_source_and_tag(out: Path) -> None:

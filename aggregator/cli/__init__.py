@@ -7,7 +7,8 @@
     sources.py     status, sources list|add|remove|enable|disable|import|export
 
 Exit codes: 0 success (also when some sources failed but the rest was published);
-1 nothing could be published, or the store/lock/output failed; 2 bad usage or config.
+1 the store/lock/output failed, or no feed was found; 2 bad usage or config;
+130 Ctrl-C; 143 SIGTERM during `run` (after the write in progress). An empty feed is exit 0.
 """
 
 from __future__ import annotations

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Any
 
 import click
 
-from aggregator.cli.common import UsageFailure, config_options, finite, io_options, main
+from aggregator.cli.common import (
+    config_failure,
+    config_options,
+    finite,
+    io_options,
+    main,
+    warn_base_url,
+)
 from aggregator.config import Settings, load_settings
 from aggregator.exceptions import ConfigError
 
@@ -30,16 +39,43 @@ def _daemon(config: Path | None, overrides: dict[str, Any], tick: float) -> Any:
     try:
         return Daemon(load, tick_seconds=tick)
     except ConfigError as exc:
-        raise UsageFailure(str(exc)) from None
+        raise config_failure(exc, config) from None
 
 
-def _run_daemon(daemon: Any, *, serve: bool, schedule: bool, host: str, port: int) -> None:
-    from aggregator import eventloop
+def _listen(host: str, port: int) -> socket.socket:
+    from aggregator.serve import listening_socket
 
     try:
-        eventloop.run(daemon.run(serve=serve, schedule=schedule, host=host, port=port))
+        return listening_socket(host, port)
     except OSError as exc:
-        raise click.ClickException(f"{exc}: is another server using that port?") from None
+        hint = (
+            ": is another server using that port? (--port chooses another)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise click.ClickException(f"{exc.strerror or exc}{hint}") from None
+
+
+def _url(listen: socket.socket) -> str:
+    host, port = listen.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _plan(settings: Settings, schedule: bool, tick: float) -> str:
+    """What the daemon will do, in a few words for its one start-up line."""
+    count = len(settings.sources)
+    sources = (
+        f"{count} remote source{'' if count == 1 else 's'} and the seeds folder {settings.seeds}"
+    )
+    if not schedule:
+        return f"{settings.out} (--no-schedule: nothing is fetched)"
+    return f"{settings.out}: {sources}, checked every {tick:g} s"
+
+
+def _run_daemon(daemon: Any, *, schedule: bool, listen: socket.socket | None) -> None:
+    from aggregator import eventloop
+
+    eventloop.run(daemon.run(schedule=schedule, listen=listen))
 
 
 @main.command()
@@ -63,7 +99,11 @@ def serve(
 ) -> None:
     """Serve the feeds over HTTP and keep them fresh on a schedule (SIGHUP reloads the config)."""
     daemon = _daemon(config, {"db": db, "seeds": seeds, "out": out}, tick)
-    _run_daemon(daemon, serve=True, schedule=not no_schedule, host=host, port=port)
+    listen = _listen(host, port)
+    # One line at the default level: where to point a feed reader, and what runs.
+    click.echo(f"Serving {_url(listen)} from {_plan(daemon.settings, not no_schedule, tick)}")
+    warn_base_url(daemon.settings)
+    _run_daemon(daemon, schedule=not no_schedule, listen=listen)
 
 
 @main.command()
@@ -75,4 +115,6 @@ def schedule(
 ) -> None:
     """Keep fetching and publishing on a schedule, without serving (SIGHUP reloads the config)."""
     daemon = _daemon(config, {"db": db, "seeds": seeds, "out": out}, tick)
-    _run_daemon(daemon, serve=False, schedule=True, host="", port=0)
+    click.echo(f"Publishing to {_plan(daemon.settings, True, tick)}")
+    warn_base_url(daemon.settings)
+    _run_daemon(daemon, schedule=True, listen=None)

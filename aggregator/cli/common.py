@@ -12,15 +12,26 @@ import click
 
 from aggregator import __version__
 from aggregator import log as logsetup
-from aggregator.config import Settings, load_settings
+from aggregator.config import DEFAULT_CONFIG_NAME, FeedSettings, Settings, load_settings
 from aggregator.exceptions import AggregatorError, ConfigError
 from aggregator.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UsageFailure(click.UsageError):
-    """A config mistake: exit code 2, like a usage error."""
+class UsageFailure(click.ClickException):
+    """A config mistake: exit code 2 like a usage error, but without click's "Usage: …
+    Try --help" lines, which would send the user to the command line instead of the file."""
+
+    exit_code = 2
+
+
+def config_failure(exc: ConfigError, config: Path | None) -> UsageFailure:
+    """The error of a config key, naming the file it is in."""
+    if exc.key is None:  # about the file itself: the message names it already
+        return UsageFailure(str(exc))
+    path = config if config is not None else Path(DEFAULT_CONFIG_NAME)
+    return UsageFailure(f"{path}: {exc}" if path.is_file() else str(exc))
 
 
 def settings_for(config: Path | None, **overrides: Any) -> Settings:
@@ -28,7 +39,7 @@ def settings_for(config: Path | None, **overrides: Any) -> Settings:
     try:
         return load_settings(config).with_overrides(**overrides)
     except ConfigError as exc:
-        raise UsageFailure(str(exc)) from None
+        raise config_failure(exc, config) from None
 
 
 def _not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -75,6 +86,18 @@ def io_options(func: F) -> F:
     return func
 
 
+def warn_base_url(settings: Settings) -> None:
+    """Without `[feed] base_url`, self links and feed ids name this machine's loopback
+    address: right for a quick look, wrong for any subscriber elsewhere."""
+    default = FeedSettings().base_url
+    if settings.feed.base_url == default:
+        click.echo(
+            f"  warning [feed] base_url is not set: self links in the feeds point at {default}"
+            " (set it to the URL the output folder is served at)",
+            err=True,
+        )
+
+
 @contextmanager
 def opened_store(settings: Settings) -> Iterator[Store]:
     try:
@@ -87,22 +110,82 @@ def opened_store(settings: Settings) -> Iterator[Store]:
         store.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Exit status of a process stopped by a signal, as shells report it (128 + the signal).
+EXIT_INTERRUPTED = 130  # SIGINT, Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM
+
+_LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"])
+_LOG_FORMATS = click.Choice(["text", "json"])
+_LOG_META = "aggregator.log"  # the logging options given so far, in the root context
+
+
+def _relog(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """A global option given after the command: applied on top of those given before it."""
+    if value is None:
+        return
+    chosen: dict[str, str] = ctx.find_root().meta.setdefault(
+        _LOG_META, {"log_level": "warning", "log_format": "text"}
+    )
+    assert param.name is not None
+    chosen[param.name] = value
+    logsetup.configure(chosen["log_level"], chosen["log_format"])
+
+
+def _global_options() -> list[click.Parameter]:
+    return [
+        click.Option(
+            [flag],
+            type=choice,
+            expose_value=False,
+            callback=_relog,
+            help=f"{what} (also accepted before the command).",
+        )
+        for flag, choice, what in (
+            ("--log-level", _LOG_LEVELS, "How much to log on stderr"),
+            ("--log-format", _LOG_FORMATS, "Log line format"),
+        )
+    ]
+
+
+class AggregatorGroup(click.Group):
+    """Every command, at any depth, also takes the global options after its name
+    (`aggregator run --log-level info`), and Ctrl-C ends any command with exit 130."""
+
+    group_class = type  # `@main.group()` makes groups of this class too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not isinstance(cmd, click.Group):
+            cmd.params.extend(_global_options())
+        super().add_command(cmd, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            if ctx.parent is not None:  # the outermost group says it once
+                raise
+            click.echo("Interrupted: nothing half-written is kept (writes are atomic)", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+@click.group(cls=AggregatorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aggregator")
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=_LOG_LEVELS,
     default="warning",
     show_default=True,
     help="How much to log on stderr.",
 )
 @click.option(
     "--log-format",
-    type=click.Choice(["text", "json"]),
+    type=_LOG_FORMATS,
     default="text",
     show_default=True,
     help="Log line format.",
 )
-def main(log_level: str, log_format: str) -> None:
+@click.pass_context
+def main(ctx: click.Context, log_level: str, log_format: str) -> None:
     """Gather press releases and feeds, merge copies of each story, publish one Atom feed."""
+    ctx.meta[_LOG_META] = {"log_level": log_level, "log_format": log_format}
     logsetup.configure(log_level, log_format)

@@ -17,6 +17,7 @@ from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError
 from aggregator.locking import WriterLock
 from aggregator.pipeline import publish
+from aggregator.provenance import origins
 from aggregator.repair import Outcome
 from aggregator.store import Decision, Store, now_utc
 
@@ -86,6 +87,9 @@ def explain_record(stored: Any, settings: Settings, decisions: list[Decision]) -
     record["decisions"] = [
         decision_record(d) for d in decisions if any(k == stored.item.key for k, _, _ in d.moved)
     ]
+    record["origins"] = [
+        {"fact": o.fact, "value": o.value, "origin": o.origin} for o in origins(stored.item)
+    ]
     return record
 
 
@@ -137,9 +141,16 @@ def explain(config: Path | None, db: str | None, as_json: bool, item: str) -> No
         for d in record["decisions"]:
             state = f", undone {d['undone']}" if d["undone"] else ""
             click.echo(f"{'decision':>10}: #{d['id']} {d['kind']} ({d['created']}{state})")
+        _echo_origins(record["origins"])
         for note in stored.item.notes:
             click.echo(f"{'note':>10}: {note}")
         click.echo("")
+
+
+def _echo_origins(origins: list[dict[str, str]]) -> None:
+    """Where the item's date, author and link came from."""
+    for origin in origins:
+        click.echo(f"{origin['fact']:>10}: {origin['value']} (from {origin['origin']})")
 
 
 def _repair(settings: Settings, action: Callable[[Store, datetime], Any]) -> Any:

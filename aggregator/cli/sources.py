@@ -10,51 +10,71 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from aggregator.cli.common import UsageFailure, config_options, main, opened_store, settings_for
-from aggregator.config import DEFAULT_CONFIG_NAME, tag_problem
-from aggregator.exceptions import ConfigError
+from aggregator.cli.common import (
+    UsageFailure,
+    config_failure,
+    config_options,
+    main,
+    opened_store,
+    settings_for,
+)
+from aggregator.config import DEFAULT_CONFIG_NAME, Settings, tag_problem
+from aggregator.exceptions import ConfigError, FetchError, ParseError
 from aggregator.status import SourceRow, source_rows, status_dict
 from aggregator.urlparts import is_http_url
 
+if TYPE_CHECKING:
+    from aggregator.discover import Checked
+
 
 def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+    # Month, day and time: the year is in --json; a row must fit 80 columns.
+    return value.strftime("%m-%d %H:%M") if value else "-"
+
+
+def _state(row: SourceRow) -> str:
+    if not row.enabled:
+        return "off"
+    if row.status is not None:
+        return str(row.status)
+    return "-" if row.kind == "remote" else "local"
 
 
 def _print_sources_table(rows: list[SourceRow]) -> None:
+    """A table as wide as the terminal (80 columns when it is not one), with the last
+    errors below it: they are sentences, and a column would squeeze them to a word a line."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(show_lines=False)
-    for column in (
-        "source",
-        "enabled",
-        "last fetch",
-        "status",
-        "items",
-        "new/upd",
-        "failures",
-        "next due",
-        "last error",
-    ):
-        table.add_column(column)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    # Folded, never cut with an ellipsis: the id is what the other commands take.
+    table.add_column("source", overflow="fold")
+    for column in ("last fetch", "status", "items", "new/upd", "fails", "next due"):
+        table.add_column(column, overflow="fold")
+    errors = []
     for r in rows:
         table.add_row(
             r.id,
-            "yes" if r.enabled else "no",
             _when(r.last_fetch),
-            str(r.status or "-"),
+            _state(r),
             str(r.items),
             f"{r.new}/{r.updated}",
             str(r.failures),
             _when(r.next_due),
-            r.last_error or "",
         )
-    Console(width=160).print(table)
+        if r.last_error:
+            errors.append((r.id, r.last_error))
+    console = Console(highlight=False)
+    console.print(table)
+    for source_id, error in errors:
+        console.print(f"{source_id}: {error}", markup=False, soft_wrap=False)
+    if rows:
+        console.print("Times in UTC; status: the last HTTP status, off: disabled.")
 
 
 @main.command()
@@ -70,7 +90,9 @@ def status(config: Path | None, db: str | None, as_json: bool) -> None:
         click.echo(json.dumps(data, indent=2))
         return
     _print_sources_table(rows)
-    click.echo(f"{data['items']} items stored; last publish: {data['last_publish'] or 'never'}")
+    items = data["items"]
+    stored = f"{items} item{'' if items == 1 else 's'} stored"
+    click.echo(f"{stored}; last publish: {data['last_publish'] or 'never'}")
 
 
 @main.group()
@@ -89,11 +111,11 @@ def _config_path(config: Path | None) -> Path:
     return config if config is not None else Path(DEFAULT_CONFIG_NAME)
 
 
-def _edit(action: Callable[[], Any]) -> Any:
+def _edit(action: Callable[[], Any], path: Path) -> Any:
     try:
         return action()
     except ConfigError as exc:
-        raise UsageFailure(str(exc)) from None
+        raise config_failure(exc, path) from None
 
 
 @sources.command("list")
@@ -116,24 +138,119 @@ def sources_list(config: Path | None, db: str | None, as_json: bool) -> None:
 @click.option("--name", help="Display name (also makes the source id).")
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
 @click.option("--interval", type=click.IntRange(min=1), help="Refresh interval in minutes.")
+@click.option(
+    "--organisation", help="Who publishes this feed's items: their author, whatever else says."
+)
+@click.option(
+    "--no-discover",
+    is_flag=True,
+    help="Refuse a URL that is not a feed, instead of adding the feed its page leads to.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was added as JSON.")
 def sources_add(
-    config: Path | None, url: str, name: str | None, tags: tuple[str, ...], interval: int | None
+    config: Path | None,
+    url: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    interval: int | None,
+    organisation: str | None,
+    no_discover: bool,
+    as_json: bool,
 ) -> None:
-    """Add a feed URL to the config file (a URL already listed is refused)."""
+    """Add a feed to the config file: URL may be the feed or a page that leads to it.
+
+    The URL is fetched (as a run would) to find the feed and its title, which gives the
+    source its id when there is no --name. A URL already listed, written any equivalent
+    way, is refused.
+    """
     from aggregator import sourcefile  # see the note on imports at the top
 
     for tag in tags:
         if (problem := tag_problem(tag)) is not None:
             raise UsageFailure(f"--tag: {problem}")
+    if not is_http_url(url):
+        raise UsageFailure(f"expected an absolute http(s) URL, got {url!r}")
     path = _config_path(config)
     current = settings_for(config if path.exists() else None)
+    _refuse_listed(current, url, path)
+    checked, warning = _check(current, url, discover=not no_discover)
+    if checked is not None:
+        _refuse_same_feed(current, checked, path)
     every = timedelta(minutes=interval) if interval else None
+    feed_url = checked.url if checked else url
+    title = checked.title if checked else None
     source = _edit(
         lambda: sourcefile.add_source(
-            path, url, name=name, tags=tags, interval=every, current=current
-        )
+            path,
+            feed_url,
+            name=name,
+            title=title,
+            tags=tags,
+            interval=every,
+            organisation=organisation,
+            current=current,
+        ),
+        path,
     )
-    click.echo(f"added {source.id}: {source.url}")
+    found = checked.found if checked else None
+    if as_json:
+        data = {
+            "id": source.id,
+            "url": source.url,
+            "requested": url,
+            "found": found,
+            "title": title,
+            "checked": checked is not None,
+            "warning": warning,
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    said = f"added {source.id}: {source.url}"
+    if found:
+        said += f" (the feed of {url}, {found})"
+    if title and not name:
+        said += f"; its title: {title}"
+    click.echo(said)
+
+
+def _refuse_listed(current: Settings, url: str, path: Path, why: str = "") -> None:
+    from aggregator.sourcefile import listed_as
+
+    listed = listed_as(current, url)
+    if listed is not None:
+        raise UsageFailure(f"{path}: {url} is already listed as source {listed.id!r}{why}")
+
+
+def _check(current: Settings, url: str, *, discover: bool) -> tuple[Checked | None, str | None]:
+    """The feed at (or behind) `url`, or a warning when it cannot be fetched now: a feed
+    that is down, or refused until `[fetch] allow` names it, can still be listed."""
+    from aggregator.discover import check_feed
+
+    try:
+        return check_feed(current, url, discover=discover), None
+    except FetchError as exc:
+        return None, f"could not check {url}: {exc.message}; added as given"
+    except ParseError as exc:
+        raise click.ClickException(f"{url}: {exc.message}") from None
+
+
+def _refuse_same_feed(current: Settings, checked: Checked, path: Path) -> None:
+    """The feed found may be listed already: under the URL found, the one a redirect led
+    to, or with(out) a trailing slash that the server ignores."""
+    from aggregator.discover import same_document
+    from aggregator.sourcefile import slash_twins, url_key
+
+    for candidate in (checked.url, checked.final_url):
+        _refuse_listed(current, candidate, path, f" (the feed {checked.url} leads to)")
+    key = url_key(checked.url)
+    for source in current.sources:
+        if slash_twins(key, url_key(source.url)) and same_document(current, checked, source.url):
+            raise UsageFailure(
+                f"{path}: {checked.url} is already listed as source {source.id!r} "
+                f"({source.url} serves the same feed)"
+            )
 
 
 @sources.command("remove")
@@ -144,7 +261,9 @@ def sources_remove(config: Path | None, source: str) -> None:
     from aggregator import sourcefile
 
     path = _config_path(config)
-    removed = _edit(lambda: sourcefile.remove_source(path, source, current=settings_for(path)))
+    removed = _edit(
+        lambda: sourcefile.remove_source(path, source, current=settings_for(path)), path
+    )
     click.echo(f"removed {removed.id}: {removed.url}")
 
 
@@ -153,7 +272,7 @@ def _toggle(config: Path | None, source: str, enabled: bool) -> None:
 
     path = _config_path(config)
     changed = _edit(
-        lambda: sourcefile.set_enabled(path, source, enabled, current=settings_for(path))
+        lambda: sourcefile.set_enabled(path, source, enabled, current=settings_for(path)), path
     )
     click.echo(f"{'enabled' if enabled else 'disabled'} {changed.id}")
 
@@ -177,7 +296,8 @@ def sources_disable(config: Path | None, source: str) -> None:
 @sources.command("import")
 @edited_config
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def sources_import(config: Path | None, opml_file: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was added as JSON.")
+def sources_import(config: Path | None, opml_file: Path, as_json: bool) -> None:
     """Add every feed of an OPML file (folders and categories become tags)."""
     from aggregator import opml, sourcefile
 
@@ -191,9 +311,23 @@ def sources_import(config: Path | None, opml_file: Path) -> None:
         # One outline that is not a feed URL (ftp:, a typo) does not cost the others.
         feeds = [s for s in listed if is_http_url(s.url)]
         refused.extend(s.url for s in listed if not is_http_url(s.url))
-        return sourcefile.add_many(path, [(s.url, s.title, s.tags) for s in feeds], current=current)
+        organisations = {s.url: s.organisation for s in feeds if s.organisation}
+        return sourcefile.add_many(
+            path,
+            [(s.url, s.title, s.tags) for s in feeds],
+            current=current,
+            organisations=organisations,
+        )
 
-    added, skipped = _edit(do_import)
+    added, skipped = _edit(do_import, path)
+    if as_json:
+        data = {
+            "added": [{"id": s.id, "url": s.url} for s in added],
+            "skipped": [{"url": url, "reason": "already listed"} for url in skipped]
+            + [{"url": url, "reason": "not an http(s) URL"} for url in refused],
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
     for source in added:
         click.echo(f"added {source.id}: {source.url}")
     for url in skipped:
@@ -220,7 +354,10 @@ def sources_export(config: Path | None, output: Path | None) -> None:
 
     settings = settings_for(config)
     document = opml.write_opml(
-        [opml.OpmlSource(url=s.url, title=s.name, tags=s.tags) for s in settings.sources],
+        [
+            opml.OpmlSource(url=s.url, title=s.name, tags=s.tags, organisation=s.organisation)
+            for s in settings.sources
+        ],
         title=settings.feed.title,
     )
     if output is None:

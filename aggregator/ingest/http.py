@@ -45,6 +45,7 @@ import httpx
 
 from aggregator import __version__
 from aggregator.allowlist import IPNetwork, host_name, parse_allow
+from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.policy import retry_after as parse_retry_after
 
@@ -65,6 +66,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = f"aggregator/{__version__} (RSS/Atom feed aggregator)"
 _MIB = 1024 * 1024
+_CONFIG = FetchConfig()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 _RETRY_STATUSES = frozenset({429, 503})
@@ -85,12 +87,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchSettings:
-    concurrency: int = 32  # TRAPS 11: httpcore's pool costs more CPU per request above ~50
-    per_host: int = 2
-    connect_timeout: float = 10
-    read_timeout: float = 20
-    total_timeout: float = 30  # the whole request: DNS, redirects, headers and body
-    max_bytes: int = 10 * _MIB  # on the wire and after decompression
+    # The config's defaults ([fetch] in aggregator.toml), written once, there.
+    concurrency: int = _CONFIG.concurrency  # TRAPS 11: a pool above ~50 costs CPU per request
+    per_host: int = _CONFIG.per_host
+    connect_timeout: float = _CONFIG.connect_timeout
+    read_timeout: float = _CONFIG.read_timeout
+    total_timeout: float = _CONFIG.timeout  # the whole request: DNS, redirects, headers, body
+    max_bytes: int = _CONFIG.max_bytes  # on the wire and after decompression
     max_redirects: int = 5
     allow: tuple[str, ...] = ()  # hosts or CIDR networks re-opened despite the SSRF rules
     user_agent: str = DEFAULT_USER_AGENT
@@ -631,7 +634,12 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             for address in addresses:
                 reason = refusal(address)
                 if reason is not None and not self._allow.allows_address(address):
-                    raise _NetworkRefusal(f"refused: {reason}")
+                    # Name the setting that lifts the refusal: a feed on the operator's own
+                    # network is a normal thing to want.
+                    raise _NetworkRefusal(
+                        f'refused: {reason} (to fetch it anyway, add "{host_name(host)}" '
+                        "to [fetch] allow in the config)"
+                    )
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
             try:

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from aggregator import identity
-from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
+from aggregator.model import Attribution, DateOrder, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise.authors import KnownOrganisations, decide_authors, known_organisations
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
 from aggregator.normalise.dates import resolve_dates
@@ -68,6 +68,7 @@ REPUBLISHER_TAG = "republisher"  # a source tag that says: this source carries o
 class NormaliseOptions:
     future_dates: Literal["first-seen", "keep"] = "first-seen"  # like Venus's future_dates
     future_tolerance: timedelta = timedelta(days=1)
+    date_order: DateOrder | None = None  # how the source writes 04/05/2026; None: day first, noted
     rules: BoilerplateRules = field(default_factory=default_rules)
     # Organisations the caller already knows (organisation feeds' titles and authors, seed
     # organisation lines): a carried item that names one in its title (in full or by its
@@ -76,6 +77,8 @@ class NormaliseOptions:
     # The source carries other organisations' stories (a republisher or a digest), as
     # the pipeline judged from the feed or the operator said with the "republisher" tag.
     carries_others: bool = False
+    # The operator's word on who publishes this source's items: wins over every guess.
+    organisation: str | None = None
     _known: KnownOrganisations = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -251,6 +254,7 @@ def normalise_entry(
         date_rule=raw.date_rule,
         future=options.future_dates,
         tolerance=options.future_tolerance,
+        date_order=options.date_order,
     )
     link, link_notes = _link(raw, rules)
     removals = content.removals + summary.removals
@@ -260,18 +264,20 @@ def normalise_entry(
     carried = (
         raw.public_release
         or REPUBLISHER_TAG in source.tags
-        or options.carries_others
         or _teases_elsewhere(readmore, link, attribution.site_link)
     )
     authors = decide_authors(
         raw.authors,
         via=via,
         carried=carried,
+        seems_carried=options.carries_others,
         own_names=(attribution.title, source.title),
         title=title,
         text=text,
         rules=rules.organisations,
         known=options._known,
+        organisation=options.organisation,
+        not_names=rules.not_organisations,
     )
     if source.kind is SourceKind.SEED_TEXT:
         # Title + organisation alone collide: one organisation reuses a headline for

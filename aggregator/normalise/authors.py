@@ -27,11 +27,12 @@ from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 from aggregator import identity
-from aggregator.normalise.rules import OrganisationRule
+from aggregator.normalise.rules import NO_EXCLUSIONS, NotOrganisations, OrganisationRule
 from aggregator.normalise.text import clean_text
 
 _EMAIL_NAME = re.compile(r"^\S+@\S+\s*\((?P<name>[^)]+)\)$")  # RSS: "jo@x.org (Jo Smith)"
 _NAME_EMAIL = re.compile(r"^(?P<name>[^<]+?)\s*<\S+@\S+>$")  # "Jo Smith <jo@x.org>"
+_NAME_PAREN_EMAIL = re.compile(r"^(?P<name>[^(]+?)\s*\(\S+@[^\s)]+\)$")  # "Jo (jo@x.org)"
 _BARE_EMAIL = re.compile(r"^\S+@\S+$")
 _ORG_MAX_WORDS = 8
 
@@ -47,8 +48,9 @@ class AuthorDecision:
 
 
 def clean_author(raw: str) -> str:
+    """The name in an author string, never the address: "" when it holds only an address."""
     name = clean_text(raw)
-    for pattern in (_EMAIL_NAME, _NAME_EMAIL):
+    for pattern in (_EMAIL_NAME, _NAME_EMAIL, _NAME_PAREN_EMAIL):
         match = pattern.match(name)
         if match:
             return match["name"].strip()
@@ -68,10 +70,27 @@ def _plausible(org: str) -> bool:
     return 0 < len(words) <= _ORG_MAX_WORDS and org[0].isupper()
 
 
+def not_a_name(org: str, words: NotOrganisations) -> str | None:
+    """Why `org` names no organisation ("Mayor", "Minister for Health", "Council"), or None."""
+    first = org.split()[0]
+    if first in words.roles:
+        return f"{first} is a role or a title"
+    if org in words.nouns:
+        return f"{org} is a common noun"
+    return None
+
+
 def find_organisation(
-    title: str, text: str, rules: Iterable[OrganisationRule]
+    title: str,
+    text: str,
+    rules: Iterable[OrganisationRule],
+    *,
+    not_names: NotOrganisations = NO_EXCLUSIONS,
+    rejected: list[str] | None = None,
 ) -> tuple[str, str] | None:
-    """(organisation, rule name) named most often by the rules; ties go to the earliest."""
+    """(organisation, rule name) named most often by the rules; ties go to the earliest.
+    Candidates that are roles, titles or common nouns are left out, each said in
+    `rejected` when given."""
     votes: collections.Counter[str] = collections.Counter()
     first: dict[str, tuple[int, str, str]] = {}
     for order, rule in enumerate(rules):
@@ -81,6 +100,11 @@ def find_organisation(
         for match in rule.pattern.finditer(haystack):
             org = clean_text(match["org"]).strip(" ,;:")
             if not _plausible(org):
+                continue
+            why = not_a_name(org, not_names)
+            if why is not None:
+                if rejected is not None:
+                    rejected.append(f"not an organisation: {org!r} (rule {rule.name}): {why}")
                 continue
             votes[fold(org)] += 1
             first.setdefault(fold(org), (order, org, rule.name))
@@ -208,18 +232,37 @@ def decide_authors(
     text: str,
     rules: Iterable[OrganisationRule],
     known: KnownOrganisations = NO_KNOWN_ORGANISATIONS,
+    seems_carried: bool = False,
+    organisation: str | None = None,
+    not_names: NotOrganisations = NO_EXCLUSIONS,
 ) -> AuthorDecision:
-    """Authors (originating organisation first) and via, with notes on each decision."""
+    """Authors (originating organisation first) and via, with notes on each decision.
+
+    `carried` is what the item or the operator says (a republisher footer or tag, a via,
+    a teaser of a story elsewhere); `seems_carried` is a guess from the whole feed (it
+    rarely names itself). A guess never overrules the feed's own author field naming the
+    feed itself: that is an organisation's own feed. `organisation` (the operator's
+    setting for the source) wins over everything.
+    """
     notes: list[str] = []
     own = [n for n in own_names if n]
     own_folded = {fold(n) for n in own} | ({fold(via)} if via else set())
     authors = list(_unique(clean_author(a) for a in raw_authors))
+    if organisation:
+        notes.append(f"author {organisation}: the source's organisation setting")
+        return AuthorDecision(authors=(organisation,), via=via, notes=tuple(notes))
     carried = carried or via is not None
     if carried:
         for name in [a for a in authors if fold(a) in own_folded]:
             authors.remove(name)
             via = via or name
             notes.append(f"author {name} is the republisher; recorded as via")
+    elif seems_carried and any(fold(a) in own_folded for a in authors):
+        notes.append(
+            "author field names the feed itself: the organisation's own feed, "
+            "though its items seldom name it"
+        )
+    carried = carried or (seems_carried and not authors)
     if authors:
         return AuthorDecision(authors=tuple(authors), via=via, notes=tuple(notes))
     feed_name = own[0] if own else None
@@ -230,7 +273,9 @@ def decide_authors(
     if in_title is not None:
         notes.append(_known_note(in_title))
         return AuthorDecision(authors=(in_title.organisation,), via=via, notes=tuple(notes))
-    found = find_organisation(title, text, rules)
+    rejected: list[str] = []
+    found = find_organisation(title, text, rules, not_names=not_names, rejected=rejected)
+    notes.extend(rejected)
     if found is not None and fold(found[0]) not in own_folded:
         notes.append(f"author taken from the item: {found[0]} (rule {found[1]})")
         return AuthorDecision(authors=(found[0],), via=via, notes=tuple(notes))

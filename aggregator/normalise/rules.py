@@ -74,6 +74,17 @@ class OrganisationRule:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NotOrganisations:
+    """Words that look like a name at the start of a sentence but name no organisation."""
+
+    roles: frozenset[str] = frozenset()  # a first word that makes a person: "Mayor", "Dr"
+    nouns: frozenset[str] = frozenset()  # a whole candidate that names no one: "Council"
+
+
+NO_EXCLUSIONS = NotOrganisations()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TrackingRules:
     params: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
@@ -84,6 +95,7 @@ class TrackingRules:
 class BoilerplateRules:
     rules: tuple[BoilerplateRule, ...] = ()
     organisations: tuple[OrganisationRule, ...] = ()
+    not_organisations: NotOrganisations = NO_EXCLUSIONS
     tracking: TrackingRules = field(default_factory=TrackingRules)
     _by_kind: dict[tuple[str, str], tuple[BoilerplateRule, ...]] = field(
         init=False, repr=False, compare=False, hash=False
@@ -173,6 +185,8 @@ def rules_from_documents(documents: Iterable[tuple[str, Mapping[str, object]]]) 
     params: set[str] = set()
     prefixes: list[str] = []
     hosts: list[str] = []
+    roles: set[str] = set()
+    nouns: set[str] = set()
     for source, doc in documents:
         for raw in _tables(doc.get("rule")):
             rules.append(_boilerplate_rule(source, raw))
@@ -183,9 +197,14 @@ def rules_from_documents(documents: Iterable[tuple[str, Mapping[str, object]]]) 
             params.update(p.lower() for p in _strings(tracking.get("params")))
             prefixes.extend(p.lower() for p in _strings(tracking.get("prefixes")))
             hosts.extend(h.lower() for h in _strings(tracking.get("hosts")))
+        excluded = doc.get("not_organisation")
+        if isinstance(excluded, Mapping):
+            roles.update(_strings(excluded.get("roles")))
+            nouns.update(_strings(excluded.get("nouns")))
     return BoilerplateRules(
         rules=tuple(rules),
         organisations=tuple(orgs),
+        not_organisations=NotOrganisations(roles=frozenset(roles), nouns=frozenset(nouns)),
         tracking=TrackingRules(
             params=frozenset(params), prefixes=tuple(prefixes), hosts=tuple(hosts)
         ),

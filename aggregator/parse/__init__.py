@@ -28,7 +28,6 @@ are the same either way, which tests/test_parse_fast.py checks document by docum
 from __future__ import annotations
 
 import codecs
-import email.utils
 import json
 import logging
 import re
@@ -42,6 +41,8 @@ import feedparser
 
 from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
+from aggregator.normalise.authors import clean_author
+from aggregator.normalise.dates import read_date
 from aggregator.parse import fast
 from aggregator.urlparts import join_url
 
@@ -447,42 +448,70 @@ def _content(entry: Mapping[str, Any]) -> tuple[str | None, str | None, str | No
     return _text(chosen.get("value")), content_type, _text(chosen.get("base"))
 
 
-def _entry_date(entry: Mapping[str, Any], key: str) -> tuple[datetime | None, str | None]:
+def _entry_date(entry: Mapping[str, Any], key: str) -> tuple[datetime | str | None, str | None]:
     # dict.get, not FeedParserDict.get: the latter answers `updated` with `published`
     # (with a DeprecationWarning), and "the source gave no updated date" is worth keeping.
     raw = _text(dict.get(entry, key)) if isinstance(entry, dict) else _text(entry.get(key))
     parsed_value = dict.get(entry, f"{key}_parsed") if isinstance(entry, dict) else None
-    parsed = _utc(parsed_value)
-    if raw is not None and parsed is None:
-        return None, f"{key} date unparseable: {raw!r}"
+    return _read_date(raw, _utc(parsed_value), key)
+
+
+_ISO_START = re.compile(r"\s*\d{4}-\d")
+
+
+def _read_date(
+    raw: str | None, parsed: datetime | None, label: str
+) -> tuple[datetime | str | None, str | None]:
+    """The date `raw` names, and a note when it names none.
+
+    An ISO 8601 date is read here: feedparser drops its fractions of a second. A date
+    feedparser could not read is read by `read_date` when it is unambiguous; an ambiguous
+    one (04/05/2026) stays text, for normalising to read with the source's `date_order`.
+    """
+    if raw is None or (parsed is not None and not _ISO_START.match(raw)):
+        return parsed, None  # feedparser's reading of RFC 822 and the rest is exact
+    reading = read_date(raw)
+    if reading is not None and (reading.form == "ISO 8601" or parsed is None):
+        return (raw if reading.note else reading.moment), None
+    if parsed is None:
+        return None, f"{label} date unparseable: {raw!r}"
     return parsed, None
 
 
 def _alternate_link(node: Mapping[str, Any]) -> str | None:
+    """The rel="alternate" (or rel-less) link, else none: a licence, an enclosure, `self`
+    or `related` is not the page of the item. feedparser's `link` (an RSS guid that is a
+    permalink) stands in only when it is none of those."""
     links = [link for link in node.get("links", []) if _text(link.get("href"))]
     alternates = [link for link in links if link.get("rel", "alternate") == "alternate"]
-    chosen = (alternates or links)[0] if links else None
-    return _text(chosen.get("href")) if chosen else _text(node.get("link"))
+    if alternates:
+        return _text(alternates[0].get("href"))
+    fallback = _text(node.get("link"))
+    return None if fallback in {_text(link.get("href")) for link in links} else fallback
 
 
 def _authors(node: Mapping[str, Any]) -> tuple[str, ...]:
-    """Author names (dc:creator included), each once.
+    """Author names (dc:creator included), each once; never an e-mail address.
 
-    feedparser splits RSS "email (Name)" strings with a pattern that cuts long top-level
-    domains ("jo@ex.example (Jo)" → name "ple (Jo"), so details that carry an email are
-    re-read from the raw string with the stdlib address parser instead.
+    feedparser keeps the last author as a string ("Name (email)" for Atom's name and
+    email) and, for RSS, splits that string into name and email with a pattern that cuts
+    long top-level domains ("jo@ex.example (Jo)" → name "ple (Jo"). So an author whose
+    details are not exactly that string's parts is re-read from the string instead ("Jo
+    (jo@x.org)", "jo@x.org (Jo)", "Jo <jo@x.org>"); an address alone names no one.
     """
-    names: list[str | None] = []
-    for detail in node.get("authors", []):
-        if "email" in detail:
-            continue
-        names.append(_text(detail.get("name")))
+    details = [d for d in node.get("authors", []) if isinstance(d, Mapping)]
     raw = _text(node.get("author"))
-    if raw is not None and "@" in raw:
-        name, address = email.utils.parseaddr(raw)
-        names.append(name or address or raw)
-    elif raw is not None and not names:
-        names.append(raw)
+    with_email = [d for d in details if "email" in d]
+    split = None
+    if with_email and raw is not None:
+        last = with_email[-1]
+        if raw != f"{_text(last.get('name'))} ({_text(last.get('email'))})":
+            split = last
+    names = [_text(d.get("name")) for d in details if d is not split]
+    if (raw is not None and "@" in raw and (split is not None or not with_email)) or (
+        raw is not None and not any(names)
+    ):
+        names.append(clean_author(raw) or None)
     return _unique(names)
 
 
@@ -573,18 +602,12 @@ def _json_authors(node: Mapping[str, Any]) -> tuple[str, ...]:
     return _unique(_text(a.get("name")) for a in candidates if isinstance(a, dict))
 
 
-def _json_date(item: Mapping[str, Any], key: str, label: str) -> tuple[datetime | None, str | None]:
-    raw = _text(item.get(key))
-    if raw is None:
-        return None, None
-    try:
-        moment = datetime.fromisoformat(raw)
-        # An offset can carry a moment past year 1 or 9999 once in UTC.
-        return (
-            moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-        ), None
-    except (ValueError, OverflowError):
-        return None, f"{label} date unparseable: {raw!r}"
+def _json_date(
+    item: Mapping[str, Any], key: str, label: str
+) -> tuple[datetime | str | None, str | None]:
+    # RFC 3339 by the spec; an offset can carry a moment past year 1 or 9999 once in
+    # UTC, which `read_date` reads as no date.
+    return _read_date(_text(item.get(key)), None, label)
 
 
 # ---------------------------------------------------------------------------------------------

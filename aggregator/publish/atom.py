@@ -11,7 +11,8 @@ feedgen 1.0.0 needs help in three places, all handled here:
   would come out as a second alternate link: the extension writes via links itself.
 
 A feed's `updated` is that of its newest entry, never the time of the run; a feed with
-no entries says 1970-01-01T00:00:00Z (EPOCH), so re-publishing an empty feed changes nothing.
+no entries says when it last changed (`AtomDocument.updated`, which publish_all keeps from
+one publish to the next), so re-publishing an empty feed changes nothing.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class AtomDocument:
     entries: Sequence[PublishedEntry]  # already newest first and limited
     links: tuple[tuple[str, str], ...] = ()  # (rel, path) of related documents
     archive: bool = False  # an RFC 5005 archive document: carries <fh:archive/>
+    updated: datetime | None = None  # its last change: the feed's updated when it is empty
 
 
 class _FeedExtension:
@@ -101,8 +103,9 @@ class _EntryExtension:
         return item
 
 
-def feed_updated(entries: Sequence[PublishedEntry]) -> datetime:
-    return max((e.updated for e in entries), default=EPOCH)
+def feed_updated(entries: Sequence[PublishedEntry], empty: datetime | None = None) -> datetime:
+    """The newest entry's updated; for no entries, `empty` (the feed's last change)."""
+    return max((e.updated for e in entries), default=empty or EPOCH)
 
 
 def _add_entry(fg: Any, entry: PublishedEntry) -> None:
@@ -158,7 +161,7 @@ def atom_bytes(info: FeedInfo, doc: AtomDocument) -> tuple[bytes, tuple[str, ...
     fg.register_extension(_EXTENSION, _FeedExtension, _EntryExtension, atom=True, rss=False)
     fg.id(doc.feed_id)
     fg.title(_feed_text(doc.title, "title", warnings) or info.id)
-    fg.updated(feed_updated(doc.entries))
+    fg.updated(feed_updated(doc.entries, doc.updated))
     subtitle = _feed_text(info.subtitle, "subtitle", warnings)
     if subtitle:
         fg.subtitle(subtitle)
@@ -174,10 +177,16 @@ def atom_bytes(info: FeedInfo, doc: AtomDocument) -> tuple[bytes, tuple[str, ...
 
 
 def feed_id_for(info: FeedInfo, path: str) -> str:
-    """index.atom and its archives are one logical feed; other paths are feeds of their own."""
+    """index.atom and its archives are one logical feed; other paths are feeds of their own.
+
+    A sub-feed of a feed whose id is one of our URLs is identified by its own URL (an id
+    under our base URL names a file we write); under an opaque id (urn:, tag:) it gets a
+    part of that id. Per-source feeds take the id `aggregator.sourcefeed` gives them.
+    """
     if path == INDEX_PATH or path.startswith("archive/"):
         return info.id
-    return derived_id(info.id, path)
+    derived = derived_id(info.id, path)
+    return info.url(path) if derived.startswith(info.base_url) else derived
 
 
 def render_atom(

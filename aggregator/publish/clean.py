@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,21 +17,16 @@ from functools import lru_cache
 
 from aggregator.identity import entry_id as derive_entry_id
 from aggregator.model import Attribution, Entry, ViaLink
+from aggregator.sourcefeed import is_absolute_iri, output_url, source_feed
 from aggregator.urlparts import is_http_url
 
 # XML 1.0 forbids C0 controls except tab/LF/CR, surrogates and U+FFFE/U+FFFF; DEL and the
 # C1 controls are legal but never meaningful in news text (they are mojibake), so they go too.
 _NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-# re's \s is str.isspace(): one regex scan instead of a Python loop over characters
-# (this runs for two URLs of every published entry).
-_NOT_IN_IRI = re.compile(r'[\s<>"{}|\\^`]')
-_SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 # An http(s) URL with a plain host name and an optional port: urlsplit would accept it.
 _PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#]|\Z)")
 _SUMMARY_TITLE_CHARS = 80
-_SLUG_MAX = 60
 UNTITLED = "Untitled"
 
 
@@ -63,6 +57,7 @@ class PublishedEntry:
     updated: datetime  # aware UTC
     source: SourceRef
     vias: tuple[ViaLink, ...]
+    carried_by: tuple[str, ...]  # source ids whose feeds hold it, the representative's first
 
 
 class _Notes:
@@ -115,39 +110,11 @@ def http_url(value: str | None) -> str | None:
     return value if _PLAIN_HTTP_URL.match(value) or is_http_url(value) else None
 
 
-def is_absolute_iri(value: str) -> bool:
-    """An IRI with a scheme and no characters that cannot appear in one."""
-    return bool(_SCHEME.match(value)) and not (
-        _NOT_IN_IRI.search(value) or _NOT_XML_TEXT.search(value)
-    )
-
-
 def utc(value: datetime, field: str, notes: _Notes) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         notes.add(f"{field}: naive datetime {value.isoformat()} taken as UTC")
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def slugify(value: str) -> str:
-    """A file-name-safe form of a source id or tag: ASCII letters, digits and dashes.
-
-    Values with nothing ASCII left (e.g. a tag in another script) get a short hash, so
-    they still have a stable file of their own.
-    """
-    folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    slug = _SLUG_JUNK.sub("-", folded.lower()).strip("-")[:_SLUG_MAX].strip("-")
-    if slug:
-        return slug
-    return "x-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-
-
-def source_feed_path(source_id: str) -> str:
-    return f"sources/{slugify(source_id)}.atom"
-
-
-def tag_feed_path(tag: str) -> str:
-    return f"tags/{slugify(tag)}.atom"
 
 
 def entry_slug(entry_id: str) -> str:
@@ -232,15 +199,21 @@ class _SourceParts:
 @lru_cache(maxsize=4096)  # pure; every entry of a source carries the same attribution
 def _source_parts(attribution: Attribution, base_url: str) -> _SourceParts:
     notes = _Notes("")
-    slug = slugify(attribution.source_id)
-    feed_id = attribution.feed_id
-    if not is_absolute_iri(feed_id):
-        feed_id = f"urn:aggregator:source:{slug}"
+    # The one derivation of a source's feed (aggregator.sourcefeed): an id that is no
+    # absolute IRI gives way to the URL of our feed of the source, which publish_all
+    # writes for every source seen, under the very same id; a source without a web page
+    # of its own (a seed) links to that feed too.
+    derived = source_feed(
+        attribution.source_id,
+        base_url=base_url,
+        feed_id=attribution.feed_id,
+        site_link=attribution.site_link,
+        feed_url=attribution.feed_url,
+    )
+    feed_id = derived.id
+    if feed_id != attribution.feed_id:
         notes.add(f"source id {attribution.feed_id!r} is not an absolute IRI; using {feed_id}")
-    # A seed has no web address of its own: point at our per-source feed of it instead, so
-    # atom:source always carries a link (publish_all writes that feed for every source seen).
-    link = http_url(attribution.site_link) or http_url(attribution.feed_url)
-    link = link or base_url.rstrip("/") + "/" + source_feed_path(attribution.source_id)
+    link = http_url(derived.link) or derived.url
     updated = None
     if attribution.updated is not None:
         updated = utc(attribution.updated, "source updated", notes)
@@ -276,7 +249,7 @@ def prepare_entry(entry: Entry, base_url: str) -> tuple[PublishedEntry, tuple[st
         # An entry with no web address of its own (a seed document) links to our page of
         # it, so a reader of any output can reach its text.
         page = entry_page_path(entry_id)
-        link = base_url.rstrip("/") + "/" + page
+        link = output_url(base_url, page)
     published = PublishedEntry(
         id=entry_id,
         title=title,
@@ -290,6 +263,7 @@ def prepare_entry(entry: Entry, base_url: str) -> tuple[PublishedEntry, tuple[st
         updated=updated,
         source=source,
         vias=_vias(entry.vias, notes),
+        carried_by=tuple(dict.fromkeys((item.source.source_id, *entry.carried_by))),
     )
     return published, tuple(notes.messages)
 

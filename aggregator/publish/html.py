@@ -30,10 +30,11 @@ import markupsafe
 
 from aggregator.normalise.html import sanitise
 from aggregator.publish.atom import HTML_PATH, INDEX_PATH
-from aggregator.publish.clean import PublishedEntry, entry_slug, source_feed_path, xml_text
+from aggregator.publish.clean import PublishedEntry, entry_slug, xml_text
 from aggregator.publish.info import FeedInfo
 from aggregator.publish.jsonfeed import JSON_PATH
 from aggregator.publish.opml import OPML_PATH
+from aggregator.sourcefeed import source_feed_path
 
 if TYPE_CHECKING:
     import jinja2

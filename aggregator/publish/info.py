@@ -36,6 +36,7 @@ class SourceInfo:
     title: str | None = None
     site_link: str | None = None
     tags: tuple[str, ...] = ()
+    feed_id: str | None = None  # the id its own feed gave itself (aggregator.sourcefeed)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,3 +48,6 @@ class PublishReport:
     removed: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)  # path -> key of what it holds
+    # Feeds without entries: path -> (key, ISO time of its last change), kept for the
+    # next publish so that an unchanged empty feed keeps its `updated`.
+    stamps: Mapping[str, tuple[str, str]] = field(default_factory=dict)

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from lxml import etree
 
-from aggregator.publish.clean import http_url, source_feed_path, xml_text
+from aggregator.publish.clean import http_url, xml_text
 from aggregator.publish.info import FeedInfo, SourceInfo
+from aggregator.sourcefeed import source_feed
 
 OPML_PATH = "sources.opml"
 
@@ -16,7 +17,8 @@ def _outline(body: etree._Element, info: FeedInfo, source: SourceInfo) -> None:
     title = xml_text(source.title or source.id)
     outline = etree.SubElement(body, "outline", text=title, title=title, type="rss")
     # A seed path means nothing to a reader: point at our republished feed of it instead.
-    outline.set("xmlUrl", http_url(source.url) or info.url(source_feed_path(source.id)))
+    ours = source_feed(source.id, base_url=info.base_url).url
+    outline.set("xmlUrl", http_url(source.url) or ours)
     site = http_url(source.site_link)
     if site:
         outline.set("htmlUrl", site)

@@ -13,13 +13,15 @@ from datetime import date
 
 from aggregator.publish.archive import archive_pages, archive_path
 from aggregator.publish.atom import HTML_PATH, AtomDocument
-from aggregator.publish.clean import PublishedEntry, http_url, source_feed_path, tag_feed_path
+from aggregator.publish.clean import PublishedEntry, http_url
 from aggregator.publish.html import DIRECTORY_PATH, Directory, Link, RiverPage, html_path
 from aggregator.publish.info import SourceInfo
+from aggregator.sourcefeed import source_feed_path, tag_feed_path
 
 HTML_PAGE_SIZE = 100  # entries per archive page
 TAG_SOURCES_SHOWN = 12  # sources named at the top of a tag's page: the entries come first
-Group = tuple[str, set[str]]  # a per-source or per-tag feed: its title, its sources' ids
+# A per-source or per-tag feed: its title, its atom:id, its sources' ids.
+Group = tuple[str, str, set[str]]
 
 
 def _heading(name: str) -> str:
@@ -78,7 +80,7 @@ def group_pages(
     by_id = {s.id: s for s in sources}
     pages = []
     for doc in docs:
-        title, ids = groups[doc.path]
+        title, _, ids = groups[doc.path]
         members = [by_id[i] for i in sorted(ids)]
         if doc.path.startswith("tags/"):
             about = [Link("Atom feed", doc.path)]

@@ -21,7 +21,8 @@ import hashlib
 import heapq
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -29,17 +30,13 @@ from aggregator.model import Entry
 from aggregator.parallel import parallel_map
 from aggregator.publish.archive import archive_documents, newest_archive_link
 from aggregator.publish.atom import (
+    EPOCH,
     INDEX_PATH,
     AtomDocument,
     atom_bytes,
     feed_id_for,
 )
-from aggregator.publish.clean import (
-    PublishedEntry,
-    prepare_entries,
-    source_feed_path,
-    tag_feed_path,
-)
+from aggregator.publish.clean import PublishedEntry, prepare_entries
 from aggregator.publish.files import remove_stale, sweep_temp_files, write_atomically
 from aggregator.publish.html import (
     DIRECTORY_PATH,
@@ -52,6 +49,7 @@ from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
 from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
 from aggregator.publish.opml import OPML_PATH, render_opml
 from aggregator.publish.pages import Group, archive_river, directory, group_pages, index_page
+from aggregator.sourcefeed import source_feed, tag_feed_path
 
 # Files of sources, tags and entries that are gone, and HTML archive pages that a month no
 # longer fills; (folder, pattern).
@@ -110,39 +108,51 @@ def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> lis
                 url=attribution.feed_url,
                 title=attribution.title,
                 site_link=attribution.site_link,
+                feed_id=attribution.feed_id,
             )
     return sorted(known.values(), key=lambda s: s.id)
 
 
-def _groups(sources: Sequence[SourceInfo]) -> dict[str, Group]:
-    """One feed per source and one per tag; tags that slugify alike share a feed."""
+def _groups(info: FeedInfo, sources: Sequence[SourceInfo]) -> dict[str, Group]:
+    """One feed per source and one per tag; tags that slugify alike share a feed. A
+    source's feed has the id its entries' atom:source names (`aggregator.sourcefeed`)."""
     groups: dict[str, Group] = {}
     for source in sources:
         title = source.title or source.id
-        groups.setdefault(source_feed_path(source.id), (title, set()))[1].add(source.id)
+        feed = source_feed(
+            source.id,
+            base_url=info.base_url,
+            feed_id=source.feed_id,
+            site_link=source.site_link,
+            feed_url=source.url,
+        )
+        groups.setdefault(feed.path, (title, feed.id, set()))[2].add(source.id)
     for source in sources:
         for tag in sorted(source.tags):
-            groups.setdefault(tag_feed_path(tag), (tag, set()))[1].add(source.id)
+            path = tag_feed_path(tag)
+            groups.setdefault(path, (tag, feed_id_for(info, path), set()))[2].add(source.id)
     return groups
 
 
 def _sub_feeds(
     info: FeedInfo, groups: dict[str, Group], entries: Sequence[PublishedEntry]
 ) -> list[AtomDocument]:
-    """The feed of each group, with its newest entries."""
+    """The feed of each group, with its newest entries: a source's feed holds every story
+    it carried (`PublishedEntry.carried_by`)."""
     # Entries are grouped by source once: filtering every entry per feed would cost
     # sources × entries, minutes for a thousand sources.
     by_source: dict[str, list[PublishedEntry]] = {}
     for entry in entries:
-        by_source.setdefault(entry.source.source_id, []).append(entry)
+        for source_id in entry.carried_by:
+            by_source.setdefault(source_id, []).append(entry)
     return [
         AtomDocument(
             path=path,
-            feed_id=feed_id_for(info, path),
+            feed_id=feed_id,
             title=f"{info.title}: {title}",
             entries=_newest_of(by_source, ids, info.entries_per_feed),
         )
-        for path, (title, ids) in sorted(groups.items())
+        for path, (title, feed_id, ids) in sorted(groups.items())
     ]
 
 
@@ -158,20 +168,32 @@ def _newest_of(
     if len(ids) == 1:
         return by_source.get(next(iter(ids)), [])[:limit]
     merged = heapq.merge(*(by_source.get(i, []) for i in sorted(ids)), key=_order_key)
-    return list(itertools.islice(merged, limit))
+    # A story several of these sources carried is one entry of the feed.
+    unique = (next(group) for _, group in itertools.groupby(merged, key=lambda e: e.id))
+    return list(itertools.islice(unique, limit))
+
+
+LastChange = Callable[[str, str], datetime]  # (path, key) of a feed without entries → updated
 
 
 def iter_outputs(
-    info: FeedInfo, entries: Sequence[Entry], sources: Sequence[SourceInfo], warnings: list[str]
+    info: FeedInfo,
+    entries: Sequence[Entry],
+    sources: Sequence[SourceInfo],
+    warnings: list[str],
+    *,
+    last_change: LastChange | None = None,
 ) -> Iterator[Output]:
     """Every output file in writing order, each rendered only when asked, so a large
     history never sits in memory as a thousand rendered files at once. The warnings of
     the entries, and of each document when it is rendered, are appended to `warnings`.
-    Pure apart from that list."""
+    A feed without entries says `last_change(path, key)` as its updated (default: the
+    newest entry's of all). Pure apart from that list."""
     prepared, entry_warnings = prepare_entries(entries, info.base_url)
     warnings.extend(entry_warnings)
     all_sources = _all_sources(sources, entries)
     newest = prepared[: info.entries_per_feed]
+    newest_time = prepared[0].updated if prepared else EPOCH
     archives = archive_documents(info, prepared)
     index = AtomDocument(
         path=INDEX_PATH,
@@ -180,17 +202,20 @@ def iter_outputs(
         entries=newest,
         links=newest_archive_link(archives),
     )
-    groups = _groups(all_sources)
+    groups = _groups(info, all_sources)
     sub_feeds = _sub_feeds(info, groups, prepared)
     keys = _Keys(info)
 
     def atom(doc: AtomDocument) -> Output:
+        key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
+        if not doc.entries:
+            doc = replace(doc, updated=last_change(doc.path, key) if last_change else newest_time)
+
         def render() -> bytes:
             data, doc_warnings = atom_bytes(info, doc)
             warnings.extend(w for w in doc_warnings if w not in warnings)
             return data
 
-        key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
         return Output(doc.path, key, render, len(doc.entries))
 
     def river(page: RiverPage) -> Output:
@@ -279,6 +304,8 @@ def publish_all(
     sources: Sequence[SourceInfo],
     *,
     previous: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    stamps: Mapping[str, tuple[str, str]] | None = None,
 ) -> PublishReport:
     """Write every output file under `out_dir`; only files whose bytes changed are replaced.
 
@@ -286,10 +313,24 @@ def publish_all(
     is unchanged and that is still there is neither rendered nor written. Per-source and
     per-tag feeds of sources and tags that are gone are removed. Raises PublishError naming
     the file when one cannot be written; files written before it stay complete and valid.
+
+    A feed without entries is dated by its last change: `stamps` (the last publish's
+    `PublishReport.stamps`) when its key is the same, else `now` (default: the newest
+    entry's updated of all).
     """
     previous = previous or {}
     warnings: list[str] = []
-    outputs = list(iter_outputs(info, entries, sources, warnings))
+    kept = stamps or {}
+    new_stamps: dict[str, tuple[str, str]] = {}
+
+    def last_change(path: str, key: str) -> datetime:
+        old_key, when = kept.get(path, ("", ""))
+        changed = now or max((e.effective_updated for e in entries), default=EPOCH)
+        moment = datetime.fromisoformat(when) if old_key == key and when else changed
+        new_stamps[path] = (key, moment.isoformat())
+        return moment
+
+    outputs = list(iter_outputs(info, entries, sources, warnings, last_change=last_change))
     stale = [
         out
         for out in outputs
@@ -315,4 +356,5 @@ def publish_all(
         removed=tuple(removed),
         warnings=tuple(warnings),
         keys=keys,
+        stamps=new_stamps,
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
+from aggregator.sourcefeed import source_feed
 from aggregator.store.backend import Database, Row, SQLiteDatabase
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -177,13 +178,22 @@ def _source_params(state: SourceState) -> dict[str, Any]:
 
 
 def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
-    """atom:source data for items of this source."""
+    """atom:source data for items of this source; `feed_id_base` is the base URL the
+    output is served from (`aggregator.sourcefeed` derives the id from it)."""
+    feed = source_feed(
+        state.id,
+        base_url=feed_id_base,
+        feed_id=state.feed_id,
+        site_link=state.site_link,
+        feed_url=state.url,
+    )
     return Attribution(
         source_id=state.id,
         feed_url=state.url,
-        feed_id=state.feed_id or feed_id_base + "sources/" + state.id,
+        feed_id=feed.id,
         title=state.display_title,
-        site_link=state.site_link,
+        # Its page, else its feed's URL, else our feed of it: a seed is still reachable.
+        site_link=feed.link,
         updated=state.feed_updated,
     )
 
