@@ -92,6 +92,19 @@ class RemoteSource:
     future_dates: str = "first-seen"
     date_order: DateOrder | None = None  # None: the top-level date_order
     organisation: str | None = None  # who publishes its items: wins over every guess
+    # Issue 18: fetch the article page of teaser items ("auto": only those that look
+    # cut), and an optional CSS selector for the article on this source's pages.
+    full_text: str = "auto"
+    full_text_selector: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FullTextConfig:
+    """The per-run budget of article fetches: what is left waits for the next run, so a
+    cold start of a big digest never holds a run up."""
+
+    pages_per_run: int = 100
+    seconds_per_run: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +118,7 @@ class Settings:
     lock_timeout: float = 60.0
     feed: FeedSettings = FeedSettings()
     fetch: FetchConfig = FetchConfig()
+    full_text: FullTextConfig = FullTextConfig()
     sources: tuple[RemoteSource, ...] = ()
     config_path: Path | None = None
     # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
@@ -157,6 +171,7 @@ def settings_from_mapping(
         lock_timeout=reader.get_number("lock_timeout", defaults.lock_timeout),
         feed=_feed(reader.table("feed")),
         fetch=_fetch(reader.table("fetch")),
+        full_text=_full_text(reader.table("full_text")),
         sources=_sources(reader.array("sources")),
         config_path=config_path,
         date_order=_date_order(reader),
@@ -227,6 +242,16 @@ def _fetch(table: _Table) -> FetchConfig:
     return config
 
 
+def _full_text(table: _Table) -> FullTextConfig:
+    d = FullTextConfig()
+    config = FullTextConfig(
+        pages_per_run=table.get("pages_per_run", int, d.pages_per_run, positive=True),
+        seconds_per_run=table.get_number("seconds_per_run", d.seconds_per_run),
+    )
+    table.finish()
+    return config
+
+
 def _dedupe(table: _Table) -> DedupeConfig:
     d = DedupeConfig()
     never = table.get("never_merge", list, [])
@@ -284,6 +309,7 @@ def default_source_id(url: str, name: str | None) -> str:
 
 
 _FUTURE_POLICIES = ("first-seen", "keep")
+FULL_TEXT_MODES = ("auto", "always", "never")
 # OPML carries tags as "/tag" categories separated by commas, so a tag holds neither.
 TAG_SEPARATORS = re.compile(r"[/,]")
 
@@ -320,6 +346,7 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
             raise ConfigError(
                 f"expected one of {', '.join(_FUTURE_POLICIES)}", key=table.key("future_dates")
             )
+        full_text, selector = _full_text_of(table)
         tags = table.get("tags", list, [])
         if not all(isinstance(t, str) for t in tags):
             raise ConfigError("expected a list of strings", key=table.key("tags"))
@@ -338,12 +365,31 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
                 future_dates=future,
                 date_order=_date_order(table),
                 organisation=_organisation(table),
+                full_text=full_text,
+                full_text_selector=selector,
             )
         )
         seen_urls[url] = source_id
         seen_ids.add(source_id)
         table.finish()
     return tuple(sources)
+
+
+def _full_text_of(table: _Table) -> tuple[str, str | None]:
+    mode = table.get("full_text", str, "auto")
+    if mode not in FULL_TEXT_MODES:
+        raise ConfigError(
+            f"expected one of {', '.join(FULL_TEXT_MODES)}, got {mode!r}",
+            key=table.key("full_text"),
+        )
+    selector = table.get_optional("full_text_selector", str)
+    if selector is not None:
+        # Imported here: lxml's CSS support is needed only by configs that use it.
+        from aggregator.fulltext.selector import selector_problem
+
+        if (problem := selector_problem(selector)) is not None:
+            raise ConfigError(problem, key=table.key("full_text_selector"))
+    return mode, selector
 
 
 class _Table:

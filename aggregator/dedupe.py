@@ -147,6 +147,8 @@ MIN_ANCHOR_HITS = 2
 # Candidates verified per look-up, most shared anchors first: a story rarely has more
 # copies than this in one window, and it bounds the cost of a look-up.
 MAX_CANDIDATES = 16
+# The publisher's own other items most like a new one, named in `explain` as refused.
+OWN_PUBLISHER_EXPLAINED = 2
 
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n|\r\n\s*\r\n")
@@ -737,8 +739,10 @@ class StoryIndex:
 
     # -- fuzzy evidence
 
-    def _candidates(self, sig: Signature) -> list[int]:
-        """Known items sharing the most anchors with `sig`, best first."""
+    def _candidates(self, sig: Signature) -> tuple[list[int], list[int]]:
+        """Known items sharing the most anchors with `sig`, best first; and apart, the
+        best few of its own publisher's other items, which can never be its story (a
+        repost is found by its fingerprint) and must not take real candidates' places."""
         hits: Counter[int] = Counter()
         anchors = unpack(sig.anchors)
         for anchor in anchors:
@@ -753,7 +757,10 @@ class StoryIndex:
             for position, n in hits.items()
             if n >= needed and n >= self._promising_hits(len(anchors), position)
         )
-        return [position for _, position in ranked[:MAX_CANDIDATES]]
+        items = self._items
+        own = [p for _, p in ranked if items[p].sig.publisher == sig.publisher]
+        others = [p for _, p in ranked if items[p].sig.publisher != sig.publisher]
+        return others[:MAX_CANDIDATES], own[:OWN_PUBLISHER_EXPLAINED]
 
     def _promising_hits(self, anchors: int, position: int) -> float:
         """Shared anchors below which the shorter text cannot be contained enough for any
@@ -765,7 +772,13 @@ class StoryIndex:
         text = _Text.of(sig)
         best: dict[str, _Evidence] = {}
         ruled_out: set[str] = set()  # stories refused whatever their items' texts say
-        for position in self._candidates(sig):
+        candidates, own = self._candidates(sig)
+        for position in own:
+            known = self._items[position]
+            refusal = self._refusal(sig, known)
+            if refusal is not None:
+                refused.append(Candidate(known.entry_id, known.sig.key, refusal))
+        for position in candidates:
             known = self._items[position]
             if known.entry_id in ruled_out:
                 continue

@@ -35,6 +35,7 @@ from aggregator.collect import (
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.filters import ItemFilter, compile_filters, filter_reason
+from aggregator.fulltext import complete_items, reread_next_time
 from aggregator.memory import release_free_memory
 from aggregator.model import (
     SEED_TEXT_SOURCE,
@@ -573,6 +574,14 @@ def run_once(
     if progress:
         progress("clean", len(batches), len(batches))
 
+    # Teasers get their article before merging, so stories match on the article (issue 18).
+    full = complete_items(
+        settings, store, [i for _, its in items_by_source for i in its], now=now,
+        fetch=not options.dry_run,
+    )  # fmt: skip
+    items_by_source = [(b, [full.items.get(i.key, i) for i in its]) for b, its in items_by_source]
+    for batch in (b for b, _ in items_by_source if b.spec.id in full.unfinished):
+        reread_next_time(batch)
     plan = _classify(items_by_source, ctx, report)
     for batch in batches:
         report.results.append(_result(batch))

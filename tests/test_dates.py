@@ -266,7 +266,7 @@ def test_date_order_in_the_config_per_source_and_for_the_rest(tmp_path: Path) ->
 
 
 def test_a_wrong_date_order_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"sources\[0\]\.date_order.*day-first, month-first"):
+    with pytest.raises(ConfigError, match=r"sources\[1\]\.date_order.*day-first, month-first"):
         settings_from_mapping(
             {"sources": [{"url": "https://a.example/feed", "date_order": "dmy"}]},
             base_dir=tmp_path,

@@ -19,6 +19,8 @@ import pytest
 
 from aggregator.model import Attribution, Item, ParsedFeed, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
+from aggregator.normalise.budget import Cuts, within_budget
+from aggregator.normalise.html import looks_like_html, text_to_html
 from aggregator.normalise.text import repair_mojibake
 from aggregator.parse import parse_feed
 from aggregator.seedtext import decode_text, parse_seed_document
@@ -142,6 +144,16 @@ def test_every_item_is_clean(items: list[tuple[str, Item]]) -> None:
             assert not repair_mojibake(text)[1], (key, text)  # ftfy finds nothing to fix
         assert not ENTITY.search(item.title), (key, item.title)
         assert item.published.tzinfo is UTC and item.updated >= item.published
+
+
+def test_no_real_item_reaches_the_markup_budget(corpus: Corpus) -> None:
+    # The budget's limits are meant for hostile markup only: every field of every item
+    # of the corpus passes through it unchanged.
+    fields = [v for f in corpus.feeds.values() for e in f.entries for v in (e.content, e.summary)]
+    fields += [v for raw in corpus.seeds.values() for v in (raw.content, raw.summary)]
+    for value in filter(None, fields):
+        markup = value if looks_like_html(value) else text_to_html(value)
+        assert within_budget(markup) == (markup, Cuts()), value[:80]
 
 
 def test_known_organisations_are_what_the_pipeline_would_pass(corpus: Corpus) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,12 @@ from typing import Any
 import click
 
 from aggregator.cli.common import (
+    base_url_warning,
     config_failure,
     config_options,
     finite,
     io_options,
     main,
-    warn_base_url,
 )
 from aggregator.config import Settings, load_settings
 from aggregator.exceptions import ConfigError
@@ -75,6 +76,10 @@ def _plan(settings: Settings, schedule: bool, tick: float) -> str:
 def _run_daemon(daemon: Any, *, schedule: bool, listen: socket.socket | None) -> None:
     from aggregator import eventloop
 
+    if (warning := base_url_warning(daemon.settings)) is not None:
+        # Logged, not echoed: a daemon's stderr is its log (JSON lines with --log-format json).
+        logging.getLogger("aggregator.daemon").warning(warning)
+
     eventloop.run(daemon.run(schedule=schedule, listen=listen))
 
 
@@ -102,7 +107,6 @@ def serve(
     listen = _listen(host, port)
     # One line at the default level: where to point a feed reader, and what runs.
     click.echo(f"Serving {_url(listen)} from {_plan(daemon.settings, not no_schedule, tick)}")
-    warn_base_url(daemon.settings)
     _run_daemon(daemon, schedule=not no_schedule, listen=listen)
 
 
@@ -116,5 +120,4 @@ def schedule(
     """Keep fetching and publishing on a schedule, without serving (SIGHUP reloads the config)."""
     daemon = _daemon(config, {"db": db, "seeds": seeds, "out": out}, tick)
     click.echo(f"Publishing to {_plan(daemon.settings, True, tick)}")
-    warn_base_url(daemon.settings)
     _run_daemon(daemon, schedule=True, listen=None)

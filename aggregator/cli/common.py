@@ -86,16 +86,16 @@ def io_options(func: F) -> F:
     return func
 
 
-def warn_base_url(settings: Settings) -> None:
+def base_url_warning(settings: Settings) -> str | None:
     """Without `[feed] base_url`, self links and feed ids name this machine's loopback
     address: right for a quick look, wrong for any subscriber elsewhere."""
     default = FeedSettings().base_url
-    if settings.feed.base_url == default:
-        click.echo(
-            f"  warning [feed] base_url is not set: self links in the feeds point at {default}"
-            " (set it to the URL the output folder is served at)",
-            err=True,
-        )
+    if settings.feed.base_url != default:
+        return None
+    return (
+        f"[feed] base_url is not set: self links in the feeds point at {default}"
+        " (set it to the URL the output folder is served at)"
+    )
 
 
 @contextmanager

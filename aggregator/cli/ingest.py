@@ -14,13 +14,13 @@ import click
 
 from aggregator.cli.common import (
     EXIT_TERMINATED,
+    base_url_warning,
     config_failure,
     config_options,
     io_options,
     main,
     opened_store,
     settings_for,
-    warn_base_url,
 )
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, ConfigError
@@ -57,8 +57,8 @@ def run(
     """Ingest seeds and due feeds, store the items, publish the feeds, exit."""
     settings = settings_for(config, db=db, seeds=seeds, out=out)
     options = RunOptions(all_sources=all_sources, only=only, dry_run=dry_run)
-    if not dry_run:
-        warn_base_url(settings)
+    if not dry_run and (warning := base_url_warning(settings)) is not None:
+        click.echo(f"  warning {warning}", err=True)
     try:
         with WriterLock(settings), opened_store(settings) as store, StopOnSigterm() as stop:
             report = run_once(

@@ -123,6 +123,7 @@ class FetchRequest:
     source_id: str
     url: str
     validators: Validators = field(default_factory=Validators)
+    accept: str | None = None  # an Accept header other than the feeds' (article pages)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -252,6 +253,8 @@ class Fetcher:
             what = "redirect to" if hop else "URL with"
             raise _error(req, f"{what} unsupported scheme {url.scheme!r}: only http and https")
         headers = _conditional_headers(req.validators)
+        if req.accept is not None:
+            headers[b"Accept"] = req.accept.encode("ascii")
         try:
             return await client.send(client.build_request("GET", url, headers=headers), stream=True)
         except _NetworkRefusal as refusal:

@@ -3,6 +3,8 @@
 Pure: no clock, disk or network; the rules come in through `NormaliseOptions`. The steps
 run in this fixed order, each on the output of the one before:
 
+0. budget: markup past fixed limits of depth, tags, attributes, text run or size is
+   flattened or cut (`aggregator.normalise.budget`), so no item can hold a run for long.
 1. mojibake and entities: UTF-8-read-as-Latin-1 repaired (ftfy) in every text field;
    plain text becomes HTML paragraphs (caption lines become figcaptions); text nodes that
    were escaped twice are decoded.
@@ -31,6 +33,7 @@ from aggregator import identity
 from aggregator.model import Attribution, DateOrder, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise.authors import KnownOrganisations, decide_authors, known_organisations
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
+from aggregator.normalise.budget import within_budget
 from aggregator.normalise.dates import resolve_dates
 from aggregator.normalise.html import (
     LinkReport,
@@ -39,7 +42,7 @@ from aggregator.normalise.html import (
     looks_like_html,
     parse_fragment,
     rewrite_links,
-    sanitise,
+    sanitise_bounded,
     serialise_children,
     text_to_html,
     wrap_loose_text,
@@ -54,6 +57,7 @@ __all__ = [
     "DEFAULT_OPTIONS",
     "BoilerplateRules",
     "NormaliseOptions",
+    "clean_fragment",
     "default_rules",
     "normalise_entry",
 ]
@@ -107,6 +111,7 @@ class _Cleaned:
     repaired: bool = False
     entities_decoded: bool = False
     links: LinkReport = _NO_LINKS
+    over_budget: tuple[str, ...] = ()  # what bringing the markup within budget cut
 
 
 _NOTHING = _Cleaned(None)
@@ -121,11 +126,11 @@ def _clean_markup(
     # Controls go first: one between the bytes of a mojibake pair ("Â\x08\x80") would
     # hide the pair from this round and expose it to the next.
     value, repaired = repair_mojibake(strip_controls(value))
-    markup = text_to_html(value) if plain else value
+    markup, cuts = within_budget(text_to_html(value) if plain else value)
     # A first sanitiser pass gives the markup the structure an HTML5 parser sees (lxml's
     # parser nests some tags differently); without it, cleaning the output again could
     # find loose text the first pass did not, and normalising would not be idempotent.
-    root = parse_fragment(sanitise(markup))
+    root = parse_fragment(sanitise_bounded(markup))
     wrap_loose_text(root)
     decoded = decode_text_entities(root)
     # Removing one piece can expose another ("Share this:" glued to a footer), so rules run
@@ -137,13 +142,13 @@ def _clean_markup(
             break
         removals += more
     links = rewrite_links(root, base, rules.tracking)
-    cleaned = sanitise(serialise_children(root))
-    return _Cleaned(cleaned or None, removals, repaired, decoded, links)
+    cleaned = sanitise_bounded(serialise_children(root))
+    return _Cleaned(cleaned or None, removals, repaired, decoded, links, cuts.notes(where))
 
 
 def _body(cleaned: _Cleaned, *, where: str, base: str | None) -> _Body:
     """The cleaned field with its notes, in the fixed order of the steps."""
-    notes: list[str] = []
+    notes: list[str] = list(cleaned.over_budget)
     if cleaned.repaired:
         notes.append(f"mojibake repaired in {where}")
     if cleaned.entities_decoded:
@@ -160,6 +165,17 @@ def _body(cleaned: _Cleaned, *, where: str, base: str | None) -> _Body:
     for host in report.trackers_removed:
         notes.append(f"tracker image removed from {where}: {host}")
     return _Body(cleaned.html, cleaned.removals, tuple(notes))
+
+
+def clean_fragment(
+    markup: str, *, where: str, base: str | None, rules: BoilerplateRules
+) -> tuple[str | None, tuple[str, ...]]:
+    """Steps 1–4 on HTML from elsewhere (an article page fetched for a teaser): the very
+    cleaning of a feed's content, nh3 last; the cleaned HTML and the notes, which name
+    `where`."""
+    cleaned = _clean_markup(markup, where="content", plain=False, base=base, rules=rules)
+    body = _body(cleaned, where=where, base=base)
+    return body.html, body.notes
 
 
 def _clean_fields(raw: RawEntry, base: str | None, rules: BoilerplateRules) -> tuple[_Body, _Body]:

@@ -1,9 +1,11 @@
 """HTML: building a tree, rewriting links, dropping trackers, sanitising, extracting text.
 
-The sanitiser (`sanitise`, nh3 with an allow-list) runs LAST over the serialised tree:
-whatever the earlier passes did or missed, only allowed tags, attributes and http(s) /
-mailto URLs reach the output. The earlier passes use lxml only to understand the markup
-(find footers, links, pixels); their output is never trusted.
+The sanitiser (`sanitise`, nh3 with an allow-list, then a check of every URL as the most
+lenient reader would take it) runs LAST over the serialised tree: whatever the earlier
+passes did or missed, only allowed tags, attributes and http(s) / mailto URLs reach the
+output, and nothing a later step deletes (a control character) can make them unsafe.
+The earlier passes use lxml only to understand the markup (find footers, links,
+pixels); their output is never trusted.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import html as html_lib
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -21,9 +22,11 @@ from lxml import etree
 from lxml.etree import ParserError
 from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 
+from aggregator.normalise.budget import tokens, within_budget
 from aggregator.normalise.rules import TrackingRules
 from aggregator.normalise.text import collapse_whitespace, decode_entities, strip_controls
 from aggregator.normalise.urls import SAFE_SCHEMES, clean_url_text, is_tracker, strip_tracking
+from aggregator.urlparts import join_url, split_url
 
 ALLOWED_TAGS: frozenset[str] = frozenset(
     {
@@ -45,6 +48,8 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "th": {"colspan", "rowspan", "scope"},
     "time": {"datetime"},
 }
+# On any allowed tag (nh3's own default, written out so that the allow-list is all here).
+GENERIC_ATTRIBUTES: frozenset[str] = frozenset({"lang", "title"})
 # No `cite` attributes: nh3 checks the scheme of href/src only, and a cite URL is not shown.
 URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 # Removed together with everything inside them: their content is code or UI, not prose.
@@ -58,7 +63,7 @@ _DROP_WITH_CONTENT: frozenset[str] = frozenset(
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
     clean_content_tags=set(_DROP_WITH_CONTENT),
-    attributes=ALLOWED_ATTRIBUTES,
+    attributes={**ALLOWED_ATTRIBUTES, "*": set(GENERIC_ATTRIBUTES)},
     url_schemes=set(URL_SCHEMES),
     link_rel="noopener noreferrer",
     strip_comments=True,
@@ -269,53 +274,11 @@ def _cut_long_text(markup: str) -> str:
     ):
         return markup
     out: list[str] = []
-    for start, end, is_text in _tokens(markup):
-        piece = markup[start:end]
-        long = is_text and end - start >= _LONG_TEXT
+    for token in tokens(markup):
+        piece = markup[token.start : token.end]
+        long = token.is_text and token.end - token.start >= _LONG_TEXT
         out.append(_with_breaks(piece) if long else piece)
     return "".join(out)
-
-
-def _tokens(markup: str) -> Iterator[tuple[int, int, bool]]:
-    """(start, end, is text) spans covering `markup`: text, and tags or comments."""
-    i, n = 0, len(markup)
-    while i < n:
-        lt = markup.find("<", i)
-        while lt != -1 and not (
-            markup[lt + 1 : lt + 2].isalpha() or markup[lt + 1 : lt + 2] in ("/", "!", "?")
-        ):
-            lt = markup.find("<", lt + 1)  # a "<" that starts no tag is text
-        if lt == -1:
-            yield i, n, True
-            return
-        if lt > i:
-            yield i, lt, True
-        end = _tag_end(markup, lt)
-        yield lt, end, False
-        i = end
-
-
-def _tag_end(markup: str, lt: int) -> int:
-    """Where the tag or comment that starts at `lt` ends (after its ">")."""
-    if markup.startswith("<!--", lt):
-        close = markup.find("-->", lt + 4)
-        return len(markup) if close == -1 else close + 3
-    i, n = lt + 1, len(markup)
-    while i < n:
-        char = markup[i]
-        if char == ">":
-            return i + 1
-        if char == "=":  # an attribute value: quoted, or up to a space or ">"
-            i += 1
-            while i < n and markup[i] in " \t\n\r\f":
-                i += 1
-            if i < n and markup[i] in "\"'":
-                close = markup.find(markup[i], i + 1)
-                if close == -1:
-                    return n
-                i = close
-        i += 1
-    return n
 
 
 def _with_breaks(text: str) -> str:
@@ -330,11 +293,82 @@ def _with_breaks(text: str) -> str:
     return "<wbr>".join(chunks)
 
 
-def sanitise(markup: str) -> str:
-    """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links."""
-    cleaned, removed = _EMPTY_PARAGRAPH.subn(
-        "", _CLEANER.clean(_cut_long_text(strip_controls(markup)))
+# nh3 serialises every tag the same way (double-quoted values; "<" in text escaped), so
+# the tags carrying URLs and their URL attributes can be found by pattern in its output.
+_URL_TAG = re.compile(r'<(?:a|img)\b(?:\s+[^\s=>/]+(?:="[^"]*")?)*\s*/?>')
+_URL_ATTRIBUTE = re.compile(r'\s(?:href|src)="([^"]*)"')
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_ASCII_NOISE = re.compile(r"[\x00-\x20\x7f]")
+_READ_AGAINST = "https://base.invalid/"
+
+
+def _invisible(char: str) -> bool:
+    """A character some reader of a URL skips or deletes: controls, spaces, format
+    characters (zero-width space, bidi marks …), surrogates and noncharacters."""
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp")
+        or char.isspace()
+        or 0xFDD0 <= code <= 0xFDEF
+        or code & 0xFFFE == 0xFFFE
     )
+
+
+def url_as_read(value: str) -> str:
+    """A URL attribute's value as the most lenient reader could take it: entities
+    decoded, every invisible character (see _invisible) deleted wherever it stands.
+
+    Browsers delete tabs and newlines and trim spaces and C0 controls; later steps of our
+    own (XML output) or other readers may delete more. Judging this form, the strictest,
+    leaves nothing a deletion could turn into a scheme ("java\x81script:").
+    """
+    text = decode_entities(value)
+    if text.isascii():
+        return _ASCII_NOISE.sub("", text)
+    return "".join(char for char in text if not _invisible(char))
+
+
+def is_safe_url(value: str) -> bool:
+    """http, https or mailto, or a relative URL (which resolves to http(s)), however read."""
+    read = url_as_read(value)
+    scheme = _SCHEME.match(read)
+    if scheme is not None:
+        return scheme.group(0)[:-1].lower() in URL_SCHEMES
+    resolved = split_url(join_url(_READ_AGAINST, read) or "")
+    return resolved is not None and resolved.scheme in SAFE_SCHEMES
+
+
+def _drop_unsafe_urls(markup: str) -> str:
+    def check_tag(tag: re.Match[str]) -> str:
+        return _URL_ATTRIBUTE.sub(check_attribute, tag.group(0))
+
+    def check_attribute(attribute: re.Match[str]) -> str:
+        return attribute.group(0) if is_safe_url(html_lib.unescape(attribute.group(1))) else ""
+
+    return _URL_TAG.sub(check_tag, markup) if ("href=" in markup or "src=" in markup) else markup
+
+
+def sanitise(markup: str) -> str:
+    """Allow-listed HTML: no scripts, handlers, unsafe URLs; rel=noopener on links.
+
+    Whatever its shape, the markup costs time in proportion to its size: it is brought
+    within the budget of `normalise.budget` first (which real items never reach).
+    """
+    bounded, _ = within_budget(strip_controls(markup))
+    return sanitise_bounded(bounded)
+
+
+def sanitise_bounded(markup: str) -> str:
+    """`sanitise` for markup known to be within budget already: what `within_budget`
+    returned, or that sanitised, parsed by lxml and serialised again (no deeper, and
+    hardly more tags). Every check of `sanitise` but the budget's scan."""
+    # nh3 turns some character references into characters XML cannot hold ("&#1;"):
+    # they go before the URLs are judged, so that publishing finds nothing to delete.
+    # nh3 judges a URL as written; is_safe_url as any reader could take it, and has the
+    # last word.
+    clean = _CLEANER.clean(_cut_long_text(strip_controls(markup)))
+    allowed = _drop_unsafe_urls(strip_controls(clean))
+    cleaned, removed = _EMPTY_PARAGRAPH.subn("", allowed)
     while removed:  # removing one empty <p> can empty its parent
         cleaned, removed = _EMPTY_PARAGRAPH.subn("", cleaned)
     return cleaned.strip()

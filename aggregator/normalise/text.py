@@ -43,8 +43,14 @@ _MOJIBAKE_HINT = re.compile(
     "\u203a\u0153\u017e\u0178]|\u00c3(?=\\s)"
 )
 _ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});?")
-# Control characters break XML output (feedgen raises on them); tab/newline are spaces.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]|[\ud800-\udfff]")
+# The characters XML 1.0 cannot hold (its Char production): C0 controls but tab, line
+# feed and carriage return, surrogates, U+FFFE and U+FFFF. feedgen and lxml raise on
+# them. The one definition: cleaning removes them (strip_controls) and publishing
+# (publish.clean.xml_text) removes the same, so publishing finds nothing left in what
+# cleaning made; were it to remove more, it could join the pieces of a word the
+# sanitiser had judged ("java\x81script:" once became "javascript:"). C1 controls are
+# legal XML and stay: they are the raw material of mojibake repair.
+NOT_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Feeds often escape twice ("AT&amp;amp;T"); three rounds cover every case seen in the
 # wild, and bounding it keeps a hostile "&amp;amp;amp;…" from looping long.
 _MAX_DECODE_ROUNDS = 3
@@ -111,7 +117,10 @@ def decode_entities(text: str) -> str:
 
 
 def strip_controls(text: str) -> str:
-    return _CONTROL.sub("", text)
+    """`text` without the characters XML cannot hold (NOT_XML_CHARACTERS)."""
+    if NOT_XML_CHARACTERS.search(text) is None:  # almost always: no copy made
+        return text
+    return NOT_XML_CHARACTERS.sub("", text)
 
 
 def collapse_whitespace(text: str) -> str:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 
 from aggregator.identity import fold
-from aggregator.normalise.html import looks_like_html, paragraphs
+from aggregator.normalise.html import looks_like_html, paragraphs, sanitise
 from aggregator.normalise.text import clean_text, first_words
 
 UNTITLED = "Untitled"
@@ -35,8 +35,10 @@ def clean_title(
     text = raw or ""
     if looks_like_html(text):
         # The parser decodes the markup's entities once; clean_text then catches text
-        # that was escaped twice ("AT&amp;amp;T").
-        text = " ".join(paragraphs(text))
+        # that was escaped twice ("AT&amp;amp;T"). The sanitiser reads the markup first,
+        # as a browser would: lxml's parser ends a comment early at "-- … >" and would
+        # give what follows ("<script>…") back as text.
+        text = " ".join(paragraphs(sanitise(text)))
     title = clean_text(text)
     if raw and title != raw.strip():
         notes.append("title cleaned (markup, entities or spacing)")

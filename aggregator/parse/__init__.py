@@ -7,8 +7,10 @@ feedparser is only ever handed bytes, never a path or URL (it would open those i
 TRAPS 9), with its sanitiser and URI rewriting off: sanitising happens once, later, with
 nh3 (TRAPS 3, 12). Before it sees the bytes:
 
-* an internal DTD subset is removed, so no entity is expanded: feedparser's lenient
-  fallback parser expands entities without limit, a quadratic blow-up (TRAPS 1);
+* an internal DTD subset is removed: feedparser's lenient fallback parser expands
+  entities without limit, a quadratic blow-up (TRAPS 1). Entities whose replacement is
+  plain text (no markup, no reference) are expanded here first, within a total cap, so
+  ids and titles built of them keep their text; a document over the cap gets none;
 * numeric character references to code points that cannot exist (surrogates, beyond
   U+10FFFF) become U+FFFD, because feedparser raises on them instead of reporting bozo
   (TRAPS 2); anything else it raises still becomes a ParseError;
@@ -48,7 +50,7 @@ from aggregator.urlparts import join_url
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Reading", "parse_feed", "read_feed"]
+__all__ = ["MAX_ENTITY_EXPANSION", "Reading", "parse_feed", "read_feed"]
 
 
 def parse_feed(
@@ -155,9 +157,9 @@ def _prepare(body: bytes, headers: dict[str, str]) -> _Prepared:
     if wide is not None:
         # The bytes are UTF-8 now, whatever the header said about UTF-16.
         body, headers = wide, _without_charset(headers)
-    body, removed_entities = _strip_entity_declarations(body)
-    if removed_entities:
-        warnings.append("removed the DTD's entity declarations (entities are not expanded)")
+    body, entities = _strip_entity_declarations(body)
+    if entities is not None:
+        warnings.append(entities)
     body, bad_refs = _replace_impossible_char_refs(body)
     if bad_refs:
         warnings.append(f"replaced impossible character references: {', '.join(bad_refs)}")
@@ -209,26 +211,95 @@ _FEEDPARSER_HEAD_END = re.compile(rb"<\w")
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY[^>]*>", re.IGNORECASE)
 
 
-def _strip_entity_declarations(body: bytes) -> tuple[bytes, bool]:
-    """Drop the DOCTYPE's internal subset and any entity declaration in the prolog."""
-    body, dropped_subset = _drop_internal_subset(body)
+# Entities of the internal subset whose replacement text is plain (no markup, no
+# reference of any kind, so no recursion) are expanded here, by us, unless all their
+# references together would add more than MAX_ENTITY_EXPANSION bytes: then none is (a
+# bomb, TRAPS 1). Parameter entities and external ones are never expanded.
+MAX_ENTITY_EXPANSION = 64 * 1024
+_PLAIN_ENTITY = re.compile(
+    rb"""<!ENTITY\s+(?P<name>[A-Za-z_][\w.-]*)\s+"""
+    rb"""(?:"(?P<double>[^"<&%]*)"|'(?P<single>[^'<&%]*)')\s*>"""
+)
+_ANY_ENTITY = re.compile(rb"<!ENTITY\b", re.IGNORECASE)
+_PREDEFINED_ENTITIES = frozenset({b"lt", b"gt", b"amp", b"quot", b"apos"})
+# A reference, or what XML does not look into for references: CDATA and comments.
+_REFERENCE = re.compile(
+    rb"<!\[CDATA\[.*?(?:\]\]>|\Z)|<!--.*?(?:-->|\Z)|&(?P<name>[A-Za-z_][\w.-]*);", re.S
+)
+
+
+def _strip_entity_declarations(body: bytes) -> tuple[bytes, str | None]:
+    """Drop the DOCTYPE's internal subset and any entity declaration in the prolog,
+    expanding the subset's plain-text entities first; and what was done, if anything."""
+    body, subset = _drop_internal_subset(body)
     element = _FEEDPARSER_HEAD_END.search(body)
     head_end = element.start() if element else len(body)
     head, count = _ENTITY_DECLARATION.subn(b"", body[:head_end])
-    return head + body[head_end:], dropped_subset or count > 0
+    body = head + body[head_end:]
+    declared = len(_ANY_ENTITY.findall(subset or b""))
+    if subset is None and count == 0:
+        return body, None
+    plain = _plain_entities(subset or b"")
+    if not plain:
+        return body, "removed the DTD's entity declarations (entities are not expanded)"
+    expanded = _expand_entities(body, plain)
+    if expanded is None:
+        return body, (
+            "removed the DTD's entity declarations (entities are not expanded: they "
+            f"would add more than {MAX_ENTITY_EXPANSION:,} bytes)"
+        )
+    body, references = expanded
+    others = declared - len(plain) + count
+    rest = f"; removed {others} other entity declarations" if others else ""
+    return body, (
+        f"expanded {references} reference(s) to the DTD's plain-text entity declarations{rest}"
+    )
 
 
-def _drop_internal_subset(body: bytes) -> tuple[bytes, bool]:
+def _plain_entities(subset: bytes) -> dict[bytes, bytes]:
+    """Name → replacement text (escaped for XML) of the plain general entities declared;
+    the first declaration of a name binds, as in XML."""
+    entities: dict[bytes, bytes] = {}
+    for declared in _PLAIN_ENTITY.finditer(subset):
+        name = declared["name"]
+        value = declared["double"] if declared["double"] is not None else declared["single"]
+        if name not in entities and name not in _PREDEFINED_ENTITIES:
+            escaped = value.replace(b">", b"&gt;").replace(b'"', b"&quot;")
+            entities[name] = escaped.replace(b"'", b"&apos;")
+    return entities
+
+
+def _expand_entities(body: bytes, entities: dict[bytes, bytes]) -> tuple[bytes, int] | None:
+    """`body` with its references to `entities` replaced, and how many; None when that
+    would add more than MAX_ENTITY_EXPANSION bytes."""
+    added = references = 0
+    for found in _REFERENCE.finditer(body):
+        value = entities.get(found["name"] or b"")
+        if value is not None:
+            added += len(value)
+            references += 1
+            if added > MAX_ENTITY_EXPANSION:
+                return None
+
+    def expand(found: re.Match[bytes]) -> bytes:
+        return entities.get(found["name"] or b"", found[0])
+
+    return _REFERENCE.sub(expand, body), references
+
+
+def _drop_internal_subset(body: bytes) -> tuple[bytes, bytes | None]:
+    """`body` without the DOCTYPE's internal subset, and the subset (None: there was none)."""
     element = _FEEDPARSER_HEAD_END.search(body)
     opened = _DOCTYPE_OPEN.search(body, 0, element.start() if element else len(body))
     if opened is None:
-        return body, False
+        return body, None
     match = _INTERNAL_SUBSET.match(body, opened.start())
     if match is None:
         # A subset we cannot delimit loses its `[`: what is left of it is no longer a
         # declaration to anyone, and its entity lines are removed with the others.
-        return body[: opened.end() - 1] + b">" + body[opened.end() :], True
-    return body[: match.start()] + match.group("head") + b">" + body[match.end() :], True
+        return body[: opened.end() - 1] + b">" + body[opened.end() :], b""
+    subset = body[match.end("head") : match.end()]
+    return body[: match.start()] + match.group("head") + b">" + body[match.end() :], subset
 
 
 _CHAR_REF = re.compile(rb"&#(?:[xX](?P<hex>[0-9a-fA-F]+)|(?P<dec>[0-9]+));")

@@ -17,12 +17,12 @@ from functools import lru_cache
 
 from aggregator.identity import entry_id as derive_entry_id
 from aggregator.model import Attribution, Entry, ViaLink
+from aggregator.normalise.text import strip_controls
 from aggregator.sourcefeed import is_absolute_iri, output_url, source_feed
 from aggregator.urlparts import is_http_url
 
-# XML 1.0 forbids C0 controls except tab/LF/CR, surrogates and U+FFFE/U+FFFF; DEL and the
-# C1 controls are legal but never meaningful in news text (they are mojibake), so they go too.
-_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# A URL holds no control at all (C0, DEL, C1) nor any character XML cannot hold.
+_CONTROL_IN_URL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 # An http(s) URL with a plain host name and an optional port: urlsplit would accept it.
 _PLAIN_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]*)?(?:[/?#]|\Z)")
@@ -78,10 +78,9 @@ class _Notes:
 
 
 def xml_text(value: str) -> str:
-    """`value` without the characters XML 1.0 cannot carry."""
-    if _NOT_XML_TEXT.search(value) is None:  # almost always: no copy of the content made
-        return value
-    return _NOT_XML_TEXT.sub("", value)
+    """`value` without the characters XML 1.0 cannot carry: the very ones cleaning
+    removes (`normalise.text.strip_controls`), so cleaned text comes back unchanged."""
+    return strip_controls(value)
 
 
 def _text(value: str | None, field: str, notes: _Notes) -> str | None:
@@ -102,7 +101,7 @@ def _line(value: str | None, field: str, notes: _Notes) -> str | None:
 @lru_cache(maxsize=4096)  # pure; a source's site and feed URLs recur in each of its entries
 def http_url(value: str | None) -> str | None:
     """`value` if it is an absolute http(s) URL that can be written as is, else None."""
-    if not value or value != value.strip() or _NOT_XML_TEXT.search(value):
+    if not value or value != value.strip() or _CONTROL_IN_URL.search(value):
         return None
     if _SPACES.search(value):
         return None

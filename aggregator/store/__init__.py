@@ -28,6 +28,7 @@ from typing import Any
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
 from aggregator.sourcefeed import source_feed
+from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import Database, Row, SQLiteDatabase
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -621,6 +622,68 @@ class Store:
                 (name, value),
             )
 
+    # -- article pages and robots.txt (full text for teasers) ------------------------
+
+    def cached_articles(self, urls: Iterable[str]) -> dict[str, CachedArticle]:
+        url_list = list(dict.fromkeys(urls))
+        found: dict[str, CachedArticle] = {}
+        with self._wrap("read the article cache"):
+            for start in range(0, len(url_list), 500):
+                chunk = url_list[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM article_cache "
+                    f"WHERE url IN ({marks})",
+                    chunk,
+                ).fetchall()
+                for row in rows:
+                    values = dict(zip(_ARTICLE_COLUMNS, row, strict=True))
+                    values["fetched_at"] = load_date(values["fetched_at"])
+                    values["retry_at"] = _opt_date(values["retry_at"])
+                    found[values["url"]] = CachedArticle(**values)
+        return found
+
+    def save_articles(self, rows: Sequence[CachedArticle]) -> None:
+        if not rows:
+            return
+        with self.transaction():
+            self._db.executemany(
+                _UPSERT_ARTICLE,
+                [
+                    tuple(
+                        dump_date(v) if isinstance(v, datetime) else v
+                        for v in (getattr(r, c) for c in _ARTICLE_COLUMNS)
+                    )
+                    for r in rows
+                ],
+            )
+
+    def cached_robots(self, origin: str) -> CachedRobots | None:
+        with self._wrap("read the robots.txt cache"):
+            row = self._db.execute(
+                "SELECT body, fetched_at FROM robots_cache WHERE origin = ?", (origin,)
+            ).fetchone()
+        if row is None:
+            return None
+        return CachedRobots(origin=origin, body=row[0], fetched_at=load_date(row[1]))
+
+    def save_robots(self, robots: CachedRobots) -> None:
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO robots_cache (origin, body, fetched_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (origin) DO UPDATE SET body = excluded.body, "
+                "fetched_at = excluded.fetched_at",
+                (robots.origin, robots.body, dump_date(robots.fetched_at)),
+            )
+
+
+_ARTICLE_COLUMNS = tuple(f.name for f in fields(CachedArticle))
+_UPSERT_ARTICLE = (
+    f"INSERT INTO article_cache ({', '.join(_ARTICLE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ARTICLE_COLUMNS))}) "
+    "ON CONFLICT (url) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS if c != "url")
+)
 
 _ITEM_COLUMNS = (
     "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",

@@ -130,6 +130,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # Issue 18: article pages fetched for teaser items, by URL with their validators, so
+    # a page is fetched once per change; and robots.txt per origin (RFC 9309: a day).
+    (
+        """
+        CREATE TABLE article_cache (
+            url TEXT PRIMARY KEY,  -- the article URL as the item gave it
+            final_url TEXT,  -- after redirects: the entry's link
+            etag TEXT,
+            last_modified TEXT,
+            teaser_hash TEXT NOT NULL,  -- the item's content hash when fetched
+            html TEXT,  -- the extracted article, before cleaning; NULL after a failure
+            method TEXT,  -- which extractor found it
+            reason TEXT,  -- why there is no article (a failure), else NULL
+            fetched_at TEXT NOT NULL,
+            retry_at TEXT  -- a failure is not tried again before this
+        )
+        """,
+        """
+        CREATE TABLE robots_cache (
+            origin TEXT PRIMARY KEY,  -- scheme://host:port
+            body TEXT,  -- robots.txt as fetched; NULL: none (every path allowed)
+            fetched_at TEXT NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
