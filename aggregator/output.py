@@ -18,7 +18,14 @@ from aggregator.entries import build_entries
 from aggregator.model import Entry, Item
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
 from aggregator.publish.atom import EPOCH, INDEX_PATH
-from aggregator.publish.clean import PublishedEntry, SourceRef, newest_first, prepare_entry
+from aggregator.publish.clean import (
+    PublishedEntry,
+    SourceRef,
+    entry_page_path,
+    http_url,
+    newest_first,
+    prepare_entry,
+)
 from aggregator.publish.site import LazyEntries
 from aggregator.store import Store, attribution_for, load_date
 
@@ -154,6 +161,7 @@ class _Version:
     digest: bytes  # of everything the entry's rendering depends on
     carried_by: tuple[str, ...]  # sorted
     dates: tuple[datetime, datetime] | None  # (published, updated) of a one-item entry
+    link: str | None  # of a one-item entry: without one, the entry has a page of ours
 
 
 def _entry_versions(store: Store, base_url: str) -> dict[str, _Version]:
@@ -168,12 +176,13 @@ def _entry_versions(store: Store, base_url: str) -> dict[str, _Version]:
         rows = list(group)
         # The version too: a new one may choose representatives otherwise.
         digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-        for _, key, content_hash, published, updated, source_id in rows:
+        for _, key, content_hash, published, updated, source_id, _link in rows:
             digest.update(f"{key}\x1f{content_hash}\x1f{published}\x1f{updated}\x1f".encode())
             digest.update(attributed.get(source_id, source_id.encode()))
         dates = (load_date(rows[0][3]), load_date(rows[0][4])) if len(rows) == 1 else None
         carried_by = tuple(sorted({row[5] for row in rows}))
-        versions[entry_id] = _Version(digest.digest(), carried_by, dates)
+        link = rows[0][6] if len(rows) == 1 else None
+        versions[entry_id] = _Version(digest.digest(), carried_by, dates, link)
     return versions
 
 
@@ -217,7 +226,7 @@ def _stories(
         if version.dates is not None:
             continue
         last = known.get(entry_id)
-        if last is not None and last[0] == version.digest.hex():
+        if last is not None and len(last) == 5 and last[0] == version.digest.hex():
             stories[entry_id] = last
         else:
             unknown.add(entry_id)
@@ -228,6 +237,7 @@ def _stories(
             entry.published.isoformat(),
             entry.updated.isoformat(),
             list(entry.carried_by),
+            entry.page,
         ]
     return stories
 
@@ -240,14 +250,16 @@ def _stand_in(entry_id: str, version: _Version, stories: Mapping[str, list[Any]]
     if version.dates is not None:
         published, updated = version.dates
         carried_by = version.carried_by
+        page = None if http_url(version.link) else entry_page_path(entry_id)
     else:
-        _, first, last, sources = stories[entry_id]
+        _, first, last, sources, page = stories[entry_id]
         published, updated = datetime.fromisoformat(first), datetime.fromisoformat(last)
         carried_by = tuple(sources)
     return PublishedEntry(
         id=entry_id,
         title="",
-        link=None,
+        link="",
+        page=page,
         summary=None,
         content_html=None,
         authors=(),

@@ -532,6 +532,7 @@ def _again(item: Item) -> RawEntry:
         summary="Share this:/Public Release. This material from the originating organization/author(s) might be of the point-in-time nature, and edited for clarity, style and length. Mirage.News does not take institutional positions or sides, and all views, positions, and conclusions expressed herein are solely those of the author(s).View in full here."
     )
 )
+@example(RawEntry(content="\xa0Â\x80"))  # ftfy left "Â€" after a no-break space
 def test_normalising_twice_changes_nothing(raw: RawEntry) -> None:
     once = normalise(raw)
     twice = normalise(_again(once))

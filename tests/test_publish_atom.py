@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from lxml import etree
 from aggregator.model import Attribution, Entry, Item, ViaLink
 from aggregator.publish import FeedInfo, render_atom
 from aggregator.publish.atom import EPOCH
+from aggregator.publish.clean import entry_page_path
 
 from atomcheck import validate_atom
 
@@ -331,9 +333,22 @@ def test_other_time_zones_are_written_in_utc() -> None:
 def test_non_http_links_are_dropped_and_content_carries_the_entry(link: str) -> None:
     doc, warnings = render([make_entry(1, link=link, content_html=None)])
     element = entry_elements(doc)[0]
-    assert element.find(f"{ATOM}link") is None
+    # The entry links to our page of it instead (issue 13: a reader can reach its text).
+    assert alternate_of(element) == our_page_of(element)
     assert element.findtext(f"{ATOM}content") == "Summary of story 1."
     assert any("link: dropped" in w for w in warnings)
+
+
+def alternate_of(element: etree._Element) -> str | None:
+    link = element.find(f"{ATOM}link")
+    return None if link is None else link.get("href")
+
+
+def our_page_of(element: etree._Element) -> str:
+    """The URL of our page of an entry without a web address of its own."""
+    path = entry_page_path(text(element, f"{ATOM}id"))
+    assert re.fullmatch(r"entries/[0-9a-f]{20}\.html", path)
+    return INFO.url(path)
 
 
 def test_non_http_via_links_are_dropped() -> None:
@@ -350,7 +365,9 @@ def test_non_http_via_links_are_dropped() -> None:
 
 def test_entry_without_link_content_or_summary_still_publishes() -> None:
     doc, _ = render([make_entry(1, link=None, content_html=None, summary=None)])
-    assert entry_elements(doc)[0].findtext(f"{ATOM}content") == "Story number 1"
+    element = entry_elements(doc)[0]
+    assert element.findtext(f"{ATOM}content") == "Story number 1"
+    assert alternate_of(element) == our_page_of(element)
 
 
 def test_entry_without_authors_is_credited_to_its_source() -> None:

@@ -13,12 +13,13 @@ from typing import Any
 import feedparser
 import listparser
 import pytest
-from lxml import etree, html
+from lxml import etree
 from test_publish_atom import ATOM, INFO, T0, make_attribution, make_entry, text
 
 from aggregator.exceptions import PublishError
 from aggregator.model import Entry, ViaLink
 from aggregator.publish import SourceInfo, publish_all, write_atomically
+from aggregator.publish.clean import entry_page_path
 
 from atomcheck import validate_atom
 from outputs import published_files
@@ -51,6 +52,8 @@ ENTRIES = [
     monthly(3),
     monthly(4, source=SEED_SOURCE),
 ]
+# Our page of the entry that has no web address of its own.
+SEED_PAGE = entry_page_path("urn:aggregator:entry:0002")
 
 
 @pytest.fixture
@@ -81,16 +84,25 @@ def test_all_files_written(out: Path) -> None:
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == [
         "archive/2024-05.atom",
+        "archive/2024-05.html",
         "archive/2024-06.atom",
+        "archive/2024-06.html",
         "archive/2024-07.atom",
+        "archive/2024-07.html",
+        SEED_PAGE,
         "index.atom",
         "index.html",
         "index.json",
+        "sources.html",
         "sources.opml",
         "sources/agency.atom",
+        "sources/agency.html",
         "sources/seeds.atom",
+        "sources/seeds.html",
         "tags/health.atom",
+        "tags/health.html",
         "tags/world-news.atom",
+        "tags/world-news.html",
     ]
 
 
@@ -181,13 +193,17 @@ def test_a_new_entry_rewrites_only_what_shows_it(out: Path) -> None:
     report = publish_all(out, INFO, [*ENTRIES, newer], [AGENCY, SEEDS])
     assert set(report.written) == {
         "archive/2024-07.atom",
+        "archive/2024-07.html",
         "sources/agency.atom",
+        "sources/agency.html",
         "tags/health.atom",
+        "tags/health.html",
         "index.atom",
         "index.json",
         "index.html",
     }
     assert "archive/2024-05.atom" in report.unchanged
+    assert {"archive/2024-05.html", SEED_PAGE, "sources/seeds.html"} <= set(report.unchanged)
 
 
 def test_a_new_month_links_the_previous_archive_forward(out: Path) -> None:
@@ -201,8 +217,19 @@ def test_a_new_month_links_the_previous_archive_forward(out: Path) -> None:
 
 def test_feeds_of_removed_sources_are_deleted(out: Path) -> None:
     report = publish_all(out, INFO, ENTRIES[:2], [AGENCY])
-    assert set(report.removed) == {"sources/seeds.atom", "tags/world-news.atom"}
+    assert set(report.removed) == {
+        "sources/seeds.atom",
+        "sources/seeds.html",
+        "tags/world-news.atom",
+        "tags/world-news.html",
+        SEED_PAGE,
+        # The HTML archive pages of months that have no entries any more (the Atom
+        # archives of those months stay: nothing else removes them).
+        "archive/2024-06.html",
+        "archive/2024-07.html",
+    }
     assert not (out / "sources/seeds.atom").exists()
+    assert not (out / SEED_PAGE).exists()
 
 
 def test_unlisted_source_of_an_entry_still_gets_its_feed(tmp_path: Path) -> None:
@@ -317,7 +344,7 @@ def test_json_feed_is_valid_and_attributed(out: Path) -> None:
     assert one["_aggregator"]["source"]["feed_id"] == "https://agency.example/feed.xml"
     assert one["_aggregator"]["via"] == [{"url": "https://wire.example/1", "title": "Wire"}]
     seed = by_id["urn:aggregator:entry:0002"]
-    assert "url" not in seed
+    assert seed["url"] == BASE + SEED_PAGE  # our page of it: it has no web address
     assert seed["_aggregator"]["source"]["url"] == BASE + "sources/seeds.atom"
 
 
@@ -330,66 +357,6 @@ def test_json_feed_checker_catches_problems() -> None:
         "items[0]: id must be a non-empty string",
         "items[0]: needs content_html or content_text",
     ]
-
-
-# --- HTML --------------------------------------------------------------------------------
-
-
-def test_html_page_is_well_formed_with_autodiscovery(out: Path) -> None:
-    raw = (out / "index.html").read_bytes()
-    # Every tag closed where HTML requires it: the strict HTML parser reports no errors.
-    parser = etree.HTMLParser(recover=False)
-    page = etree.fromstring(raw, parser)
-    alternates = {
-        link.get("type"): link.get("href")
-        for link in page.iterfind(".//head/link[@rel='alternate']")
-    }
-    assert alternates == {
-        "application/atom+xml": BASE + "index.atom",
-        "application/feed+json": BASE + "index.json",
-    }
-    assert page.find(".//head/meta[@name='viewport']") is not None
-    assert page.find(".//script") is None
-
-
-def test_html_lists_entries_newest_first_with_their_attribution(out: Path) -> None:
-    page = html.fromstring((out / "index.html").read_bytes())
-    articles = page.findall(".//article")
-    assert [xs(a, ".//h2").strip() for a in articles[:2]] == [
-        "Story number 4",
-        "Story number 3",
-    ]
-    one = articles[3]
-    assert xs(one, ".//h2/a/@href") == "https://agency.example/news/1"
-    assert xs(one, ".//time/@datetime") == (T0 + timedelta(days=20)).isoformat()
-    meta = xs(one, ".//p[@class='meta']")
-    assert "Ministry of Examples" in meta
-    assert "Agency News" in meta
-    assert [a.get("href") for a in one.findall(".//div[@class='copies']//a")] == [
-        "https://wire.example/1"
-    ]
-    seed = articles[2]
-    assert seed.find(".//h2/a") is None  # no link: the title is plain text
-
-
-def test_html_escapes_everything(tmp_path: Path) -> None:
-    hostile = monthly(
-        1,
-        title='<script>alert("t")</script>',
-        summary="<img src=x onerror=alert(1)>",
-        authors=("<b>Org</b>",),
-        vias=(ViaLink(href='https://v.example/"><script>x</script>', title="<i>via</i>"),),
-    )
-    info = replace(INFO, title="News & <Views>")
-    publish_all(tmp_path, info, [hostile], [])
-    raw = (tmp_path / "index.html").read_text(encoding="utf-8")
-    assert "<script" not in raw
-    assert "<img" not in raw
-    assert "<b>" not in raw
-    assert "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;" in raw
-    page = html.fromstring(raw)
-    assert page.findtext(".//h1") == "News & <Views>"
-    assert xs(page, ".//article//h2/a") == '<script>alert("t")</script>'
 
 
 # --- OPML --------------------------------------------------------------------------------
@@ -495,7 +462,14 @@ def test_with_the_last_keys_only_changed_files_are_rendered_and_the_result_is_th
         "sources/agency.atom",
         "tags/health.atom",
     ]
-    assert set(report.written) == {*rendered, "index.json", "index.html"}
+    assert set(report.written) == {
+        *rendered,
+        "index.json",
+        "index.html",
+        "archive/2024-07.html",
+        "sources/agency.html",
+        "tags/health.html",
+    }
     # Rendering only what changed gives exactly what rendering everything gives.
     publish_all(tmp_path / "b", INFO, entries, [AGENCY, SEEDS])
     assert published_files(tmp_path / "a") == published_files(tmp_path / "b")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import markupsafe
 import pytest
 from reader import make_reader
 from test_cli_run import CORPUS, SHIPPED_SEEDS, aggregator
@@ -70,10 +71,17 @@ def test_reader_library_sees_every_entry_with_attribution(served_corpus: tuple[s
         assert entry.source is not None and entry.source.title, entry.id
     nato = next(e for e in seen if e.title == "NATO Chief, Macron Talk Defense, Ukraine")
     assert nato.authors_str == "NATO"
-    linked = [e for e in seen if e.link]
-    # feedparser falls back to the entry id for an entry without a link (a seed document)
-    bad = [e.link for e in linked if not e.link.startswith("https://") and e.link != e.id]
-    assert linked and not bad, bad[:5]
+    links = [e.link for e in seen]
+    # An entry without a web address of its own (a seed document) links to our page of it.
+    ours = [link for link in links if link and link.startswith(base + "entries/")]
+    bad = [link for link in links if not link or not link.startswith(("https://", base))]
+    assert ours and not bad, bad[:5]
+    for link in ours:  # which is served, and shows the entry
+        page = httpx.get(link)
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        title = next(e.title for e in seen if e.link == link)
+        assert f"<h1>{markupsafe.escape(title)}</h1>" in page.text
     feed_reader.close()
 
 

@@ -104,6 +104,15 @@ def repair_mojibake(text: str) -> tuple[str, bool]:
         if repaired == fixed:
             break
         fixed = repaired
+    if "\xa0" in fixed and has_mojibake(fixed):
+        # ftfy leaves "Â€" alone after a no-break space ("\xa0Â€"), which cleaning later
+        # turns into a plain space: the next cleaning would then repair it. Read the
+        # spaces as cleaning will, when that is what lets the repair happen.
+        import ftfy
+
+        spaced = ftfy.fix_text(fixed.replace("\xa0", " "), _ftfy_config())
+        if not has_mojibake(spaced):
+            fixed = spaced
     return fixed, fixed != text
 
 

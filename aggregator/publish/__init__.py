@@ -1,10 +1,10 @@
 """Publishing: every output file, from the stored entries.
 
-    entries ──► clean (repair, warn) ──► atom / jsonfeed / html / opml ──► files (atomic)
+    entries ──► clean (repair, warn) ──► atom / jsonfeed / pages+html / opml ──► files (atomic)
 
 `render_atom` is pure and deterministic; `publish_all` writes index.atom, per-source and
-per-tag feeds, RFC 5005 archives, index.json, index.html and sources.opml, each replaced
-atomically and only when its bytes changed.
+per-tag feeds, RFC 5005 archives, index.json, sources.opml and the pages for people
+(index.html and its siblings), each replaced atomically and only when its bytes changed.
 """
 
 from aggregator.publish.atom import render_atom

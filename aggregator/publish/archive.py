@@ -40,16 +40,20 @@ def _links(months: Sequence[str], index: int) -> tuple[tuple[str, str], ...]:
 ARCHIVE_PAGE_SIZE = 1000  # entries per archive document
 
 
-def _pages(entries: Sequence[PublishedEntry]) -> list[tuple[str, list[PublishedEntry]]]:
-    """(page name, entries newest first), oldest page first."""
+def archive_pages(
+    entries: Sequence[PublishedEntry], size: int
+) -> list[tuple[str, list[PublishedEntry]]]:
+    """(page name, entries newest first), oldest page first, at most `size` entries a page.
+    Pages fill in order of publication, so adding an entry changes only its month's last
+    page (the HTML archive pages, smaller than the Atom ones, are cut the same way)."""
     by_month: dict[str, list[PublishedEntry]] = {}
     for entry in entries:
         by_month.setdefault(month_of(entry), []).append(entry)
     pages: list[tuple[str, list[PublishedEntry]]] = []
     for month in sorted(by_month):
         oldest_first = sorted(by_month[month], key=lambda e: (e.published, e.id))
-        for number, start in enumerate(range(0, len(oldest_first), ARCHIVE_PAGE_SIZE), start=1):
-            chunk = oldest_first[start : start + ARCHIVE_PAGE_SIZE]
+        for number, start in enumerate(range(0, len(oldest_first), size), start=1):
+            chunk = oldest_first[start : start + size]
             name = month if number == 1 else f"{month}-{number}"
             pages.append((name, newest_first(chunk)))
     return pages
@@ -58,7 +62,7 @@ def _pages(entries: Sequence[PublishedEntry]) -> list[tuple[str, list[PublishedE
 def archive_documents(info: FeedInfo, entries: Sequence[PublishedEntry]) -> list[AtomDocument]:
     """The archive documents of `entries` (newest first), oldest first; the newest archive
     is the last one, which the subscription document links to (`newest_archive_link`)."""
-    pages = _pages(entries)
+    pages = archive_pages(entries, ARCHIVE_PAGE_SIZE)
     names = [name for name, _ in pages]
     return [
         AtomDocument(

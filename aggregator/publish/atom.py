@@ -115,12 +115,12 @@ def _add_entry(fg: Any, entry: PublishedEntry) -> None:
     fe.updated(entry.updated)
     fe.published(entry.published)
     fe.author([{"name": name} for name in entry.authors])
-    if entry.link:
-        fe.link(href=entry.link, rel="alternate", type="text/html")
+    fe.link(href=entry.link, rel="alternate", type="text/html")
     if entry.content_html:
         fe.content(entry.content_html, type="html")
-    elif not entry.link:
-        # Atom needs an alternate link or content; without both, the text is the content.
+    elif entry.page is not None:
+        # No web address of its own and no content: the text is the content, so that a
+        # reader shows it without following the link to our page.
         fe.content(entry.summary or entry.title, type="text")
     if entry.summary:
         fe.summary(entry.summary, type="text")

@@ -8,6 +8,7 @@ the entry. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from functools import lru_cache
 from aggregator.identity import entry_id as derive_entry_id
 from aggregator.model import Attribution, Entry, ViaLink
 from aggregator.normalise.text import strip_controls
-from aggregator.sourcefeed import is_absolute_iri, source_feed
+from aggregator.sourcefeed import is_absolute_iri, output_url, source_feed
 from aggregator.urlparts import is_http_url
 
 # A URL holds no control at all (C0, DEL, C1) nor any character XML cannot hold.
@@ -46,7 +47,8 @@ class PublishedEntry:
 
     id: str
     title: str
-    link: str | None
+    link: str  # the entry's own http(s) address, else the URL of `page`
+    page: str | None  # our page of an entry with no http(s) link of its own (its path)
     summary: str | None
     content_html: str | None
     authors: tuple[str, ...]
@@ -112,6 +114,16 @@ def utc(value: datetime, field: str, notes: _Notes) -> datetime:
         notes.add(f"{field}: naive datetime {value.isoformat()} taken as UTC")
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def entry_slug(entry_id: str) -> str:
+    """A short name of an entry for files and anchors; it lasts as long as the id does."""
+    return hashlib.sha256(entry_id.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+
+def entry_page_path(entry_id: str) -> str:
+    """The path of our page of an entry."""
+    return f"entries/{entry_slug(entry_id)}.html"
 
 
 def derived_id(feed_id: str, path: str) -> str:
@@ -229,10 +241,19 @@ def prepare_entry(entry: Entry, base_url: str) -> tuple[PublishedEntry, tuple[st
     summary = _text(item.summary, "summary", notes)
     updated = utc(entry.effective_updated, "updated", notes)
     source = _source(entry, updated, base_url, notes)
+    entry_id = _entry_id(entry, notes)
+    title = _title(entry, summary, link, notes)
+    page = None
+    if link is None:
+        # An entry with no web address of its own (a seed document) links to our page of
+        # it, so a reader of any output can reach its text.
+        page = entry_page_path(entry_id)
+        link = output_url(base_url, page)
     published = PublishedEntry(
-        id=_entry_id(entry, notes),
-        title=_title(entry, summary, link, notes),
+        id=entry_id,
+        title=title,
         link=link,
+        page=page,
         summary=summary,
         content_html=_text(item.content_html, "content", notes),
         authors=_names(item.authors, "author", notes) or (source.title,),

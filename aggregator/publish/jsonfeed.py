@@ -19,9 +19,7 @@ JSON_PATH = "index.json"
 
 
 def _item(entry: PublishedEntry) -> dict[str, Any]:
-    item: dict[str, Any] = {"id": entry.id}
-    if entry.link:
-        item["url"] = entry.link
+    item: dict[str, Any] = {"id": entry.id, "url": entry.link}
     item["title"] = entry.title
     if entry.content_html:
         item["content_html"] = entry.content_html

@@ -3,8 +3,9 @@
     index.atom            newest entries_per_feed entries, prev-archive → newest archive
     sources/<slug>.atom   per source          tags/<slug>.atom   per tag of the sources
     archive/<YYYY-MM>.atom  the full history (RFC 5005)
-    index.json            JSON Feed 1.1       index.html         the page, with autodiscovery
-    sources.opml          the sources
+    index.json            JSON Feed 1.1       sources.opml       the sources
+    index.html, archive/<YYYY-MM>[-n].html, sources/<slug>.html, tags/<slug>.html,
+    entries/<digest>.html, sources.html       the pages for people (pages.py, html.py)
 
 Every file is an `Output`: its path, a key that changes whenever its bytes would, and
 how to render it. index.atom comes last so that the archives it links to exist before
@@ -22,6 +23,7 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from aggregator.model import Entry
@@ -29,7 +31,6 @@ from aggregator.parallel import parallel_map
 from aggregator.publish.archive import archive_documents, newest_archive_link
 from aggregator.publish.atom import (
     EPOCH,
-    HTML_PATH,
     INDEX_PATH,
     AtomDocument,
     atom_bytes,
@@ -37,13 +38,29 @@ from aggregator.publish.atom import (
 )
 from aggregator.publish.clean import PublishedEntry, prepare_entries
 from aggregator.publish.files import remove_stale, sweep_temp_files, write_atomically
-from aggregator.publish.html import render_html
+from aggregator.publish.html import (
+    DIRECTORY_PATH,
+    RiverPage,
+    render_directory,
+    render_entry,
+    render_river,
+)
 from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
 from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
 from aggregator.publish.opml import OPML_PATH, render_opml
+from aggregator.publish.pages import Group, archive_river, directory, group_pages, index_page
 from aggregator.sourcefeed import source_feed, tag_feed_path
 
-_PRUNED_DIRS = ("sources", "tags")  # feeds of sources and tags that no longer exist
+# Files of sources, tags and entries that are gone, and HTML archive pages that a month no
+# longer fills; (folder, pattern).
+_PRUNED = (
+    ("sources", "*.atom"),
+    ("sources", "*.html"),
+    ("tags", "*.atom"),
+    ("tags", "*.html"),
+    ("entries", "*.html"),
+    ("archive", "*.html"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +134,10 @@ def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> lis
     return sorted(known.values(), key=lambda s: s.id)
 
 
-def _sub_feeds(
-    info: FeedInfo, sources: Sequence[SourceInfo], entries: Sequence[PublishedEntry]
-) -> list[AtomDocument]:
+def _groups(info: FeedInfo, sources: Sequence[SourceInfo]) -> dict[str, Group]:
     """One feed per source and one per tag; tags that slugify alike share a feed. A
-    source's feed holds every story it carried (`PublishedEntry.carried_by`), under the
-    id its entries' atom:source names (`aggregator.sourcefeed`)."""
-    groups: dict[str, tuple[str, str, set[str]]] = {}
+    source's feed has the id its entries' atom:source names (`aggregator.sourcefeed`)."""
+    groups: dict[str, Group] = {}
     for source in sources:
         title = source.title or source.id
         feed = source_feed(
@@ -138,6 +152,14 @@ def _sub_feeds(
         for tag in sorted(source.tags):
             path = tag_feed_path(tag)
             groups.setdefault(path, (tag, feed_id_for(info, path), set()))[2].add(source.id)
+    return groups
+
+
+def _sub_feeds(
+    info: FeedInfo, groups: dict[str, Group], entries: Sequence[PublishedEntry]
+) -> list[AtomDocument]:
+    """The feed of each group, with its newest entries: a source's feed holds every story
+    it carried (`PublishedEntry.carried_by`)."""
     # Entries are grouped by source once: filtering every entry per feed would cost
     # sources × entries, minutes for a thousand sources.
     by_source: dict[str, list[PublishedEntry]] = {}
@@ -221,7 +243,8 @@ def _outputs(
         entries=newest,
         links=newest_archive_link(archives),
     )
-    docs = itertools.chain(archives, _sub_feeds(info, all_sources, prepared))
+    groups = _groups(info, all_sources)
+    sub_feeds = _sub_feeds(info, groups, prepared)
     keys = _Keys(info, version)
 
     def atom(doc: AtomDocument) -> Output:
@@ -236,7 +259,19 @@ def _outputs(
 
         return Output(doc.path, key, render, len(doc.entries), doc.entries)
 
-    for doc in docs:
+    def river(page: RiverPage) -> Output:
+        parts = (page.path, page.heading, page.feed, page.about, page.newer, page.older)
+        key = keys.of("html", page.entries, *parts)
+        render = partial(_render_river, page)
+        return Output(page.path, key, render, len(page.entries), page.entries)
+
+    def _render_river(page: RiverPage) -> bytes:
+        return render_river(info, replace(page, entries=real(page.entries)))
+
+    def _render_entry(entry: PublishedEntry) -> bytes:
+        return render_entry(info, real((entry,))[0])
+
+    for doc in itertools.chain(archives, sub_feeds):
         yield atom(doc)
     yield Output(
         JSON_PATH,
@@ -244,13 +279,18 @@ def _outputs(
         lambda: render_json_feed(info, real(newest)),
         entries=newest,
     )
+    html_archive, older = archive_river(prepared, len(newest))
+    yield river(index_page(newest, older))
+    for page in itertools.chain(html_archive, group_pages(sub_feeds, groups, all_sources)):
+        yield river(page)
+    for entry in prepared:
+        if entry.page is not None:
+            key = keys.of("entry", (entry,), entry.page)
+            yield Output(entry.page, key, partial(_render_entry, entry), 1, (entry,))
     yield Output(
-        HTML_PATH,
-        keys.of("html", newest, INDEX_PATH, JSON_PATH, OPML_PATH),
-        lambda: render_html(
-            info, real(newest), atom_path=INDEX_PATH, json_path=JSON_PATH, opml_path=OPML_PATH
-        ),
-        entries=newest,
+        DIRECTORY_PATH,
+        keys.of("directory", (), all_sources),
+        lambda: render_directory(info, directory(all_sources)),
     )
     yield Output(
         OPML_PATH, keys.of("opml", (), all_sources), lambda: render_opml(info, all_sources)
@@ -379,12 +419,12 @@ def publish_all(
     written = [out.path for out in outputs if out.path in changed]
     unchanged = [out.path for out in outputs if out.path not in changed]
     keys = {out.path: out.key for out in outputs}
-    sweep_temp_files([out_dir, *(out_dir / d for d in (*_PRUNED_DIRS, "archive"))])
+    sweep_temp_files([out_dir, *(out_dir / d for d in dict.fromkeys(d for d, _ in _PRUNED))])
     keep = {out_dir / path for path in [*written, *unchanged]}
     removed = [
         path.relative_to(out_dir).as_posix()
-        for directory in _PRUNED_DIRS
-        for path in remove_stale(out_dir / directory, "*.atom", keep)
+        for folder, pattern in _PRUNED
+        for path in remove_stale(out_dir / folder, pattern, keep)
     ]
     return PublishReport(
         written=tuple(written),

@@ -426,17 +426,17 @@ class Store:
                 found.extend(_stored_from_row(r, sources) for r in cursor)
         return found
 
-    def item_versions(self) -> Iterator[tuple[str, str, str, str, str, str]]:
-        """(entry_id, key, content_hash, published, updated, source_id) of every item, by
+    def item_versions(self) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
+        """(entry_id, key, content_hash, published, updated, source_id, link) of every item, by
         entry then key: what tells publishing which entries changed, read from one index
         (`items_version`) without touching the items' content."""
         with self._wrap("read items"):
             cursor = self._db.execute(
-                "SELECT entry_id, key, content_hash, published, updated, source_id "
+                "SELECT entry_id, key, content_hash, published, updated, source_id, link "
                 "FROM items ORDER BY entry_id, key"
             )
             for row in cursor:
-                yield (row[0], row[1], row[2], row[3], row[4], row[5])
+                yield (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
     def find_items(self, ident: str, *, feed_id_base: str) -> list[StoredItem]:
         """Items whose key, origin id or link is `ident` (what an operator can name)."""

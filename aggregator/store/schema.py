@@ -182,7 +182,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX items_origin ON items (origin_id)",
         # Publishing tells which entries changed from this index alone (`item_versions`).
         "CREATE INDEX items_version ON items "
-        "(entry_id, key, content_hash, published, updated, source_id)",
+        "(entry_id, key, content_hash, published, updated, source_id, link)",
     ),
 )
 
