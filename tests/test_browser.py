@@ -53,8 +53,11 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 def _small_feed(folder: Path) -> None:
-    """A feed of a few items over two months, for a machine without the dev corpus."""
-    start = datetime(2026, 10, 20, 9, 30, tzinfo=ZoneInfo("UTC"))
+    """A feed of a few items over two months, for a machine without the dev corpus. They
+    end days before today: an item dated in the future is dated when first seen (all at
+    one moment), which is not what the day grouping is tested on."""
+    today = datetime.now(ZoneInfo("UTC")).replace(minute=30, second=0, microsecond=0)
+    start = today - timedelta(days=70)
     items = "".join(
         f"<item><title>Release {n}</title><link>https://org.example/news/{n}</link>"
         f"<guid>https://org.example/news/{n}</guid>"
