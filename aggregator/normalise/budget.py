@@ -349,6 +349,10 @@ class _Scan:
     def start_tag(self, name: str, piece: str, *, foreign: bool) -> str:
         raw = name in _RAW_TEXT and not foreign
         opens = not raw and name not in _VOID and not (foreign and piece.endswith("/>"))
+        if opens and not foreign and name in _TABLE_PARTS and name != "table":
+            # A table part outside any table (or template) is ignored by the tree builder:
+            # kept in the model, a later end tag of it would close what html5ever keeps.
+            opens = bool(self.stack.at.get("table") or self.stack.at.get("template"))
         for closed, scope in _IMPLIED.get(name, ()):
             depth = self.stack.closable(closed, scope)
             if depth is not None:
