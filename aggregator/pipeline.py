@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -265,6 +265,7 @@ class _Plan:
     writes: list[ItemWrite] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     learned_links: dict[str, str] = field(default_factory=dict)
+    moves: list[tuple[str, str, str]] = field(default_factory=list)  # (key, entry, why)
 
 
 def _classify(
@@ -276,6 +277,7 @@ def _classify(
     known = ctx.store.known_items(all_keys)
     gone = ctx.store.tombstoned(all_keys)
     fresh: list[tuple[Batch, Item]] = []
+    alone: dict[str, tuple[Item, str]] = {}  # updated items alone in their story
     seen: set[str] = set()
     for batch, items in items_by_source:
         for item in items:
@@ -296,6 +298,8 @@ def _classify(
                 # source did not say so.
                 updated = item.updated if item.updated > old.updated else ctx.now
                 changed = replace(item, updated=max(updated, item.published))
+                if ctx.store.entry_size(old.entry_id) == 1:
+                    alone[item.key] = (changed, old.entry_id)
                 plan.writes.append(
                     ItemWrite(
                         item=changed,
@@ -305,17 +309,28 @@ def _classify(
                         signature=dedupe.signature_of(changed).to_json(),
                     )
                 )
-    _assign_new(fresh, ctx, plan, report)
+    _assign_new(fresh, ctx, plan, report, alone=alone)
     return plan
 
 
-def _matches(fresh: Sequence[Item], signatures: list[dedupe.Signature], ctx: _Context) -> _Matched:
+def _matches(
+    fresh: Sequence[Item],
+    signatures: list[dedupe.Signature],
+    ctx: _Context,
+    stays: Mapping[str, str],
+) -> _Matched:
     """The story of each new item, against the stored ones of the window and each other.
+    Items in `stays` (updated items alone in their story) are matched again on their new
+    text, without their old version, and keep their entry when nothing else fits.
     The index lives only here: for 50k new items it is the largest thing a run builds."""
     window_start = ctx.now - timedelta(days=ctx.settings.dedupe.window_days)
     known = [
-        (dedupe.Signature.from_json(sig), entry_id)
-        for sig, entry_id in ctx.store.signatures(window_start)
+        (signature, entry_id)
+        for signature, entry_id in (
+            (dedupe.Signature.from_json(sig), entry_id)
+            for sig, entry_id in ctx.store.signatures(window_start)
+        )
+        if signature.key not in stays
     ]
     remembered = ctx.store.shared_links()
     index = dedupe.StoryIndex(
@@ -323,7 +338,9 @@ def _matches(fresh: Sequence[Item], signatures: list[dedupe.Signature], ctx: _Co
         shared=remembered | _shared_with_stored(fresh, ctx.store),
         constraints=repair.constraints_from(ctx.store.decisions(active_only=True)),
     )
-    matches = dedupe.assign_entries(signatures, index, lambda sig: identity.entry_id(sig.key))
+    matches = dedupe.assign_entries(
+        signatures, index, lambda sig: stays.get(sig.key) or identity.entry_id(sig.key)
+    )
     sources = {item.link: item.source.source_id for item in fresh if item.link}
     learned = {link: sources.get(link, "") for link in index.shared - remembered}
     return _Matched(matches, learned)
@@ -357,11 +374,18 @@ def _shared_with_stored(fresh: Sequence[Item], store: Store) -> set[str]:
 
 
 def _assign_new(
-    fresh: list[tuple[Batch, Item]], ctx: _Context, plan: _Plan, report: RunReport
+    fresh: list[tuple[Batch, Item]],
+    ctx: _Context,
+    plan: _Plan,
+    report: RunReport,
+    *,
+    alone: Mapping[str, tuple[Item, str]],
 ) -> None:
-    if not fresh:
+    """The story of each new item; and of each updated item alone in its story, which
+    may now fit another (a teaser whose full text came): it moves there after writing."""
+    if not fresh and not alone:
         return
-    items = [item for _, item in fresh]
+    items = [item for _, item in fresh] + [item for item, _ in alone.values()]
     computed = parallel_map(
         dedupe.signature_of,
         items,
@@ -371,11 +395,17 @@ def _assign_new(
     )
     signatures = {item.key: sig for item, sig in zip(items, computed, strict=True)}
     standalone = {item.key for _, item in fresh if _never_merge(item, ctx.settings)}
+    stays = {key: entry_id for key, (_, entry_id) in alone.items()}
     matched = _matches(
-        items, [sig for key, sig in signatures.items() if key not in standalone], ctx
+        items, [sig for key, sig in signatures.items() if key not in standalone], ctx, stays
     )
     plan.learned_links = matched.learned_links
     matches = matched.matches
+    for key, entry_id in stays.items():
+        found = matches.get(key)
+        if found is not None and found.entry_id not in (None, entry_id):
+            reason = f"its text changed, then {found.reason}"
+            plan.moves.append((key, str(found.entry_id), reason))
     for key in standalone:
         matches[key] = dedupe.Match(
             entry_id=repair.split_entry_id(key), reason=repair.NEVER_MERGE_REASON
@@ -654,6 +684,8 @@ def run_once(
 
     # Items first, validators last (TRAPS 8): a crash in between costs a refetch only.
     store.write_items(plan.writes)
+    for key, entry_id, reason in plan.moves:
+        store.reassign(key, entry_id, reason, now)
     store.add_shared_links(plan.learned_links, now)
     known = json.dumps(list(ctx.known_organisations))
     if store.get_meta(KNOWN_ORGANISATIONS) != known:

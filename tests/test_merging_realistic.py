@@ -218,3 +218,34 @@ def test_always_merge_in_the_config_joins_stored_items(workdir: Path) -> None:
     config.write_text('[dedupe]\nalways_merge = ["just-one"]\n', encoding="utf-8")
     bad = aggregator("run", cwd=workdir, check=False)
     assert bad.returncode == 2 and "dedupe.always_merge" in bad.stderr
+
+
+def test_a_lone_item_whose_text_grows_finds_its_story(tmp_path: Path) -> None:
+    """A digest item too short to match anything (five words) is updated in place with
+    the release's full text: it joins the release's story instead of standing apart."""
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(CORPUS / "seeds" / "riverside-water.atom", seeds)
+    release = json.loads((CORPUS / "seeds" / "regional-roundup.json").read_text("utf-8"))
+    water = (CORPUS / "seeds" / "riverside-water.atom").read_text("utf-8")
+    desal = water[water.index("news/desal</id>") :]
+    full = desal[desal.index("<content") : desal.index("</content>")].split(">", 1)[1]
+
+    def digest(content: str) -> None:
+        item = {"id": "https://roundup.example/x#desal", "url": "https://roundup.example/x#desal",
+                "title": "Plant maintenance", "content_html": content,
+                "date_published": "2026-12-02T18:00:00+11:00"}  # fmt: skip
+        feed = {**release, "items": [item]}
+        (seeds / "roundup.json").write_text(json.dumps(feed), encoding="utf-8")
+
+    digest("<p>Desalination plant maintenance next week.</p>")
+    aggregator("run", cwd=tmp_path)
+    before = {str(r["origin_id"]): str(r["entry_id"]) for r in export(tmp_path)}
+    org = "tag:riversidewater.example,2026:news/desal"
+    assert before["https://roundup.example/x#desal"] != before[org]
+    digest(full.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    aggregator("run", cwd=tmp_path)
+    after = {str(r["origin_id"]): str(r["entry_id"]) for r in export(tmp_path)}
+    assert after["https://roundup.example/x#desal"] == after[org]
+    explained = aggregator("explain", "https://roundup.example/x#desal", cwd=tmp_path).stdout
+    assert "its text changed, then" in explained
