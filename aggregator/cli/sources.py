@@ -355,7 +355,7 @@ def sources_export(config: Path | None, output: Path | None) -> None:
     settings = settings_for(config)
     document = opml.write_opml(
         [
-            opml.OpmlSource(url=s.url, title=s.name, tags=s.tags, organisation=s.organisation)
+            opml.OpmlSource(url=s.url, title=s.title, tags=s.tags, organisation=s.organisation)
             for s in settings.sources
         ],
         title=settings.feed.title,
