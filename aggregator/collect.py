@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aggregator import eventloop
-from aggregator.config import FetchConfig, RemoteSource, Settings, slugify
+from aggregator.config import FetchConfig, Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
 from aggregator.model import (
@@ -200,18 +200,6 @@ def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) ->
 # -- fetching remote feeds ------------------------------------------------------------------
 
 
-def remote_spec(source: RemoteSource) -> SourceSpec:
-    return SourceSpec(
-        id=source.id,
-        url=source.url,
-        kind=SourceKind.REMOTE,
-        title=source.name,
-        tags=source.tags,
-        interval=source.interval,
-        enabled=source.enabled,
-    )
-
-
 def due_at(state: SourceState, *, min_interval: timedelta) -> datetime | None:
     """When the source is next due: its next-check time, never sooner than min_interval
     after the last fetch (None: never fetched, due now)."""
@@ -239,7 +227,7 @@ def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force:
 SOURCE_CONFIGS_META = "source_configs"
 
 
-def config_key(source: RemoteSource, fetch: FetchConfig) -> str:
+def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
     return hashlib.sha256(repr((source, fetch)).encode()).hexdigest()[:16]
 
 
@@ -252,7 +240,7 @@ def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:
     return {sid for sid, key in config_keys(settings).items() if last.get(sid, key) != key}
 
 
-def afresh(state: SourceState, source: RemoteSource) -> SourceState:
+def afresh(state: SourceState, source: SourceSpec) -> SourceState:
     """A reconfigured source's state with its backoff cleared (and a 410's disabling
     lifted); a healthy source's state is left as it is."""
     if not state.error_count and state.disabled_reason is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
-from aggregator.model import DATE_ORDERS, DateOrder
+from aggregator.model import DATE_ORDERS, DateOrder, SourceSpec
 from aggregator.policy import DEFAULT_BACKOFF_CAP, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL
 from aggregator.urlparts import is_http_url
 
@@ -79,26 +79,6 @@ class DedupeConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RemoteSource:
-    """One `[[sources]]` entry of the config file."""
-
-    id: str
-    url: str
-    name: str | None = None
-    tags: tuple[str, ...] = ()
-    interval: timedelta = timedelta(hours=1)
-    enabled: bool = True
-    filters: Mapping[str, Any] = field(default_factory=dict)
-    future_dates: str = "first-seen"
-    date_order: DateOrder | None = None  # None: the top-level date_order
-    organisation: str | None = None  # who publishes its items: wins over every guess
-    # Issue 18: fetch the article page of teaser items ("auto": only those that look
-    # cut), and an optional CSS selector for the article on this source's pages.
-    full_text: str = "auto"
-    full_text_selector: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class FullTextConfig:
     """The per-run budget of article fetches: what is left waits for the next run, so a
     cold start of a big digest never holds a run up."""
@@ -119,7 +99,7 @@ class Settings:
     feed: FeedSettings = FeedSettings()
     fetch: FetchConfig = FetchConfig()
     full_text: FullTextConfig = FullTextConfig()
-    sources: tuple[RemoteSource, ...] = ()
+    sources: tuple[SourceSpec, ...] = ()
     config_path: Path | None = None
     # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
     # seeds, seed feeds and every source without a date_order of its own.
@@ -325,8 +305,8 @@ def tag_problem(tag: str) -> str | None:
     return None
 
 
-def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
-    sources: list[RemoteSource] = []
+def _sources(tables: list[_Table]) -> tuple[SourceSpec, ...]:
+    sources: list[SourceSpec] = []
     seen_urls: dict[str, str] = {}
     seen_ids: set[str] = set()
     for table in tables:
@@ -354,10 +334,10 @@ def _sources(tables: list[_Table]) -> tuple[RemoteSource, ...]:
             if (problem := tag_problem(tag)) is not None:
                 raise ConfigError(problem, key=f"{table.key('tags')}[{j}]")
         sources.append(
-            RemoteSource(
+            SourceSpec(
                 id=source_id,
                 url=url,
-                name=name,
+                title=name,
                 tags=tuple(tags),
                 interval=_minutes(table, "interval_minutes", timedelta(hours=1)),
                 enabled=table.get("enabled", bool, True),

@@ -14,7 +14,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 # How a source writes numeric dates whose day and month could swap (04/05/2026).
 DateOrder = Literal["day-first", "month-first"]
@@ -33,15 +33,24 @@ class SourceKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSpec:
-    """What to ingest, as the operator configured it (or as found in seeds/)."""
+    """A source as configured: one `[[sources]]` entry of the config file, or a seed
+    source as found in seeds/ (which takes every default)."""
 
     id: str  # stable slug, used in logs, file names and attribution
     url: str  # https://… for remote feeds; path relative to the seeds folder for seeds
     kind: SourceKind = SourceKind.REMOTE
-    title: str | None = None
+    title: str | None = None  # the config's `name`
     tags: tuple[str, ...] = ()
     interval: timedelta = timedelta(hours=1)
     enabled: bool = True
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    future_dates: str = "first-seen"
+    date_order: DateOrder | None = None  # None: the top-level date_order
+    organisation: str | None = None  # who publishes its items: wins over every guess
+    # Issue 18: fetch the article page of teaser items ("auto": only those that look
+    # cut), and an optional CSS selector for the article on this source's pages.
+    full_text: str = "auto"
+    full_text_selector: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

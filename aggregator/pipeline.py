@@ -30,7 +30,6 @@ from aggregator.collect import (
     is_due,
     read_seeds,
     reconfigured,
-    remote_spec,
 )
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, ParseError, SourceError
@@ -635,7 +634,7 @@ def run_once(
     for unknown in sorted(set(options.only) - named):  # a typo would silently do nothing
         report.warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
     batches = [b for b in seeds if wanted(b.spec.id)]
-    specs = {s.id: remote_spec(s) for s in settings.sources if wanted(s.id)}
+    specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
     due = _due(settings, store, states, options, now, report)
     if progress:

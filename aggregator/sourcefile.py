@@ -19,8 +19,9 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Table
 
-from aggregator.config import RemoteSource, Settings, default_source_id, settings_from_mapping
+from aggregator.config import Settings, default_source_id, settings_from_mapping
 from aggregator.exceptions import ConfigError
+from aggregator.model import SourceSpec
 from aggregator.normalise.rules import TrackingRules
 from aggregator.normalise.urls import canonicalise
 from aggregator.urlparts import split_url
@@ -110,13 +111,13 @@ def slash_twins(first: str, second: str) -> bool:
     return a._replace(path=a.path.rstrip("/")) == b._replace(path=b.path.rstrip("/"))
 
 
-def listed_as(current: Settings, url: str) -> RemoteSource | None:
+def listed_as(current: Settings, url: str) -> SourceSpec | None:
     """The configured source whose URL is `url`, written any equivalent way."""
     key = url_key(url)
     return next((s for s in current.sources if url_key(s.url) == key), None)
 
 
-def _find(settings: Settings, ident: str) -> RemoteSource:
+def _find(settings: Settings, ident: str) -> SourceSpec:
     for source in settings.sources:
         if ident in (source.id, source.url):
             return source
@@ -133,7 +134,7 @@ def add_source(
     interval: timedelta | None = None,
     organisation: str | None = None,
     current: Settings,
-) -> RemoteSource:
+) -> SourceSpec:
     """Append a source; its id comes from `name`, else the feed's `title`, else the URL."""
     if (listed := listed_as(current, url)) is not None:
         raise ConfigError(f"{url} is already listed as source {listed.id!r}", key="sources")
@@ -186,7 +187,7 @@ def add_many(
     *,
     current: Settings,
     organisations: Mapping[str, str] | None = None,
-) -> tuple[list[RemoteSource], list[str]]:
+) -> tuple[list[SourceSpec], list[str]]:
     """Add (url, name, tags) entries, with the `organisations` of some URLs; URLs already
     listed (any equivalent spelling) are skipped and reported."""
     known = {url_key(s.url) for s in current.sources}
@@ -208,7 +209,7 @@ def add_many(
     return [_find(settings, url) for url in added_urls], skipped
 
 
-def _table_for(doc: tomlkit.TOMLDocument, source: RemoteSource) -> tuple[AoT, int]:
+def _table_for(doc: tomlkit.TOMLDocument, source: SourceSpec) -> tuple[AoT, int]:
     sources = _sources(doc)
     for i, table in enumerate(sources):
         if isinstance(table, Table) and table.get("url") == source.url:
@@ -216,7 +217,7 @@ def _table_for(doc: tomlkit.TOMLDocument, source: RemoteSource) -> tuple[AoT, in
     raise ConfigError(f"source {source.id!r} is not in the config file", key="sources")
 
 
-def remove_source(path: Path, ident: str, *, current: Settings) -> RemoteSource:
+def remove_source(path: Path, ident: str, *, current: Settings) -> SourceSpec:
     source = _find(current, ident)
     doc = _load(path)
     sources, index = _table_for(doc, source)
@@ -225,7 +226,7 @@ def remove_source(path: Path, ident: str, *, current: Settings) -> RemoteSource:
     return source
 
 
-def set_enabled(path: Path, ident: str, enabled: bool, *, current: Settings) -> RemoteSource:
+def set_enabled(path: Path, ident: str, enabled: bool, *, current: Settings) -> SourceSpec:
     source = _find(current, ident)
     doc = _load(path)
     sources, index = _table_for(doc, source)

@@ -15,36 +15,39 @@ from aggregator.store import SourceState, Store
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceRow:
-    id: str
-    url: str
-    kind: str
+    """A source's stored state as the operator sees it: whether it will be fetched
+    (config and store together) and how many items it holds."""
+
+    state: SourceState
     enabled: bool
-    tags: tuple[str, ...]
-    last_fetch: datetime | None
-    status: int | None
-    failures: int
-    last_error: str | None
-    next_due: datetime | None
-    new: int
-    updated: int
     items: int
 
+    @property
+    def last_error(self) -> str | None:
+        # Why it was disabled (a 410, say) says more than the error before it.
+        return self.state.disabled_reason or self.state.last_error
+
     def as_dict(self) -> dict[str, Any]:
+        state = self.state
         return {
-            "id": self.id,
-            "url": self.url,
-            "kind": self.kind,
+            "id": state.id,
+            "url": state.url,
+            "kind": state.kind,
             "enabled": self.enabled,
-            "tags": list(self.tags),
-            "last_fetch": self.last_fetch.isoformat() if self.last_fetch else None,
-            "status": self.status,
-            "failures": self.failures,
+            "tags": list(state.tags),
+            "last_fetch": _iso(state.last_fetch_at),
+            "status": state.last_status,
+            "failures": state.error_count,
             "last_error": self.last_error,
-            "next_due": self.next_due.isoformat() if self.next_due else None,
-            "new": self.new,
-            "updated": self.updated,
+            "next_due": _iso(state.next_check_at),
+            "new": state.last_new,
+            "updated": state.last_updated,
             "items": self.items,
         }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def source_rows(settings: Settings, store: Store) -> list[SourceRow]:
@@ -59,29 +62,13 @@ def source_rows(settings: Settings, store: Store) -> list[SourceRow]:
             id=source.id, url=source.url, kind="remote", enabled=source.enabled, tags=source.tags
         )
         enabled = source.enabled and state.disabled_reason is None
-        rows.append(_row(state, enabled=enabled, items=counts.get(source.id, 0)))
+        rows.append(SourceRow(state=state, enabled=enabled, items=counts.get(source.id, 0)))
     for state in states.values():
         if state.id not in configured and state.kind != "remote":
-            rows.append(_row(state, enabled=state.enabled, items=counts.get(state.id, 0)))
+            rows.append(
+                SourceRow(state=state, enabled=state.enabled, items=counts.get(state.id, 0))
+            )
     return rows
-
-
-def _row(state: SourceState, *, enabled: bool, items: int) -> SourceRow:
-    return SourceRow(
-        id=state.id,
-        url=state.url,
-        kind=state.kind,
-        enabled=enabled,
-        tags=state.tags,
-        last_fetch=state.last_fetch_at,
-        status=state.last_status,
-        failures=state.error_count,
-        last_error=state.disabled_reason or state.last_error,
-        next_due=state.next_check_at,
-        new=state.last_new,
-        updated=state.last_updated,
-        items=items,
-    )
 
 
 def status_dict(settings: Settings, store: Store) -> dict[str, Any]:

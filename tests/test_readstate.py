@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from aggregator import pipeline
-from aggregator.config import RemoteSource, Settings
-from aggregator.model import RawEntry
+from aggregator.config import Settings
+from aggregator.model import RawEntry, SourceSpec
 from aggregator.readstate import (
     SeedFileRecord,
     SourceEntries,
@@ -185,7 +185,7 @@ def test_remote_feed_answering_200_cleans_only_its_changed_entries(
         remote = replace(
             settings,
             seeds=tmp_path / "empty",
-            sources=(RemoteSource(id="org", url=server.url("/feed")),),
+            sources=(SourceSpec(id="org", url=server.url("/feed")),),
             fetch=replace(settings.fetch, allow=("127.0.0.0/8",)),
         )
         remote.seeds.mkdir()

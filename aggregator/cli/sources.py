@@ -39,9 +39,9 @@ def _when(value: datetime | None) -> str:
 def _state(row: SourceRow) -> str:
     if not row.enabled:
         return "off"
-    if row.status is not None:
-        return str(row.status)
-    return "-" if row.kind == "remote" else "local"
+    if row.state.last_status is not None:
+        return str(row.state.last_status)
+    return "-" if row.state.kind == "remote" else "local"
 
 
 def _print_sources_table(rows: list[SourceRow]) -> None:
@@ -59,16 +59,16 @@ def _print_sources_table(rows: list[SourceRow]) -> None:
     errors = []
     for r in rows:
         table.add_row(
-            r.id,
-            _when(r.last_fetch),
+            r.state.id,
+            _when(r.state.last_fetch_at),
             _state(r),
             str(r.items),
-            f"{r.new}/{r.updated}",
-            str(r.failures),
-            _when(r.next_due),
+            f"{r.state.last_new}/{r.state.last_updated}",
+            str(r.state.error_count),
+            _when(r.state.next_check_at),
         )
         if r.last_error:
-            errors.append((r.id, r.last_error))
+            errors.append((r.state.id, r.last_error))
     console = Console(highlight=False)
     console.print(table)
     for source_id, error in errors:
@@ -355,7 +355,7 @@ def sources_export(config: Path | None, output: Path | None) -> None:
     settings = settings_for(config)
     document = opml.write_opml(
         [
-            opml.OpmlSource(url=s.url, title=s.name, tags=s.tags, organisation=s.organisation)
+            opml.OpmlSource(url=s.url, title=s.title, tags=s.tags, organisation=s.organisation)
             for s in settings.sources
         ],
         title=settings.feed.title,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -184,19 +184,13 @@ def _vias(vias: Sequence[ViaLink], notes: _Notes) -> tuple[ViaLink, ...]:
     return tuple(kept.values())
 
 
-@dataclass(frozen=True, slots=True)
-class _SourceParts:
-    """What atom:source says that depends on the source alone, and the repairs it took."""
-
-    feed_id: str
-    link: str
-    title: str
-    updated: datetime | None
-    repairs: tuple[str, ...]
+# What a source without an `updated` of its own holds until `_source` gives it the entry's.
+_NO_SOURCE_UPDATED = datetime.min.replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=4096)  # pure; every entry of a source carries the same attribution
-def _source_parts(attribution: Attribution, base_url: str) -> _SourceParts:
+def _source_ref(attribution: Attribution, base_url: str) -> tuple[SourceRef, tuple[str, ...]]:
+    """What atom:source says that depends on the source alone, and the repairs it took."""
     notes = _Notes("")
     # The one derivation of a source's feed (aggregator.sourcefeed): an id that is no
     # absolute IRI gives way to the URL of our feed of the source, which publish_all
@@ -213,24 +207,23 @@ def _source_parts(attribution: Attribution, base_url: str) -> _SourceParts:
     if feed_id != attribution.feed_id:
         notes.add(f"source id {attribution.feed_id!r} is not an absolute IRI; using {feed_id}")
     link = http_url(derived.link) or derived.url
-    updated = None
+    updated = _NO_SOURCE_UPDATED
     if attribution.updated is not None:
         updated = utc(attribution.updated, "source updated", notes)
     title = _line(attribution.title, "source title", notes) or attribution.source_id
-    return _SourceParts(feed_id, link, title, updated, tuple(notes.repairs))
+    ref = SourceRef(
+        source_id=attribution.source_id, feed_id=feed_id, title=title, link=link, updated=updated
+    )
+    return ref, tuple(notes.repairs)
 
 
 def _source(entry: Entry, updated: datetime, base_url: str, notes: _Notes) -> SourceRef:
-    parts = _source_parts(entry.item.source, base_url)
-    for repair in parts.repairs:
+    ref, repairs = _source_ref(entry.item.source, base_url)
+    for repair in repairs:
         notes.add(repair)
-    return SourceRef(
-        source_id=entry.item.source.source_id,
-        feed_id=parts.feed_id,
-        title=parts.title,
-        link=parts.link,
-        updated=parts.updated or updated,
-    )
+    if entry.item.source.updated is None:
+        return replace(ref, updated=updated)
+    return ref
 
 
 def prepare_entry(entry: Entry, base_url: str) -> tuple[PublishedEntry, tuple[str, ...]]:
