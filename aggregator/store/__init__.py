@@ -312,39 +312,36 @@ class Store:
 
     def known_items(self, keys: Iterable[str]) -> dict[str, KnownItem]:
         found: dict[str, KnownItem] = {}
-        key_list = list(keys)
         with self._wrap("read items"):
-            for start in range(0, len(key_list), 500):
-                chunk = key_list[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._db.execute(
-                    "SELECT key, entry_id, content_hash, published, updated, first_seen "
-                    f"FROM items WHERE key IN ({marks})",
-                    chunk,
-                ).fetchall()
-                for r in rows:
-                    found[r["key"]] = KnownItem(
-                        key=r["key"],
-                        entry_id=r["entry_id"],
-                        content_hash=r["content_hash"],
-                        published=load_date(r["published"]),
-                        updated=load_date(r["updated"]),
-                        first_seen=load_date(r["first_seen"]),
-                    )
+            rows = self._rows_in(
+                "SELECT key, entry_id, content_hash, published, updated, first_seen "
+                "FROM items WHERE key IN ({})",
+                keys,
+            )
+            for r in rows:
+                found[r["key"]] = KnownItem(
+                    key=r["key"],
+                    entry_id=r["entry_id"],
+                    content_hash=r["content_hash"],
+                    published=load_date(r["published"]),
+                    updated=load_date(r["updated"]),
+                    first_seen=load_date(r["first_seen"]),
+                )
         return found
 
     def tombstoned(self, keys: Iterable[str]) -> set[str]:
-        key_list = list(keys)
-        found: set[str] = set()
         with self._wrap("read tombstones"):
-            for start in range(0, len(key_list), 500):
-                chunk = key_list[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key FROM tombstones WHERE key IN ({marks})", chunk
-                ).fetchall()
-                found.update(r[0] for r in rows)
-        return found
+            return {
+                r[0] for r in self._rows_in("SELECT key FROM tombstones WHERE key IN ({})", keys)
+            }
+
+    def _rows_in(self, sql: str, values: Iterable[str]) -> Iterator[Any]:
+        """The rows of `sql`, whose `{}` is an IN list of `values`, asked in chunks (the
+        databases cap the parameters of one statement)."""
+        listed = list(values)
+        for start in range(0, len(listed), _IN_CHUNK):
+            chunk = listed[start : start + _IN_CHUNK]
+            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
 
     def data_version(self) -> str:
         """A counter bumped by every change to stored items: publishing skips work when
@@ -416,14 +413,10 @@ class Store:
                 cursor = self._db.execute(query + " ORDER BY published, key")
                 found.extend(_stored_from_row(r, sources) for r in cursor)
                 return found
-            ids = list(entry_ids)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                cursor = self._db.execute(
-                    f"{query} WHERE entry_id IN ({marks}) ORDER BY published, key", chunk
-                )
-                found.extend(_stored_from_row(r, sources) for r in cursor)
+            rows = self._rows_in(
+                query + " WHERE entry_id IN ({}) ORDER BY published, key", entry_ids
+            )
+            found.extend(_stored_from_row(r, sources) for r in rows)
         return found
 
     def item_versions(self) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
@@ -503,20 +496,12 @@ class Store:
 
     def link_uses(self, links: Iterable[str]) -> list[LinkUseRow]:
         """Every stored item with one of these links, whatever its age."""
-        found: list[LinkUseRow] = []
-        link_list = sorted(set(links))
+        sql = "SELECT source_id, key, link, content_hash FROM items WHERE link IN ({})"
         with self._wrap("read items"):
-            for start in range(0, len(link_list), 500):
-                chunk = link_list[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT source_id, key, link, content_hash FROM items WHERE link IN ({marks})",
-                    chunk,
-                ).fetchall()
-                found.extend(
-                    LinkUseRow(source_id=r[0], key=r[1], link=r[2], content_hash=r[3]) for r in rows
-                )
-        return found
+            return [
+                LinkUseRow(source_id=r[0], key=r[1], link=r[2], content_hash=r[3])
+                for r in self._rows_in(sql, sorted(set(links)))
+            ]
 
     def decisions(self, *, active_only: bool = False) -> list[Decision]:
         sql = "SELECT id, kind, subject, target, moved, created, undone FROM decisions"
@@ -646,20 +631,16 @@ class Store:
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
         found: dict[str, SourceEntries] = {}
-        ids = list(source_ids)
         with self._wrap("read source entries"):
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._db.execute(
-                    "SELECT source_id, fingerprint, digests FROM source_entries "
-                    f"WHERE source_id IN ({marks})",
-                    chunk,
-                ).fetchall()
-                for r in rows:
-                    found[r[0]] = SourceEntries(
-                        source_id=r[0], fingerprint=r[1], digests=frozenset(json.loads(r[2]))
-                    )
+            rows = self._rows_in(
+                "SELECT source_id, fingerprint, digests FROM source_entries "
+                "WHERE source_id IN ({})",
+                source_ids,
+            )
+            for r in rows:
+                found[r[0]] = SourceEntries(
+                    source_id=r[0], fingerprint=r[1], digests=frozenset(json.loads(r[2]))
+                )
         return found
 
     def save_reads(
@@ -724,22 +705,17 @@ class Store:
     # -- article pages and robots.txt (full text for teasers) ------------------------
 
     def cached_articles(self, urls: Iterable[str]) -> dict[str, CachedArticle]:
-        url_list = list(dict.fromkeys(urls))
         found: dict[str, CachedArticle] = {}
         with self._wrap("read the article cache"):
-            for start in range(0, len(url_list), 500):
-                chunk = url_list[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM article_cache "
-                    f"WHERE url IN ({marks})",
-                    chunk,
-                ).fetchall()
-                for row in rows:
-                    values = dict(zip(_ARTICLE_COLUMNS, row, strict=True))
-                    values["fetched_at"] = load_date(values["fetched_at"])
-                    values["retry_at"] = _opt_date(values["retry_at"])
-                    found[values["url"]] = CachedArticle(**values)
+            rows = self._rows_in(
+                f"SELECT {', '.join(_ARTICLE_COLUMNS)} FROM article_cache WHERE url IN ({{}})",
+                dict.fromkeys(urls),
+            )
+            for row in rows:
+                values = dict(zip(_ARTICLE_COLUMNS, row, strict=True))
+                values["fetched_at"] = load_date(values["fetched_at"])
+                values["retry_at"] = _opt_date(values["retry_at"])
+                found[values["url"]] = CachedArticle(**values)
         return found
 
     def save_articles(self, rows: Sequence[CachedArticle]) -> None:
@@ -783,6 +759,8 @@ _UPSERT_ARTICLE = (
     "ON CONFLICT (url) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS if c != "url")
 )
+
+_IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
 
 _ITEM_COLUMNS = (
     "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",
