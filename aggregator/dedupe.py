@@ -452,7 +452,7 @@ class Signature:
             sentences=base64.b64decode(data["sentences"]),
             truncated=bool(data.get("truncated", False)),
             dated=bool(data.get("dated", False)),
-            unit=str(data.get("unit") or _unit(data["key"], data["source_id"])),
+            unit=str(data.get("unit") or publisher_of(data["key"], data["source_id"])),
             figures=base64.b64decode(data.get("figures", "")),
             shapes=base64.b64decode(data.get("shapes", "")),
         )
@@ -472,7 +472,9 @@ def _pairs(blob: bytes) -> list[tuple[int, int]]:
     return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
 
-def _unit(key: str, source_id: str) -> str:
+def publisher_of(key: str, source_id: str) -> str:
+    """Who published an item, for "one copy per source": its source, or for a seed
+    document (the seeds folder gathers documents from anywhere) the document itself."""
     return key if source_id == SEED_TEXT_SOURCE else source_id
 
 
@@ -493,7 +495,7 @@ def signature_of(item: Item) -> Signature:
         sentences=_pack_sentences(folded.sentences),
         truncated=folded.truncated or item.readmore is not None,
         dated=(item.date_rule or "published") in TRUSTED_DATE_RULES,
-        unit=_unit(item.key, item.source.source_id),
+        unit=publisher_of(item.key, item.source.source_id),
         figures=_pack_pairs(folded.figures),
         shapes=_pack_pairs(folded.shapes),
     )

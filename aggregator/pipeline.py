@@ -322,21 +322,9 @@ def _matches(
     Items in `stays` (updated items alone in their story) are matched again on their new
     text, without their old version, and keep their entry when nothing else fits.
     The index lives only here: for 50k new items it is the largest thing a run builds."""
-    window_start = ctx.now - timedelta(days=ctx.settings.dedupe.window_days)
-    known = [
-        (signature, entry_id)
-        for signature, entry_id in (
-            (dedupe.Signature.from_json(sig), entry_id)
-            for sig, entry_id in ctx.store.signatures(window_start)
-        )
-        if signature.key not in stays
-    ]
-    remembered = ctx.store.shared_links()
-    index = dedupe.StoryIndex(
-        known,
-        shared=remembered | _shared_with_stored(fresh, ctx.store),
-        constraints=repair.constraints_from(ctx.store.decisions(active_only=True)),
-    )
+    index = repair.window_index(ctx.store, ctx.settings, ctx.now, leaving=stays.keys())
+    remembered = set(index.shared)
+    index.shared |= _shared_with_stored(fresh, ctx.store)
     matches = dedupe.assign_entries(
         signatures, index, lambda sig: stays.get(sig.key) or identity.entry_id(sig.key)
     )
@@ -351,21 +339,21 @@ class _Matched:
     learned_links: dict[str, str]  # links found to identify no item -> the source
 
 
-def _publisher(source_id: str, key: str) -> str:
-    return key if source_id == SEED_TEXT_SOURCE else source_id
-
-
 def _shared_with_stored(fresh: Sequence[Item], store: Store) -> set[str]:
     """Links that new items share with stored items of their publisher, however old."""
     links = {item.link for item in fresh if item.link}
     if not links:
         return set()
     uses = [
-        dedupe.LinkUse(_publisher(row.source_id, row.key), row.link, row.key, row.content_hash)
+        dedupe.LinkUse(
+            dedupe.publisher_of(row.key, row.source_id), row.link, row.key, row.content_hash
+        )
         for row in store.link_uses(links)
     ]
     uses += [
-        dedupe.LinkUse(_publisher(i.source.source_id, i.key), i.link, i.key, i.content_hash)
+        dedupe.LinkUse(
+            dedupe.publisher_of(i.key, i.source.source_id), i.link, i.key, i.content_hash
+        )
         for i in fresh
         if i.link
     ]

@@ -11,7 +11,7 @@ hand; they are applied to the stored items on every run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,10 +70,12 @@ def _named(store: Store, ident: str, settings: Settings) -> list[StoredItem]:
     return found
 
 
-def _window_index(
-    store: Store, settings: Settings, now: datetime, *, leaving: str
+def window_index(
+    store: Store, settings: Settings, now: datetime, *, leaving: Collection[str] = ()
 ) -> dedupe.StoryIndex:
-    """The stories an item may join, without the item itself."""
+    """The stories of the window an item may join, as stored: their signatures (without
+    those of the items `leaving`, matched again), the shared links learned so far and the
+    active decisions."""
     since = now - timedelta(days=settings.dedupe.window_days)
     known = [
         (sig, entry_id)
@@ -81,12 +83,10 @@ def _window_index(
             (dedupe.Signature.from_json(text), entry_id)
             for text, entry_id in store.signatures(since)
         )
-        if sig.key != leaving
+        if sig.key not in leaving
     ]
     constraints = constraints_from(store.decisions(active_only=True))
-    index = dedupe.StoryIndex(known, shared=store.shared_links(), constraints=constraints)
-    index.shared |= dedupe.shared_links(dedupe.link_uses(index.signatures()))
-    return index
+    return dedupe.StoryIndex(known, shared=store.shared_links(), constraints=constraints)
 
 
 def split(store: Store, settings: Settings, ident: str, now: datetime) -> list[Outcome]:
@@ -95,9 +95,10 @@ def split(store: Store, settings: Settings, ident: str, now: datetime) -> list[O
     outcomes = []
     for stored in _named(store, ident, settings):
         key, left = stored.item.key, stored.entry_id
-        if len(store.entry_items(left)) < 2:
+        if store.entry_size(left) < 2:
             continue
-        index = _window_index(store, settings, now, leaving=key)
+        index = window_index(store, settings, now, leaving={key})
+        index.shared |= dedupe.shared_links(dedupe.link_uses(index.signatures()))
         index.constraints = _with_split(index.constraints, key, left)
         found = index.match(dedupe.signature_of(stored.item))
         if found.entry_id is not None and found.entry_id != left:
@@ -161,10 +162,7 @@ def apply_config_rules(settings: Settings, store: Store, now: datetime) -> int:
     for ident in settings.dedupe.never_merge:
         for stored in store.find_items(ident, feed_id_base=settings.feed.base_url):
             key = stored.item.key
-            if (
-                stored.entry_id == split_entry_id(key)
-                or len(store.entry_items(stored.entry_id)) < 2
-            ):
+            if stored.entry_id == split_entry_id(key) or store.entry_size(stored.entry_id) < 2:
                 continue
             store.reassign(key, split_entry_id(key), NEVER_MERGE_REASON, now)
             moved += 1
