@@ -276,7 +276,8 @@ def _classify(
     known = ctx.store.known_items(all_keys)
     gone = ctx.store.tombstoned(all_keys)
     fresh: list[tuple[Batch, Item]] = []
-    alone: dict[str, tuple[Item, str]] = {}  # updated items alone in their story
+    # Updated items alone in their story: (item, its signature, its entry).
+    alone: dict[str, tuple[Item, dedupe.Signature, str]] = {}
     seen: set[str] = set()
     for batch, items in items_by_source:
         for item in items:
@@ -297,15 +298,16 @@ def _classify(
                 # source did not say so.
                 updated = item.updated if item.updated > old.updated else ctx.now
                 changed = replace(item, updated=max(updated, item.published))
+                signature = dedupe.signature_of(changed)
                 if ctx.store.entry_size(old.entry_id) == 1:
-                    alone[item.key] = (changed, old.entry_id)
+                    alone[item.key] = (changed, signature, old.entry_id)
                 plan.writes.append(
                     ItemWrite(
                         item=changed,
                         entry_id=old.entry_id,
                         first_seen=old.first_seen,
                         seen_at=ctx.now,
-                        signature=dedupe.signature_of(changed).to_json(),
+                        signature=signature.to_json(),
                     )
                 )
     _assign_new(fresh, ctx, plan, report, alone=alone)
@@ -366,23 +368,25 @@ def _assign_new(
     plan: _Plan,
     report: RunReport,
     *,
-    alone: Mapping[str, tuple[Item, str]],
+    alone: Mapping[str, tuple[Item, dedupe.Signature, str]],
 ) -> None:
     """The story of each new item; and of each updated item alone in its story, which
     may now fit another (a teaser whose full text came): it moves there after writing."""
     if not fresh and not alone:
         return
-    items = [item for _, item in fresh] + [item for item, _ in alone.values()]
+    new_items = [item for _, item in fresh]
     computed = parallel_map(
         dedupe.signature_of,
-        items,
-        weight=len(items),
+        new_items,
+        weight=len(new_items),
         min_weight=PARALLEL_MIN_ENTRIES,
         chunksize=256,
     )
-    signatures = {item.key: sig for item, sig in zip(items, computed, strict=True)}
+    signatures = {item.key: sig for item, sig in zip(new_items, computed, strict=True)}
+    signatures.update((key, sig) for key, (_, sig, _) in alone.items())
+    items = new_items + [item for item, _, _ in alone.values()]
     standalone = {item.key for _, item in fresh if _never_merge(item, ctx.settings)}
-    stays = {key: entry_id for key, (_, entry_id) in alone.items()}
+    stays = {key: entry_id for key, (_, _, entry_id) in alone.items()}
     matched = _matches(
         items, [sig for key, sig in signatures.items() if key not in standalone], ctx, stays
     )
