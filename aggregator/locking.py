@@ -17,7 +17,8 @@ from filelock import FileLock, Timeout
 
 from aggregator.config import Settings
 from aggregator.exceptions import StorageError
-from aggregator.store import is_postgres_url, redact_url, sqlite_path
+from aggregator.store import is_postgres_url, sqlite_path
+from aggregator.urlparts import redact
 
 if TYPE_CHECKING:
     from aggregator.store.postgres import AdvisoryLock
@@ -60,7 +61,7 @@ class WriterLock:
             ) from None
 
     def _enter_postgres(self) -> None:
-        location = redact_url(self._db)
+        location = redact(self._db)
         try:
             from aggregator.store.postgres import AdvisoryLock
         except ImportError:

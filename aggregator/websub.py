@@ -17,7 +17,8 @@ import logging
 from collections.abc import Sequence
 
 from aggregator import __version__
-from aggregator.ingest.http import PostAnswer, post_forms, redact
+from aggregator.ingest.http import PostAnswer, post_forms
+from aggregator.urlparts import redact
 
 __all__ = ["ping_hub"]
 

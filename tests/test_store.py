@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceKind, SourceSpec
-from aggregator.store import ItemWrite, open_store, redact_url
+from aggregator.store import ItemWrite, open_store
 from aggregator.store.schema import SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -192,19 +192,6 @@ def test_sorts_byte_wise_and_keeps_doubles(db_url: str) -> None:
     assert [sig for sig, _ in store.signatures(NOW - timedelta(days=1))] == sorted(
         "sig-" + k for k in keys
     )
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("postgresql://u:s3cret@db.example:5432/agg", "postgresql://***@db.example:5432/agg"),
-        ("postgres://u:p@ss@db/agg?sslmode=require", "postgres://***@db/agg?sslmode=require"),
-        ("postgresql://db/agg?user=u&password=s3cret", "postgresql://db/agg?user=u&password=***"),
-        ("postgresql://db.example/agg", "postgresql://db.example/agg"),
-    ],
-)
-def test_database_urls_are_redacted(url: str, shown: str) -> None:
-    assert redact_url(url) == shown
 
 
 def test_unknown_database_url_is_refused() -> None:

@@ -26,7 +26,6 @@ import contextlib
 import errno
 import ipaddress
 import logging
-import re
 import socket
 import ssl
 import time
@@ -48,6 +47,7 @@ from aggregator.allowlist import IPNetwork, host_name, parse_allow
 from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.policy import retry_after as parse_retry_after
+from aggregator.urlparts import redact
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -58,7 +58,6 @@ __all__ = [
     "PostAnswer",
     "Validators",
     "post_forms",
-    "redact",
     "refusal",
 ]
 
@@ -78,7 +77,6 @@ _ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, "
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 # Embedded IPv4 in IPv6 forms that a gateway would turn into a connection to that IPv4.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
@@ -139,11 +137,6 @@ class FetchOutcome:
     permanent_url: str | None  # set when every hop was a 301/308: the URL to store
     fetched_at: datetime
     elapsed: float = 0.0  # seconds from sending the request to the last body byte
-
-
-def redact(url: str) -> str:
-    """`url` without its userinfo, fit for messages and logs."""
-    return _USERINFO.sub(r"\1***@", url)
 
 
 def _utc_now() -> datetime:

@@ -16,7 +16,6 @@ later transaction, so a crash in between costs a refetch, never lost items.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from aggregator.sourcefeed import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import Database, Row, SQLiteDatabase
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
+from aggregator.urlparts import redact
 
 
 def dump_date(value: datetime) -> str:
@@ -205,7 +205,7 @@ class Store:
 
     def __init__(self, database: Database, *, location: str) -> None:
         self._db = database
-        self.location = location  # never holds a password (see `redact_url`)
+        self.location = location  # never holds a password (see `urlparts.redact`)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -879,12 +879,12 @@ def is_postgres_url(db: str) -> bool:
 def sqlite_path(db: str) -> Path:
     """The SQLite file a `--db` value names; a clear error for anything else."""
     if is_postgres_url(db):
-        raise StorageError(f"{redact_url(db)} is a PostgreSQL URL, not a SQLite path")
+        raise StorageError(f"{redact(db)} is a PostgreSQL URL, not a SQLite path")
     if db.startswith("sqlite:"):
         return Path(db.removeprefix("sqlite:///").removeprefix("sqlite://"))
     if "://" in db:
         raise StorageError(
-            f"{redact_url(db)}: unknown database URL; use a path, sqlite:///path or "
+            f"{redact(db)}: unknown database URL; use a path, sqlite:///path or "
             "postgresql://user:password@host:port/database"
         )
     return Path(db)
@@ -902,7 +902,7 @@ def open_store(db: str) -> Store:
 
 
 def _open_postgres(url: str) -> Store:
-    location = redact_url(url)
+    location = redact(url)
     try:
         from aggregator.store.postgres import PostgresDatabase
     except ImportError:
@@ -927,22 +927,6 @@ def _open_sqlite(db: str) -> Store:
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
     return Store(SQLiteDatabase(connection), location=str(path))
-
-
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:password|sslpassword)=)[^&#]*")
-
-
-def redact_url(url: str) -> str:
-    """A database URL fit for a message: no user, password or password parameter."""
-    url = _SECRET_PARAM.sub(r"\1***", url)
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    authority, slash, path = rest.partition("/")
-    _, at, host = authority.rpartition("@")
-    if not at:
-        return url
-    return f"{scheme}://***@{host}{slash}{path}"
 
 
 def now_utc() -> datetime:

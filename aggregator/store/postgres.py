@@ -40,6 +40,7 @@ from psycopg.rows import RowMaker
 
 from aggregator.exceptions import StorageError
 from aggregator.store.backend import Cursor, Database, Params
+from aggregator.urlparts import redact
 
 CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
 
@@ -127,8 +128,6 @@ def _secrets(url: str) -> list[str]:
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
-# The user-information part of any URL a driver message quotes back.
-_USERINFO_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^@/\s\"']*@")
 # Shorter passwords are not searched for in the message text: "p" would mask every "p"
 # of it. libpq quotes a password only inside the URI it was given, which is redacted.
 _MIN_SEARCHED_SECRET = 4
@@ -138,7 +137,7 @@ def describe(exc: BaseException, url: str) -> str:
     """A driver message as one line, without the password (also when the URL is too
     malformed for its password to be found: libpq then quotes the whole URI back)."""
     text = " ".join(str(exc).split())
-    text = _USERINFO_IN_TEXT.sub(r"\1***@", text)
+    text = redact(text)  # the user information of any URL the driver quotes back
     for secret in _secrets(url):
         if len(secret) >= _MIN_SEARCHED_SECRET:
             text = text.replace(secret, "***")
