@@ -52,7 +52,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import unicodedata
 import zlib
 from array import array
 from collections import Counter
@@ -193,17 +192,9 @@ def sentences(paragraph: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(paragraph) if s]
 
 
-_NON_WORD = re.compile(r"[\W_]+")
-# Combining marks left by NFKD: dropping them folds "Núñez" and "Nunez" together.
-_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
-
-
 def fold_words(text: str) -> list[str]:
-    """Case-, accent- and punctuation-insensitive words; like identity.fold, but fast on
-    the ASCII text that most of a feed is."""
-    if not text.isascii():
-        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-    return _NON_WORD.sub(" ", text.casefold()).split()
+    """Case-, accent- and punctuation-insensitive words (the one fold, identity.fold)."""
+    return fold(text).split()
 
 
 def _hash(text: str) -> int:

@@ -13,12 +13,14 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from aggregator import identity
+from aggregator.dedupe import fold_words
 from aggregator.exceptions import ConfigError
 from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import parse_date, resolve_dates
 from aggregator.normalise.rules import default_rules, gate_text, rules_from_documents
-from aggregator.normalise.text import clean_text, fold_for_dedup, repair_mojibake
+from aggregator.normalise.text import clean_text, repair_mojibake
 from aggregator.normalise.titles import clean_title
 from aggregator.normalise.urls import canonical_url
 
@@ -77,14 +79,20 @@ def test_repair_mojibake_reports_whether_it_changed_anything() -> None:
 @pytest.mark.parametrize(
     ("given_text", "expected"),
     [
-        ("“Smart” ‘quotes’", "\"smart\" 'quotes'"),
-        ("en – em — dash", "en - em - dash"),
+        ("“Smart” ‘quotes’", "smart quotes"),
+        ("en – em — dash", "en em dash"),
         ("STRASSE Straße", "strasse strasse"),
-        ("wait…", "wait..."),
+        ("wait…", "wait"),
+        ("Núñez  e\u0301té", "nunez ete"),
+        ("ﬁve ①", "five 1"),  # NFKD: compatibility forms
+        ("שָׁלוֹם", "שלום"),  # every combining mark (Hebrew points), not only the Latin ones
+        ("İstanbul", "istanbul"),
+        ("snake_case, dots.and-dashes", "snake case dots and dashes"),
     ],
 )
-def test_fold_for_dedup(given_text: str, expected: str) -> None:
-    assert fold_for_dedup(given_text) == expected
+def test_the_one_text_fold(given_text: str, expected: str) -> None:
+    assert identity.fold(given_text) == expected
+    assert fold_words(given_text) == expected.split()
 
 
 # -- urls --------------------------------------------------------------------------------

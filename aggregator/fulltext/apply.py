@@ -15,7 +15,6 @@ from aggregator import identity
 from aggregator.model import Item
 from aggregator.normalise import BoilerplateRules, clean_fragment
 from aggregator.normalise.html import html_to_text
-from aggregator.normalise.text import fold_for_dedup
 from aggregator.normalise.urls import canonicalise
 
 _LEADING_HEADING = re.compile(r"^\s*<h[1-3][^>]*>(.*?)</h[1-3]>", re.DOTALL | re.IGNORECASE)
@@ -62,6 +61,6 @@ def _without_title(html: str, title: str) -> str:
     if match is None:
         return html
     heading = html_to_text(match.group(1))
-    if fold_for_dedup(heading) != fold_for_dedup(title):
+    if identity.fold(heading) != identity.fold(title):
         return html
     return html[match.end() :]

@@ -1,7 +1,7 @@
-"""Plain-text cleaning: mojibake, entities, Unicode form, whitespace, dedupe folding.
+"""Plain-text cleaning: mojibake, entities, Unicode form, whitespace.
 
-Content keeps its typography (curly quotes, dashes); only `fold_for_dedup()` flattens it,
-because that form is for comparing, never for showing.
+Content keeps its typography (curly quotes, dashes); the form for comparing, never for
+showing, is `identity.fold()`, the one text fold.
 """
 
 from __future__ import annotations
@@ -54,32 +54,6 @@ NOT_XML_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\
 # Feeds often escape twice ("AT&amp;amp;T"); three rounds cover every case seen in the
 # wild, and bounding it keeps a hostile "&amp;amp;amp;…" from looping long.
 _MAX_DECODE_ROUNDS = 3
-
-_FOLD = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u2033": '"',
-        "\u00ab": '"',
-        "\u00bb": '"',
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2015": "-",
-        "\u2212": "-",
-        "\u2026": "...",
-        "\u00a0": " ",
-    }
-)
 
 
 def has_mojibake(text: str) -> bool:
@@ -156,12 +130,6 @@ def _clean_once(text: str) -> str:
     text, _ = repair_mojibake(strip_controls(text))
     text = strip_controls(decode_entities(text))
     return collapse_whitespace(unicodedata.normalize("NFC", text))
-
-
-def fold_for_dedup(text: str) -> str:
-    """Comparable form: NFKC, smart quotes and dashes as ASCII, casefolded, spaces collapsed."""
-    folded = unicodedata.normalize("NFKC", text.translate(_FOLD)).translate(_FOLD)
-    return collapse_whitespace(folded.casefold())
 
 
 def first_words(text: str, limit: int) -> str:
