@@ -26,10 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aggregator.model import DateOrder, RawEntry
 from aggregator.normalise.dates import read_date
+from aggregator.normalise.rules import PUBLIC_RELEASE_FOOTER, default_rules
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -123,20 +124,6 @@ class _Body:
 _BLANK_LINES = re.compile(r"\n[ \t\u00a0]*(?:\n[ \t\u00a0]*)+")
 _SPACES = re.compile(r"[ \t]+")
 
-# The republisher's footer. Its start is the "/Public Release." marker (the slash and the
-# following sentence may be glued to the previous text); it ends at "View in full here."
-# or, if a copy lost that sentence, at the end of the document.
-_FOOTER = re.compile(
-    r"/?[ \t]*Public\s+Release\.(?=\s*(?:This\s+material|View\s+in\s+full))"
-    r".*?(?:View\s+in\s+full\s+here\.?|\Z)",
-    re.IGNORECASE | re.DOTALL,
-)
-# "… style and length. Mirage.News does not take institutional positions …": the name is
-# the capitalised run of name characters just before "does not take".
-_REPUBLISHER = re.compile(
-    r"(?P<name>[A-Z][\w.&' -]{0,80}?)\s+does\s+not\s+take\s+institutional\s+positions"
-)
-
 # Lower-case words that may appear inside an organisation's name.
 _NAME_JOINERS = (
     frozenset({"of", "the", "and", "for", "on", "in", "at", "to", "&"})
@@ -155,16 +142,19 @@ _SENTENCE_END = tuple(".!?;:,…")
 _QUOTES = tuple("\"'“”‘’«»„")
 
 
-def _strip_footer(text: str) -> tuple[str, str | None]:
-    match = _FOOTER.search(text)
+class _Footer(NamedTuple):
+    via: str | None  # the republisher it names
+
+
+def _strip_footer(text: str) -> tuple[str, _Footer | None]:
+    """The text without the republisher's footer, and that footer. The footer rule is the
+    cleaning's own (rules/boilerplate.toml), so a seed and a feed copy of one release
+    lose the same footer and name the same republisher."""
+    rule = default_rules().named(PUBLIC_RELEASE_FOOTER)
+    match = rule.pattern.search(text)
     if match is None:
         return text, None
-    return text[: match.start()] + text[match.end() :], match.group(0)
-
-
-def _republisher(footer: str) -> str | None:
-    match = _REPUBLISHER.search(footer)
-    return match.group("name").strip(" .") if match else None
+    return text[: match.start()] + text[match.end() :], _Footer(via=rule.via(match))
 
 
 def _looks_like_organisation(line: str) -> bool:
@@ -566,7 +556,7 @@ def parse_seed_document(
     organisation = fm_organisation or head.organisation
     rendered = _render_markdown(head.body) if markdown else _render_plain(head.body)
     dated = _choose_date(front, (title, *rendered.texts), _as_utc(mtime), date_order)
-    via = _republisher(footer) if footer else None
+    via = footer.via if footer else None
     return RawEntry(
         title=title,
         link=_fm_text(front, "link", "url"),
@@ -583,7 +573,7 @@ def parse_seed_document(
     )
 
 
-def _footer_notes(footer: str | None, via: str | None) -> tuple[str, ...]:
+def _footer_notes(footer: _Footer | None, via: str | None) -> tuple[str, ...]:
     if footer is None:
         return ()
     if via is None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.model import RawEntry
+from aggregator.model import Attribution, RawEntry, SourceSpec
+from aggregator.normalise import normalise_entry
 from aggregator.seedtext import decode_text, parse_seed_document
 
 REPO = Path(__file__).resolve().parent.parent
@@ -238,6 +239,30 @@ def test_footer_with_odd_whitespace_and_line_breaks() -> None:
     entry = parse(doc("Title", "NATO", "Body.", footer))
     assert entry.content == "<p>Body.</p>"
     assert entry.via == "Mirage.News"
+
+
+@pytest.mark.parametrize(
+    ("footer", "via"),
+    [
+        (FOOTER, "Mirage.News"),
+        (FOOTER.replace("Mirage.News", "Riverside.example.com.au"), "Riverside.example.com.au"),
+        (FOOTER.replace("Mirage.News", "Newswire Australia"), "Newswire Australia"),
+        (FOOTER.removesuffix("View in full here."), "Mirage.News"),
+        ("/Public Release. View in full here.", None),
+    ],
+)
+def test_a_seed_and_a_feed_copy_lose_the_same_footer(footer: str, via: str | None) -> None:
+    # One rule (rules/boilerplate.toml) for the seed reader and the cleaning of feed items.
+    seed = parse(doc("Title", "NATO", "Body.", footer))
+    spec = SourceSpec(id="wire", url="https://wire.example/feed")
+    fed = normalise_entry(
+        RawEntry(title="Title", content=f"<p>Body.</p><p>{footer}</p>", content_type="text/html"),
+        source=spec,
+        attribution=Attribution(source_id="wire", feed_url=spec.url, feed_id=spec.url),
+        first_seen=LATE_NOVEMBER,
+    )
+    assert seed.content == fed.content_html == "<p>Body.</p>"
+    assert seed.via == fed.via == via
 
 
 def test_the_words_public_release_in_a_sentence_are_kept() -> None:

@@ -62,13 +62,6 @@ def _leaf_blocks(root: HtmlElement) -> list[HtmlElement]:
     return [el for el in (root, *blocks) if el not in outer]
 
 
-def _via(match: re.Match[str]) -> str | None:
-    if "via" not in match.re.groupindex:
-        return None
-    value = match.group("via")
-    return collapse_whitespace(value).strip(" .") or None if value else None
-
-
 def _remove_inline(block: HtmlElement, pattern: re.Pattern[str]) -> bool:
     """Remove the match from the one text node that holds it; False if none does."""
     for el in block.iter():
@@ -94,7 +87,7 @@ def _apply_block_rule(block: HtmlElement, text: str, rule: BoilerplateRule) -> R
         remove_keeping_tail(block)
     else:
         block.clear()
-    return Removal(rule.name, rule.kind, via=_via(match))
+    return Removal(rule.name, rule.kind, via=rule.via(match))
 
 
 def _strip_readmore(

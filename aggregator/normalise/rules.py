@@ -22,6 +22,9 @@ from typing import Literal
 from aggregator.exceptions import ConfigError
 
 RuleKind = Literal["footer", "share", "readmore"]
+# The republisher's footer of press releases: one rule in rules/boilerplate.toml, used by
+# the cleaning of every item and by the seed document reader.
+PUBLIC_RELEASE_FOOTER = "public-release-footer"
 _KINDS: dict[object, RuleKind] = {"footer": "footer", "share": "share", "readmore": "readmore"}
 _ORG_WHERE: dict[object, Literal["title", "text"]] = {"title": "title", "text": "text"}
 _WHERE: frozenset[str] = frozenset({"content", "summary"})
@@ -56,6 +59,12 @@ class BoilerplateRule:
     pattern: re.Pattern[str]
     where: frozenset[str] = _WHERE
     triggers: tuple[str, ...] = ()  # lower case; one is in every match (see gate_text)
+
+    def via(self, match: re.Match[str]) -> str | None:
+        """The republisher a footer's match names (its `via` group), if any."""
+        if "via" not in match.re.groupindex or not match.group("via"):
+            return None
+        return " ".join(match.group("via").split()).strip(" .") or None
 
     def may_match(self, gated: str) -> bool:
         """False when `gated` (a gate_text) holds none of the triggers: no match possible."""
@@ -108,6 +117,13 @@ class BoilerplateRules:
             for where in _WHERE
         }
         object.__setattr__(self, "_by_kind", by_kind)
+
+    def named(self, name: str) -> BoilerplateRule:
+        """The rule called `name`; KeyError when there is none (a bug: rules are data)."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
 
     def of_kind(self, kind: RuleKind, where: str) -> tuple[BoilerplateRule, ...]:
         found = self._by_kind.get((kind, where))
