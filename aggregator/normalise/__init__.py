@@ -21,6 +21,12 @@ run in this fixed order, each on the output of the one before:
 9. identity: item key and content hash (`aggregator.identity`).
 
 Every decision is written into `Item.notes` as a short sentence with stable wording.
+
+The one owner of "a valid entry": every `Item` made here can be published as it is, by
+every output format, with no repair: a non-empty one-line title, text without what XML
+cannot carry, aware-UTC dates, a link that is an absolute http(s) IRI or none.
+`aggregator.publish.clean` repairs only rows stored before these guarantees (a test feeds
+it freshly normalised items from every kind of input and expects no repair).
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _INNER_JUNK = re.compile(r"[\t\n\r]")
 _EDGE_JUNK = "".join(map(chr, range(0x21)))  # C0 controls and space
 _INNER_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# What an entry's link cannot hold to be written as an IRI (publish/clean drops such a
+# link from an old stored row): spaces, C1 controls and what XML cannot carry. Browsers
+# send them percent-encoded as UTF-8, and so does the canonical form.
+_NOT_IN_IRI = re.compile("[\\s\x80-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean_url_text(url: str) -> str:
@@ -39,7 +43,7 @@ def clean_url_text(url: str) -> str:
 
 
 def _percent_encode(match: re.Match[str]) -> str:
-    return "%" + format(ord(match.group()), "02X")
+    return "".join(f"%{byte:02X}" for byte in match.group().encode("utf-8", "surrogatepass"))
 
 
 def is_tracking_param(name: str, tracking: TrackingRules) -> bool:
@@ -104,7 +108,7 @@ def canonicalise(
     url: str, base: str | None, tracking: TrackingRules
 ) -> tuple[str | None, tuple[str, ...]]:
     """`canonical_url` that also says which tracking parameters it removed."""
-    text = clean_url_text(url)
+    text = _NOT_IN_IRI.sub(_percent_encode, clean_url_text(url))
     if not text:
         return None, ()
     try:

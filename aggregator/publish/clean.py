@@ -1,9 +1,11 @@
 """Turn `Entry` records into values every output format can write without failing.
 
 feedgen and lxml raise on characters XML cannot hold, on naive datetimes and on missing
-titles (TRAPS 7), so one bad item would take down the whole feed. Here every entry is
-repaired once, before any renderer sees it, and each repair becomes a warning that names
-the entry. Pure: no I/O, no clock.
+titles (TRAPS 7), so one bad item would take down the whole feed. Normalisation
+guarantees a valid entry (`aggregator.normalise`), so an item made today passes through
+here unchanged; what is repaired here are rows stored by older versions or edited by
+hand. Every entry is checked once, before any renderer sees it, and each repair becomes a
+warning that names the entry. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
