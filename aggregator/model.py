@@ -4,7 +4,7 @@
     (config)       (ingest)      (parse / seed reader)               (normalise) (dedupe + store)
 
 "What a source said" (`RawEntry`, `FeedMeta`) is kept apart from "what we decided"
-(`Item`, `Entry`, `Decision`). Pure: no third-party imports, so every stage can be
+(`Item`, `Entry`). Pure: no third-party imports, so every stage can be
 tested with plain values.
 """
 
@@ -164,22 +164,6 @@ class Entry:
     @property
     def effective_updated(self) -> datetime:
         return self.updated if self.updated is not None else self.item.updated
-
-
-class Action(enum.Enum):
-    NEW = "new"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    DUPLICATE = "duplicate"
-    SKIPPED = "skipped"
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    item: Item
-    action: Action
-    reason: str
-    duplicate_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,3 @@ def start_scheduler(
     )
     scheduler.start()
     return scheduler
-
-
-def run_now(scheduler: AsyncIOScheduler) -> None:
-    """Bring the next tick forward (after a SIGHUP reload)."""
-    scheduler.modify_job(CYCLE_JOB_ID, next_run_time=datetime.now(UTC))
