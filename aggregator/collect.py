@@ -28,7 +28,7 @@ from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import SourceState, Store
 
 if TYPE_CHECKING:
-    from aggregator.ingest.http import FetchOutcome, FetchSettings
+    from aggregator.ingest.http import FetchOutcome
 
 
 @dataclass(slots=True)
@@ -250,21 +250,6 @@ def afresh(state: SourceState, source: SourceSpec) -> SourceState:
     )
 
 
-def fetch_settings(settings: Settings) -> FetchSettings:
-    from aggregator.ingest.http import FetchSettings
-
-    f = settings.fetch
-    return FetchSettings(
-        concurrency=f.concurrency,
-        per_host=f.per_host,
-        connect_timeout=f.connect_timeout,
-        read_timeout=f.read_timeout,
-        total_timeout=f.timeout,
-        max_bytes=f.max_bytes,
-        allow=f.allow,
-    )
-
-
 def fetch_remote(
     settings: Settings, store: Store, due: Sequence[SourceState], specs: dict[str, SourceSpec]
 ) -> list[Batch]:
@@ -286,7 +271,7 @@ def fetch_remote(
         return []
 
     async def fetch_all() -> list[FetchOutcome | FetchError]:
-        async with Fetcher(fetch_settings(settings)) as fetcher:
+        async with Fetcher(settings.fetch) as fetcher:
             return await fetcher.fetch_all(requests)
 
     outcomes = eventloop.run(fetch_all())

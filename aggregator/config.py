@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from aggregator import __version__
 from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
 from aggregator.model import DATE_ORDERS, DateOrder, SourceSpec
-from aggregator.policy import DEFAULT_BACKOFF_CAP, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL
 from aggregator.urlparts import is_http_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
@@ -32,6 +32,7 @@ MAX_DAYS = 100_000  # about 270 years: "now" minus that is still a date
 DEFAULT_CONFIG_NAME = "aggregator.toml"
 DEFAULT_DB = "data/aggregator.sqlite"
 MiB = 1024 * 1024
+DEFAULT_USER_AGENT = f"aggregator/{__version__} (RSS/Atom feed aggregator)"
 
 T = TypeVar("T")
 
@@ -55,17 +56,45 @@ class FeedSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FetchConfig:
-    concurrency: int = 32
+    """How feeds and article pages are fetched, and how often: the `[fetch]` table.
+
+    The one record of fetch settings and the one place their defaults are written: the
+    config file is read into it, the feed fetcher (`ingest.http`) and the full-text
+    fetcher (`fulltext.pages`) take it as it is, and the refresh policy (`policy`) takes
+    its intervals and their defaults from it.
+    """
+
+    concurrency: int = 32  # TRAPS 11: a pool above ~50 costs CPU per request
     per_host: int = 2
-    timeout: float = 30.0  # total deadline per request, seconds
+    timeout: float = 30.0  # the whole request: DNS, redirects, headers, body; seconds
     connect_timeout: float = 10.0
     read_timeout: float = 20.0
-    max_bytes: int = 10 * MiB
-    allow: tuple[str, ...] = ()  # hosts or networks re-opened despite the SSRF rules
-    # One set of defaults: the refresh policy's.
-    min_interval: timedelta = DEFAULT_MIN_INTERVAL
-    max_interval: timedelta = DEFAULT_MAX_INTERVAL
-    backoff_cap: timedelta = DEFAULT_BACKOFF_CAP
+    max_bytes: int = 10 * MiB  # on the wire and after decompression
+    max_redirects: int = 5
+    allow: tuple[str, ...] = ()  # hosts or CIDR networks re-opened despite the SSRF rules
+    user_agent: str = DEFAULT_USER_AGENT
+    # At most two polls an hour even when a feed asks for more (TRAPS 10).
+    min_interval: timedelta = timedelta(minutes=30)
+    max_interval: timedelta = timedelta(hours=24)
+    backoff_cap: timedelta = timedelta(hours=24)
+
+    def __post_init__(self) -> None:
+        # The config file's reader names the key of a bad value first; this guards a
+        # record a program builds itself.
+        for name in ("concurrency", "per_host", "max_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"must be at least 1, not {getattr(self, name)}", key=f"fetch.{name}"
+                )
+        for name in ("connect_timeout", "read_timeout", "timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError("must be a positive number of seconds", key=f"fetch.{name}")
+        if self.max_redirects < 0:
+            raise ConfigError("must be 0 or more", key="fetch.max_redirects")
+        try:
+            parse_allow(self.allow)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="fetch.allow") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

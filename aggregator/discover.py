@@ -22,7 +22,6 @@ import lxml.html
 from lxml import etree
 
 from aggregator import eventloop
-from aggregator.collect import fetch_settings
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, ParseError
 from aggregator.parse import parse_feed
@@ -108,7 +107,7 @@ def check_feed(settings: Settings, url: str, *, discover: bool = True) -> Checke
     from aggregator.ingest.http import Fetcher, FetchRequest
 
     async def run() -> Checked:
-        async with Fetcher(fetch_settings(settings)) as fetcher:
+        async with Fetcher(settings.fetch) as fetcher:
             outcome = await fetcher.fetch(FetchRequest(source_id=_SOURCE_ID, url=url))
             body = outcome.body or b""
             try:
@@ -165,7 +164,7 @@ def same_document(settings: Settings, first: Checked, second_url: str) -> bool:
     from aggregator.ingest.http import Fetcher, FetchRequest
 
     async def run() -> bool:
-        async with Fetcher(fetch_settings(settings)) as fetcher:
+        async with Fetcher(settings.fetch) as fetcher:
             try:
                 outcome = await fetcher.fetch(FetchRequest(source_id=_SOURCE_ID, url=second_url))
             except FetchError:

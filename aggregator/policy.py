@@ -2,7 +2,9 @@
 
 Pure functions over values: the caller passes `now`, the source's state and a jitter
 drawn by itself (so tests and repeated runs are deterministic). Nothing here reads a
-clock, a config or the network.
+clock, a config file or the network. The limits (min_interval, max_interval,
+backoff_cap) and their defaults are those of the one fetch settings record,
+`config.FetchConfig`.
 
 The rules, in the order `next_check_at` applies them:
 
@@ -24,10 +26,9 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from aggregator.config import FetchConfig
+
 __all__ = [
-    "DEFAULT_BACKOFF_CAP",
-    "DEFAULT_MAX_INTERVAL",
-    "DEFAULT_MIN_INTERVAL",
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_RETRY_AFTER_CAP",
     "JITTER_SPREAD",
@@ -38,11 +39,7 @@ __all__ = [
 
 DEFAULT_RETRY_AFTER = timedelta(hours=1)  # a 429/503 without a usable Retry-After
 DEFAULT_RETRY_AFTER_CAP = timedelta(hours=24)  # a server cannot park a feed for a year
-# The product's defaults (the config's [fetch] section uses these): at most two polls an
-# hour even when a feed asks for more (TRAPS 10).
-DEFAULT_MIN_INTERVAL = timedelta(minutes=30)
-DEFAULT_MAX_INTERVAL = timedelta(hours=24)
-DEFAULT_BACKOFF_CAP = timedelta(hours=24)
+_DEFAULTS = FetchConfig()  # the limits a caller leaves out: the config's defaults
 # Fraction of the delay the caller's jitter may add: 20 % spreads a thousand hourly
 # feeds over twelve minutes, enough to avoid bursts, small enough to stay near schedule.
 JITTER_SPREAD = 0.2
@@ -140,9 +137,9 @@ def next_check_at(
     error_count: int,
     hint: timedelta | None = None,
     retry_after: datetime | None = None,
-    min_interval: timedelta = DEFAULT_MIN_INTERVAL,
-    max_interval: timedelta = DEFAULT_MAX_INTERVAL,
-    backoff_cap: timedelta = DEFAULT_BACKOFF_CAP,
+    min_interval: timedelta = _DEFAULTS.min_interval,
+    max_interval: timedelta = _DEFAULTS.max_interval,
+    backoff_cap: timedelta = _DEFAULTS.backoff_cap,
     jitter: float = 0.0,
 ) -> datetime:
     """When the source is due again; see the module docstring for the rules.

@@ -223,17 +223,12 @@ async def serve_farm(feeds: int, hosts: int, hangers: int, content: str) -> None
 
 def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
     from aggregator import eventloop
-    from aggregator.ingest.http import (
-        Fetcher,
-        FetchOutcome,
-        FetchRequest,
-        FetchSettings,
-        Validators,
-    )
+    from aggregator.config import FetchConfig
+    from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, Validators
 
-    settings = FetchSettings(
+    settings = FetchConfig(
         allow=("127.0.0.0/8",),
-        total_timeout=total_timeout,
+        timeout=total_timeout,
         concurrency=LIMITS["concurrency"],
         per_host=LIMITS["per_host"],
     )

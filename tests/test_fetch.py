@@ -18,13 +18,13 @@ import brotli  # type: ignore[import-untyped]
 import pytest
 
 from aggregator import eventloop
+from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import http as http_module
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
     FetchRequest,
-    FetchSettings,
     Validators,
     refusal,
 )
@@ -39,10 +39,10 @@ RSS = (
 LOOPBACK = ("127.0.0.0/8",)
 
 
-def settings(**overrides: object) -> FetchSettings:
+def settings(**overrides: object) -> FetchConfig:
     values: dict[str, object] = {"allow": LOOPBACK}
     values.update(overrides)
-    return FetchSettings(**values)  # type: ignore[arg-type]
+    return FetchConfig(**values)  # type: ignore[arg-type]
 
 
 def fetch(url: str, validators: Validators | None = None, /, **overrides: object) -> FetchOutcome:
@@ -358,7 +358,7 @@ def test_dripping_server_is_cut_at_the_total_deadline(feed_server: FeedServer) -
     # One byte every 0.2 s never trips the read timeout; only the total deadline stops it.
     feed_server.route("/drip", Reply(body=b"x" * 1000, drip=0.2))
     started = time.monotonic()
-    error = fetch_error(feed_server.url("/drip"), total_timeout=1, read_timeout=5)
+    error = fetch_error(feed_server.url("/drip"), timeout=1, read_timeout=5)
     elapsed = time.monotonic() - started
     assert error.message == "timed out after 1 s"
     assert error.status is None
@@ -716,12 +716,12 @@ def test_refusal_table(address: str, reason: str | None) -> None:
 @pytest.mark.parametrize("entry", ["not a host!", "10.0.0.0/33"])
 def test_bad_allow_entries_are_config_errors(entry: str) -> None:
     with pytest.raises(ConfigError, match="allow"):
-        FetchSettings(allow=(entry,))
+        FetchConfig(allow=(entry,))
 
 
 def test_bad_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="per_host"):
-        FetchSettings(per_host=0)
+        FetchConfig(per_host=0)
 
 
 # -- many feeds ------------------------------------------------------------------------------
@@ -812,7 +812,7 @@ def test_a_slow_error_page_is_not_waited_for(feed_server: FeedServer) -> None:
     # it must not turn a 404 into a timeout nor hold the result up.
     feed_server.route("/gone", Reply(status=404, body=b"x" * 30, drip=0.2))
     started = time.monotonic()
-    error = fetch_error(feed_server.url("/gone"), total_timeout=10.0)
+    error = fetch_error(feed_server.url("/gone"), timeout=10.0)
     assert error.message == "HTTP 404 Not Found"
     assert time.monotonic() - started < 3.0
 

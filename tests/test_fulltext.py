@@ -22,12 +22,12 @@ from feedserver import FeedServer, Reply, Request
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from article_pages import article_page, read_release, teaser_rss
 
-from aggregator.config import settings_from_mapping
+from aggregator.config import FetchConfig, settings_from_mapping
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.fulltext.detect import cut_reason, fetch_reason
 from aggregator.fulltext.extract import Extracted, extract_article
 from aggregator.fulltext.pages import Deferred, PageJob, Robots, fetch_pages
-from aggregator.ingest.http import FetchOutcome, FetchSettings
+from aggregator.ingest.http import FetchOutcome
 from aggregator.model import Attribution, Item
 from aggregator.normalise.html import html_to_text
 
@@ -310,7 +310,7 @@ def test_crawl_delay_spaces_requests_to_one_site(server: FeedServer) -> None:
     results = asyncio.run(
         fetch_pages(
             [PageJob(url=server.url(f"/news/{n}")) for n in range(3)],
-            settings=FetchSettings(allow=("127.0.0.1/32",)),
+            settings=FetchConfig(allow=("127.0.0.1/32",)),
             robots=Robots(),
             pages=10,
             seconds=30,
@@ -332,7 +332,7 @@ def test_a_redirect_to_another_site_obeys_that_sites_robots(server: FeedServer) 
         results = asyncio.run(
             fetch_pages(
                 [PageJob(url=server.url(f"/news/{n}")) for n in range(2)],
-                settings=FetchSettings(allow=("127.0.0.0/8",)),
+                settings=FetchConfig(allow=("127.0.0.0/8",)),
                 robots=Robots(),
                 pages=10,
                 seconds=30,
@@ -355,7 +355,7 @@ def test_time_budget_defers_what_does_not_fit(server: FeedServer) -> None:
     results = asyncio.run(
         fetch_pages(
             [PageJob(url=server.url("/news/0")), PageJob(url=server.url("/news/1"))],
-            settings=FetchSettings(allow=("127.0.0.1/32",), per_host=1),
+            settings=FetchConfig(allow=("127.0.0.1/32",), per_host=1),
             robots=Robots(),
             pages=10,
             seconds=0.5,

@@ -104,7 +104,6 @@ def _fetch(
 ) -> dict[str, PageResult]:
     # Imported here: httpx and the extractors load only when a page is to be fetched.
     from aggregator import eventloop
-    from aggregator.collect import fetch_settings
     from aggregator.fulltext.pages import PageJob, Robots, fetch_pages, fresh_robots, origin_of
     from aggregator.ingest.http import Validators
 
@@ -119,7 +118,7 @@ def _fetch(
     results = eventloop.run(
         fetch_pages(
             [job(w) for w in due],
-            settings=fetch_settings(settings),
+            settings=settings.fetch,
             robots=robots,
             pages=settings.full_text.pages_per_run,
             seconds=settings.full_text.seconds_per_run,

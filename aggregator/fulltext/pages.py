@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from aggregator.config import FetchConfig
 from aggregator.exceptions import FetchError
 from aggregator.fulltext.robots import ALLOW_ALL, RobotsRules
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
     FetchRequest,
-    FetchSettings,
     Validators,
 )
 from aggregator.store.articles import CachedRobots
@@ -92,7 +92,7 @@ def fresh_robots(cached: Iterable[CachedRobots], now: datetime) -> dict[str, Rob
 async def fetch_pages(
     jobs: Sequence[PageJob],
     *,
-    settings: FetchSettings,
+    settings: FetchConfig,
     robots: Robots,
     pages: int,
     seconds: float,

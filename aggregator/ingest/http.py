@@ -42,7 +42,6 @@ import brotli  # type: ignore[import-untyped]  # no stubs; brotli-stubs lacks th
 import httpcore
 import httpx
 
-from aggregator import __version__
 from aggregator.allowlist import IPNetwork, host_name, parse_allow
 from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
@@ -50,10 +49,8 @@ from aggregator.policy import retry_after as parse_retry_after
 from aggregator.urlparts import redact
 
 __all__ = [
-    "DEFAULT_USER_AGENT",
     "FetchOutcome",
     "FetchRequest",
-    "FetchSettings",
     "Fetcher",
     "PostAnswer",
     "Validators",
@@ -63,9 +60,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = f"aggregator/{__version__} (RSS/Atom feed aggregator)"
 _MIB = 1024 * 1024
-_CONFIG = FetchConfig()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT_REDIRECTS = frozenset({301, 308})
 _RETRY_STATUSES = frozenset({429, 503})
@@ -81,31 +76,6 @@ _ACCEPT = (
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FetchSettings:
-    # The config's defaults ([fetch] in aggregator.toml), written once, there.
-    concurrency: int = _CONFIG.concurrency  # TRAPS 11: a pool above ~50 costs CPU per request
-    per_host: int = _CONFIG.per_host
-    connect_timeout: float = _CONFIG.connect_timeout
-    read_timeout: float = _CONFIG.read_timeout
-    total_timeout: float = _CONFIG.timeout  # the whole request: DNS, redirects, headers, body
-    max_bytes: int = _CONFIG.max_bytes  # on the wire and after decompression
-    max_redirects: int = 5
-    allow: tuple[str, ...] = ()  # hosts or CIDR networks re-opened despite the SSRF rules
-    user_agent: str = DEFAULT_USER_AGENT
-
-    def __post_init__(self) -> None:
-        for name in ("concurrency", "per_host", "max_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"must be at least 1, not {getattr(self, name)}", key=name)
-        for name in ("connect_timeout", "read_timeout", "total_timeout"):
-            if not getattr(self, name) > 0:
-                raise ConfigError("must be a positive number of seconds", key=name)
-        if self.max_redirects < 0:
-            raise ConfigError("must be 0 or more", key="max_redirects")
-        _AllowList.parse(self.allow)  # refuse a bad entry when the settings are made
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +116,7 @@ def _utc_now() -> datetime:
 class Fetcher:
     """Fetches feeds with one connection pool; use as `async with Fetcher(settings) as f`."""
 
-    def __init__(
-        self, settings: FetchSettings, *, clock: Callable[[], datetime] = _utc_now
-    ) -> None:
+    def __init__(self, settings: FetchConfig, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self._settings = settings
         self._clock = clock
         self._allow = _AllowList.parse(settings.allow)
@@ -173,7 +141,7 @@ class Fetcher:
         """Fetch one feed; raises FetchError with a readable message on any failure."""
         if self._client is None:
             raise RuntimeError("use the Fetcher inside 'async with'")
-        total = self._settings.total_timeout
+        total = self._settings.timeout
         started = time.monotonic()
         try:
             async with asyncio.timeout(total):
@@ -429,7 +397,7 @@ def _phrase(response: httpx.Response) -> str:
         return response.reason_phrase
 
 
-def _network_message(exc: httpx.TransportError, settings: FetchSettings) -> str:
+def _network_message(exc: httpx.TransportError, settings: FetchConfig) -> str:
     if isinstance(exc, httpx.ConnectTimeout):
         return f"could not connect within {settings.connect_timeout:g} s"
     if isinstance(exc, httpx.ReadTimeout):
@@ -454,7 +422,7 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClient:
+def _make_client(settings: FetchConfig, allow: _AllowList) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=_POOL_FACTOR * settings.concurrency,
         max_keepalive_connections=_POOL_FACTOR * settings.concurrency,
@@ -464,7 +432,7 @@ def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClien
         connect=settings.connect_timeout,
         read=settings.read_timeout,
         write=settings.read_timeout,
-        pool=settings.total_timeout,
+        pool=settings.timeout,
     )
     backend = _GuardedBackend(allow)
     ssl_context = httpx.create_ssl_context(trust_env=False)  # loads the CA bundle once
