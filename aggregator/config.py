@@ -15,13 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from aggregator import __version__
 from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
 from aggregator.model import DATE_ORDERS, DateOrder, SourceSpec
-from aggregator.urlparts import is_http_url
+from aggregator.urlparts import is_http_url, split_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
 # TOML allows inf, nan and numbers of any length, which would overflow timedelta, a date
@@ -312,9 +311,10 @@ def _minutes(table: _Table, key: str, default: timedelta) -> timedelta:
 
 
 def default_source_id(url: str, name: str | None) -> str:
-    """The id of a source that names none: from its name, else its URL's host and path."""
-    parts = urlsplit(url)
-    return slugify(name or parts.netloc + parts.path)
+    """The id of a source that names none: from its name, else its URL's host and path
+    (else the whole URL, when urllib cannot take it apart: user input never raises)."""
+    parts = split_url(url)
+    return slugify(name or (parts.netloc + parts.path if parts is not None else url))
 
 
 _FUTURE_POLICIES = ("first-seen", "keep")

@@ -33,8 +33,12 @@ class SourceKind(enum.Enum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSpec:
-    """A source as configured: one `[[sources]]` entry of the config file, or a seed
-    source as found in seeds/ (which takes every default)."""
+    """A source as configured: one `[[sources]]` entry of the config file, a seed source
+    as found in seeds/ (which takes every default), or a feed an OPML file lists.
+
+    The one record of a configured source. Kept apart from the store's `SourceState`,
+    which is what fetching learnt about it (validators, failures, the next check) and
+    outlives a config edit, and from `Attribution`, what one item says of it."""
 
     id: str  # stable slug, used in logs, file names and attribution
     url: str  # https://… for remote feeds; path relative to the seeds folder for seeds
@@ -109,7 +113,11 @@ class ParsedFeed:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attribution:
-    """Where an item came from; becomes atom:source (RFC 4287 §4.2.11)."""
+    """Where an item came from; becomes atom:source (RFC 4287 §4.2.11).
+
+    Not the source itself: the values derived for its items' atom:source when they were
+    read (`store.attribution_for`: the feed id made an absolute IRI, a link that always
+    leads somewhere), carried by every `Item`."""
 
     source_id: str
     feed_url: str  # the source's URL, or its seed path

@@ -13,6 +13,10 @@ without repeats. A tag never contains "/" or ",", so every list read can be writ
 Writing is deterministic (no dates): each source goes in the folder of its first tag,
 and all its tags are listed in `category`, so `read_opml(write_opml(x)) == x` and feed
 readers that only understand folders still get one.
+
+A listed feed is a `SourceSpec`, the record of a source as configured: its url, title
+(the config's `name`), tags and organisation come from the outline, its id is the one
+the config would derive from them (`config.default_source_id`), the rest are defaults.
 """
 
 from __future__ import annotations
@@ -20,30 +24,35 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from urllib.parse import urlunsplit
 
 from lxml import etree
 
-from aggregator.config import TAG_SEPARATORS, tag_problem
+from aggregator.config import TAG_SEPARATORS, default_source_id, tag_problem
 from aggregator.exceptions import ConfigError
+from aggregator.model import SourceSpec
 from aggregator.urlparts import split_url
 
-__all__ = ["OpmlSource", "find_duplicates", "read_opml", "write_opml"]
+__all__ = ["find_duplicates", "listed_source", "read_opml", "write_opml"]
 
 _FEED_TYPES = frozenset({"rss", "atom", "feed", "rdf", "json", "jsonfeed"})
 _RAW_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z_][\w.-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
 
 
-@dataclass(frozen=True, slots=True)
-class OpmlSource:
-    url: str
-    title: str | None = None
-    tags: tuple[str, ...] = ()
-    organisation: str | None = None  # an `organisation` attribute: who publishes it
+def listed_source(
+    url: str,
+    title: str | None = None,
+    tags: tuple[str, ...] = (),
+    *,
+    organisation: str | None = None,
+) -> SourceSpec:
+    """The source an outline lists, with the id the config would give it."""
+    return SourceSpec(
+        id=default_source_id(url, title), url=url, title=title, tags=tags, organisation=organisation
+    )
 
 
-def read_opml(data: bytes, *, name: str) -> list[OpmlSource]:
+def read_opml(data: bytes, *, name: str) -> list[SourceSpec]:
     """Every feed outline of an OPML document, in document order, duplicates included.
 
     `name` (the file name or URL) is used in error messages only.
@@ -53,7 +62,7 @@ def read_opml(data: bytes, *, name: str) -> list[OpmlSource]:
     return list(_walk(body, folders=()))
 
 
-def find_duplicates(sources: Sequence[OpmlSource]) -> tuple[str, ...]:
+def find_duplicates(sources: Sequence[SourceSpec]) -> tuple[str, ...]:
     """URLs listed more than once (scheme and host compared case-insensitively)."""
     counts = Counter(_url_key(source.url) for source in sources)
     seen: set[str] = set()
@@ -66,7 +75,7 @@ def find_duplicates(sources: Sequence[OpmlSource]) -> tuple[str, ...]:
     return tuple(duplicates)
 
 
-def write_opml(sources: Iterable[OpmlSource], *, title: str) -> bytes:
+def write_opml(sources: Iterable[SourceSpec], *, title: str) -> bytes:
     """An OPML 2.0 document listing `sources`, byte-for-byte the same for the same input."""
     root = etree.Element("opml", version="2.0")
     head = etree.SubElement(root, "head")
@@ -121,7 +130,7 @@ def _parse(data: bytes) -> etree._Element | None:
     return etree.fromstring(data, parser)
 
 
-def _walk(element: etree._Element, *, folders: tuple[str, ...]) -> Iterator[OpmlSource]:
+def _walk(element: etree._Element, *, folders: tuple[str, ...]) -> Iterator[SourceSpec]:
     for child in element:
         if not isinstance(child.tag, str) or _local(child.tag) != "outline":
             continue
@@ -131,9 +140,8 @@ def _walk(element: etree._Element, *, folders: tuple[str, ...]) -> Iterator[Opml
             # Exporters (and write_opml) put the URL in `text` when a feed has no title.
             title = None if title == url else title
             organisation = _attributes(child).get("organisation") or None
-            yield OpmlSource(
-                url=url, title=title, tags=_tags(child, folders), organisation=organisation
-            )
+            tags = _tags(child, folders)
+            yield listed_source(url, title, tags, organisation=organisation)
         elif len(child):
             yield from _walk(child, folders=folders + _split_tags(_title(child) or ""))
 
@@ -169,7 +177,7 @@ def _split_tags(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in TAG_SEPARATORS.split(text) if part.strip())
 
 
-def _outline_attributes(source: OpmlSource) -> dict[str, str]:
+def _outline_attributes(source: SourceSpec) -> dict[str, str]:
     attributes = {"type": "rss", "text": source.title or source.url}
     if source.title:
         attributes["title"] = source.title
@@ -181,7 +189,7 @@ def _outline_attributes(source: OpmlSource) -> dict[str, str]:
     return attributes
 
 
-def _check_tags(source: OpmlSource) -> None:
+def _check_tags(source: SourceSpec) -> None:
     for tag in source.tags:
         if (problem := tag_problem(tag)) is not None:
             raise ValueError(f"{source.url}: {problem}")

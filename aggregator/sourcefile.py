@@ -11,7 +11,7 @@ import itertools
 import os
 import stat
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -182,25 +182,26 @@ def _source_table(
 
 
 def add_many(
-    path: Path,
-    entries: Sequence[tuple[str, str | None, Sequence[str]]],
-    *,
-    current: Settings,
-    organisations: Mapping[str, str] | None = None,
+    path: Path, listed: Sequence[SourceSpec], *, current: Settings
 ) -> tuple[list[SourceSpec], list[str]]:
-    """Add (url, name, tags) entries, with the `organisations` of some URLs; URLs already
-    listed (any equivalent spelling) are skipped and reported."""
+    """Add the url, name (`title`), tags and organisation of each listed source (an OPML
+    import); URLs already listed (any equivalent spelling) are skipped and reported. The
+    ids are chosen here, against the ids taken, as for one added source."""
     known = {url_key(s.url) for s in current.sources}
     taken = {s.id for s in current.sources}
     tables: list[Table] = []
     added_urls: list[str] = []
     skipped: list[str] = []
-    for url, name, tags in entries:
+    for source in listed:
+        url = source.url
         if url_key(url) in known:
             skipped.append(url)
             continue
-        organisation = (organisations or {}).get(url)
-        tables.append(_source_table(url, name, tags, taken=taken, organisation=organisation))
+        tables.append(
+            _source_table(
+                url, source.title, source.tags, taken=taken, organisation=source.organisation
+            )
+        )
         known.add(url_key(url))
         added_urls.append(url)
     if not added_urls:

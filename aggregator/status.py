@@ -16,7 +16,8 @@ from aggregator.store import SourceState, Store
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceRow:
     """A source's stored state as the operator sees it: whether it will be fetched
-    (config and store together) and how many items it holds."""
+    (config and store together) and how many items it holds. A view over one
+    `SourceState`, not a copy of its fields."""
 
     state: SourceState
     enabled: bool

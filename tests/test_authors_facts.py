@@ -14,7 +14,7 @@ from test_cli_run import ATOM, aggregator
 
 from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
-from aggregator.opml import OpmlSource, read_opml, write_opml
+from aggregator.opml import listed_source, read_opml, write_opml
 from aggregator.parse import read_feed
 
 from feedserver import FeedServer
@@ -154,7 +154,7 @@ def test_the_organisation_setting_wins_over_every_guess() -> None:
 
 def test_opml_carries_the_organisation_both_ways() -> None:
     listed = [
-        OpmlSource(
+        listed_source(
             url="https://w.example/feed", title="W", organisation="Riverside Water Authority"
         )
     ]
@@ -199,7 +199,7 @@ def test_end_to_end_organisations_from_cli_opml_and_own_feeds(tmp_path: Path) ->
             cwd=tmp_path,
         )
         opml = write_opml(
-            [OpmlSource(url=server.url("/wire"), title="Wire", organisation="Shire of Lakeside")],
+            [listed_source(server.url("/wire"), "Wire", organisation="Shire of Lakeside")],
             title="t",
         )
         (tmp_path / "list.opml").write_bytes(opml)

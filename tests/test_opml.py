@@ -9,30 +9,31 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.exceptions import ConfigError
-from aggregator.opml import OpmlSource, find_duplicates, read_opml, write_opml
+from aggregator.model import SourceSpec
+from aggregator.opml import find_duplicates, listed_source, read_opml, write_opml
 
 DATA = Path(__file__).parent / "data" / "opml"
 
 
-def read(name: str) -> list[OpmlSource]:
+def read(name: str) -> list[SourceSpec]:
     return read_opml((DATA / name).read_bytes(), name=name)
 
 
 def test_nested_folders_become_tags() -> None:
     assert read("nested.opml") == [
-        OpmlSource("https://news.example.org/feed.xml", "Example Daily", ("News",)),
-        OpmlSource(
+        listed_source("https://news.example.org/feed.xml", "Example Daily", ("News",)),
+        listed_source(
             "https://town.example.net/rss?lang=en&format=rss2", "Town Hall", ("News", "Local")
         ),
-        OpmlSource(
+        listed_source(
             "https://blog.python.example/atom.xml",
             "Python Insider",
             ("Tech", "Programming", "Python", "Releases"),
         ),
         # type="rss" with url= instead of xmlUrl; the type="link" outline is not a feed
-        OpmlSource("https://old.example.com/index.rss", "Old dialect", ("Tech",)),
+        listed_source("https://old.example.com/index.rss", "Old dialect", ("Tech",)),
         # the URL repeated as text is no title
-        OpmlSource("https://untitled.example.com/feed", None, ()),
+        listed_source("https://untitled.example.com/feed", None, ()),
     ]
 
 
@@ -48,7 +49,7 @@ def test_no_duplicates() -> None:
 
 def test_raw_ampersand_in_url_is_repaired() -> None:
     assert read("raw-ampersand.opml") == [
-        OpmlSource("https://search.example.com/rss?q=news&sort=date", "Search", ())
+        listed_source("https://search.example.com/rss?q=news&sort=date", "Search", ())
     ]
 
 
@@ -80,10 +81,10 @@ def test_entity_declarations_are_refused() -> None:
 
 def test_write_is_deterministic_and_readable() -> None:
     sources = [
-        OpmlSource("https://a.example/feed", "A & B", ("News", "Local")),
-        OpmlSource("https://b.example/feed", None, ()),
-        OpmlSource("https://c.example/rss?x=1&y=2", "C", ("News",)),
-        OpmlSource("https://d.example/atom", "D", ("Tech",)),
+        listed_source("https://a.example/feed", "A & B", ("News", "Local")),
+        listed_source("https://b.example/feed", None, ()),
+        listed_source("https://c.example/rss?x=1&y=2", "C", ("News",)),
+        listed_source("https://d.example/atom", "D", ("Tech",)),
     ]
     first = write_opml(sources, title="Sources")
     assert first == write_opml(sources, title="Sources")
@@ -96,8 +97,8 @@ def test_write_is_deterministic_and_readable() -> None:
 def test_write_groups_by_first_tag_into_folders() -> None:
     out = write_opml(
         [
-            OpmlSource("https://a.example/feed", "A", ("News",)),
-            OpmlSource("https://b.example/feed", "B", ("News",)),
+            listed_source("https://a.example/feed", "A", ("News",)),
+            listed_source("https://b.example/feed", "B", ("News",)),
         ],
         title="t",
     )
@@ -106,7 +107,7 @@ def test_write_groups_by_first_tag_into_folders() -> None:
 
 def test_write_refuses_tags_that_cannot_round_trip() -> None:
     with pytest.raises(ValueError, match="contains '/' or ','"):
-        write_opml([OpmlSource("https://a.example/", "A", ("a/b",))], title="t")
+        write_opml([listed_source("https://a.example/", "A", ("a/b",))], title="t")
 
 
 _tag = st.text(
@@ -115,7 +116,7 @@ _tag = st.text(
     max_size=12,
 ).filter(lambda t: t == t.strip() and t != "")
 _source = st.builds(
-    OpmlSource,
+    listed_source,
     url=st.from_regex(
         r"https://[a-z]{1,10}\.example/[a-z0-9]{0,8}(\?q=[a-z&]{0,5})?", fullmatch=True
     ),
@@ -130,7 +131,7 @@ _source = st.builds(
 
 
 @given(st.lists(_source, max_size=6))
-def test_round_trip(sources: list[OpmlSource]) -> None:
+def test_round_trip(sources: list[SourceSpec]) -> None:
     # Folders group sources by first tag, so compare in the order the file lists them.
     out = read_opml(write_opml(sources, title="t"), name="t.opml")
     assert sorted(out, key=repr) == sorted(sources, key=repr)
@@ -138,5 +139,5 @@ def test_round_trip(sources: list[OpmlSource]) -> None:
 
 def test_duplicates_among_urls_urllib_cannot_take_apart() -> None:
     broken = "http://[unclosed/feed"  # urllib raises on it; the config check refuses it later
-    sources = [OpmlSource(url=broken, title="a"), OpmlSource(url=broken, title="b")]
+    sources = [listed_source(url=broken, title="a"), listed_source(url=broken, title="b")]
     assert find_duplicates(sources) == (broken,)

@@ -311,13 +311,7 @@ def sources_import(config: Path | None, opml_file: Path, as_json: bool) -> None:
         # One outline that is not a feed URL (ftp:, a typo) does not cost the others.
         feeds = [s for s in listed if is_http_url(s.url)]
         refused.extend(s.url for s in listed if not is_http_url(s.url))
-        organisations = {s.url: s.organisation for s in feeds if s.organisation}
-        return sourcefile.add_many(
-            path,
-            [(s.url, s.title, s.tags) for s in feeds],
-            current=current,
-            organisations=organisations,
-        )
+        return sourcefile.add_many(path, feeds, current=current)
 
     added, skipped = _edit(do_import, path)
     if as_json:
@@ -353,13 +347,7 @@ def sources_export(config: Path | None, output: Path | None) -> None:
     from aggregator import opml
 
     settings = settings_for(config)
-    document = opml.write_opml(
-        [
-            opml.OpmlSource(url=s.url, title=s.title, tags=s.tags, organisation=s.organisation)
-            for s in settings.sources
-        ],
-        title=settings.feed.title,
-    )
+    document = opml.write_opml(settings.sources, title=settings.feed.title)
     if output is None:
         click.echo(document.decode("utf-8"), nl=False)
     else:

@@ -34,7 +34,9 @@ UNTITLED = "Untitled"
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceRef:
-    """What atom:source says about the feed an entry came from."""
+    """What atom:source says about the feed an entry came from: an `Attribution` made
+    safe to write (an absolute IRI as id, an http(s) link, aware UTC), computed once per
+    source (`_source_ref`). A checked value of the publisher, not another source record."""
 
     source_id: str  # the slug, for per-source feeds
     feed_id: str  # atom:source/atom:id, an absolute IRI

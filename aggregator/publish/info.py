@@ -29,7 +29,12 @@ class FeedInfo:
 
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
-    """A source as listed in sources.opml and published as sources/<slug>.atom."""
+    """A source as listed in sources.opml and published as sources/<slug>.atom.
+
+    The publisher's view of a stored source (`store.SourceState`): the facts the outputs
+    show, as the source gave them (not `Attribution`'s derived values: sources.opml
+    lists no web page where a source has none), without the fetch state, so that
+    publishing needs no store."""
 
     id: str  # slug
     url: str  # the source's URL, or its seed path

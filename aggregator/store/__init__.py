@@ -62,7 +62,10 @@ def _opt_date(value: str | None) -> datetime | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceState:
-    """A source row: what was configured plus what fetching learned."""
+    """A source row: what was configured plus what fetching learned.
+
+    Apart from `model.SourceSpec` on purpose: the row outlives config edits (a removed
+    source's items stay attributed) and holds the fetch state no config has."""
 
     id: str
     url: str
