@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import make_attribution
 from lxml import etree
 from test_cli_run import ATOM, aggregator
 
-from aggregator.model import Attribution, RawEntry, SourceSpec
+from aggregator.model import RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.opml import listed_source, read_opml, write_opml
 from aggregator.parse import read_feed
@@ -60,13 +61,7 @@ def item_of(
     raw: RawEntry, *, feed: str, **options: object
 ) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
     spec = SourceSpec(id="s", url="https://s.example/feed", title=feed)
-    attribution = Attribution(
-        source_id="s",
-        feed_url=spec.url,
-        feed_id=spec.url,
-        title=feed,
-        site_link="https://s.example/",
-    )
+    attribution = make_attribution("s", title=feed, site_link="https://s.example/")
     item = normalise_entry(
         raw,
         source=spec,

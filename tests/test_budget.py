@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 import nh3
 import pytest
+from factories import make_attribution
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from aggregator.model import Attribution, RawEntry, SourceSpec
+from aggregator.model import RawEntry, SourceSpec
 from aggregator.normalise import normalise_entry
 from aggregator.normalise.budget import (
     MAX_ATTRIBUTES,
@@ -26,7 +27,7 @@ from aggregator.normalise.html import sanitise
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SOURCE = SourceSpec(id="t", url="https://t.example/feed")
-ATTRIBUTION = Attribution(source_id="t", feed_url=SOURCE.url, feed_id=SOURCE.url)
+ATTRIBUTION = make_attribution("t")
 
 REAL = (
     "<h2>Results</h2><p>Revenue rose <b>12%</b> in the <a href='/q3'>third quarter</a>.<p>"

@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from factories import make_attribution
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.collect import Batch
 from aggregator.config import settings_from_mapping
 from aggregator.exceptions import ConfigError
-from aggregator.model import Attribution, RawEntry, SourceSpec
+from aggregator.model import RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import read_date
 from aggregator.parse import parse_feed, read_feed
@@ -25,12 +26,7 @@ from aggregator.seedtext import parse_seed_document
 MTIME = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 20, tzinfo=UTC)
 SOURCE = SourceSpec(id="council", url="https://council.example/feed", title="Council")
-ATTRIBUTION = Attribution(
-    source_id="council",
-    feed_url="https://council.example/feed",
-    feed_id="https://council.example/feed",
-    title="Council",
-)
+ATTRIBUTION = make_attribution("council", title="Council")
 
 
 def seed_date(value: str, **kwargs: object) -> RawEntry:

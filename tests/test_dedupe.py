@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import factories
 import pytest
+from factories import make_attribution
 
 from aggregator import dedupe, identity
 from aggregator.dedupe import Match, Signature, StoryIndex, assign_entries, signature_of
-from aggregator.model import Attribution, Item
+from aggregator.model import Item
 
 T0 = datetime(2026, 10, 1, 14, 0, tzinfo=UTC)
 
@@ -64,25 +67,17 @@ def make_item(
     date_rule: str | None = None,
 ) -> Item:
     text = "\n\n".join(paragraphs)
-    return Item(
-        key=identity.item_key(source, entry_id=origin, link=link, title=title, text=text),
+    return factories.make_item(
+        identity.item_key(source, entry_id=origin, link=link, title=title, text=text),
+        text=text,
+        source=make_attribution(source, feed_id=source, title=feed_title),
+        when=published,
         origin_id=origin,
         content_hash=identity.content_hash(title, text),
         title=title,
         link=link,
-        summary=None,
         content_html=None,
-        text=text,
         authors=authors,
-        categories=(),
-        published=published,
-        updated=published,
-        source=Attribution(
-            source_id=source,
-            feed_url=f"https://{source}.example/feed",
-            feed_id=source,
-            title=feed_title,
-        ),
         via=via,
         readmore=readmore,
         date_rule=date_rule,
@@ -608,9 +603,7 @@ def test_constraints_keep_an_item_out_of_a_story_and_pin_another_into_one() -> N
     assert "operator" in found.candidates[0].verdict
     pinned = dedupe.Constraints(together={"unrelated": "entry:known"})
     other = make_item(["Nothing in common with the release at all, really."], origin="unrelated")
-    other = Item(
-        **{**{f: getattr(other, f) for f in other.__dataclass_fields__}, "key": "unrelated"}
-    )
+    other = replace(other, key="unrelated")
     index = StoryIndex([(signature_of(ORIGINAL), "entry:known")], constraints=pinned)
     assert index.match(signature_of(other)).entry_id == "entry:known"
 

@@ -6,21 +6,20 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import factories
 import pytest
 
 from aggregator.exceptions import ConfigError
 from aggregator.filters import compile_filters, filter_reason
-from aggregator.model import Attribution, Item
+from aggregator.model import Item
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-def make_item(**fields: object) -> Item:
-    values: dict[str, object] = {
-        "key": "k",
-        "origin_id": "o",
-        "content_hash": "h",
+def make_item(**fields: Any) -> Item:
+    story: dict[str, Any] = {
         "title": "Rail strike called off",
         "link": None,
         "summary": "Unions and operators agree.",
@@ -28,12 +27,9 @@ def make_item(**fields: object) -> Item:
         "text": "Unions and operators agree on pay.",
         "authors": ("Ministry of Transport",),
         "categories": ("Transport",),
-        "published": NOW - timedelta(days=2),
-        "updated": NOW - timedelta(days=2),
-        "source": Attribution(source_id="s", feed_url="u", feed_id="urn:s"),
+        "when": NOW - timedelta(days=2),
     }
-    values.update(fields)
-    return Item(**values)  # type: ignore[arg-type]
+    return factories.make_item(**{**story, **fields})
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from feedserver import FeedServer, Reply, Request
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from article_pages import article_page, read_release, teaser_rss
+from factories import make_item
 
 from aggregator.config import FetchConfig, settings_from_mapping
 from aggregator.exceptions import ConfigError, FetchError
@@ -28,7 +29,7 @@ from aggregator.fulltext.detect import cut_reason, fetch_reason
 from aggregator.fulltext.extract import Extracted, extract_article
 from aggregator.fulltext.pages import Deferred, PageJob, Robots, fetch_pages
 from aggregator.ingest.http import FetchOutcome
-from aggregator.model import Attribution, Item
+from aggregator.model import Item
 from aggregator.normalise.html import html_to_text
 
 DATA = Path(__file__).parent / "data" / "fulltext"
@@ -373,10 +374,9 @@ def item(
     text: str, *, readmore: str | None = None, link: str | None = "https://o.example/a"
 ) -> Item:
     when = datetime(2026, 11, 1, tzinfo=UTC)
-    return Item(key="k", origin_id="o", content_hash="h", title="T", link=link, summary=None,
-                content_html=None, text=text, authors=(), categories=(), published=when,
-                updated=when, readmore=readmore,
-                source=Attribution(source_id="s", feed_url="u", feed_id="i"))  # fmt: skip
+    return make_item(
+        text=text, when=when, title="T", link=link, content_html=None, readmore=readmore
+    )
 
 
 WHOLE = " ".join(["The council approved the plan for the new library today."] * 8)

@@ -10,13 +10,14 @@ import sys
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from factories import make_attribution
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from aggregator import identity
 from aggregator.dedupe import fold_words
 from aggregator.exceptions import ConfigError
-from aggregator.model import Attribution, Item, RawEntry, SourceKind, SourceSpec
+from aggregator.model import Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import parse_date, resolve_dates
 from aggregator.normalise.rules import default_rules, gate_text, rules_from_documents
@@ -26,13 +27,7 @@ from aggregator.normalise.urls import canonical_url
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SOURCE = SourceSpec(id="wire", url="https://wire.example/feed", title="Wire Digest")
-ATTRIBUTION = Attribution(
-    source_id="wire",
-    feed_url="https://wire.example/feed",
-    feed_id="https://wire.example/feed",
-    title="Wire Digest",
-    site_link="https://wire.example/",
-)
+ATTRIBUTION = make_attribution("wire", title="Wire Digest", site_link="https://wire.example/")
 FOOTER = (
     "/Public Release. This material from the originating organization/author(s) might be "
     "of the point-in-time nature, and edited for clarity, style and length. Mirage.News does "
@@ -579,7 +574,7 @@ def test_thousands_of_loose_links_become_one_paragraph_in_order() -> None:
     item = normalise_entry(
         raw,
         source=SourceSpec(id="s", url="https://x.example/feed"),
-        attribution=Attribution(source_id="s", feed_url="https://x.example/feed", feed_id="x:s"),
+        attribution=make_attribution("s", feed_url="https://x.example/feed", feed_id="x:s"),
         first_seen=datetime(2026, 11, 1, tzinfo=UTC),
     )
     assert item.content_html is not None

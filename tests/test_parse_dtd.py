@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from factories import make_attribution
 
-from aggregator.model import Attribution, SourceSpec
+from aggregator.model import SourceSpec
 from aggregator.normalise import normalise_entry
 from aggregator.parse import MAX_ENTITY_EXPANSION, parse_feed
 
@@ -96,7 +97,7 @@ MALICIOUS_COMMENT = b"""<?xml version="1.0"?>
 def test_a_title_built_by_a_malicious_comment_is_clean_text() -> None:
     parsed = parse_feed(MALICIOUS_COMMENT, url="https://ex.example/f", source_id="s")
     source = SourceSpec(id="s", url="https://ex.example/f")
-    attribution = Attribution(source_id="s", feed_url=source.url, feed_id=source.url)
+    attribution = make_attribution("s", feed_url=source.url, feed_id=source.url)
     titles = [
         normalise_entry(
             raw, source=source, attribution=attribution, first_seen=datetime(2026, 1, 1, tzinfo=UTC)

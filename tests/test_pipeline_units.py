@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import make_attribution, make_item
 
 from aggregator.entries import build_entry
 from aggregator.model import (
-    Attribution,
     FeedMeta,
     Item,
     ParsedFeed,
@@ -84,25 +84,14 @@ def test_due_rules() -> None:
 def item(
     key: str, *, source: str, authors: tuple[str, ...], text: str, via: str | None = None
 ) -> Item:
-    return Item(
-        key=key,
-        origin_id=key,
-        content_hash=key,
-        title=f"Title {key}",
-        link=f"https://{source}.example/{key}",
-        summary=text,
-        content_html=f"<p>{text}</p>",
+    return make_item(
+        key,
         text=text,
+        source=make_attribution(source, feed_id="urn:s", title=source),
+        when=NOW,
+        content_hash=key,
+        summary=text,
         authors=authors,
-        categories=(),
-        published=NOW,
-        updated=NOW,
-        source=Attribution(
-            source_id=source,
-            feed_url=f"https://{source}.example/feed",
-            feed_id="urn:s",
-            title=source,
-        ),
         via=via,
     )
 

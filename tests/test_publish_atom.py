@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import factories
 import feedparser
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from aggregator.model import Attribution, Entry, Item, ViaLink
+from aggregator.model import Attribution, Entry, ViaLink
 from aggregator.publish import FeedInfo, render_atom
 from aggregator.publish.atom import EPOCH
 from aggregator.publish.clean import entry_page_path
@@ -36,46 +37,39 @@ INFO = FeedInfo(
 )
 
 
-def make_attribution(source_id: str = "agency", **changes: object) -> Attribution:
-    values: dict[str, object] = {
-        "source_id": source_id,
+def make_attribution(source_id: str = "agency", **changes: Any) -> Attribution:
+    agency: dict[str, Any] = {
         "feed_url": f"https://{source_id}.example/feed.xml",
         "feed_id": f"https://{source_id}.example/feed.xml",
         "title": f"{source_id.title()} News",
         "site_link": f"https://{source_id}.example/",
         "updated": T0,
     }
-    values.update(changes)
-    return Attribution(**values)  # type: ignore[arg-type]
+    return factories.make_attribution(source_id, **{**agency, **changes})
 
 
 def make_entry(n: int = 1, *, source: Attribution | None = None, **changes: Any) -> Entry:
     """Entry n of a regular series: one hour apart, newest has the highest n."""
-    when = T0 + timedelta(hours=n)
-    values: dict[str, object] = {
-        "key": f"agency:{n}",
+    story: dict[str, Any] = {
         "origin_id": f"https://agency.example/news/{n}",
         "content_hash": f"hash{n}",
         "title": f"Story number {n}",
         "link": f"https://agency.example/news/{n}",
         "summary": f"Summary of story {n}.",
-        "content_html": f"<p>Body of story {n}.</p>",
-        "text": f"Body of story {n}.",
         "authors": ("Ministry of Examples",),
         "categories": ("health",),
-        "published": when,
-        "updated": when,
-        "source": source or make_attribution(),
     }
     vias = changes.pop("vias", ())
     entry_updated = changes.pop("entry_updated", None)
-    values.update(changes)
-    item = Item(**values)  # type: ignore[arg-type]
-    return Entry(
-        id=f"urn:aggregator:entry:{n:04d}",
-        item=item,
-        vias=vias,
-        updated=entry_updated,
+    item = factories.make_item(
+        f"agency:{n}",
+        text=f"Body of story {n}.",
+        source=source or make_attribution(),
+        when=T0 + timedelta(hours=n),
+        **{**story, **changes},
+    )
+    return factories.make_entry(
+        item, entry_id=f"urn:aggregator:entry:{n:04d}", vias=vias, updated=entry_updated
     )
 
 

@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import make_attribution, make_entry, make_item
 from lxml import etree
 from test_cli_run import SEED_MTIME, SHIPPED_SEEDS, aggregator
 
-from aggregator.model import Attribution, Entry, Item
+from aggregator.model import Entry
 from aggregator.publish import FeedInfo, SourceInfo, publish_all
 from aggregator.sourcefeed import source_feed_path
 
@@ -183,22 +184,18 @@ def test_every_published_link_and_id_names_a_written_file(corpus: Path) -> None:
 
 def _entry(source: str, n: int) -> Entry:
     when = datetime(2026, 11, 10 + n, tzinfo=UTC)
-    item = Item(
-        key=f"k{n}",
+    item = make_item(
+        f"k{n}",
+        text="x",
+        source=make_attribution(source, feed_url="https://x.example/f", feed_id="urn:x"),
+        when=when,
         origin_id=f"o{n}",
         content_hash="h",
         title=f"T{n}",
         link=f"https://x.example/{n}",
-        summary=None,
-        content_html="<p>x</p>",
-        text="x",
         authors=("A",),
-        categories=(),
-        published=when,
-        updated=when,
-        source=Attribution(source_id=source, feed_url="https://x.example/f", feed_id="urn:x"),
     )
-    return Entry(id=f"urn:e:{n}", item=item, carried_by=(source, "wire"))
+    return make_entry(item, entry_id=f"urn:e:{n}", carried_by=(source, "wire"))
 
 
 def test_an_empty_feed_keeps_the_time_of_its_last_change(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from factories import make_attribution
 
-from aggregator.model import Attribution, RawEntry, SourceSpec
+from aggregator.model import RawEntry, SourceSpec
 from aggregator.normalise import normalise_entry
 from aggregator.seedtext import decode_text, parse_seed_document
 
@@ -258,7 +259,7 @@ def test_a_seed_and_a_feed_copy_lose_the_same_footer(footer: str, via: str | Non
     fed = normalise_entry(
         RawEntry(title="Title", content=f"<p>Body.</p><p>{footer}</p>", content_type="text/html"),
         source=spec,
-        attribution=Attribution(source_id="wire", feed_url=spec.url, feed_id=spec.url),
+        attribution=make_attribution("wire"),
         first_seen=LATE_NOVEMBER,
     )
     assert seed.content == fed.content_html == "<p>Body.</p>"

@@ -7,12 +7,14 @@ import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import factories
 import pytest
+from factories import make_attribution
 from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.exceptions import StorageError
-from aggregator.model import Attribution, Item, SourceKind, SourceSpec
+from aggregator.model import Item, SourceKind, SourceSpec
 from aggregator.store import ItemWrite, open_store
 from aggregator.store.schema import SCHEMA_VERSION
 
@@ -22,22 +24,16 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def make_item(
     key: str, *, source_id: str = "src", published: datetime = NOW, text: str = "body"
 ) -> Item:
-    return Item(
-        key=key,
-        origin_id=key,
-        content_hash="h-" + text,
-        title="Title " + key,
+    source = make_attribution(source_id, feed_url="https://example.org/feed", feed_id="urn:x")
+    return factories.make_item(
+        key,
+        text=text,
+        source=source,
+        when=published,
         link=f"https://example.org/{key}",
         summary=text,
-        content_html=f"<p>{text}</p>",
-        text=text,
         authors=("Org",),
         categories=("a",),
-        published=published,
-        updated=published,
-        source=Attribution(
-            source_id=source_id, feed_url="https://example.org/feed", feed_id="urn:x"
-        ),
     )
 
 
