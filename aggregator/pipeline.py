@@ -48,7 +48,7 @@ from aggregator.model import (
     SourceSpec,
     SourceUpdated,
 )
-from aggregator.normalise import NormaliseOptions, identity, normalise_entry
+from aggregator.normalise import NormaliseOptions, identity, links_shared, normalise_entry
 from aggregator.normalise.filters import ItemFilter, compile_filters, filter_reason
 from aggregator.publish import PublishReport
 from aggregator.publish.output import notify_hub, publish
@@ -126,6 +126,7 @@ class _CleanJob:
     options: NormaliseOptions
     item_filter: ItemFilter | None
     now: datetime
+    shared_links: frozenset[str] = frozenset()  # see `normalise.links_shared`
 
 
 @dataclass(slots=True)
@@ -147,6 +148,7 @@ def clean_entries(job: _CleanJob) -> _Cleaned:
                 attribution=job.attribution,
                 first_seen=job.now,
                 options=job.options,
+                shared_links=job.shared_links,
             )
         except Exception as exc:
             # A bug tripped by one entry costs that entry, not the source or the run
@@ -223,6 +225,7 @@ def _clean_batches(
             item_filter=ctx.filters.get(batch.spec.id),
             now=ctx.now,
         )
+        job = replace(job, shared_links=links_shared(job.entries, job.options))
         known = None
         if batch.spec.kind is not SourceKind.SEED_TEXT:
             known = _entry_digests(job, previous.get(batch.spec.id), reread=batch.spec.id in reread)

@@ -25,6 +25,7 @@ Every decision is written into `Item.notes` as a short sentence with stable word
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -59,6 +60,7 @@ __all__ = [
     "NormaliseOptions",
     "clean_fragment",
     "default_rules",
+    "links_shared",
     "normalise_entry",
 ]
 
@@ -242,6 +244,29 @@ def _teases_elsewhere(readmore: str | None, link: str | None, site: str | None) 
     return hostname(readmore) not in hosts
 
 
+def links_shared(
+    entries: Sequence[RawEntry], options: NormaliseOptions = DEFAULT_OPTIONS
+) -> frozenset[str]:
+    """The canonical links that several entries of one feed, none with an id of its own and
+    each with other content, point at: a news index or a digest page, not an item.
+
+    Such a link cannot key an item (rule 3 of `identity`): every story but one under it
+    would be lost. Counted over all the feed's entries, not only those cleaned this run, so
+    an edited entry keeps the kind of key it had.
+    """
+    contents: dict[str, set[tuple[str | None, ...]]] = {}
+    for raw in entries:
+        if raw.id or not raw.link:
+            continue
+        link, _ = _link(raw, options.rules)
+        if link is not None:
+            contents.setdefault(link, set()).add((raw.title, raw.summary, raw.content))
+    return frozenset(link for link, seen in contents.items() if len(seen) > 1)
+
+
+SHARED_LINK_NOTE = "keyed by title and text: other entries of this feed share its link"
+
+
 def normalise_entry(
     raw: RawEntry,
     *,
@@ -249,8 +274,11 @@ def normalise_entry(
     attribution: Attribution,
     first_seen: datetime,
     options: NormaliseOptions = DEFAULT_OPTIONS,
+    shared_links: frozenset[str] = frozenset(),
 ) -> Item:
-    """Clean one entry into a publishable item; see the module docstring for the steps."""
+    """Clean one entry into a publishable item; see the module docstring for the steps.
+
+    `shared_links` (see `links_shared`) are links that do not identify an entry of this feed."""
     rules = options.rules
     base = raw.base or raw.link
     content, summary = _clean_fields(raw, base, rules)
@@ -301,6 +329,9 @@ def normalise_entry(
         # renamed or copied file keeps its key.
         organisation = authors.authors[0] if authors.authors else None
         key = identity.seed_key(title, organisation, lead=first_words(text, SEED_LEAD_CHARS))
+    elif not raw.id and link in shared_links:
+        key = identity.text_key(source.id, title=title, text=text)
+        link_notes += (SHARED_LINK_NOTE,)
     else:
         key = identity.item_key(source.id, entry_id=raw.id, link=link, title=title, text=text)
     notes = (
