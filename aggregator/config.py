@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aggregator import __version__
-from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
+from aggregator.ingest.allowlist import parse_allow
 from aggregator.model import DATE_ORDERS, DateOrder, SourceSpec
-from aggregator.urlparts import is_http_url, split_url
+from aggregator.normalise.urlparts import is_http_url, split_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
 # TOML allows inf, nan and numbers of any length, which would overflow timedelta, a date
@@ -59,7 +59,7 @@ class FetchConfig:
 
     The one record of fetch settings and the one place their defaults are written: the
     config file is read into it, the feed fetcher (`ingest.http`) and the full-text
-    fetcher (`fulltext.pages`) take it as it is, and the refresh policy (`policy`) takes
+    fetcher (`fulltext.pages`) take it as it is, and the refresh policy (`ingest.policy`) takes
     its intervals and their defaults from it.
     """
 

@@ -19,8 +19,12 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from aggregator import dedupe, identity, repair
-from aggregator.collect import (
+from aggregator import dedupe
+from aggregator.config import Settings
+from aggregator.dedupe import repair
+from aggregator.exceptions import FetchError, ParseError, SourceError
+from aggregator.fulltext import complete_items, reread_next_time
+from aggregator.ingest.collect import (
     SOURCE_CONFIGS_META,
     Batch,
     afresh,
@@ -31,11 +35,7 @@ from aggregator.collect import (
     read_seeds,
     reconfigured,
 )
-from aggregator.config import Settings
-from aggregator.exceptions import FetchError, ParseError, SourceError
-from aggregator.filters import ItemFilter, compile_filters, filter_reason
-from aggregator.fulltext import complete_items, reread_next_time
-from aggregator.memory import release_free_memory
+from aggregator.ingest.policy import next_check_at, refresh_hint
 from aggregator.model import (
     SEED_TEXT_SOURCE,
     Attribution,
@@ -48,13 +48,19 @@ from aggregator.model import (
     SourceSpec,
     SourceUpdated,
 )
-from aggregator.normalise import NormaliseOptions, normalise_entry
-from aggregator.output import notify_hub, publish
-from aggregator.parallel import parallel_map
-from aggregator.policy import next_check_at, refresh_hint
+from aggregator.normalise import NormaliseOptions, identity, links_shared, normalise_entry
+from aggregator.normalise.filters import ItemFilter, compile_filters, filter_reason
 from aggregator.publish import PublishReport
-from aggregator.readstate import SourceEntries, clean_fingerprint, entries_to_clean, entry_digest
+from aggregator.publish.output import notify_hub, publish
+from aggregator.runtime.memory import release_free_memory
+from aggregator.runtime.parallel import parallel_map
 from aggregator.store import ItemWrite, SourceState, Store, attribution_for
+from aggregator.store.readstate import (
+    SourceEntries,
+    clean_fingerprint,
+    entries_to_clean,
+    entry_digest,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (phase, done, total) for progress bars
@@ -67,7 +73,7 @@ class RunOptions:
     dry_run: bool = False  # decide everything, write nothing
     publish_unchanged: bool = False  # re-render even when nothing changed since last publish
     # Read and clean these sources whole, what did not change since last time included
-    # (aggregator.readstate): a caller that knows more than the files and digests say.
+    # (aggregator.store.readstate): a caller that knows more than the files and digests say.
     reread: tuple[str, ...] = ()
 
 
@@ -120,6 +126,7 @@ class _CleanJob:
     options: NormaliseOptions
     item_filter: ItemFilter | None
     now: datetime
+    shared_links: frozenset[str] = frozenset()  # see `normalise.links_shared`
 
 
 @dataclass(slots=True)
@@ -141,6 +148,7 @@ def clean_entries(job: _CleanJob) -> _Cleaned:
                 attribution=job.attribution,
                 first_seen=job.now,
                 options=job.options,
+                shared_links=job.shared_links,
             )
         except Exception as exc:
             # A bug tripped by one entry costs that entry, not the source or the run
@@ -198,7 +206,7 @@ def _clean_batches(
 ) -> tuple[list[tuple[Batch, list[Item]]], list[SourceEntries]]:
     """The items of each batch, cleaned; and what to remember of the feeds' entries. Of
     a feed, only the entries whose raw content changed since it was last cleaned under
-    the same fingerprint are cleaned (`aggregator.readstate`); the others count as
+    the same fingerprint are cleaned (`aggregator.store.readstate`); the others count as
     unchanged. Text seeds are told apart by file instead (`collect.read_seeds`)."""
     ready = [b for b in batches if b.parsed is not None and b.error is None]
     feeds = [b.spec.id for b in ready if b.spec.kind is not SourceKind.SEED_TEXT]
@@ -217,6 +225,7 @@ def _clean_batches(
             item_filter=ctx.filters.get(batch.spec.id),
             now=ctx.now,
         )
+        job = replace(job, shared_links=links_shared(job.entries, job.options))
         known = None
         if batch.spec.kind is not SourceKind.SEED_TEXT:
             known = _entry_digests(job, previous.get(batch.spec.id), reread=batch.spec.id in reread)
@@ -248,7 +257,7 @@ def _state_from_feed(state: SourceState, batch: Batch, ctx: _Context) -> SourceS
     meta = batch.parsed.meta if batch.parsed else FeedMeta()
     # A local source is read whole every run: what it says now is all it says (a link
     # stored by an older version pointed at a per-source feed path that could 404;
-    # `aggregator.sourcefeed` links a source without a page of its own to its feed).
+    # `aggregator.sources.feeds` links a source without a page of its own to its feed).
     local = batch.spec.kind is not SourceKind.REMOTE
     return replace(
         state,

@@ -222,9 +222,9 @@ async def serve_farm(feeds: int, hosts: int, hangers: int, content: str) -> None
 
 
 def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
-    from aggregator import eventloop
     from aggregator.config import FetchConfig
     from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest, Validators
+    from aggregator.runtime import eventloop
 
     settings = FetchConfig(
         allow=("127.0.0.0/8",),

@@ -15,8 +15,8 @@ from test_cli_run import ATOM, aggregator
 
 from aggregator.model import RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
-from aggregator.opml import listed_source, read_opml, write_opml
 from aggregator.parse import read_feed
+from aggregator.sources.opml import listed_source, read_opml, write_opml
 
 from feedserver import FeedServer
 

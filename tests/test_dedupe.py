@@ -12,9 +12,10 @@ import factories
 import pytest
 from factories import make_attribution
 
-from aggregator import dedupe, identity
+from aggregator import dedupe
 from aggregator.dedupe import Match, Signature, StoryIndex, assign_entries, signature_of
 from aggregator.model import Item
+from aggregator.normalise import identity
 
 T0 = datetime(2026, 10, 1, 14, 0, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ import factories
 import pytest
 
 from aggregator.exceptions import ConfigError
-from aggregator.filters import compile_filters, filter_reason
 from aggregator.model import Item
+from aggregator.normalise.filters import compile_filters, filter_reason
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

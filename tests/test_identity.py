@@ -14,15 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import identity
-from aggregator.collect import seed_feed_source_id
 from aggregator.config import default_source_id
+from aggregator.ingest.collect import seed_feed_source_id
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.normalise import normalise_entry
+from aggregator.normalise import identity, normalise_entry
 from aggregator.parse import parse_feed
 from aggregator.publish.clean import derived_id, entry_page_path
-from aggregator.seedtext import decode_text, parse_seed_document
-from aggregator.sourcefeed import SourceFeed, slugify, source_feed
+from aggregator.sources.feeds import SourceFeed, slugify, source_feed
 from aggregator.store import SourceState, attribution_for
 
 REALISTIC = Path(__file__).resolve().parent / "data" / "realistic" / "seeds"

@@ -80,6 +80,46 @@ def test_items_sharing_the_council_index_link_stay_distinct_and_whole(merged: Pa
     assert "Aquatic Centre" not in content and "Ridge Road" not in content
 
 
+NO_GUID_FEED = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Shire of Lakeside news</title>
+<link>https://lakeside.example/</link>{items}</channel></rss>"""
+NO_GUID_ITEM = """<item><title>{title}</title><link>https://lakeside.example/news</link>
+<description>{text}</description><pubDate>{day} Dec 2026 09:00:00 +0000</pubDate></item>"""
+NO_GUID_STORIES = [
+    ("Road closure on Ridge Road", "Ridge Road will be closed between Main Street and the "
+     "bridge from Monday for drainage works lasting two weeks, the council said."),
+    ("Library extends opening hours", "The Lakeside library will open until 8pm on weekdays "
+     "from December, after residents asked for later hours in the survey."),
+    ("Green waste collection resumes", "Fortnightly green waste collection resumes next week "
+     "in every ward, with the first bins collected on Tuesday morning."),
+]  # fmt: skip
+
+
+def write_no_guid_feed(seeds: Path, stories: list[tuple[str, str]]) -> None:
+    items = "".join(
+        NO_GUID_ITEM.format(title=title, text=text, day=f"0{n + 1}")
+        for n, (title, text) in enumerate(stories)
+    )
+    seeds.mkdir(exist_ok=True)
+    (seeds / "lakeside.rss.xml").write_text(NO_GUID_FEED.format(items=items), encoding="utf-8")
+
+
+def test_items_without_ids_sharing_one_link_are_each_published(tmp_path: Path) -> None:
+    """A feed without guids whose items all link to its news page: every story is kept
+    (the link cannot be an item's identity), a repeated item stays one, and a later item
+    under the same link adds an entry without disturbing the others."""
+    write_no_guid_feed(tmp_path / "seeds", NO_GUID_STORIES[:2] + NO_GUID_STORIES[:1])
+    aggregator("run", cwd=tmp_path)
+    first = {e.findtext(f"{ATOM}title"): e.findtext(f"{ATOM}id") for e in published(tmp_path)}
+    assert sorted(first) == sorted(title for title, _ in NO_GUID_STORIES[:2])
+
+    write_no_guid_feed(tmp_path / "seeds", NO_GUID_STORIES)
+    aggregator("run", cwd=tmp_path)
+    second = {e.findtext(f"{ATOM}title"): e.findtext(f"{ATOM}id") for e in published(tmp_path)}
+    assert sorted(second) == sorted(title for title, _ in NO_GUID_STORIES)
+    assert {title: second[title] for title in first} == first
+
+
 def test_same_titled_statements_are_different_stories(merged: Path) -> None:
     statements = entry_titled(merged, "Media statement")
     assert len(statements) == 4  # pool, storm, desalination plant, hospital ward

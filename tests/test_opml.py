@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from aggregator.exceptions import ConfigError
 from aggregator.model import SourceSpec
-from aggregator.opml import find_duplicates, listed_source, read_opml, write_opml
+from aggregator.sources.opml import find_duplicates, listed_source, read_opml, write_opml
 
 DATA = Path(__file__).parent / "data" / "opml"
 

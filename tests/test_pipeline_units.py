@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from factories import make_attribution, make_item
 
-from aggregator.entries import build_entry
 from aggregator.model import (
     FeedMeta,
     Item,
@@ -19,6 +18,7 @@ from aggregator.model import (
     SourceSpec,
 )
 from aggregator.pipeline import Batch, carries_others, is_due, known_organisations
+from aggregator.publish.entries import build_entry
 from aggregator.store import SourceState, open_store
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)

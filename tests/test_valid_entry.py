@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from aggregator.exceptions import ParseError
-from aggregator.identity import entry_id
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import Entry, Item, RawEntry, SourceSpec
 from aggregator.normalise import normalise_entry
+from aggregator.normalise.identity import entry_id
 from aggregator.parse import parse_feed
 from aggregator.publish.clean import prepare_entry
-from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import SourceState, attribution_for
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -18,7 +18,7 @@ run in this fixed order, each on the output of the one before:
 6. title: markup stripped, entities decoded, site-name suffix removed, never empty.
 7. dates: aware UTC; missing or far-future → first-seen; updated never before published.
 8. authors and via: the originating organisation is the author, a republisher is via.
-9. identity: item key and content hash (`aggregator.identity`).
+9. identity: item key and content hash (`aggregator.normalise.identity`).
 
 Every decision is written into `Item.notes` as a short sentence with stable wording.
 
@@ -31,12 +31,13 @@ it freshly normalised items from every kind of input and expects no repair).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from aggregator import identity
 from aggregator.model import Attribution, DateOrder, Item, RawEntry, SourceKind, SourceSpec
+from aggregator.normalise import identity
 from aggregator.normalise.authors import KnownOrganisations, decide_authors, known_organisations
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
 from aggregator.normalise.budget import within_budget
@@ -56,8 +57,8 @@ from aggregator.normalise.html import (
 from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
 from aggregator.normalise.text import clean_text, first_words, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
+from aggregator.normalise.urlparts import hostname
 from aggregator.normalise.urls import canonicalise
-from aggregator.urlparts import hostname
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -65,6 +66,7 @@ __all__ = [
     "NormaliseOptions",
     "clean_fragment",
     "default_rules",
+    "links_shared",
     "normalise_entry",
 ]
 
@@ -248,6 +250,29 @@ def _teases_elsewhere(readmore: str | None, link: str | None, site: str | None) 
     return hostname(readmore) not in hosts
 
 
+def links_shared(
+    entries: Sequence[RawEntry], options: NormaliseOptions = DEFAULT_OPTIONS
+) -> frozenset[str]:
+    """The canonical links that several entries of one feed, none with an id of its own and
+    each with other content, point at: a news index or a digest page, not an item.
+
+    Such a link cannot key an item (rule 3 of `identity`): every story but one under it
+    would be lost. Counted over all the feed's entries, not only those cleaned this run, so
+    an edited entry keeps the kind of key it had.
+    """
+    contents: dict[str, set[tuple[str | None, ...]]] = {}
+    for raw in entries:
+        if raw.id or not raw.link:
+            continue
+        link, _ = _link(raw, options.rules)
+        if link is not None:
+            contents.setdefault(link, set()).add((raw.title, raw.summary, raw.content))
+    return frozenset(link for link, seen in contents.items() if len(seen) > 1)
+
+
+SHARED_LINK_NOTE = "keyed by title and text: other entries of this feed share its link"
+
+
 def normalise_entry(
     raw: RawEntry,
     *,
@@ -255,8 +280,11 @@ def normalise_entry(
     attribution: Attribution,
     first_seen: datetime,
     options: NormaliseOptions = DEFAULT_OPTIONS,
+    shared_links: frozenset[str] = frozenset(),
 ) -> Item:
-    """Clean one entry into a publishable item; see the module docstring for the steps."""
+    """Clean one entry into a publishable item; see the module docstring for the steps.
+
+    `shared_links` (see `links_shared`) are links that do not identify an entry of this feed."""
     rules = options.rules
     base = raw.base or raw.link
     content, summary = _clean_fields(raw, base, rules)
@@ -307,6 +335,9 @@ def normalise_entry(
         # renamed or copied file keeps its key.
         organisation = authors.authors[0] if authors.authors else None
         key = identity.seed_key(title, organisation, lead=first_words(text, SEED_LEAD_CHARS))
+    elif not raw.id and link in shared_links:
+        key = identity.text_key(source.id, title=title, text=text)
+        link_notes += (SHARED_LINK_NOTE,)
     else:
         key = identity.item_key(source.id, entry_id=raw.id, link=link, title=title, text=text)
     notes = (

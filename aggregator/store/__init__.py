@@ -26,12 +26,12 @@ from typing import Any
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
-from aggregator.readstate import SeedFileRecord, SourceEntries
-from aggregator.sourcefeed import source_feed
+from aggregator.normalise.urlparts import redact
+from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import Database, Row, SQLiteDatabase
+from aggregator.store.readstate import SeedFileRecord, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
-from aggregator.urlparts import redact
 
 
 def dump_date(value: datetime) -> str:
@@ -184,7 +184,7 @@ def _source_params(state: SourceState) -> dict[str, Any]:
 
 def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
     """atom:source data for items of this source; `feed_id_base` is the base URL the
-    output is served from (`aggregator.sourcefeed` derives the id from it)."""
+    output is served from (`aggregator.sources.feeds` derives the id from it)."""
     feed = source_feed(
         state.id,
         base_url=feed_id_base,
@@ -208,7 +208,7 @@ class Store:
 
     def __init__(self, database: Database, *, location: str) -> None:
         self._db = database
-        self.location = location  # never holds a password (see `urlparts.redact`)
+        self.location = location  # never holds a password (see `normalise.urlparts.redact`)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -611,7 +611,7 @@ class Store:
         with self._wrap("count items"):
             return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
-    # -- what was read (aggregator.readstate) ----------------------------------------
+    # -- what was read (aggregator.store.readstate) ----------------------------------------
 
     def seed_files(self) -> dict[str, SeedFileRecord]:
         """Every seeds-folder file as last read, by path."""

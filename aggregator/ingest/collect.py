@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aggregator import eventloop
 from aggregator.config import FetchConfig, Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import (
     SEED_TEXT_SOURCE,
     FeedMeta,
@@ -23,9 +23,9 @@ from aggregator.model import (
     SourceSpec,
 )
 from aggregator.parse import parse_feed
-from aggregator.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
-from aggregator.seedtext import decode_text, parse_seed_document
+from aggregator.runtime import eventloop
 from aggregator.store import SourceState, Store
+from aggregator.store.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
 
 if TYPE_CHECKING:
     from aggregator.ingest.http import FetchOutcome
@@ -55,7 +55,7 @@ def seed_feed_source_id(relpath: str) -> str:
 @dataclass(slots=True)
 class SeedReading:
     """The seeds folder in this run: a batch per source, holding only the files that
-    changed since they were last read (`aggregator.readstate`), and what to remember."""
+    changed since they were last read (`aggregator.store.readstate`), and what to remember."""
 
     batches: list[Batch] = field(default_factory=list)
     read: list[SeedFileRecord] = field(default_factory=list)  # remember once stored

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aggregator.collect import SOURCE_CONFIGS_META, afresh, reconfigured
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.locking import WriterLock
+from aggregator.ingest.collect import SOURCE_CONFIGS_META, afresh, reconfigured
 from aggregator.pipeline import RunOptions, is_due, run_once
-from aggregator.status import status_dict
+from aggregator.runtime.locking import WriterLock
+from aggregator.runtime.status import status_dict
 from aggregator.store import Store, now_utc, open_store
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class Daemon:
     async def run(self, *, schedule: bool, listen: socket.socket | None = None) -> None:
         """Tick on a schedule and serve the output folder on `listen` (already bound, so
         a port in use is found before anything starts), until SIGTERM or SIGINT."""
-        from aggregator.schedule import start_scheduler
+        from aggregator.runtime.schedule import start_scheduler
 
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()

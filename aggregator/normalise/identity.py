@@ -6,7 +6,7 @@
    the file name, so renaming or copying a file does not make a second item; the opening
    words because one organisation may reuse a headline for two releases);
 2. the id the source gave the entry;
-3. the canonical link;
+3. the canonical link, when no other entry of the same feed has it (`keyed_apart`);
 4. the normalised title + text.
 
 Every hash carries `IDENTITY_VERSION`; bump it when the rules change, and the store can
@@ -64,6 +64,11 @@ def item_key(
         return f"{source_id}:" + _digest("id", (entry_id,))
     if link:
         return f"{source_id}:" + _digest("link", (link,))
+    return text_key(source_id, title=title, text=text)
+
+
+def text_key(source_id: str, *, title: str, text: str) -> str:
+    """Rule 4 alone: for an entry whose link does not tell it from its neighbours."""
     return f"{source_id}:" + _digest("text", (fold(title), fold(text)))
 
 

@@ -17,8 +17,8 @@ from filelock import FileLock, Timeout
 
 from aggregator.config import Settings
 from aggregator.exceptions import StorageError
+from aggregator.normalise.urlparts import redact
 from aggregator.store import is_postgres_url, sqlite_path
-from aggregator.urlparts import redact
 
 if TYPE_CHECKING:
     from aggregator.store.postgres import AdvisoryLock
