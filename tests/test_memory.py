@@ -17,6 +17,10 @@ def rss_mib():
 
 # 4 KB strings come from malloc's heap (not mmap): freed, their pages stay in the process.
 texts = ["x" * 4000 + str(i) for i in range(40_000)]  # ~160 MB
+# Something allocated after them pins the top of the heap, as in any real process;
+# without it, whether malloc gives the top back by itself depends on where the
+# interpreter's own small allocations happened to land.
+pin = ["y" * 4000 + str(i) for i in range(16)]
 held = rss_mib()
 del texts
 freed = rss_mib()
