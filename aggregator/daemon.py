@@ -30,7 +30,8 @@ from aggregator.collect import SOURCE_CONFIGS_META, afresh, reconfigured
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
 from aggregator.locking import WriterLock
-from aggregator.pipeline import RunOptions, is_due, run_once
+from aggregator.pipeline import RunOptions, run_once
+from aggregator.policy import is_due
 from aggregator.status import status_dict
 from aggregator.store import Store, now_utc, open_store
 

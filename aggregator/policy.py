@@ -1,8 +1,9 @@
-"""When to check a source next: refresh hints, Retry-After and backoff.
+"""When to check a source next: refresh hints, Retry-After and backoff; whether a source
+is due; and a source's fetch state after a response or a failure.
 
 Pure functions over values: the caller passes `now`, the source's state and a jitter
 drawn by itself (so tests and repeated runs are deterministic). Nothing here reads a
-clock, a config or the network.
+clock, a config file, the store or the network.
 
 The rules, in the order `next_check_at` applies them:
 
@@ -20,9 +21,21 @@ The rules, in the order `next_check_at` applies them:
 from __future__ import annotations
 
 import email.utils
+import logging
+import random
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from aggregator.exceptions import FetchError, SourceError
+from aggregator.model import FeedMeta, SourceKind
+
+if TYPE_CHECKING:  # records only: no store or HTTP code is loaded for them
+    from aggregator.config import FetchConfig
+    from aggregator.ingest.http import FetchOutcome
+    from aggregator.store import SourceState
 
 __all__ = [
     "DEFAULT_BACKOFF_CAP",
@@ -31,10 +44,17 @@ __all__ = [
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_RETRY_AFTER_CAP",
     "JITTER_SPREAD",
+    "Fetched",
+    "due_at",
+    "is_due",
     "next_check_at",
     "refresh_hint",
     "retry_after",
+    "state_after",
+    "with_feed",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = timedelta(hours=1)  # a 429/503 without a usable Retry-After
 DEFAULT_RETRY_AFTER_CAP = timedelta(hours=24)  # a server cannot park a feed for a year
@@ -183,3 +203,154 @@ def _backoff(delay: timedelta, error_count: int, cap: timedelta) -> timedelta:
             break
         delay *= 2
     return min(delay, cap)
+
+
+# -- whether a source is due ----------------------------------------------------------------
+
+
+def due_at(state: SourceState, *, min_interval: timedelta) -> datetime | None:
+    """When the source is next due: its next-check time, never sooner than min_interval
+    after the last fetch (None: never fetched, due now)."""
+    times = [state.next_check_at]
+    if state.last_fetch_at is not None:
+        times.append(state.last_fetch_at + min_interval)
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
+    if not state.enabled:
+        return False
+    if force:
+        return True
+    at = due_at(state, min_interval=min_interval)
+    return at is None or at <= now
+
+
+# -- a source's state after this run ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    """What reading or fetching one source said, as the state after it needs it."""
+
+    kind: SourceKind
+    meta: FeedMeta | None  # None: not read again (unchanged file, 304, same body)
+    outcome: FetchOutcome | None = None  # a remote source's response (its body dropped)
+    body_hash: str | None = None
+    error: SourceError | None = None
+    new: int = 0  # items stored as new from it in this run
+    updated: int = 0
+
+
+def with_feed(state: SourceState, kind: SourceKind, meta: FeedMeta | None) -> SourceState:
+    """The source's state with what its feed says of itself now."""
+    if meta is None and kind is not SourceKind.REMOTE:
+        return state  # a feed file not read again: what it said is still what it says
+    meta = meta or FeedMeta()
+    # A local source is read whole every run: what it says now is all it says (a link
+    # stored by an older version pointed at a per-source feed path that could 404;
+    # `aggregator.sourcefeed` links a source without a page of its own to its feed).
+    local = kind is not SourceKind.REMOTE
+    return replace(
+        state,
+        feed_title=meta.title or state.feed_title,
+        feed_id=meta.id or state.feed_id,
+        site_link=meta.link if local else (meta.link or state.site_link),
+        feed_updated=meta.updated or state.feed_updated,
+    )
+
+
+def state_after(
+    fetched: Fetched,
+    state: SourceState,
+    *,
+    interval: timedelta,
+    fetch: FetchConfig,
+    now: datetime,
+) -> SourceState:
+    """The source's state once this run's reading of it is stored: validators, counts,
+    errors and, for a remote source, when it is next due."""
+    if fetched.error is not None:
+        return _failed_state(fetched.error, state, interval=interval, fetch=fetch, now=now)
+    if fetched.kind is not SourceKind.REMOTE:
+        return replace(
+            with_feed(state, fetched.kind, fetched.meta),
+            last_fetch_at=now,
+            error_count=0,
+            last_error=None,
+            last_new=fetched.new,
+            last_updated=fetched.updated,
+        )
+    outcome = fetched.outcome
+    assert outcome is not None
+    ttl = fetched.meta.ttl_minutes if fetched.meta else None
+    hint = refresh_hint(outcome.headers, ttl_minutes=ttl, now=now)
+    url = state.url
+    if outcome.permanent_url and outcome.permanent_url != state.url:
+        log.warning(
+            "%s: moved permanently to %s; stored URL updated", state.id, outcome.permanent_url
+        )
+        url = outcome.permanent_url
+    due = next_check_at(
+        now,
+        interval=interval,
+        error_count=0,
+        hint=hint,
+        min_interval=fetch.min_interval,
+        max_interval=fetch.max_interval,
+        backoff_cap=fetch.backoff_cap,
+        jitter=_jitter(state.id, now),
+    )
+    return replace(
+        with_feed(state, fetched.kind, fetched.meta),
+        url=url,
+        etag=outcome.validators.etag,
+        last_modified=outcome.validators.last_modified,
+        body_hash=fetched.body_hash or state.body_hash,
+        last_fetch_at=now,
+        last_status=outcome.status,
+        error_count=0,
+        last_error=None,
+        last_new=fetched.new,
+        last_updated=fetched.updated,
+        next_check_at=due,
+    )
+
+
+def _failed_state(
+    error: SourceError,
+    state: SourceState,
+    *,
+    interval: timedelta,
+    fetch: FetchConfig,
+    now: datetime,
+) -> SourceState:
+    status = error.status if isinstance(error, FetchError) else state.last_status
+    failed = replace(
+        state,
+        last_fetch_at=now,
+        last_status=status,
+        error_count=state.error_count + 1,
+        last_error=error.message,
+        last_new=0,
+        last_updated=0,
+    )
+    if status == 410:
+        return replace(failed, enabled=False, disabled_reason=error.message, next_check_at=None)
+    due = next_check_at(
+        now,
+        interval=interval,
+        error_count=failed.error_count,
+        retry_after=error.retry_after if isinstance(error, FetchError) else None,
+        min_interval=fetch.min_interval,
+        max_interval=fetch.max_interval,
+        backoff_cap=fetch.backoff_cap,
+        jitter=_jitter(state.id, now),
+    )
+    return replace(failed, next_check_at=due)
+
+
+def _jitter(source_id: str, now: datetime) -> float:
+    # Deterministic per source and run, so tests and repeated runs agree.
+    return random.Random(f"{source_id}@{now.isoformat()}").random()
