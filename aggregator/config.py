@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from aggregator.allowlist import parse_allow
 from aggregator.exceptions import ConfigError
+from aggregator.ingest.allowlist import parse_allow
+from aggregator.ingest.policy import DEFAULT_BACKOFF_CAP, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL
 from aggregator.model import DATE_ORDERS, DateOrder, SourceSpec
-from aggregator.policy import DEFAULT_BACKOFF_CAP, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL
-from aggregator.urlparts import is_http_url
+from aggregator.normalise.urlparts import is_http_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
 # TOML allows inf, nan and numbers of any length, which would overflow timedelta, a date

@@ -30,26 +30,24 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from aggregator import dedupe, identity, repair
-from aggregator.collect import (
-    SOURCE_CONFIGS_META,
-    SourceRead,
-    afresh,
-    config_keys,
-    fetch_remote,
-    read_seeds,
-    reconfigured,
-)
 from aggregator.config import Settings
+from aggregator.dedupe import repair
+from aggregator.dedupe.plan import Tally, load_view, plan_items
 from aggregator.exceptions import FetchError, ParseError
-from aggregator.filters import ItemFilter, compile_filters, filter_reason
 from aggregator.fulltext import complete_items, reread_next_time
-from aggregator.memory import release_free_memory
+from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
+from aggregator.ingest.policy import (
+    SOURCE_CONFIGS_META,
+    Fetched,
+    config_keys,
+    due_sources,
+    state_after,
+    with_feed,
+)
 from aggregator.model import (
     SEED_TEXT_SOURCE,
     Attribution,
     Item,
-    ParsedFeed,
     RawEntry,
     SourceKind,
     SourceResult,
@@ -57,19 +55,26 @@ from aggregator.model import (
     SourceUpdated,
 )
 from aggregator.normalise import NormaliseOptions, normalise_entry
-from aggregator.output import notify_hub, publish
-from aggregator.parallel import parallel_map
-from aggregator.policy import Fetched, due_at, is_due, state_after, with_feed
+from aggregator.normalise.filters import ItemFilter, compile_filters, filter_reason
+from aggregator.normalise.organisations import (
+    KNOWN_ORGANISATIONS,
+    Organisations,
+    carries_others,
+    organisations_in,
+)
 from aggregator.publish import PublishReport
-from aggregator.readstate import (
+from aggregator.publish.output import notify_hub, publish
+from aggregator.runtime.memory import release_free_memory
+from aggregator.runtime.parallel import parallel_map
+from aggregator.store import SourceState, Store, attribution_for
+from aggregator.store.protocol import CommitStore, GatherStore, MetaStore
+from aggregator.store.readstate import (
     SeedFileRecord,
     SourceEntries,
     clean_fingerprint,
     entries_to_clean,
     entry_digest,
 )
-from aggregator.store import ItemWrite, KnownItem, LinkUseRow, SourceState, Store, attribution_for
-from aggregator.store.protocol import CommitStore, GatherStore, MatchStore
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (phase, done, total) for progress bars
@@ -82,7 +87,7 @@ class RunOptions:
     dry_run: bool = False  # decide everything, write nothing
     publish_unchanged: bool = False  # re-render even when nothing changed since last publish
     # Read and clean these sources whole, what did not change since last time included
-    # (aggregator.readstate): a caller that knows more than the files and digests say.
+    # (aggregator.store.readstate): a caller that knows more than the files and digests say.
     reread: tuple[str, ...] = ()
 
 
@@ -126,18 +131,6 @@ class Cleaned:
     entries: SourceEntries | None = None  # the feed's raw entries, remembered once stored
 
 
-@dataclass(frozen=True, slots=True)
-class Organisations:
-    """Who speaks for themselves in this run's sources (see `organisations_in`)."""
-
-    named: frozenset[str] = frozenset()
-    republishers: frozenset[str] = frozenset()  # named in footers: never organisations
-
-    def known(self, stored: Iterable[str]) -> tuple[str, ...]:
-        """With the organisations learnt by earlier runs."""
-        return tuple(sorted((set(stored) | self.named) - self.republishers))
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Gathered:
     """The gather stage's result: every source read, parsed and cleaned, nothing stored."""
@@ -146,7 +139,7 @@ class Gathered:
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
     unfinished: frozenset[str] = frozenset()  # sources with full-text pages left
-    organisations: Organisations = Organisations()
+    organisations: Organisations = field(default_factory=Organisations)
     configured: tuple[str, ...] = ()  # the configured sources of this run
     warnings: tuple[str, ...] = ()
     not_due: int = 0  # enabled remote sources left for a later run
@@ -156,24 +149,6 @@ class Gathered:
     @property
     def items(self) -> list[Item]:
         return [item for cleaned in self.sources for item in cleaned.items]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tally:
-    """What became of one source's entries in this run."""
-
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-
-    def __add__(self, other: Tally) -> Tally:
-        return Tally(
-            new=self.new + other.new,
-            updated=self.updated + other.updated,
-            unchanged=self.unchanged + other.unchanged,
-            skipped=self.skipped + other.skipped,
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,7 +211,7 @@ def gather(
     local = [r.spec for r in reads if r.spec.id not in states]
     states.update(store.ensure_sources(local, write=not options.dry_run))
 
-    organisations = organisations_in(reads)
+    organisations = organisations_in((r.spec.kind, r.parsed) for r in reads if r.parsed)
     known = organisations.known(stored_organisations(store))
     if progress:
         progress("clean", 0, len(reads))
@@ -282,50 +257,6 @@ def _completed(cleaned: Cleaned, full: Mapping[str, Item], unfinished: Collectio
     return replace(cleaned, items=items, read=reread_next_time(cleaned.read), entries=None)
 
 
-@dataclass(frozen=True, slots=True)
-class Due:
-    """The remote sources to fetch now, and when the others are."""
-
-    due: tuple[SourceState, ...]
-    states: tuple[SourceState, ...]  # those reconfigured, started afresh
-    not_due: int
-    next_due: datetime | None
-
-
-def due_sources(
-    settings: Settings,
-    states: Mapping[str, SourceState],
-    last_configs: Mapping[str, str],
-    *,
-    now: datetime,
-    force: bool,
-) -> Due:
-    """The remote sources to fetch now (pure). `force` (named with `--only`, or `--all`):
-    each enabled source now, whatever its schedule. A source whose config (or `[fetch]`)
-    changed since the last run (`last_configs`) starts afresh: a refusal, failure or 410
-    under the old config says nothing about the new one."""
-    sources = {s.id: s for s in settings.sources}
-    restarted = {}
-    for source_id in reconfigured(settings, last_configs) & states.keys():
-        state = states[source_id]
-        fresh = afresh(state, sources[source_id])
-        if fresh is not state:
-            restarted[source_id] = fresh
-    min_interval = settings.fetch.min_interval
-    due = []
-    not_due = 0
-    next_due: datetime | None = None
-    for state in (restarted.get(sid, s) for sid, s in states.items()):
-        if is_due(state, now=now, min_interval=min_interval, force=force or state.id in restarted):
-            due.append(state)
-        elif state.enabled:
-            not_due += 1
-            at = due_at(state, min_interval=min_interval)
-            if at is not None and (next_due is None or at < next_due):
-                next_due = at
-    return Due(tuple(due), tuple(restarted.values()), not_due, next_due)
-
-
 def _clean(
     reads: Sequence[SourceRead],
     states: Mapping[str, SourceState],
@@ -340,7 +271,7 @@ def _clean(
 ) -> list[Cleaned]:
     """The items of each source, cleaned; and what to remember of the feeds' entries. Of
     a feed, only the entries whose raw content changed since it was last cleaned under
-    the same fingerprint are cleaned (`aggregator.readstate`); the others count as
+    the same fingerprint are cleaned (`aggregator.store.readstate`); the others count as
     unchanged. Text seeds are told apart by file instead (`collect.read_seeds`)."""
     filters = compile_filters_of(settings)
     ready = [(at, r) for at, r in enumerate(reads) if r.parsed is not None and r.error is None]
@@ -486,55 +417,8 @@ def compile_filters_of(settings: Settings) -> dict[str, ItemFilter]:
     }
 
 
-def carries_others(parsed: ParsedFeed) -> bool:
-    """A feed that rarely names itself carries other organisations' stories.
-
-    An organisation names itself in most of its releases ("The Bureau of Meteorology
-    said…"); a digest or a wire almost never does. Below one entry in four, the feed's
-    own name is not taken as the author of its items.
-    """
-    title = parsed.meta.title
-    if not title or not parsed.entries:
-        return False
-    return _mentions(parsed, title) * 4 < len(parsed.entries)
-
-
-def _mentions(parsed: ParsedFeed, name: str) -> int:
-    return sum(
-        1 for e in parsed.entries if name in f"{e.title or ''} {e.summary or ''} {e.content or ''}"
-    )
-
-
-KNOWN_ORGANISATIONS = "known_organisations"
-
-
-def organisations_in(reads: Sequence[SourceRead]) -> Organisations:
-    """Organisations seen speaking for themselves: seed organisation lines, and feeds that
-    name themselves in most of their entries. Republishers named in footers are not
-    organisations."""
-    names: set[str] = set()
-    republishers: set[str] = set()
-    for read in reads:
-        if read.parsed is None:
-            continue
-        republishers.update(raw.via for raw in read.parsed.entries if raw.via)
-        if read.spec.kind is SourceKind.SEED_TEXT:
-            names.update(raw.authors[0] for raw in read.parsed.entries if raw.authors)
-            continue
-        title = read.parsed.meta.title
-        if title and _mentions(read.parsed, title) * 2 >= len(read.parsed.entries):
-            names.add(title)
-    return Organisations(frozenset(names), frozenset(republishers))
-
-
-def known_organisations(reads: Sequence[SourceRead], stored: Iterable[str]) -> tuple[str, ...]:
-    """The organisations known once this run's sources are read: those learnt by earlier
-    runs (`stored`, remembered so a republished copy arriving alone later is still
-    credited) and those of `organisations_in` the sources."""
-    return organisations_in(reads).known(stored)
-
-
-def stored_organisations(store: GatherStore | CommitStore) -> list[str]:
+def stored_organisations(store: MetaStore) -> list[str]:
+    """The organisations learnt by earlier runs."""
     names: list[str] = json.loads(store.get_meta(KNOWN_ORGANISATIONS) or "[]")
     return names
 
@@ -556,271 +440,6 @@ def normalise_options(
             carries_others=r.parsed is not None and carries_others(r.parsed),
         )
     return options
-
-
-# -- match: the dedupe plan ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StoredView:
-    """What matching reads of the store, loaded before deciding (`load_view`): a frozen
-    snapshot, so the plan is a pure function of it and the run's items."""
-
-    known: Mapping[str, KnownItem] = field(default_factory=dict)  # the run's stored items
-    gone: frozenset[str] = frozenset()  # the run's keys pruned for good (tombstones)
-    entry_sizes: Mapping[str, int] = field(default_factory=dict)  # entries of changed items
-    window: repair.Window = field(
-        default_factory=repair.Window
-    )  # empty when nothing is to be matched
-    link_uses: tuple[LinkUseRow, ...] = ()  # stored items sharing a link with new ones
-
-
-def load_view(
-    store: MatchStore, settings: Settings, items: Sequence[Item], *, now: datetime
-) -> StoredView:
-    """The snapshot `plan_items` decides from. The window and the links are read only
-    when some item is new, or updated alone in its story (a run of unchanged items does
-    not read the window)."""
-    keys = [i.key for i in items]
-    known = store.known_items(keys)
-    gone = frozenset(store.tombstoned(keys))
-    changed = [
-        old.entry_id
-        for i in items
-        if i.key not in gone
-        and (old := known.get(i.key)) is not None
-        and old.content_hash != i.content_hash
-    ]
-    sizes = {entry_id: store.entry_size(entry_id) for entry_id in dict.fromkeys(changed)}
-    fresh = [i for i in items if i.key not in gone and i.key not in known]
-    alone = [
-        i
-        for i in items
-        if i.key in known and sizes.get(known[i.key].entry_id) == 1 and i.key not in gone
-    ]
-    if not fresh and not alone:
-        return StoredView(known, gone, sizes)
-    links = {i.link for i in (*fresh, *alone) if i.link}
-    return StoredView(
-        known,
-        gone,
-        sizes,
-        repair.load_window(store, settings, now),
-        tuple(store.link_uses(links)) if links else (),
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Plan:
-    """What storing a run's items means: writes, moves, links learnt, and per source what
-    became of its items."""
-
-    writes: tuple[ItemWrite, ...] = ()
-    unchanged: tuple[str, ...] = ()  # keys of stored items seen again as they are
-    learned_links: Mapping[str, str] = field(default_factory=dict)  # link -> its source
-    moves: tuple[tuple[str, str, str], ...] = ()  # (key, entry, why)
-    tallies: Mapping[str, Tally] = field(default_factory=dict)  # by source id
-    decisions: tuple[tuple[str, str, str], ...] = ()  # (action, source, title)
-
-
-def plan_items(
-    sources: Sequence[tuple[str, Sequence[Item]]],
-    view: StoredView,
-    *,
-    now: datetime,
-    never_merge: Collection[str] = (),
-) -> Plan:
-    """New, updated or unchanged, then the story of each new item (pure: the store is
-    only seen through `view`). `sources` are (source id, its items) in run order."""
-    tallies: dict[str, Counter[str]] = {}
-    decisions: list[tuple[str, str, str]] = []
-    writes: list[ItemWrite] = []
-    unchanged: list[str] = []
-    fresh: list[tuple[str, Item]] = []
-    # Updated items alone in their story: (item, its signature, its entry).
-    alone: dict[str, tuple[Item, dedupe.Signature, str]] = {}
-    seen: set[str] = set()
-    for source_id, items in sources:
-        tally = tallies.setdefault(source_id, Counter())
-        for item in items:
-            if item.key in seen or item.key in view.gone:
-                tally["skipped"] += 1
-                continue
-            seen.add(item.key)
-            old = view.known.get(item.key)
-            if old is None:
-                fresh.append((source_id, item))
-            elif old.content_hash == item.content_hash:
-                tally["unchanged"] += 1
-                unchanged.append(item.key)
-            else:
-                tally["updated"] += 1
-                decisions.append(("updated", source_id, item.title))
-                write, signature = _updated(item, old, now)
-                if view.entry_sizes.get(old.entry_id) == 1:
-                    alone[item.key] = (write.item, signature, old.entry_id)
-                writes.append(write)
-    assigned = _assign_new(fresh, view, now=now, never_merge=never_merge, alone=alone)
-    for source_id, item in fresh:
-        tallies[source_id]["new"] += 1
-        decisions.append(("new", source_id, item.title))
-    return Plan(
-        writes=(*writes, *assigned.writes),
-        unchanged=tuple(unchanged),
-        learned_links=assigned.learned_links,
-        moves=assigned.moves,
-        tallies={
-            sid: Tally(
-                new=c["new"], updated=c["updated"], unchanged=c["unchanged"], skipped=c["skipped"]
-            )
-            for sid, c in tallies.items()
-        },
-        decisions=tuple(decisions),
-    )
-
-
-def _updated(item: Item, old: KnownItem, now: datetime) -> tuple[ItemWrite, dedupe.Signature]:
-    # The content changed, so the entry's `updated` must move even if the source did not
-    # say so.
-    updated = item.updated if item.updated > old.updated else now
-    changed = replace(item, updated=max(updated, item.published))
-    signature = dedupe.signature_of(changed)
-    write = ItemWrite(
-        item=changed,
-        entry_id=old.entry_id,
-        first_seen=old.first_seen,
-        seen_at=now,
-        signature=signature.to_json(),
-    )
-    return write, signature
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Assigned:
-    writes: tuple[ItemWrite, ...] = ()
-    moves: tuple[tuple[str, str, str], ...] = ()
-    learned_links: Mapping[str, str] = field(default_factory=dict)
-
-
-def _assign_new(
-    fresh: Sequence[tuple[str, Item]],
-    view: StoredView,
-    *,
-    now: datetime,
-    never_merge: Collection[str],
-    alone: Mapping[str, tuple[Item, dedupe.Signature, str]],
-) -> _Assigned:
-    """The story of each new item; and of each updated item alone in its story, which
-    may now fit another (a teaser whose full text came): it moves there after writing."""
-    if not fresh and not alone:
-        return _Assigned()
-    new_items = [item for _, item in fresh]
-    computed = parallel_map(
-        dedupe.signature_of,
-        new_items,
-        weight=len(new_items),
-        min_weight=PARALLEL_MIN_ENTRIES,
-        chunksize=256,
-    )
-    signatures = {item.key: sig for item, sig in zip(new_items, computed, strict=True)}
-    signatures.update((key, sig) for key, (_, sig, _) in alone.items())
-    items = new_items + [item for item, _, _ in alone.values()]
-    standalone = {item.key for item in new_items if _never_merge(item, never_merge)}
-    stays = {key: entry_id for key, (_, _, entry_id) in alone.items()}
-    matched = _matches(
-        items, [sig for key, sig in signatures.items() if key not in standalone], view, stays
-    )
-    matches = matched.matches
-    moves = []
-    for key, entry_id in stays.items():
-        found = matches.get(key)
-        if found is not None and found.entry_id not in (None, entry_id):
-            reason = f"its text changed, then {found.reason}"
-            moves.append((key, str(found.entry_id), reason))
-    for key in standalone:
-        matches[key] = dedupe.Match(
-            entry_id=repair.split_entry_id(key), reason=repair.NEVER_MERGE_REASON
-        )
-    writes = []
-    for item in new_items:
-        match = matches[item.key]
-        merged = match.matched_key is not None or item.key in standalone
-        writes.append(
-            ItemWrite(
-                item=item,
-                entry_id=match.entry_id or identity.entry_id(item.key),
-                first_seen=now,
-                seen_at=now,
-                merge_reason=match.reason if merged else None,
-                merge_score=match.score if merged else None,
-                signature=signatures[item.key].to_json(),
-                merge_detail=_detail(match),
-            )
-        )
-    return _Assigned(writes=tuple(writes), moves=tuple(moves), learned_links=matched.learned_links)
-
-
-@dataclass(frozen=True, slots=True)
-class _Matched:
-    matches: dict[str, dedupe.Match]
-    learned_links: dict[str, str]  # links found to identify no item -> the source
-
-
-def _matches(
-    fresh: Sequence[Item],
-    signatures: list[dedupe.Signature],
-    view: StoredView,
-    stays: Mapping[str, str],
-) -> _Matched:
-    """The story of each new item, against the stored ones of the window and each other.
-    Items in `stays` (updated items alone in their story) are matched again on their new
-    text, without their old version, and keep their entry when nothing else fits.
-    The index lives only here: for 50k new items it is the largest thing a run builds."""
-    index = view.window.index(leaving=stays.keys())
-    remembered = set(index.shared)
-    index.shared |= _shared_with_stored(fresh, view.link_uses)
-    matches = dedupe.assign_entries(
-        signatures, index, lambda sig: stays.get(sig.key) or identity.entry_id(sig.key)
-    )
-    sources = {item.link: item.source.source_id for item in fresh if item.link}
-    learned = {link: sources.get(link, "") for link in index.shared - remembered}
-    return _Matched(matches, learned)
-
-
-def _shared_with_stored(fresh: Sequence[Item], stored: Iterable[LinkUseRow]) -> set[str]:
-    """Links that new items share with stored items of their publisher, however old."""
-    links = {item.link for item in fresh if item.link}
-    if not links:
-        return set()
-    uses = [
-        dedupe.LinkUse(
-            dedupe.publisher_of(row.key, row.source_id), row.link, row.key, row.content_hash
-        )
-        for row in stored
-        if row.link in links
-    ]
-    uses += [
-        dedupe.LinkUse(
-            dedupe.publisher_of(i.key, i.source.source_id), i.link, i.key, i.content_hash
-        )
-        for i in fresh
-        if i.link
-    ]
-    return dedupe.shared_links(uses)
-
-
-def _detail(match: dedupe.Match) -> str | None:
-    """What `explain` shows of a decision: the rule and the stories weighed."""
-    if not match.candidates and match.reason == dedupe.NEW_STORY.reason:
-        return None
-    return json.dumps(
-        {"rule": match.reason, "candidates": [c.to_dict() for c in match.candidates]},
-        sort_keys=True,
-    )
-
-
-def _never_merge(item: Item, rules: Collection[str]) -> bool:
-    return bool(rules) and (item.key in rules or item.origin_id in rules or item.link in rules)
 
 
 # -- commit: match, then store ---------------------------------------------------------------
@@ -848,6 +467,7 @@ def commit(
         view,
         now=now,
         never_merge=settings.dedupe.never_merge,
+        parallel_from=PARALLEL_MIN_ENTRIES,
     )
     del view
     tallies = [_tally(c, plan.tallies) for c in gathered.sources]
@@ -1034,15 +654,10 @@ __all__ = [
     "Cleaned",
     "Committed",
     "Gathered",
-    "Plan",
     "RunOptions",
     "RunReport",
-    "StoredView",
     "commit",
     "gather",
-    "is_due",
-    "load_view",
-    "plan_items",
     "publish",
     "run_once",
 ]

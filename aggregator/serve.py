@@ -44,7 +44,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aggregator import eventloop
+from aggregator.runtime import eventloop
 
 __all__ = ["build_server", "create_app", "run_server", "serve_forever"]
 

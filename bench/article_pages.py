@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from aggregator.seedtext import decode_text
+from aggregator.ingest.seedtext import decode_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"
 _FOOTER = re.compile(r"^/Public Release\.")

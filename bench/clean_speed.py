@@ -37,9 +37,9 @@ import feedparser
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hostile import HOSTILE
 
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import normalise_entry
-from aggregator.seedtext import decode_text, parse_seed_document
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -1,9 +1,9 @@
 """Turn a labelled corpus into `Item`s through the product's own reading path, for the
 dedupe benchmarks.
 
-Every document goes the way `aggregator.collect.read_seeds` sends it: feed files through
+Every document goes the way `aggregator.ingest.collect.read_seeds` sends it: feed files through
 `aggregator.parse.parse_feed` (one SEED_FEED source per file), text seeds through
-`aggregator.seedtext.decode_text` + `parse_seed_document` (one SEED_TEXT source "seeds",
+`aggregator.ingest.seedtext.decode_text` + `parse_seed_document` (one SEED_TEXT source "seeds",
 `RawEntry.id` set to the file's relative path), then every entry through
 `aggregator.normalise.normalise_entry` with the attribution the store would give the
 source on its first run. The generated corpora are written as the same raw documents (feed
@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from aggregator.collect import SEED_TEXT_SOURCE, seed_feed_source_id
 from aggregator.ingest import seeds as seed_files
+from aggregator.ingest.collect import SEED_TEXT_SOURCE, seed_feed_source_id
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import FeedMeta, Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.parse import parse_feed
-from aggregator.seedtext import decode_text, parse_seed_document
 from aggregator.store import SourceState, attribution_for
 
 DEV_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"

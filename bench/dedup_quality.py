@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus_tools as ct
 
-from aggregator import dedupe, identity
+from aggregator import dedupe
+from aggregator.normalise import identity
 
 
 def ours(labelled: Sequence[ct.Labelled]) -> dict[str, str]:

@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus_tools as ct
 
-from aggregator import dedupe, identity
+from aggregator import dedupe
+from aggregator.normalise import identity
 
 
 def corpus_of(items: int, seed: int = 7) -> list[ct.Labelled]:

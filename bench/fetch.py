@@ -222,7 +222,6 @@ async def serve_farm(feeds: int, hosts: int, hangers: int, content: str) -> None
 
 
 def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
-    from aggregator import eventloop
     from aggregator.ingest.http import (
         Fetcher,
         FetchOutcome,
@@ -230,6 +229,7 @@ def client_fetcher(urls: list[str], total_timeout: float) -> dict[str, Any]:
         FetchSettings,
         Validators,
     )
+    from aggregator.runtime import eventloop
 
     settings = FetchSettings(
         allow=("127.0.0.0/8",),

@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator import dedupe, identity
+from aggregator import dedupe
 from aggregator.model import Attribution, Item, SourceKind, SourceSpec
+from aggregator.normalise import identity
 from aggregator.store import ItemWrite, attribution_for, open_store
 
 PER_DAY = 1000  # entries a day: a thousand sources' worth of news

@@ -14,8 +14,8 @@ from test_cli_run import ATOM, aggregator
 
 from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
-from aggregator.opml import OpmlSource, read_opml, write_opml
 from aggregator.parse import read_feed
+from aggregator.sources.opml import OpmlSource, read_opml, write_opml
 
 from feedserver import FeedServer
 

@@ -305,7 +305,7 @@ def test_scheduler_lines_come_back_at_debug_given_after_the_command(tmp_path: Pa
     assert process.returncode == 0
     assert out.startswith("Publishing to feeds: 0 remote sources and the seeds folder seeds")
     assert "apscheduler" in err and "DEBUG" in err
-    assert "WARNING aggregator.daemon: [feed] base_url is not set" in err  # a log line
+    assert "WARNING aggregator.runtime.daemon: [feed] base_url is not set" in err  # a log line
 
 
 def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
@@ -313,8 +313,8 @@ def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
 ) -> None:
     """Fault injection (no such bug is known): the daemon keeps its schedule, and
     /status says what went wrong."""
-    from aggregator import daemon as daemon_module
     from aggregator.config import Settings
+    from aggregator.runtime import daemon as daemon_module
 
     shutil.copytree(SHIPPED_SEEDS, tmp_path / "seeds")
     settings = Settings(seeds=tmp_path / "seeds", out=tmp_path / "feeds", db=str(tmp_path / "db"))
@@ -342,7 +342,7 @@ def test_a_cycle_that_hits_a_bug_is_reported_and_the_next_one_runs(
 
 
 def test_a_tick_skipped_during_a_long_cycle_is_not_a_warning() -> None:
-    from aggregator import log
+    from aggregator.runtime import log
 
     class Collect(logging.Handler):
         def __init__(self) -> None:

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.collect import SourceRead
 from aggregator.config import settings_from_mapping
 from aggregator.exceptions import ConfigError
+from aggregator.ingest.collect import SourceRead
+from aggregator.ingest.seedtext import parse_seed_document
 from aggregator.model import Attribution, RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import read_date
 from aggregator.parse import parse_feed, read_feed
 from aggregator.pipeline import normalise_options
-from aggregator.seedtext import parse_seed_document
 
 MTIME = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 20, tzinfo=UTC)

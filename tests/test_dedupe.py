@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import dedupe, identity
+from aggregator import dedupe
 from aggregator.dedupe import Match, Signature, StoryIndex, assign_entries, signature_of
 from aggregator.model import Attribution, Item
+from aggregator.normalise import identity
 
 T0 = datetime(2026, 10, 1, 14, 0, tzinfo=UTC)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aggregator.discover import feed_links
-from aggregator.sourcefile import slash_twins, url_key
+from aggregator.ingest.discover import feed_links
+from aggregator.sources.configfile import slash_twins, url_key
 
 
 def test_feed_links_in_page_order_absolute_each_once() -> None:

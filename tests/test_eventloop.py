@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from aggregator import eventloop
+from aggregator.runtime import eventloop
 
 
 async def _loop_module() -> str:

@@ -17,9 +17,10 @@ from pathlib import Path
 import brotli  # type: ignore[import-untyped]
 import pytest
 
-from aggregator import eventloop
 from aggregator.exceptions import ConfigError, FetchError
+from aggregator.ingest import guard
 from aggregator.ingest import http as http_module
+from aggregator.ingest.guard import refusal
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
@@ -27,8 +28,8 @@ from aggregator.ingest.http import (
     FetchSettings,
     Validators,
     redact,
-    refusal,
 )
+from aggregator.runtime import eventloop
 
 from feedserver import FeedServer, Reply, Request, feed_server_fixture  # noqa: F401
 
@@ -673,7 +674,7 @@ def test_connects_to_the_address_it_checked(
         lookups.append(host)
         return [ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr(http_module, "_resolve", resolve)
+    monkeypatch.setattr(guard, "_resolve", resolve)
     port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
     assert fetch(f"http://feeds.rebind.example:{port}/feed").body == RSS
@@ -832,13 +833,13 @@ def test_a_slow_error_page_is_not_waited_for(feed_server: FeedServer) -> None:
     assert time.monotonic() - started < 3.0
 
 
-def test_only_the_fetching_module_imports_httpx() -> None:
-    """One module owns HTTP: its limits, deadlines and address checks cannot be skipped
-    by another module opening its own client."""
+def test_only_the_fetching_modules_import_httpx() -> None:
+    """The fetching modules own HTTP: its limits, deadlines and address checks cannot be
+    skipped by another module opening its own client."""
     package = Path(http_module.__file__).parents[1]
     importers = {
         str(path.relative_to(package))
         for path in package.rglob("*.py")
         if re.search(r"^\s*(?:import|from)\s+httpx\b", path.read_text(), re.MULTILINE)
     }
-    assert importers == {"ingest/http.py"}
+    assert importers == {"ingest/http.py", "ingest/guard.py", "ingest/decode.py"}

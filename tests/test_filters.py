@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.exceptions import ConfigError
-from aggregator.filters import compile_filters, filter_reason
 from aggregator.model import Attribution, Item
+from aggregator.normalise.filters import compile_filters, filter_reason
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from aggregator import memory
+from aggregator.runtime import memory
 
 # In a fresh interpreter, so that what else the test process holds cannot pin the pages.
 PROBE = """
-from aggregator import memory
+from aggregator.runtime import memory
 
 def rss_mib():
     with open("/proc/self/statm") as statm:

@@ -1,6 +1,6 @@
 """Every item of the dev corpus, normalised: no footer, tracker, script, mojibake or entity.
 
-Feeds are read with `aggregator.parse.parse_feed` and seed texts with `aggregator.seedtext`,
+Feeds are read with `aggregator.parse.parse_feed` and seed texts with `aggregator.ingest.seedtext`,
 as the pipeline reads them. The republisher and digest feeds are tagged "republisher", and
 the known organisations are built the way the pipeline builds them: the titles and item
 authors of the organisation feeds, and the organisation lines of the seed texts.
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import Attribution, Item, ParsedFeed, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.budget import Cuts, within_budget
 from aggregator.normalise.html import looks_like_html, text_to_html
 from aggregator.normalise.text import repair_mojibake
 from aggregator.parse import parse_feed
-from aggregator.seedtext import decode_text, parse_seed_document
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

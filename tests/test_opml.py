@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.exceptions import ConfigError
-from aggregator.opml import OpmlSource, find_duplicates, read_opml, write_opml
+from aggregator.sources.opml import OpmlSource, find_duplicates, read_opml, write_opml
 
 DATA = Path(__file__).parent / "data" / "opml"
 

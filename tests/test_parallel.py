@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import parallel, pipeline
+from aggregator import pipeline
 from aggregator.config import Settings
+from aggregator.runtime import parallel
 from aggregator.store import open_store
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"

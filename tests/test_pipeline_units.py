@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from aggregator.collect import SourceRead
-from aggregator.entries import build_entry
+from aggregator.ingest.collect import SourceRead
+from aggregator.ingest.policy import is_due
 from aggregator.model import (
     Attribution,
     FeedMeta,
@@ -19,8 +19,8 @@ from aggregator.model import (
     SourceKind,
     SourceSpec,
 )
-from aggregator.pipeline import carries_others, known_organisations
-from aggregator.policy import is_due
+from aggregator.normalise.organisations import carries_others, organisations_in
+from aggregator.publish.entries import build_entry
 from aggregator.store import SourceState, open_store
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -62,14 +62,15 @@ def test_known_organisations_come_from_seeds_and_self_naming_feeds() -> None:
         spec=SourceSpec(id="digest", url="d.xml", kind=SourceKind.SEED_FEED),
         parsed=feed("Daily Digest", ["NATO met.", "Rates rose."]),
     )
-    assert known_organisations([seeds, org, digest], []) == (
+    feeds = [(r.spec.kind, r.parsed) for r in (seeds, org, digest) if r.parsed]
+    assert organisations_in(feeds).known([]) == (
         "City of Lowmere",
         "NATO",
         "Reserve Bank",
     )
     # Learnt by an earlier run and kept; a republisher is never one, even if learnt.
-    assert "Federal Police" in known_organisations([], ["Federal Police"])
-    assert "Mirage.News" not in known_organisations([seeds], ["Mirage.News"])
+    assert "Federal Police" in organisations_in([]).known(["Federal Police"])
+    assert "Mirage.News" not in organisations_in(feeds[:1]).known(["Mirage.News"])
 
 
 def test_due_rules() -> None:

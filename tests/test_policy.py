@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.policy import next_check_at, refresh_hint, retry_after
+from aggregator.ingest.policy import next_check_at, refresh_hint, retry_after
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

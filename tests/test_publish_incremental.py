@@ -1,5 +1,5 @@
 """Publishing loads only the entries of the files it renders, and writes the same bytes
-as a publish of everything (aggregator.output, `LazyEntries`).
+as a publish of everything (aggregator.publish.output, `LazyEntries`).
 
 Real folders, a real SQLite store, the labelled realistic corpus (stories of several
 copies, updates, a correction) ingested in two steps.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aggregator import pipeline
 from aggregator.config import Settings
-from aggregator.output import MANIFEST_NAME, publish
+from aggregator.publish.output import MANIFEST_NAME, publish
 from aggregator.store import open_store
 
 from outputs import published_files

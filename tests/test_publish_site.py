@@ -509,8 +509,8 @@ def test_a_deleted_file_is_written_again_and_a_new_setting_renders_everything(
 @pytest.fixture
 def in_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Publish through forked workers however small the job (as for a large history)."""
-    from aggregator import parallel
     from aggregator.publish import site
+    from aggregator.runtime import parallel
 
     monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
     monkeypatch.setattr(parallel, "worker_count", lambda: 2)

@@ -19,7 +19,7 @@ from test_cli_run import SEED_MTIME, SHIPPED_SEEDS, aggregator
 
 from aggregator.model import Attribution, Entry, Item
 from aggregator.publish import FeedInfo, SourceInfo, publish_all
-from aggregator.sourcefeed import source_feed_path
+from aggregator.sources.feeds import source_feed_path
 
 from atomcheck import validate_atom
 from feedserver import FeedServer

@@ -1,5 +1,5 @@
 """Reading costs what changed: unchanged seed files are not read again, a changed feed
-re-cleans only its changed entries, a deleted file is forgotten (aggregator.readstate).
+re-cleans only its changed entries, a deleted file is forgotten (aggregator.store.readstate).
 
 In process against real folders and a real SQLite store; the CLI end to end at the end.
 """
@@ -20,7 +20,8 @@ import pytest
 from aggregator import pipeline
 from aggregator.config import Settings
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.readstate import (
+from aggregator.store import open_store
+from aggregator.store.readstate import (
     SeedFileRecord,
     SourceEntries,
     entries_to_clean,
@@ -28,7 +29,6 @@ from aggregator.readstate import (
     seed_fingerprint,
     unchanged_file,
 )
-from aggregator.store import open_store
 
 from feedserver import FeedServer, Reply
 

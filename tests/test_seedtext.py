@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import RawEntry
-from aggregator.seedtext import decode_text, parse_seed_document
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "seeds" / "000_bc5ed4e3cd933a22.txt"

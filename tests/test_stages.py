@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from test_dedupe import FOLLOW_UP, RELEASE, make_item
 
-from aggregator import identity, pipeline, repair
+from aggregator import pipeline
 from aggregator.config import FetchConfig, Settings
-from aggregator.dedupe import signature_of
+from aggregator.dedupe import repair, signature_of
+from aggregator.dedupe.plan import StoredView, Tally, plan_items
 from aggregator.exceptions import FetchError
+from aggregator.ingest import policy
 from aggregator.ingest.http import FetchOutcome, Validators
+from aggregator.ingest.policy import Fetched, state_after
 from aggregator.model import FeedMeta, Item, SourceKind, SourceSpec
-from aggregator.pipeline import StoredView, plan_items
-from aggregator.policy import Fetched, state_after
+from aggregator.normalise import identity
 from aggregator.store import KnownItem, LinkUseRow, SourceState, open_store
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -51,7 +53,7 @@ def test_a_new_item_is_a_new_story_and_its_copy_joins_the_stored_one() -> None:
     assert entries == {copy.key: "urn:story", other.key: identity.entry_id(other.key)}
     reasons = {w.item.key: w.merge_reason for w in plan.writes}
     assert reasons[copy.key] and reasons[other.key] is None
-    assert plan.tallies["wire"] == pipeline.Tally(new=2)
+    assert plan.tallies["wire"] == Tally(new=2)
     assert [a for a, _, _ in plan.decisions] == ["new", "new"]
 
 
@@ -78,7 +80,7 @@ def test_unchanged_updated_gone_and_repeated_items() -> None:
         changed.published,
     )
     assert write.item.updated == NOW
-    assert plan.tallies["s"] == pipeline.Tally(updated=1, unchanged=1, skipped=2)
+    assert plan.tallies["s"] == Tally(updated=1, unchanged=1, skipped=2)
     assert plan.moves == ()
 
 
@@ -151,15 +153,15 @@ def test_due_sources_counts_the_others_and_restarts_reconfigured_ones() -> None:
         "b": remote("b", next_check_at=later),
         "c": remote("c", next_check_at=later, error_count=4),
     }
-    keys = pipeline.config_keys(settings)
-    due = pipeline.due_sources(settings, states, keys, now=NOW, force=False)
+    keys = policy.config_keys(settings)
+    due = policy.due_sources(settings, states, keys, now=NOW, force=False)
     assert [s.id for s in due.due] == ["a"]
     assert (due.not_due, due.next_due) == (2, later)
     # `c` was configured otherwise last time: its backoff is forgotten, it is due now.
-    due = pipeline.due_sources(settings, states, {**keys, "c": "old"}, now=NOW, force=False)
+    due = policy.due_sources(settings, states, {**keys, "c": "old"}, now=NOW, force=False)
     assert [s.id for s in due.due] == ["a", "c"]
     assert [(s.id, s.error_count, s.next_check_at) for s in due.states] == [("c", 0, None)]
-    assert len(pipeline.due_sources(settings, states, keys, now=NOW, force=True).due) == 3
+    assert len(policy.due_sources(settings, states, keys, now=NOW, force=True).due) == 3
 
 
 def outcome(status: int = 200, **changes: object) -> FetchOutcome:

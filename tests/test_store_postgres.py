@@ -26,10 +26,10 @@ from test_cli_run import aggregator
 from test_store import make_item
 
 from aggregator.config import Settings
-from aggregator.daemon import Daemon
 from aggregator.exceptions import StorageError
-from aggregator.locking import WriterLock
 from aggregator.model import SourceKind, SourceSpec
+from aggregator.runtime.daemon import Daemon
+from aggregator.runtime.locking import WriterLock
 from aggregator.store import ItemWrite, open_store
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 

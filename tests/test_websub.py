@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from aggregator.websub import ping_hub
+from aggregator.publish.websub import ping_hub
 
 TOPICS = ["http://feeds.example/index.atom", "http://feeds.example/tags/science.atom"]
 

@@ -32,7 +32,7 @@ tick_option = click.option(
 
 
 def _daemon(config: Path | None, overrides: dict[str, Any], tick: float) -> Any:
-    from aggregator.daemon import Daemon
+    from aggregator.runtime.daemon import Daemon
 
     def load() -> Settings:
         return load_settings(config).with_overrides(**overrides)
@@ -74,11 +74,11 @@ def _plan(settings: Settings, schedule: bool, tick: float) -> str:
 
 
 def _run_daemon(daemon: Any, *, schedule: bool, listen: socket.socket | None) -> None:
-    from aggregator import eventloop
+    from aggregator.runtime import eventloop
 
     if (warning := base_url_warning(daemon.settings)) is not None:
         # Logged, not echoed: a daemon's stderr is its log (JSON lines with --log-format json).
-        logging.getLogger("aggregator.daemon").warning(warning)
+        logging.getLogger("aggregator.runtime.daemon").warning(warning)
 
     eventloop.run(daemon.run(schedule=schedule, listen=listen))
 

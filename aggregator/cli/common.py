@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 import click
 
 from aggregator import __version__
-from aggregator import log as logsetup
 from aggregator.config import DEFAULT_CONFIG_NAME, FeedSettings, Settings, load_settings
 from aggregator.exceptions import AggregatorError, ConfigError
+from aggregator.runtime import log as logsetup
 from aggregator.store import Store, open_store
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -24,7 +24,6 @@ from aggregator.cli.common import (
 )
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, ConfigError
-from aggregator.locking import WriterLock
 from aggregator.pipeline import (
     STOPPED_BEFORE_PUBLISHING,
     STOPPED_BEFORE_STORING,
@@ -32,6 +31,7 @@ from aggregator.pipeline import (
     RunReport,
     run_once,
 )
+from aggregator.runtime.locking import WriterLock
 from aggregator.store import now_utc
 
 
@@ -125,7 +125,7 @@ def _progress() -> Callable[[str, int, int], None] | None:
     """A rich progress bar on a terminal when there is a lot to do; silent otherwise."""
     if not sys.stderr.isatty():
         return None
-    from aggregator.progress import RichProgress
+    from aggregator.runtime.progress import RichProgress
 
     return RichProgress()
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import click
 
-from aggregator import repair
 from aggregator.cli.common import config_options, io_options, main, opened_store, settings_for
 from aggregator.config import Settings
+from aggregator.dedupe import repair
+from aggregator.dedupe.repair import Outcome
 from aggregator.exceptions import AggregatorError
-from aggregator.locking import WriterLock
+from aggregator.normalise.provenance import origins
 from aggregator.pipeline import publish
-from aggregator.provenance import origins
-from aggregator.repair import Outcome
+from aggregator.runtime.locking import WriterLock
 from aggregator.store import Decision, Store, now_utc
 
 

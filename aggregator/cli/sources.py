@@ -24,11 +24,11 @@ from aggregator.cli.common import (
 )
 from aggregator.config import DEFAULT_CONFIG_NAME, Settings, tag_problem
 from aggregator.exceptions import ConfigError, FetchError, ParseError
-from aggregator.status import SourceRow, source_rows, status_dict
-from aggregator.urlparts import is_http_url
+from aggregator.normalise.urlparts import is_http_url
+from aggregator.runtime.status import SourceRow, source_rows, status_dict
 
 if TYPE_CHECKING:
-    from aggregator.discover import Checked
+    from aggregator.ingest.discover import Checked
 
 
 def _when(value: datetime | None) -> str:
@@ -163,7 +163,7 @@ def sources_add(
     source its id when there is no --name. A URL already listed, written any equivalent
     way, is refused.
     """
-    from aggregator import sourcefile  # see the note on imports at the top
+    from aggregator.sources import configfile  # see the note on imports at the top
 
     for tag in tags:
         if (problem := tag_problem(tag)) is not None:
@@ -180,7 +180,7 @@ def sources_add(
     feed_url = checked.url if checked else url
     title = checked.title if checked else None
     source = _edit(
-        lambda: sourcefile.add_source(
+        lambda: configfile.add_source(
             path,
             feed_url,
             name=name,
@@ -216,7 +216,7 @@ def sources_add(
 
 
 def _refuse_listed(current: Settings, url: str, path: Path, why: str = "") -> None:
-    from aggregator.sourcefile import listed_as
+    from aggregator.sources.configfile import listed_as
 
     listed = listed_as(current, url)
     if listed is not None:
@@ -226,7 +226,7 @@ def _refuse_listed(current: Settings, url: str, path: Path, why: str = "") -> No
 def _check(current: Settings, url: str, *, discover: bool) -> tuple[Checked | None, str | None]:
     """The feed at (or behind) `url`, or a warning when it cannot be fetched now: a feed
     that is down, or refused until `[fetch] allow` names it, can still be listed."""
-    from aggregator.discover import check_feed
+    from aggregator.ingest.discover import check_feed
 
     try:
         return check_feed(current, url, discover=discover), None
@@ -239,8 +239,8 @@ def _check(current: Settings, url: str, *, discover: bool) -> tuple[Checked | No
 def _refuse_same_feed(current: Settings, checked: Checked, path: Path) -> None:
     """The feed found may be listed already: under the URL found, the one a redirect led
     to, or with(out) a trailing slash that the server ignores."""
-    from aggregator.discover import same_document
-    from aggregator.sourcefile import slash_twins, url_key
+    from aggregator.ingest.discover import same_document
+    from aggregator.sources.configfile import slash_twins, url_key
 
     for candidate in (checked.url, checked.final_url):
         _refuse_listed(current, candidate, path, f" (the feed {checked.url} leads to)")
@@ -258,21 +258,21 @@ def _refuse_same_feed(current: Settings, checked: Checked, path: Path) -> None:
 @click.argument("source")
 def sources_remove(config: Path | None, source: str) -> None:
     """Remove SOURCE (id or URL) from the config file; its items stay published."""
-    from aggregator import sourcefile
+    from aggregator.sources import configfile
 
     path = _config_path(config)
     removed = _edit(
-        lambda: sourcefile.remove_source(path, source, current=settings_for(path)), path
+        lambda: configfile.remove_source(path, source, current=settings_for(path)), path
     )
     click.echo(f"removed {removed.id}: {removed.url}")
 
 
 def _toggle(config: Path | None, source: str, enabled: bool) -> None:
-    from aggregator import sourcefile
+    from aggregator.sources import configfile
 
     path = _config_path(config)
     changed = _edit(
-        lambda: sourcefile.set_enabled(path, source, enabled, current=settings_for(path)), path
+        lambda: configfile.set_enabled(path, source, enabled, current=settings_for(path)), path
     )
     click.echo(f"{'enabled' if enabled else 'disabled'} {changed.id}")
 
@@ -299,7 +299,7 @@ def sources_disable(config: Path | None, source: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was added as JSON.")
 def sources_import(config: Path | None, opml_file: Path, as_json: bool) -> None:
     """Add every feed of an OPML file (folders and categories become tags)."""
-    from aggregator import opml, sourcefile
+    from aggregator.sources import configfile, opml
 
     path = _config_path(config)
     current = settings_for(config if path.exists() else None)
@@ -312,7 +312,7 @@ def sources_import(config: Path | None, opml_file: Path, as_json: bool) -> None:
         feeds = [s for s in listed if is_http_url(s.url)]
         refused.extend(s.url for s in listed if not is_http_url(s.url))
         organisations = {s.url: s.organisation for s in feeds if s.organisation}
-        return sourcefile.add_many(
+        return configfile.add_many(
             path,
             [(s.url, s.title, s.tags) for s in feeds],
             current=current,
@@ -350,7 +350,7 @@ def sources_import(config: Path | None, opml_file: Path, as_json: bool) -> None:
 )
 def sources_export(config: Path | None, output: Path | None) -> None:
     """Write the configured sources as OPML."""
-    from aggregator import opml
+    from aggregator.sources import opml
 
     settings = settings_for(config)
     document = opml.write_opml(

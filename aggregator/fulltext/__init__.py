@@ -28,10 +28,10 @@ from aggregator.normalise import BoilerplateRules, default_rules
 from aggregator.store.articles import CachedArticle
 
 if TYPE_CHECKING:
-    from aggregator.collect import SourceRead
     from aggregator.config import Settings
     from aggregator.fulltext.extract import Extracted
     from aggregator.fulltext.pages import PageResult
+    from aggregator.ingest.collect import SourceRead
     from aggregator.store.protocol import ArticleStore
 
 __all__ = ["FullText", "complete_items", "reread_next_time"]
@@ -104,10 +104,10 @@ def _fetch(
     now: datetime,
 ) -> dict[str, PageResult]:
     # Imported here: httpx and the extractors load only when a page is to be fetched.
-    from aggregator import eventloop
-    from aggregator.collect import fetch_settings
     from aggregator.fulltext.pages import PageJob, Robots, fetch_pages, fresh_robots, origin_of
+    from aggregator.ingest.collect import fetch_settings
     from aggregator.ingest.http import Validators
+    from aggregator.runtime import eventloop
 
     def job(want: Want) -> PageJob:
         row = cached.get(want.url)

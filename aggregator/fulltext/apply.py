@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from aggregator import identity
 from aggregator.model import Item
-from aggregator.normalise import BoilerplateRules, clean_fragment
+from aggregator.normalise import BoilerplateRules, clean_fragment, identity
 from aggregator.normalise.html import html_to_text
 from aggregator.normalise.text import fold_for_dedup
 from aggregator.normalise.urls import canonicalise

@@ -12,7 +12,7 @@ from aggregator.fulltext.extract import Extracted, extract_article
 from aggregator.fulltext.pages import Deferred, PageResult, content_type
 from aggregator.fulltext.plan import Article, Want, failure, from_cache, stored_article
 from aggregator.ingest.http import FetchOutcome
-from aggregator.parallel import parallel_map
+from aggregator.runtime.parallel import parallel_map
 from aggregator.store.articles import CachedArticle
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aggregator import identity
 from aggregator.fulltext.detect import article_url, fetch_reason
 from aggregator.model import Item
+from aggregator.normalise import identity
 from aggregator.store.articles import CachedArticle
 
 # A page that failed (404, refused, robots.txt, nothing extracted) is tried again after

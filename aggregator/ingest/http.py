@@ -1,15 +1,16 @@
-"""Fetching feeds over HTTP: the only module that talks to httpx.
+"""Fetching feeds over HTTP. With `guard` (the address check) and `decode` (the bounded
+body), the only modules that talk to httpx.
 
     Fetcher.fetch_all(requests)
       └─ per host (per_host slots, Retry-After hold-back) └─ global (concurrency slots)
            └─ fetch(request)            total deadline around everything below
                 ├─ hop: GET, follow_redirects=False, conditional headers
                 │    ├─ _ShardedTransport: each origin to one of several small pools
-                │    └─ _GuardedBackend.connect_tcp: resolve once, refuse non-public
+                │    └─ GuardedBackend.connect_tcp: resolve once, refuse non-public
                 │       addresses (unless allowed), connect to the address checked
                 ├─ redirects: ≤ max_redirects, loop detection, credentials same-origin only
-                ├─ body: aiter_raw() → bounded decoder (gzip/deflate/br) → ≤ max_bytes
-                └─ _release: a short unread body (304, redirect) is drained, so the
+                ├─ body (decode.read_body): aiter_raw() → bounded decoder → ≤ max_bytes
+                └─ decode.release: a short unread body (304, redirect) is drained, so the
                    connection goes back to its pool
 
 Why by hand rather than httpx's defaults (see TRAPS 4, 5, 6): httpx decompresses without
@@ -22,32 +23,27 @@ messages never carry userinfo (`redact`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
-import ipaddress
 import logging
 import re
-import socket
 import ssl
 import time
-import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http import HTTPStatus
 from types import TracebackType
-from typing import Protocol
 
 import brotli  # type: ignore[import-untyped]  # no stubs; brotli-stubs lacks the 1.2 API
-import httpcore
 import httpx
 
 from aggregator import __version__
-from aggregator.allowlist import IPNetwork, host_name, parse_allow
 from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
-from aggregator.policy import retry_after as parse_retry_after
+from aggregator.ingest.decode import BodyError, read_body, release
+from aggregator.ingest.guard import AllowList, GuardedBackend, GuardedTransport, NetworkRefusal
+from aggregator.ingest.policy import retry_after as parse_retry_after
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -59,7 +55,6 @@ __all__ = [
     "Validators",
     "post_forms",
     "redact",
-    "refusal",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,10 +74,6 @@ _ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5"
 )
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
-# Embedded IPv4 in IPv6 forms that a gateway would turn into a connection to that IPv4.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -107,7 +98,7 @@ class FetchSettings:
                 raise ConfigError("must be a positive number of seconds", key=name)
         if self.max_redirects < 0:
             raise ConfigError("must be 0 or more", key="max_redirects")
-        _AllowList.parse(self.allow)  # refuse a bad entry when the settings are made
+        AllowList.parse(self.allow)  # refuse a bad entry when the settings are made
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +149,7 @@ class Fetcher:
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._allow = _AllowList.parse(settings.allow)
+        self._allow = AllowList.parse(settings.allow)
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -239,7 +230,7 @@ class Fetcher:
                     return await self._finish(req, url, response, permanent and hop > 0)
                 url = _next_hop(req, url, response, origin, credentials)
             finally:
-                await _release(response)
+                await release(response)
             if _loop_key(url) in seen:
                 raise _error(req, f"redirect loop at {redact(str(url))}")
             seen.add(_loop_key(url))
@@ -257,7 +248,7 @@ class Fetcher:
             headers[b"Accept"] = req.accept.encode("ascii")
         try:
             return await client.send(client.build_request("GET", url, headers=headers), stream=True)
-        except _NetworkRefusal as refusal:
+        except NetworkRefusal as refusal:
             raise _error(req, str(refusal)) from None
         except httpx.TransportError as exc:
             raise _error(req, _network_message(exc, self._settings)) from None
@@ -275,8 +266,8 @@ class Fetcher:
         if not 200 <= status < 300:
             raise self._status_error(req, response)
         try:
-            body = await _read_body(response, self._settings.max_bytes)
-        except _BodyError as problem:
+            body = await read_body(response, self._settings.max_bytes)
+        except BodyError as problem:
             raise _error(req, str(problem), status=status) from None
         except httpx.TransportError as exc:
             raise _error(req, _network_message(exc, self._settings), status=status) from None
@@ -461,7 +452,7 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClient:
+def _make_client(settings: FetchSettings, allow: AllowList) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=_POOL_FACTOR * settings.concurrency,
         max_keepalive_connections=_POOL_FACTOR * settings.concurrency,
@@ -473,10 +464,10 @@ def _make_client(settings: FetchSettings, allow: _AllowList) -> httpx.AsyncClien
         write=settings.read_timeout,
         pool=settings.total_timeout,
     )
-    backend = _GuardedBackend(allow)
+    backend = GuardedBackend(allow)
     ssl_context = httpx.create_ssl_context(trust_env=False)  # loads the CA bundle once
     shards = [
-        _GuardedTransport(backend, limits=limits, ssl_context=ssl_context)
+        GuardedTransport(backend, limits=limits, ssl_context=ssl_context)
         for _ in range(_shard_count(settings.concurrency))
     ]
     return httpx.AsyncClient(
@@ -538,172 +529,6 @@ async def _post_form(
         return f"{type(exc).__name__}: {redact(str(exc)) or 'request failed'}"
 
 
-# -- the address check (SSRF) ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _AllowList:
-    hosts: frozenset[str]
-    networks: tuple[IPNetwork, ...]
-
-    @classmethod
-    def parse(cls, entries: Iterable[str]) -> _AllowList:
-        try:
-            return cls(*parse_allow(entries))
-        except ValueError as exc:
-            raise ConfigError(str(exc), key="allow") from None
-
-    def allows_host(self, host: str) -> bool:
-        return host_name(host) in self.hosts
-
-    def allows_address(self, address: IPAddress) -> bool:
-        return any(
-            candidate in network
-            for candidate in _embedded(address)
-            for network in self.networks
-            if candidate.version == network.version
-        )
-
-
-def _embedded(address: IPAddress) -> list[IPAddress]:
-    """The address and any IPv4 address it carries (mapped, 6to4, Teredo, NAT64)."""
-    found: list[IPAddress] = [address]
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            found.append(address.ipv4_mapped)
-        if address.sixtofour is not None:
-            found.append(address.sixtofour)
-        if address.teredo is not None:
-            found.append(address.teredo[1])
-        if address in _NAT64:
-            found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return found
-
-
-def refusal(address: IPAddress) -> str | None:
-    """Why connecting to `address` is refused by default, or None for a public address."""
-    candidates = _embedded(address)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # A socket given ::ffff:a.b.c.d talks IPv4 to a.b.c.d; only that address counts.
-        candidates = [address.ipv4_mapped]
-    # An embedded IPv4 is what a gateway would connect to, so it is judged first.
-    for candidate in reversed(candidates):
-        reason = _reason(candidate)
-        if reason is not None:
-            shown = str(address) if candidate == address else f"{address} ({candidate})"
-            return f"{shown} is {reason}"
-    return None
-
-
-def _reason(address: IPAddress) -> str | None:
-    checks = (
-        (address.is_loopback, "a loopback address"),
-        (address.is_unspecified, "an unspecified address"),
-        (address.is_link_local, "a link-local address"),
-        (address.is_multicast, "a multicast address"),
-        (address.is_private, "a private address"),
-        (address.is_reserved, "a reserved address"),
-        (not address.is_global, "not a public address"),
-    )
-    return next((reason for failed, reason in checks if failed), None)
-
-
-class _NetworkRefusal(Exception):
-    """Raised inside the transport; not an httpcore error, so httpx lets it through."""
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves once, checks every address, and connects to an address it checked.
-
-    Checking at connection time, inside the pool, covers every redirect hop and
-    DNS rebinding (the name is not resolved a second time by someone else). TLS still
-    uses the host name: httpcore calls start_tls with the origin's host for SNI.
-    """
-
-    def __init__(self, allow: _AllowList) -> None:
-        self._allow = allow
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await _resolve(host, port, timeout)
-        if not self._allow.allows_host(host):
-            for address in addresses:
-                reason = refusal(address)
-                if reason is not None and not self._allow.allows_address(address):
-                    # Name the setting that lifts the refusal: a feed on the operator's own
-                    # network is a normal thing to want.
-                    raise _NetworkRefusal(
-                        f'refused: {reason} (to fetch it anyway, add "{host_name(host)}" '
-                        "to [fetch] allow in the config)"
-                    )
-        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc  # try the next address of a multi-homed host
-        assert failure is not None  # _resolve never returns an empty list
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise _NetworkRefusal("refused: unix sockets are never used for feeds")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-async def _resolve(host: str, port: int, timeout: float | None) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except TimeoutError:
-        raise _NetworkRefusal(f"could not resolve {host} within {timeout:g} s") from None
-    except (socket.gaierror, UnicodeError):
-        raise _NetworkRefusal(f"could not resolve host {host}") from None
-    addresses: dict[IPAddress, None] = {}
-    for _family, _type, _proto, _name, sockaddr in infos:
-        # sockaddr[0] of an IPv6 link-local address may carry a "%scope" suffix.
-        addresses[ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])] = None
-    if not addresses:
-        raise _NetworkRefusal(f"could not resolve host {host}")
-    return list(addresses)
-
-
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport over a pool that connects through `_GuardedBackend`.
-
-    httpx 0.28 takes no network backend, so the pool it built is replaced by one that
-    uses ours; the SSRF tests against a real server fail if this ever stops working.
-    """
-
-    def __init__(
-        self, backend: _GuardedBackend, *, limits: httpx.Limits, ssl_context: ssl.SSLContext
-    ) -> None:
-        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=backend,
-        )
-
-
 # httpcore's pool spends CPU on every request in proportion to the connections it holds
 # (TRAPS 11: ~10 ms a request at 100 connections, ~1 ms at 50 or fewer), so a run spreads
 # its origins over several pools, one for about this many concurrent requests.
@@ -752,166 +577,3 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         for shard in self._shards:
             await shard.aclose()
-
-
-# -- the body -----------------------------------------------------------------------------
-
-
-class _BodyError(Exception):
-    """The body cannot be accepted; the message is for the user."""
-
-
-class _Decoder(Protocol):
-    def feed(self, data: bytes, limit: int) -> bytes: ...
-    def finish(self, limit: int) -> bytes: ...
-
-
-async def _read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _BodyError(f"response larger than {_size(max_bytes)}")
-    decoder = _decoder_for(response.headers.get("content-encoding", ""))
-    received = 0
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if received > max_bytes:
-            raise _BodyError(f"response larger than {_size(max_bytes)}")
-        # Ask for one byte more than still fits: getting it proves the body is too large.
-        body += decoder.feed(chunk, max_bytes - len(body) + 1)
-        _check_decoded(body, max_bytes)
-    body += decoder.finish(max_bytes - len(body) + 1)
-    _check_decoded(body, max_bytes)
-    return bytes(body)
-
-
-# A body no larger than this that was not read (a 304, a redirect, an error page) is read
-# and dropped before the response is closed: httpcore closes a connection whose response
-# was not read to the end, so without this every 304 of a warm run opened a new one. A
-# server that is slow to send it loses its connection instead of holding up the result.
-_DRAIN_BYTES = 64 * 1024
-_DRAIN_SECONDS = 0.5
-
-
-async def _release(response: httpx.Response) -> None:
-    try:
-        declared = response.headers.get("content-length", "0")
-        short = declared.isdigit() and int(declared) <= _DRAIN_BYTES
-        if short and not response.is_stream_consumed:
-            with contextlib.suppress(TimeoutError, httpx.HTTPError):
-                async with asyncio.timeout(_DRAIN_SECONDS):
-                    await _drain(response)
-    finally:
-        await response.aclose()
-
-
-async def _drain(response: httpx.Response) -> None:
-    received = 0
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if received > _DRAIN_BYTES:
-            return
-
-
-def _check_decoded(body: bytearray, max_bytes: int) -> None:
-    if len(body) > max_bytes:
-        raise _BodyError(f"decompressed body larger than {_size(max_bytes)}")
-
-
-def _decoder_for(header: str) -> _Decoder:
-    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
-    codings = [c for c in codings if c != "identity"]
-    if len(codings) > 1:
-        raise _BodyError(f"stacked content encodings ({', '.join(codings)}) are not accepted")
-    coding = codings[0] if codings else "identity"
-    if coding in ("gzip", "x-gzip"):
-        return _ZlibDecoder("gzip", zlib.MAX_WBITS | 16)
-    if coding == "deflate":
-        return _DeflateDecoder()
-    if coding == "br" and _BROTLI_BOUNDED:
-        return _BrotliDecoder()
-    if coding == "identity":
-        return _Identity()
-    raise _BodyError(f"unsupported content encoding {coding!r}")
-
-
-class _Identity:
-    def feed(self, data: bytes, limit: int) -> bytes:
-        return data
-
-    def finish(self, limit: int) -> bytes:
-        return b""
-
-
-class _ZlibDecoder:
-    def __init__(self, name: str, wbits: int) -> None:
-        self._name = name
-        self._zlib = zlib.decompressobj(wbits)
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        try:
-            out = self._zlib.decompress(data, limit)
-        except zlib.error as exc:
-            raise _BodyError(f"could not decompress the {self._name} body ({exc})") from None
-        if self._zlib.unconsumed_tail:
-            # Output hit the limit with input left over: the body is too large.
-            return out + b"\0"
-        return out
-
-    def finish(self, limit: int) -> bytes:
-        if not self._zlib.eof:
-            raise _BodyError(f"the {self._name} body is truncated")
-        return self._zlib.flush(limit)
-
-
-class _DeflateDecoder:
-    """HTTP "deflate" is meant to be zlib-wrapped, but many servers send raw deflate."""
-
-    def __init__(self) -> None:
-        self._head = b""
-        self._inner: _ZlibDecoder | None = None
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        if self._inner is None:
-            self._head += data
-            if len(self._head) < 2:
-                return b""
-            zlib_wrapped = self._head[0] & 0x0F == 8 and int.from_bytes(self._head[:2]) % 31 == 0
-            self._inner = _ZlibDecoder(
-                "deflate", zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS
-            )
-            data, self._head = self._head, b""
-        return self._inner.feed(data, limit)
-
-    def finish(self, limit: int) -> bytes:
-        if self._inner is None:
-            raise _BodyError("the deflate body is truncated")
-        return self._inner.finish(limit)
-
-
-class _BrotliDecoder:
-    def __init__(self) -> None:
-        self._brotli = brotli.Decompressor()
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        try:
-            out: bytes = self._brotli.process(data, output_buffer_limit=limit)
-        except brotli.error as exc:
-            raise _BodyError(f"could not decompress the br body ({exc})") from None
-        if not self._brotli.can_accept_more_data():
-            # Output hit the limit with more still pending: the body is too large.
-            return out + b"\0"
-        return out
-
-    def finish(self, limit: int) -> bytes:
-        if not self._brotli.is_finished():
-            raise _BodyError("the br body is truncated")
-        return b""
-
-
-def _size(count: int) -> str:
-    if count % _MIB == 0:
-        return f"{count // _MIB} MiB"
-    if count % 1024 == 0:
-        return f"{count // 1024} KiB"
-    return f"{count} bytes"

@@ -18,7 +18,7 @@ run in this fixed order, each on the output of the one before:
 6. title: markup stripped, entities decoded, site-name suffix removed, never empty.
 7. dates: aware UTC; missing or far-future → first-seen; updated never before published.
 8. authors and via: the originating organisation is the author, a republisher is via.
-9. identity: item key and content hash (`aggregator.identity`).
+9. identity: item key and content hash (`aggregator.normalise.identity`).
 
 Every decision is written into `Item.notes` as a short sentence with stable wording.
 """
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from aggregator import identity
 from aggregator.model import Attribution, DateOrder, Item, RawEntry, SourceKind, SourceSpec
+from aggregator.normalise import identity
 from aggregator.normalise.authors import KnownOrganisations, decide_authors, known_organisations
 from aggregator.normalise.boilerplate import Removal, strip_boilerplate
 from aggregator.normalise.budget import within_budget
@@ -50,8 +50,8 @@ from aggregator.normalise.html import (
 from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
 from aggregator.normalise.text import clean_text, first_words, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
+from aggregator.normalise.urlparts import hostname
 from aggregator.normalise.urls import canonicalise
-from aggregator.urlparts import hostname
 
 __all__ = [
     "DEFAULT_OPTIONS",

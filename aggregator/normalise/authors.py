@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
-from aggregator import identity
+from aggregator.normalise import identity
 from aggregator.normalise.rules import NO_EXCLUSIONS, NotOrganisations, OrganisationRule
 from aggregator.normalise.text import clean_text
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from aggregator.identity import fold
 from aggregator.normalise.html import looks_like_html, paragraphs, sanitise
+from aggregator.normalise.identity import fold
 from aggregator.normalise.text import clean_text, first_words
 
 UNTITLED = "Untitled"

@@ -181,7 +181,7 @@ def feed_id_for(info: FeedInfo, path: str) -> str:
 
     A sub-feed of a feed whose id is one of our URLs is identified by its own URL (an id
     under our base URL names a file we write); under an opaque id (urn:, tag:) it gets a
-    part of that id. Per-source feeds take the id `aggregator.sourcefeed` gives them.
+    part of that id. Per-source feeds take the id `aggregator.sources.feeds` gives them.
     """
     if path == INDEX_PATH or path.startswith("archive/"):
         return info.id

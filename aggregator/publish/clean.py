@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from aggregator.identity import entry_id as derive_entry_id
 from aggregator.model import Attribution, Entry, ViaLink
+from aggregator.normalise.identity import entry_id as derive_entry_id
 from aggregator.normalise.text import strip_controls
-from aggregator.sourcefeed import is_absolute_iri, output_url, source_feed
-from aggregator.urlparts import is_http_url
+from aggregator.normalise.urlparts import is_http_url
+from aggregator.sources.feeds import is_absolute_iri, output_url, source_feed
 
 # A URL holds no control at all (C0, DEL, C1) nor any character XML cannot hold.
 _CONTROL_IN_URL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -192,7 +192,7 @@ _NO_SOURCE_UPDATED = datetime.min.replace(tzinfo=UTC)
 def _source_ref(attribution: Attribution, base_url: str) -> tuple[SourceRef, tuple[str, ...]]:
     """What atom:source says that depends on the source alone, and the repairs it took."""
     notes = _Notes("")
-    # The one derivation of a source's feed (aggregator.sourcefeed): an id that is no
+    # The one derivation of a source's feed (aggregator.sources.feeds): an id that is no
     # absolute IRI gives way to the URL of our feed of the source, which publish_all
     # writes for every source seen, under the very same id; a source without a web page
     # of its own (a seed) links to that feed too.

@@ -34,7 +34,7 @@ from aggregator.publish.clean import PublishedEntry, entry_slug, xml_text
 from aggregator.publish.info import FeedInfo
 from aggregator.publish.jsonfeed import JSON_PATH
 from aggregator.publish.opml import OPML_PATH
-from aggregator.sourcefeed import source_feed_path
+from aggregator.sources.feeds import source_feed_path
 
 if TYPE_CHECKING:
     import jinja2

@@ -36,7 +36,7 @@ class SourceInfo:
     title: str | None = None
     site_link: str | None = None
     tags: tuple[str, ...] = ()
-    feed_id: str | None = None  # the id its own feed gave itself (aggregator.sourcefeed)
+    feed_id: str | None = None  # the id its own feed gave itself (aggregator.sources.feeds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

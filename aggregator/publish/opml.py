@@ -8,7 +8,7 @@ from lxml import etree
 
 from aggregator.publish.clean import http_url, xml_text
 from aggregator.publish.info import FeedInfo, SourceInfo
-from aggregator.sourcefeed import source_feed
+from aggregator.sources.feeds import source_feed
 
 OPML_PATH = "sources.opml"
 

@@ -16,7 +16,7 @@ from aggregator.publish.atom import HTML_PATH, AtomDocument
 from aggregator.publish.clean import PublishedEntry, http_url
 from aggregator.publish.html import DIRECTORY_PATH, Directory, Link, RiverPage, html_path
 from aggregator.publish.info import SourceInfo
-from aggregator.sourcefeed import source_feed_path, tag_feed_path
+from aggregator.sources.feeds import source_feed_path, tag_feed_path
 
 HTML_PAGE_SIZE = 100  # entries per archive page
 TAG_SOURCES_SHOWN = 12  # sources named at the top of a tag's page: the entries come first

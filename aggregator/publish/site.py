@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 
 from aggregator.model import Entry
-from aggregator.parallel import parallel_map
 from aggregator.publish.archive import archive_documents, newest_archive_link
 from aggregator.publish.atom import (
     EPOCH,
@@ -49,7 +48,8 @@ from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
 from aggregator.publish.jsonfeed import JSON_PATH, render_json_feed
 from aggregator.publish.opml import OPML_PATH, render_opml
 from aggregator.publish.pages import Group, archive_river, directory, group_pages, index_page
-from aggregator.sourcefeed import source_feed, tag_feed_path
+from aggregator.runtime.parallel import parallel_map
+from aggregator.sources.feeds import source_feed, tag_feed_path
 
 # Files of sources, tags and entries that are gone, and HTML archive pages that a month no
 # longer fills; (folder, pattern).
@@ -136,7 +136,7 @@ def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> lis
 
 def _groups(info: FeedInfo, sources: Sequence[SourceInfo]) -> dict[str, Group]:
     """One feed per source and one per tag; tags that slugify alike share a feed. A
-    source's feed has the id its entries' atom:source names (`aggregator.sourcefeed`)."""
+    source's feed has the id its entries' atom:source names (`aggregator.sources.feeds`)."""
     groups: dict[str, Group] = {}
     for source in sources:
         title = source.title or source.id

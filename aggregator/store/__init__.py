@@ -27,10 +27,10 @@ from typing import Any
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
-from aggregator.readstate import SeedFileRecord, SourceEntries
-from aggregator.sourcefeed import source_feed
+from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import Database, Row, SQLiteDatabase
+from aggregator.store.readstate import SeedFileRecord, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -181,7 +181,7 @@ def _source_params(state: SourceState) -> dict[str, Any]:
 
 def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
     """atom:source data for items of this source; `feed_id_base` is the base URL the
-    output is served from (`aggregator.sourcefeed` derives the id from it)."""
+    output is served from (`aggregator.sources.feeds` derives the id from it)."""
     feed = source_feed(
         state.id,
         base_url=feed_id_base,
@@ -608,7 +608,7 @@ class Store:
         with self._wrap("count items"):
             return int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
 
-    # -- what was read (aggregator.readstate) ----------------------------------------
+    # -- what was read (aggregator.store.readstate) ----------------------------------------
 
     def seed_files(self) -> dict[str, SeedFileRecord]:
         """Every seeds-folder file as last read, by path."""

@@ -18,7 +18,7 @@ What this adapter adds to the shared SQL:
   (SQLite's REAL is 8 bytes) and ``TEXT`` compares byte-wise (``COLLATE "C"``, SQLite's
   BINARY), so keys, ids and dates sort the same in both databases whatever the
   database's locale;
-* `AdvisoryLock`, the writer lock several machines can share (see `aggregator.locking`).
+* `AdvisoryLock`, the writer lock several machines can share (see `aggregator.runtime.locking`).
 
 Credentials never reach a message: locations are redacted by the caller and the password
 is scrubbed from driver messages.

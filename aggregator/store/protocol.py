@@ -4,7 +4,7 @@
 one of them: `pipeline.run_once` hands its `Store` to stages typed with these, so mypy
 proves it. A new backend is one module that
 implements these methods; the decisions themselves never see a store: they get a frozen
-snapshot loaded before deciding (`pipeline.load_view`) and are tested with none.
+snapshot loaded before deciding (`dedupe.plan.load_view`) and are tested with none.
 
 Split by stage, so each says what it may touch:
 
@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from aggregator.model import SourceSpec
-from aggregator.readstate import SeedFileRecord, SourceEntries
 from aggregator.store.articles import CachedArticle, CachedRobots
+from aggregator.store.readstate import SeedFileRecord, SourceEntries
 
 if TYPE_CHECKING:
     from aggregator.store import (

@@ -156,7 +156,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
     ),
     (
-        # Issue 16. Reading costs what changed (aggregator.readstate): each seeds file as it
+        # Issue 16. Reading costs what changed (aggregator.store.readstate): each seeds file as it
         # was last read, and a digest of each raw entry of a feed when last cleaned.
         """
         CREATE TABLE seed_files (

@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aggregator.collect import SOURCE_CONFIGS_META, afresh, reconfigured
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.locking import WriterLock
+from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, is_due, reconfigured
 from aggregator.pipeline import RunOptions, run_once
-from aggregator.policy import is_due
-from aggregator.status import status_dict
+from aggregator.runtime.locking import WriterLock
+from aggregator.runtime.status import status_dict
 from aggregator.store import Store, now_utc, open_store
 
 log = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ class Daemon:
         fingerprint = seeds_fingerprint(self.settings.seeds)
         seeds_changed = fingerprint != self._seeds_seen
         states = {s.id: s for s in store.sources()}
-        # A source the operator reconfigured (SIGHUP) starts afresh: see pipeline._due.
+        # A source the operator reconfigured (SIGHUP) starts afresh: see policy.due_sources.
         changed = reconfigured(
             self.settings, json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
         )
@@ -231,7 +230,7 @@ class Daemon:
     async def run(self, *, schedule: bool, listen: socket.socket | None = None) -> None:
         """Tick on a schedule and serve the output folder on `listen` (already bound, so
         a port in use is found before anything starts), until SIGTERM or SIGINT."""
-        from aggregator.schedule import start_scheduler
+        from aggregator.runtime.schedule import start_scheduler
 
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()

@@ -21,6 +21,7 @@ The rules, in the order `next_check_at` applies them:
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import logging
 import random
 import re
@@ -30,10 +31,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aggregator.exceptions import FetchError, SourceError
-from aggregator.model import FeedMeta, SourceKind
+from aggregator.model import FeedMeta, SourceKind, SourceSpec
 
 if TYPE_CHECKING:  # records only: no store or HTTP code is loaded for them
-    from aggregator.config import FetchConfig
+    from aggregator.config import FetchConfig, Settings
     from aggregator.ingest.http import FetchOutcome
     from aggregator.store import SourceState
 
@@ -44,10 +45,17 @@ __all__ = [
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_RETRY_AFTER_CAP",
     "JITTER_SPREAD",
+    "SOURCE_CONFIGS_META",
+    "Due",
     "Fetched",
+    "afresh",
+    "config_key",
+    "config_keys",
     "due_at",
+    "due_sources",
     "is_due",
     "next_check_at",
+    "reconfigured",
     "refresh_hint",
     "retry_after",
     "state_after",
@@ -225,6 +233,81 @@ def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force:
         return True
     at = due_at(state, min_interval=min_interval)
     return at is None or at <= now
+
+
+# -- a changed config starts a source afresh -------------------------------------------------
+
+# Store meta: a key per remote source of its config (and [fetch]) as of the last run, so a
+# run can tell the operator changed something since: a source refused, failing or gone
+# under the old config is worth trying again now, not after its backoff.
+SOURCE_CONFIGS_META = "source_configs"
+
+
+def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
+    return hashlib.sha256(repr((source, fetch)).encode()).hexdigest()[:16]
+
+
+def config_keys(settings: Settings) -> dict[str, str]:
+    return {s.id: config_key(s, settings.fetch) for s in settings.sources}
+
+
+def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:
+    """Sources whose config or `[fetch]` changed since the last run recorded them."""
+    return {sid for sid, key in config_keys(settings).items() if last.get(sid, key) != key}
+
+
+def afresh(state: SourceState, source: SourceSpec) -> SourceState:
+    """A reconfigured source's state with its backoff cleared (and a 410's disabling
+    lifted); a healthy source's state is left as it is."""
+    if not state.error_count and state.disabled_reason is None:
+        return state
+    return replace(
+        state, error_count=0, next_check_at=None, disabled_reason=None, enabled=source.enabled
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The remote sources to fetch now, and when the others are."""
+
+    due: tuple[SourceState, ...]
+    states: tuple[SourceState, ...]  # those reconfigured, started afresh
+    not_due: int
+    next_due: datetime | None
+
+
+def due_sources(
+    settings: Settings,
+    states: Mapping[str, SourceState],
+    last_configs: Mapping[str, str],
+    *,
+    now: datetime,
+    force: bool,
+) -> Due:
+    """The remote sources to fetch now (pure). `force` (named with `--only`, or `--all`):
+    each enabled source now, whatever its schedule. A source whose config (or `[fetch]`)
+    changed since the last run (`last_configs`) starts afresh: a refusal, failure or 410
+    under the old config says nothing about the new one."""
+    sources = {s.id: s for s in settings.sources}
+    restarted = {}
+    for source_id in reconfigured(settings, last_configs) & states.keys():
+        state = states[source_id]
+        fresh = afresh(state, sources[source_id])
+        if fresh is not state:
+            restarted[source_id] = fresh
+    min_interval = settings.fetch.min_interval
+    due = []
+    not_due = 0
+    next_due: datetime | None = None
+    for state in (restarted.get(sid, s) for sid, s in states.items()):
+        if is_due(state, now=now, min_interval=min_interval, force=force or state.id in restarted):
+            due.append(state)
+        elif state.enabled:
+            not_due += 1
+            at = due_at(state, min_interval=min_interval)
+            if at is not None and (next_due is None or at < next_due):
+                next_due = at
+    return Due(tuple(due), tuple(restarted.values()), not_due, next_due)
 
 
 # -- a source's state after this run ---------------------------------------------------------

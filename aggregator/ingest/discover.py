@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import lxml.html
 from lxml import etree
 
-from aggregator import eventloop
-from aggregator.collect import fetch_settings
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, ParseError
+from aggregator.ingest.collect import fetch_settings
+from aggregator.normalise.urlparts import is_http_url, join_url
 from aggregator.parse import parse_feed
-from aggregator.urlparts import is_http_url, join_url
+from aggregator.runtime import eventloop
 
 __all__ = ["USUAL_PATHS", "Checked", "check_feed", "feed_links", "same_document"]
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aggregator import eventloop
-from aggregator.config import FetchConfig, Settings, slugify
+from aggregator.config import Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
+from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import (
     SEED_TEXT_SOURCE,
     FeedMeta,
@@ -22,9 +22,9 @@ from aggregator.model import (
     SourceSpec,
 )
 from aggregator.parse import parse_feed
-from aggregator.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
-from aggregator.seedtext import decode_text, parse_seed_document
+from aggregator.runtime import eventloop
 from aggregator.store import SourceState
+from aggregator.store.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
 
 if TYPE_CHECKING:
     from aggregator.ingest.http import FetchOutcome, FetchSettings
@@ -55,7 +55,7 @@ def seed_feed_source_id(relpath: str) -> str:
 @dataclass(frozen=True, slots=True)
 class SeedReading:
     """The seeds folder in this run: a `SourceRead` per source, holding only the files
-    that changed since they were last read (`aggregator.readstate`), and what to
+    that changed since they were last read (`aggregator.store.readstate`), and what to
     remember."""
 
     reads: tuple[SourceRead, ...] = ()
@@ -199,37 +199,6 @@ def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) ->
 
 
 # -- fetching remote feeds ------------------------------------------------------------------
-
-
-# -- a changed config starts a source afresh -------------------------------------------------
-
-# Store meta: a key per remote source of its config (and [fetch]) as of the last run, so a
-# run can tell the operator changed something since: a source refused, failing or gone
-# under the old config is worth trying again now, not after its backoff.
-SOURCE_CONFIGS_META = "source_configs"
-
-
-def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
-    return hashlib.sha256(repr((source, fetch)).encode()).hexdigest()[:16]
-
-
-def config_keys(settings: Settings) -> dict[str, str]:
-    return {s.id: config_key(s, settings.fetch) for s in settings.sources}
-
-
-def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:
-    """Sources whose config or `[fetch]` changed since the last run recorded them."""
-    return {sid for sid, key in config_keys(settings).items() if last.get(sid, key) != key}
-
-
-def afresh(state: SourceState, source: SourceSpec) -> SourceState:
-    """A reconfigured source's state with its backoff cleared (and a 410's disabling
-    lifted); a healthy source's state is left as it is."""
-    if not state.error_count and state.disabled_reason is None:
-        return state
-    return replace(
-        state, error_count=0, next_check_at=None, disabled_reason=None, enabled=source.enabled
-    )
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:

@@ -25,7 +25,7 @@ from lxml import etree
 
 from aggregator.config import TAG_SEPARATORS, tag_problem
 from aggregator.exceptions import ConfigError
-from aggregator.urlparts import split_url
+from aggregator.normalise.urlparts import split_url
 
 __all__ = ["OpmlSource", "find_duplicates", "read_opml", "write_opml"]
 

@@ -12,9 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aggregator import __version__, eventloop
+from aggregator import __version__
 from aggregator.config import Settings
-from aggregator.entries import build_entries
 from aggregator.model import Entry, Item
 from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
 from aggregator.publish.atom import EPOCH, INDEX_PATH
@@ -26,7 +25,9 @@ from aggregator.publish.clean import (
     newest_first,
     prepare_entry,
 )
+from aggregator.publish.entries import build_entries
 from aggregator.publish.site import LazyEntries
+from aggregator.runtime import eventloop
 from aggregator.store import Store, attribution_for, load_date
 
 
@@ -278,7 +279,7 @@ def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
     topics = [p for p in published.written if p.endswith(".atom")]
     if not hub or not topics:
         return []
-    from aggregator.websub import ping_hub  # httpx: only when there is a hub to ping
+    from aggregator.publish.websub import ping_hub  # httpx: only when there is a hub to ping
 
     info = feed_info(settings)
     return eventloop.run(ping_hub(hub, [info.url(p) for p in topics]))

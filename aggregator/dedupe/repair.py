@@ -15,9 +15,10 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aggregator import dedupe, identity
+from aggregator import dedupe
 from aggregator.config import Settings
 from aggregator.exceptions import RepairError
+from aggregator.normalise import identity
 from aggregator.store import Decision, Store, StoredItem
 from aggregator.store.protocol import MatchStore, RulesStore
 

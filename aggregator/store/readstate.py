@@ -29,8 +29,8 @@ from aggregator import __version__
 from aggregator.model import Attribution, RawEntry
 
 if TYPE_CHECKING:  # the store imports the records: no cleaning code loaded for them
-    from aggregator.filters import ItemFilter
     from aggregator.normalise import NormaliseOptions
+    from aggregator.normalise.filters import ItemFilter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

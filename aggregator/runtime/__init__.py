@@ -1,0 +1,1 @@
+"""Running the aggregator: event loop, processes, progress, memory, locking, logging, the daemon."""
