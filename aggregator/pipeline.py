@@ -181,6 +181,7 @@ def gather(
     and the full-text caches, so several processes may gather at once. `should_stop` is
     asked once the sources are fetched; a stopped gather cleans nothing.
     """
+    filters = compile_filters_of(settings)  # a bad pattern stops before any work
     warnings: list[str] = []
 
     def wanted(source_id: str) -> bool:
@@ -221,6 +222,7 @@ def gather(
         store,
         settings=settings,
         options=normalise_options(settings, reads, known),
+        filters=filters,
         known=known,
         now=now,
         warnings=warnings,
@@ -264,6 +266,7 @@ def _clean(
     *,
     settings: Settings,
     options: Mapping[str, NormaliseOptions],
+    filters: Mapping[str, ItemFilter],
     known: tuple[str, ...],
     now: datetime,
     warnings: list[str],
@@ -273,7 +276,6 @@ def _clean(
     a feed, only the entries whose raw content changed since it was last cleaned under
     the same fingerprint are cleaned (`aggregator.store.readstate`); the others count as
     unchanged. Text seeds are told apart by file instead (`collect.read_seeds`)."""
-    filters = compile_filters_of(settings)
     ready = [(at, r) for at, r in enumerate(reads) if r.parsed is not None and r.error is None]
     feeds = [r.spec.id for _, r in ready if r.spec.kind is not SourceKind.SEED_TEXT]
     previous = store.source_entries(feeds) if feeds else {}

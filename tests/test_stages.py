@@ -14,7 +14,7 @@ from aggregator import pipeline
 from aggregator.config import FetchConfig, Settings
 from aggregator.dedupe import repair, signature_of
 from aggregator.dedupe.plan import StoredView, Tally, plan_items
-from aggregator.exceptions import FetchError
+from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import policy
 from aggregator.ingest.http import FetchOutcome, Validators
 from aggregator.ingest.policy import Fetched, state_after
@@ -317,3 +317,16 @@ def test_gather_of_a_batch_reads_only_its_sources(tmp_path: Path, only: list[str
         store.close()
     assert [c.read.spec.id for c in gathered.sources] == only
     assert [i.title for i in gathered.items] == (["One"] if only else [])
+
+
+def test_a_bad_filter_stops_gathering_before_any_work(tmp_path: Path) -> None:
+    _seeds(tmp_path / "seeds")
+    source = SourceSpec(id="news", url="https://news.example/feed", filters={"exlude": ["x"]})
+    settings = replace(_settings(tmp_path), sources=(source,))
+    store = open_store(settings.db)
+    try:
+        with pytest.raises(ConfigError, match="unknown key"):
+            pipeline.gather(settings, store, now=NOW)
+        assert store.sources() == []
+    finally:
+        store.close()
