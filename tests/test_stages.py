@@ -260,20 +260,25 @@ def _settings(root: Path) -> Settings:
     return Settings(seeds=root / "seeds", out=root / "feeds", db=str(root / "db.sqlite"))
 
 
-def test_gather_stores_no_item_and_the_stages_publish_what_a_run_does(tmp_path: Path) -> None:
+def test_gather_stores_no_item_and_the_stages_publish_what_a_run_does(
+    tmp_path: Path, db_url: str
+) -> None:
+    """On each backend, gather then commit then publish (a worker's way) gives what
+    `run_once` gives on SQLite, byte for byte."""
     staged, whole = tmp_path / "staged", tmp_path / "whole"
     for root in (staged, whole):
         root.mkdir()
         _seeds(root / "seeds")
-    store = open_store(_settings(staged).db)
+    settings = replace(_settings(staged), db=db_url)
+    store = open_store(settings.db)
     try:
-        gathered = pipeline.gather(_settings(staged), store, now=NOW)
+        gathered = pipeline.gather(settings, store, now=NOW)
         assert len(gathered.items) == 2
         assert store.item_count() == 0 and store.seed_files() == {}
-        committed = pipeline.commit(_settings(staged), store, gathered, now=NOW)
+        committed = pipeline.commit(settings, store, gathered, now=NOW)
         assert committed.stored and committed.counts["new"] == 2
         assert store.item_count() == 2 and len(store.seed_files()) == 2
-        pipeline.publish(_settings(staged), store, now=NOW)
+        pipeline.publish(settings, store, now=NOW)
     finally:
         store.close()
     store = open_store(_settings(whole).db)
