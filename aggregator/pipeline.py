@@ -192,6 +192,8 @@ def gather(
     for unknown in sorted(set(only or ()) - named):  # a typo would silently do nothing
         warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
     reads = [r for r in reading.reads if wanted(r.spec.id)]
+    records, gone = reading.records, reading.gone
+    del reading  # the raw entries are let go once cleaned (below)
     specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
     last = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
@@ -228,9 +230,10 @@ def gather(
         warnings=warnings,
         reread=options.reread,
     )
+    del reads
     release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
-        progress("clean", len(reads), len(reads))
+        progress("clean", len(cleaned), len(cleaned))
 
     # Teasers get their article before merging, so stories match on the article (issue 18).
     items = [i for c in cleaned for i in c.items]
@@ -239,8 +242,8 @@ def gather(
     ran = {c.read.spec.id for c in cleaned}
     return Gathered(
         sources=tuple(cleaned),
-        seed_files=tuple(f for f in reading.records if f.source_id in ran),
-        gone=reading.gone,
+        seed_files=tuple(f for f in records if f.source_id in ran),
+        gone=gone,
         unfinished=full.unfinished,
         organisations=organisations,
         configured=tuple(specs),
