@@ -1,9 +1,9 @@
 """A run: stages with values between them, and this module only sequences them.
 
     gather   sources ─► read seeds / fetch due remote ─► parse        (collect)
-                     ─► normalise + filter ─► full text                (cleaning in workers)
+                     ─► normalise + filter ─► full text ─► signatures  (CPU in workers)
              -> `Gathered`: frozen, nothing stored but source bookkeeping rows
-    commit   a read-only snapshot of the store (`load_view`)
+    commit   a read-only snapshot of the store (`dedupe.plan.load_view`)
              ─► match: the dedupe plan, a pure function of items and snapshot (`plan_items`)
              ─► store items, moves, shared links, what was read, each source's state
                 with its next-due time (`policy.state_after`)
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator.config import Settings
-from aggregator.dedupe import repair
-from aggregator.dedupe.plan import Tally, load_view, plan_items
+from aggregator.dedupe import Signature, repair
+from aggregator.dedupe.plan import Tally, load_view, plan_items, signatures_for
 from aggregator.exceptions import FetchError, ParseError
 from aggregator.fulltext import complete_items, reread_next_time
 from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
@@ -136,6 +136,8 @@ class Gathered:
     """The gather stage's result: every source read, parsed and cleaned, nothing stored."""
 
     sources: tuple[Cleaned, ...] = ()
+    # Of the items new or changed when gathered, by key (`dedupe.plan.signatures_for`).
+    signatures: Mapping[str, Signature] = field(default_factory=dict)
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
     unfinished: frozenset[str] = frozenset()  # sources with full-text pages left
@@ -239,9 +241,15 @@ def gather(
     items = [i for c in cleaned for i in c.items]
     full = complete_items(settings, store, items, now=now, fetch=not options.dry_run)
     cleaned = [_completed(c, full.items, full.unfinished) for c in cleaned]
+    # Signatures here, in parallel and with no lock held, so that commit stays cheap.
+    items = [i for c in cleaned for i in c.items]
+    signatures = signatures_for(
+        items, store.known_items(i.key for i in items), parallel_from=PARALLEL_MIN_ENTRIES
+    )
     ran = {c.read.spec.id for c in cleaned}
     return Gathered(
         sources=tuple(cleaned),
+        signatures=signatures,
         seed_files=tuple(f for f in records if f.source_id in ran),
         gone=gone,
         unfinished=full.unfinished,
@@ -472,15 +480,15 @@ def commit(
         view,
         now=now,
         never_merge=settings.dedupe.never_merge,
+        signatures=gathered.signatures,
         parallel_from=PARALLEL_MIN_ENTRIES,
     )
     del view
     tallies = [_tally(c, plan.tallies) for c in gathered.sources]
     counts: Counter[str] = Counter()
-    for cleaned, tally in zip(gathered.sources, tallies, strict=True):
-        counts.update(new=tally.new, updated=tally.updated, unchanged=tally.unchanged)
-        counts.update(skipped=tally.skipped)
-        _log_result(cleaned.read, tally)
+    for cleaned, t in zip(gathered.sources, tallies, strict=True):
+        counts.update(new=t.new, updated=t.updated, unchanged=t.unchanged, skipped=t.skipped)
+        _log_result(cleaned.read, t)
     results = tuple(_result(c.read, t) for c, t in zip(gathered.sources, tallies, strict=True))
     decided = Committed(results=results, counts=dict(counts), decisions=plan.decisions)
     if options.dry_run or should_stop():

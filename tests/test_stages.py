@@ -13,7 +13,7 @@ from test_dedupe import FOLLOW_UP, RELEASE, make_item
 from aggregator import pipeline
 from aggregator.config import FetchConfig, Settings
 from aggregator.dedupe import repair, signature_of
-from aggregator.dedupe.plan import StoredView, Tally, plan_items
+from aggregator.dedupe.plan import StoredView, Tally, plan_items, signatures_for
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import policy
 from aggregator.ingest.http import FetchOutcome, Validators
@@ -129,6 +129,28 @@ def test_a_link_shared_with_stored_items_of_the_publisher_is_learnt() -> None:
     plan = plan_items([("council", [second])], view, now=NOW)
     assert plan.learned_links == {index: "council"}
     assert plan.writes[0].entry_id == identity.entry_id(second.key)  # not merged on it
+
+
+def test_signatures_computed_ahead_give_the_same_plan() -> None:
+    """What a worker's gather computes is what the plan would: only the signatures of
+    items new or changed, and the first of each key."""
+    stored = make_item(RELEASE, source="space-agency", origin="1")
+    same = make_item(FOLLOW_UP, source="space-agency", origin="2", title="Funding")
+    copy = make_item(RELEASE, source="wire", origin="w1", via="Wire")
+    changed = make_item(FOLLOW_UP, source="wire", origin="w2", title="Funding agreed")
+    view = StoredView(
+        known={
+            same.key: known(same, "urn:same"),
+            changed.key: known(changed, "urn:changed", content_hash="before"),
+        },
+        entry_sizes={"urn:changed": 1},
+        window=window((stored, "urn:story"), (same, "urn:same"), (changed, "urn:changed")),
+    )
+    items = [same, copy, changed, replace(copy, title="A second copy of the key")]
+    ahead = signatures_for(items, view.known)
+    assert ahead == {copy.key: signature_of(copy), changed.key: signature_of(changed)}
+    run = [("space-agency", items[:1]), ("wire", items[1:])]
+    assert plan_items(run, view, now=NOW, signatures=ahead) == plan_items(run, view, now=NOW)
 
 
 # -- when a source is due, and its state after a fetch ------------------------------------

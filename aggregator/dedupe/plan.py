@@ -28,7 +28,15 @@ from aggregator.runtime.parallel import parallel_map
 from aggregator.store import ItemWrite, KnownItem, LinkUseRow
 from aggregator.store.protocol import MatchStore
 
-__all__ = ["PARALLEL_MIN_ITEMS", "Plan", "StoredView", "Tally", "load_view", "plan_items"]
+__all__ = [
+    "PARALLEL_MIN_ITEMS",
+    "Plan",
+    "StoredView",
+    "Tally",
+    "load_view",
+    "plan_items",
+    "signatures_for",
+]
 
 # Below this many new items, signatures are computed in-process (workers cost ~0.1 s to
 # fork); the pipeline passes its own threshold, the same as cleaning's.
@@ -121,12 +129,17 @@ def plan_items(
     *,
     now: datetime,
     never_merge: Collection[str] = (),
+    signatures: Mapping[str, dedupe.Signature] | None = None,
     parallel_from: int = PARALLEL_MIN_ITEMS,
 ) -> Plan:
     """New, updated or unchanged, then the story of each new item (pure: the store is
     only seen through `view`). `sources` are (source id, its items) in run order;
-    `never_merge` names items kept out of every story (`[dedupe] never_merge`). From
-    `parallel_from` new items on, their signatures are computed in worker processes."""
+    `never_merge` names items kept out of every story (`[dedupe] never_merge`).
+
+    `signatures` are those computed ahead (`signatures_for`, by the gather stage, so the
+    plan itself stays cheap); those missing are computed here, in worker processes from
+    `parallel_from` new items on."""
+    given = signatures or {}
     tallies: dict[str, Counter[str]] = {}
     decisions: list[tuple[str, str, str]] = []
     writes: list[ItemWrite] = []
@@ -151,12 +164,18 @@ def plan_items(
             else:
                 tally["updated"] += 1
                 decisions.append(("updated", source_id, item.title))
-                write, signature = _updated(item, old, now)
+                write, signature = _updated(item, old, now, given.get(item.key))
                 if view.entry_sizes.get(old.entry_id) == 1:
                     alone[item.key] = (write.item, signature, old.entry_id)
                 writes.append(write)
+    new_items = [item for _, item in fresh]
     assigned = _assign_new(
-        fresh, view, now=now, never_merge=never_merge, alone=alone, parallel_from=parallel_from
+        new_items,
+        _signed(new_items, given, parallel_from),
+        view,
+        now=now,
+        never_merge=never_merge,
+        alone=alone,
     )
     for source_id, item in fresh:
         tallies[source_id]["new"] += 1
@@ -176,12 +195,51 @@ def plan_items(
     )
 
 
-def _updated(item: Item, old: KnownItem, now: datetime) -> tuple[ItemWrite, dedupe.Signature]:
+def signatures_for(
+    items: Iterable[Item],
+    known: Mapping[str, KnownItem],
+    *,
+    parallel_from: int = PARALLEL_MIN_ITEMS,
+) -> dict[str, dedupe.Signature]:
+    """The signatures a plan of these items needs: of each key's first item, unless it is
+    stored with the same content (pure CPU work, in worker processes from
+    `parallel_from` items on)."""
+    first: dict[str, Item] = {}
+    for item in items:
+        first.setdefault(item.key, item)
+    todo = [
+        item
+        for item in first.values()
+        if (old := known.get(item.key)) is None or old.content_hash != item.content_hash
+    ]
+    return dict(zip((i.key for i in todo), _signed(todo, {}, parallel_from), strict=True))
+
+
+def _signed(
+    items: Sequence[Item], given: Mapping[str, dedupe.Signature], parallel_from: int
+) -> list[dedupe.Signature]:
+    """The signature of each item: given, or computed."""
+    missing = [item for item in items if item.key not in given]
+    computed = parallel_map(
+        dedupe.signature_of,
+        missing,
+        weight=len(missing),
+        min_weight=parallel_from,
+        chunksize=256,
+    )
+    made = {item.key: sig for item, sig in zip(missing, computed, strict=True)}
+    return [given.get(item.key) or made[item.key] for item in items]
+
+
+def _updated(
+    item: Item, old: KnownItem, now: datetime, signature: dedupe.Signature | None
+) -> tuple[ItemWrite, dedupe.Signature]:
     # The content changed, so the entry's `updated` must move even if the source did not
     # say so.
     updated = item.updated if item.updated > old.updated else now
     changed = replace(item, updated=max(updated, item.published))
-    signature = dedupe.signature_of(changed)
+    # A signature does not read `updated`: one computed ahead from `item` is `changed`'s.
+    signature = signature or dedupe.signature_of(changed)
     write = ItemWrite(
         item=changed,
         entry_id=old.entry_id,
@@ -200,29 +258,22 @@ class _Assigned:
 
 
 def _assign_new(
-    fresh: Sequence[tuple[str, Item]],
+    new_items: Sequence[Item],
+    computed: Sequence[dedupe.Signature],
     view: StoredView,
     *,
     now: datetime,
     never_merge: Collection[str],
     alone: Mapping[str, tuple[Item, dedupe.Signature, str]],
-    parallel_from: int,
 ) -> _Assigned:
-    """The story of each new item; and of each updated item alone in its story, which
-    may now fit another (a teaser whose full text came): it moves there after writing."""
-    if not fresh and not alone:
+    """The story of each new item (`computed`: their signatures); and of each updated
+    item alone in its story, which may now fit another (a teaser whose full text came):
+    it moves there after writing."""
+    if not new_items and not alone:
         return _Assigned()
-    new_items = [item for _, item in fresh]
-    computed = parallel_map(
-        dedupe.signature_of,
-        new_items,
-        weight=len(new_items),
-        min_weight=parallel_from,
-        chunksize=256,
-    )
     signatures = {item.key: sig for item, sig in zip(new_items, computed, strict=True)}
     signatures.update((key, sig) for key, (_, sig, _) in alone.items())
-    items = new_items + [item for item, _, _ in alone.values()]
+    items = [*new_items, *(item for item, _, _ in alone.values())]
     standalone = {item.key for item in new_items if _never_merge(item, never_merge)}
     stays = {key: entry_id for key, (_, _, entry_id) in alone.items()}
     matched = _matches(

@@ -10,7 +10,8 @@ Split by stage, so each says what it may touch:
 
 * `GatherStore`: reading the sources needs what was read before (seed files, the digests
   of feeds' entries), the sources' rows (created for new sources: bookkeeping only), the
-  organisations learnt and the last configs, and the full-text caches.
+  organisations learnt and the last configs, the full-text caches, and which items are
+  stored as they are (their signatures need not be computed).
 * `MatchStore`: the read-only view matching decides from.
 * `CommitStore`: that view, and the writes of a run (items, moves, shared links, what was
   read, the sources' states), and the operator's rules applied to stored items.
@@ -57,6 +58,8 @@ class ArticleStore(Protocol):
 
 class GatherStore(MetaStore, ArticleStore, Protocol):
     def seed_files(self) -> Mapping[str, SeedFileRecord]: ...
+
+    def known_items(self, keys: Iterable[str]) -> Mapping[str, KnownItem]: ...
 
     def source_entries(self, source_ids: Iterable[str]) -> Mapping[str, SourceEntries]: ...
 
