@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aggregator.config import settings_from_mapping
 from aggregator.exceptions import ConfigError
-from aggregator.ingest.collect import Batch
+from aggregator.ingest.collect import SourceRead
 from aggregator.ingest.seedtext import parse_seed_document
 from aggregator.model import RawEntry, SourceSpec
 from aggregator.normalise import NormaliseOptions, normalise_entry
@@ -256,8 +256,8 @@ def test_date_order_in_the_config_per_source_and_for_the_rest(tmp_path: Path) ->
     )
     assert settings.date_order == "month-first"  # seeds and sources without their own
     assert [s.date_order for s in settings.sources] == ["day-first", None]
-    batches = [Batch(spec=SourceSpec(id=i, url=f"https://{i}.example/feed")) for i in "ab"]
-    options = normalise_options(settings, batches, ())
+    reads = [SourceRead(spec=SourceSpec(id=i, url=f"https://{i}.example/feed")) for i in "ab"]
+    options = normalise_options(settings, reads, ())
     assert {i: o.date_order for i, o in options.items()} == {"a": "day-first", "b": "month-first"}
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from factories import make_attribution, make_item
 
+from aggregator.ingest.collect import SourceRead
+from aggregator.ingest.policy import is_due
 from aggregator.model import (
     FeedMeta,
     Item,
@@ -17,7 +19,7 @@ from aggregator.model import (
     SourceKind,
     SourceSpec,
 )
-from aggregator.pipeline import Batch, carries_others, is_due, known_organisations
+from aggregator.normalise.organisations import carries_others, organisations_in
 from aggregator.publish.entries import build_entry
 from aggregator.store import SourceState, open_store
 
@@ -41,9 +43,8 @@ def test_a_feed_that_names_itself_speaks_for_itself() -> None:
     assert not carries_others(feed("Empty", []))
 
 
-def test_known_organisations_come_from_seeds_and_self_naming_feeds(tmp_path: Path) -> None:
-    store = open_store(str(tmp_path / "db.sqlite"))
-    seeds = Batch(
+def test_known_organisations_come_from_seeds_and_self_naming_feeds() -> None:
+    seeds = SourceRead(
         spec=SourceSpec(id="seeds", url="seeds", kind=SourceKind.SEED_TEXT),
         parsed=ParsedFeed(
             FeedMeta(),
@@ -53,21 +54,23 @@ def test_known_organisations_come_from_seeds_and_self_naming_feeds(tmp_path: Pat
             ),
         ),
     )
-    org = Batch(
+    org = SourceRead(
         spec=SourceSpec(id="org", url="org.xml", kind=SourceKind.SEED_FEED),
         parsed=feed("Reserve Bank", ["The Reserve Bank raised rates."] * 2),
     )
-    digest = Batch(
+    digest = SourceRead(
         spec=SourceSpec(id="digest", url="d.xml", kind=SourceKind.SEED_FEED),
         parsed=feed("Daily Digest", ["NATO met.", "Rates rose."]),
     )
-    assert known_organisations([seeds, org, digest], store) == (
+    feeds = [(r.spec.kind, r.parsed) for r in (seeds, org, digest) if r.parsed]
+    assert organisations_in(feeds).known([]) == (
         "City of Lowmere",
         "NATO",
         "Reserve Bank",
     )
-    store.set_meta("known_organisations", '["Federal Police"]')
-    assert "Federal Police" in known_organisations([], store)
+    # Learnt by an earlier run and kept; a republisher is never one, even if learnt.
+    assert "Federal Police" in organisations_in([]).known(["Federal Police"])
+    assert "Mirage.News" not in organisations_in(feeds[:1]).known(["Mirage.News"])
 
 
 def test_due_rules() -> None:

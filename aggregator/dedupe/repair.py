@@ -12,7 +12,7 @@ hand; they are applied to the stored items on every run.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aggregator import dedupe
@@ -20,6 +20,7 @@ from aggregator.config import Settings
 from aggregator.exceptions import RepairError
 from aggregator.normalise import identity
 from aggregator.store import Decision, Store, StoredItem
+from aggregator.store.protocol import MatchStore, RulesStore
 
 NEVER_MERGE_REASON = "kept apart by the operator (dedupe.never_merge)"
 ALWAYS_MERGE_REASON = "joined by the operator (dedupe.always_merge)"
@@ -71,23 +72,39 @@ def _named(store: Store, ident: str, settings: Settings) -> list[StoredItem]:
     return found
 
 
-def window_index(
-    store: Store, settings: Settings, now: datetime, *, leaving: Collection[str] = ()
-) -> dedupe.StoryIndex:
-    """The stories of the window an item may join, as stored: their signatures (without
-    those of the items `leaving`, matched again), the shared links learned so far and the
-    active decisions."""
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The stories of the window an item may join, as stored: their signatures, the
+    shared links learned so far and the active decisions. A read-only snapshot: matching
+    decides from it without the store."""
+
+    signatures: tuple[tuple[dedupe.Signature, str], ...] = ()  # (signature, entry id)
+    shared: frozenset[str] = frozenset()
+    constraints: dedupe.Constraints = field(default_factory=dedupe.Constraints)
+
+    def index(self, *, leaving: Collection[str] = ()) -> dedupe.StoryIndex:
+        """A fresh index of the window without the items `leaving` (matched again)."""
+        known = [(sig, entry_id) for sig, entry_id in self.signatures if sig.key not in leaving]
+        return dedupe.StoryIndex(known, shared=self.shared, constraints=self.constraints)
+
+
+def load_window(store: MatchStore, settings: Settings, now: datetime) -> Window:
     since = now - timedelta(days=settings.dedupe.window_days)
-    known = [
-        (sig, entry_id)
-        for sig, entry_id in (
+    return Window(
+        signatures=tuple(
             (dedupe.Signature.from_json(text), entry_id)
             for text, entry_id in store.signatures(since)
-        )
-        if sig.key not in leaving
-    ]
-    constraints = constraints_from(store.decisions(active_only=True))
-    return dedupe.StoryIndex(known, shared=store.shared_links(), constraints=constraints)
+        ),
+        shared=frozenset(store.shared_links()),
+        constraints=constraints_from(store.decisions(active_only=True)),
+    )
+
+
+def window_index(
+    store: MatchStore, settings: Settings, now: datetime, *, leaving: Collection[str] = ()
+) -> dedupe.StoryIndex:
+    """The window's story index as stored, without the items `leaving`."""
+    return load_window(store, settings, now).index(leaving=leaving)
 
 
 def split(store: Store, settings: Settings, ident: str, now: datetime) -> list[Outcome]:
@@ -157,7 +174,7 @@ def _entries_of(store: Store, keys: Sequence[str]) -> dict[str, str]:
     return {key: known.entry_id for key, known in store.known_items(keys).items()}
 
 
-def apply_config_rules(settings: Settings, store: Store, now: datetime) -> int:
+def apply_config_rules(settings: Settings, store: RulesStore, now: datetime) -> int:
     """`never_merge` and `always_merge` applied to the stored items; items moved."""
     moved = 0
     for ident in settings.dedupe.never_merge:

@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from aggregator.config import Settings
     from aggregator.fulltext.extract import Extracted
     from aggregator.fulltext.pages import PageResult
-    from aggregator.ingest.collect import Batch
-    from aggregator.store import Store
+    from aggregator.ingest.collect import SourceRead
+    from aggregator.store.protocol import ArticleStore
 
 __all__ = ["FullText", "complete_items", "reread_next_time"]
 
@@ -47,7 +47,7 @@ class FullText:
 
 
 def complete_items(
-    settings: Settings, store: Store, items: Sequence[Item], *, now: datetime, fetch: bool
+    settings: Settings, store: ArticleStore, items: Sequence[Item], *, now: datetime, fetch: bool
 ) -> FullText:
     """The items of this run that a fetched article (or a note saying why not) changes.
     `fetch` False (a dry run): the cache only, no request, nothing written."""
@@ -86,18 +86,19 @@ def complete_items(
     return FullText(changed, frozenset(unfinished))
 
 
-def reread_next_time(batch: Batch) -> None:
-    """Make the next fetch of the batch's feed read it again even when it is unchanged
-    (no validators, no body hash to compare), so the items whose pages were left for a
-    later run come back through here."""
-    batch.body_hash = UNFINISHED
-    if batch.outcome is not None:
-        batch.outcome = replace(batch.outcome, validators=type(batch.outcome.validators)())
+def reread_next_time(read: SourceRead) -> SourceRead:
+    """The source's reading, changed so that the next fetch of its feed reads it again
+    even when it is unchanged (no validators, no body hash to compare), so the items
+    whose pages were left for a later run come back through here."""
+    outcome = read.outcome
+    if outcome is not None:
+        outcome = replace(outcome, validators=type(outcome.validators)())
+    return replace(read, body_hash=UNFINISHED, outcome=outcome)
 
 
 def _fetch(
     settings: Settings,
-    store: Store,
+    store: ArticleStore,
     due: list[Want],
     cached: dict[str, CachedArticle],
     now: datetime,

@@ -1,16 +1,15 @@
 """Collecting what the sources say: local seed documents read, remote feeds fetched,
-both parsed into one `Batch` per source. Nothing is decided here."""
+both parsed into one `SourceRead` per source. Nothing is decided here, nothing stored."""
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from aggregator.config import FetchConfig, Settings, slugify
+from aggregator.config import Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
@@ -24,24 +23,25 @@ from aggregator.model import (
 )
 from aggregator.parse import parse_feed
 from aggregator.runtime import eventloop
-from aggregator.store import SourceState, Store
+from aggregator.store import SourceState
 from aggregator.store.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
 
 if TYPE_CHECKING:
     from aggregator.ingest.http import FetchOutcome
 
 
-@dataclass(slots=True)
-class Batch:
-    """What one source gave in this run, and what fetching it taught us."""
+@dataclass(frozen=True, slots=True)
+class SourceRead:
+    """What one source gave in this run (read or fetched, then parsed), and what fetching
+    it taught us."""
 
     spec: SourceSpec
-    parsed: ParsedFeed | None = None
+    parsed: ParsedFeed | None = None  # None: not read again, not modified, or failed
     outcome: FetchOutcome | None = None  # its body dropped once parsed (memory)
     body_hash: str | None = None
     size: int = 0
     error: SourceError | None = None
-    counts: Counter[str] = field(default_factory=Counter)
+    unchanged: int = 0  # entries of files left unread because they did not change
 
 
 # -- reading local seeds --------------------------------------------------------------------
@@ -52,14 +52,15 @@ def seed_feed_source_id(relpath: str) -> str:
     return "seed-" + slugify(stem)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SeedReading:
-    """The seeds folder in this run: a batch per source, holding only the files that
-    changed since they were last read (`aggregator.store.readstate`), and what to remember."""
+    """The seeds folder in this run: a `SourceRead` per source, holding only the files
+    that changed since they were last read (`aggregator.store.readstate`), and what to
+    remember."""
 
-    batches: list[Batch] = field(default_factory=list)
-    read: list[SeedFileRecord] = field(default_factory=list)  # remember once stored
-    gone: list[str] = field(default_factory=list)  # remembered paths no longer there
+    reads: tuple[SourceRead, ...] = ()
+    records: tuple[SeedFileRecord, ...] = ()  # remember once stored
+    gone: tuple[str, ...] = ()  # remembered paths no longer there
 
 
 def read_seeds(
@@ -74,18 +75,18 @@ def read_seeds(
     sources in `reread` are read whole whatever is known."""
     root = settings.seeds
     known = known or {}
-    reading = SeedReading()
     try:
         files, refused = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
     except SourceError as exc:
         warnings.append(f"seeds folder {root}: {exc.message}")
-        return reading
+        return SeedReading()
     warnings.extend(refused)
     fingerprint = seed_fingerprint(
         str(root.resolve()), settings.date_order, settings.seed_max_bytes
     )
     present = {seed.relpath for seed in files}
-    reading.gone = sorted(path for path in known if path not in present)
+    reads: list[SourceRead] = []
+    records: list[SeedFileRecord] = []
     text_entries: list[RawEntry] = []
     text_unchanged = 0
     for seed in files:
@@ -96,9 +97,9 @@ def read_seeds(
         ):
             assert record is not None
             if seed.kind == "feed":
-                skipped = Batch(spec=_seed_feed_spec(seed.relpath))
-                skipped.counts["unchanged"] += record.entries
-                reading.batches.append(skipped)
+                reads.append(
+                    SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=record.entries)
+                )
             else:
                 text_unchanged += record.entries
             continue
@@ -109,17 +110,17 @@ def read_seeds(
             continue
         mtime = retrieved.mtime or seed.mtime
         if seed.kind == "feed":
-            batch = _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
-            reading.batches.append(batch)
-            if batch.parsed is not None:
-                reading.read.append(
-                    _record(seed, source_id, len(retrieved.body), mtime, fingerprint, batch)
+            read = _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
+            reads.append(read)
+            if read.parsed is not None:
+                records.append(
+                    _record(seed, source_id, len(retrieved.body), mtime, fingerprint, read)
                 )
             continue
         raw = _read_text_seed(seed, retrieved.body, mtime, settings, warnings)
         if raw is not None:
             text_entries.append(raw)
-            reading.read.append(
+            records.append(
                 SeedFileRecord(
                     path=seed.relpath,
                     source_id=source_id,
@@ -134,10 +135,10 @@ def read_seeds(
             id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
         )
         meta = FeedMeta(title="Seed documents")
-        batch = Batch(spec=spec, parsed=ParsedFeed(meta, tuple(text_entries)))
-        batch.counts["unchanged"] += text_unchanged
-        reading.batches.insert(0, batch)
-    return reading
+        parsed = ParsedFeed(meta, tuple(text_entries))
+        reads.insert(0, SourceRead(spec=spec, parsed=parsed, unchanged=text_unchanged))
+    gone = tuple(sorted(path for path in known if path not in present))
+    return SeedReading(tuple(reads), tuple(records), gone)
 
 
 def _record(
@@ -146,16 +147,16 @@ def _record(
     size: int,
     mtime: datetime,
     fingerprint: str,
-    batch: Batch,
+    read: SourceRead,
 ) -> SeedFileRecord:
-    assert batch.parsed is not None
+    assert read.parsed is not None
     return SeedFileRecord(
         path=seed.relpath,
         source_id=source_id,
         size=size,
         mtime=mtime,
         fingerprint=fingerprint,
-        entries=len(batch.parsed.entries),
+        entries=len(read.parsed.entries),
     )
 
 
@@ -186,73 +187,25 @@ def _seed_feed_spec(relpath: str) -> SourceSpec:
     return SourceSpec(id=seed_feed_source_id(relpath), url=relpath, kind=SourceKind.SEED_FEED)
 
 
-def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) -> Batch:
+def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) -> SourceRead:
     spec = _seed_feed_spec(relpath)
     try:
         parsed = parse_feed(body, url=uri, source_id=spec.id)
     except ParseError as exc:
-        return Batch(spec=spec, error=exc)
+        return SourceRead(spec=spec, error=exc)
     if parsed.warning:
         warnings.append(f"{relpath}: {parsed.warning}")
-    return Batch(spec=spec, parsed=parsed)
+    return SourceRead(spec=spec, parsed=parsed)
 
 
 # -- fetching remote feeds ------------------------------------------------------------------
 
 
-def due_at(state: SourceState, *, min_interval: timedelta) -> datetime | None:
-    """When the source is next due: its next-check time, never sooner than min_interval
-    after the last fetch (None: never fetched, due now)."""
-    times = [state.next_check_at]
-    if state.last_fetch_at is not None:
-        times.append(state.last_fetch_at + min_interval)
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
-
-
-def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
-    if not state.enabled:
-        return False
-    if force:
-        return True
-    at = due_at(state, min_interval=min_interval)
-    return at is None or at <= now
-
-
-# -- a changed config starts a source afresh -------------------------------------------------
-
-# Store meta: a key per remote source of its config (and [fetch]) as of the last run, so a
-# run can tell the operator changed something since: a source refused, failing or gone
-# under the old config is worth trying again now, not after its backoff.
-SOURCE_CONFIGS_META = "source_configs"
-
-
-def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
-    return hashlib.sha256(repr((source, fetch)).encode()).hexdigest()[:16]
-
-
-def config_keys(settings: Settings) -> dict[str, str]:
-    return {s.id: config_key(s, settings.fetch) for s in settings.sources}
-
-
-def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:
-    """Sources whose config or `[fetch]` changed since the last run recorded them."""
-    return {sid for sid, key in config_keys(settings).items() if last.get(sid, key) != key}
-
-
-def afresh(state: SourceState, source: SourceSpec) -> SourceState:
-    """A reconfigured source's state with its backoff cleared (and a 410's disabling
-    lifted); a healthy source's state is left as it is."""
-    if not state.error_count and state.disabled_reason is None:
-        return state
-    return replace(
-        state, error_count=0, next_check_at=None, disabled_reason=None, enabled=source.enabled
-    )
-
-
 def fetch_remote(
-    settings: Settings, store: Store, due: Sequence[SourceState], specs: dict[str, SourceSpec]
-) -> list[Batch]:
+    settings: Settings, due: Sequence[SourceState], specs: Mapping[str, SourceSpec]
+) -> list[SourceRead]:
+    """Each due source fetched (conditionally, with its validators) and parsed when its
+    body changed."""
     if not due:
         return []
     # httpx and the fetcher are imported only when a source is due: the main job (seeds
@@ -267,42 +220,40 @@ def fetch_remote(
         )
         for s in due
     ]
-    if not requests:
-        return []
 
     async def fetch_all() -> list[FetchOutcome | FetchError]:
         async with Fetcher(settings.fetch) as fetcher:
             return await fetcher.fetch_all(requests)
 
     outcomes = eventloop.run(fetch_all())
-    batches = []
-    for state, outcome in zip(due, outcomes, strict=True):
-        batch = Batch(spec=specs[state.id])
-        if isinstance(outcome, FetchError):
-            batch.error = outcome
-        else:
-            # A body identical to the last one is unchanged even without validators.
-            body = outcome.body
-            batch.body_hash = _body_hash(body) if body is not None else None
-            batch.size = len(body) if body is not None else 0
-            if not outcome.not_modified and body is not None and batch.body_hash != state.body_hash:
-                _parse_remote(batch, outcome)
-            batch.outcome = replace(outcome, body=None)
-        batches.append(batch)
-    return batches
+    return [
+        _fetched(specs[state.id], state, outcome)
+        for state, outcome in zip(due, outcomes, strict=True)
+    ]
+
+
+def _fetched(
+    spec: SourceSpec, state: SourceState, outcome: FetchOutcome | FetchError
+) -> SourceRead:
+    if isinstance(outcome, FetchError):
+        return SourceRead(spec=spec, error=outcome)
+    # A body identical to the last one is unchanged even without validators.
+    body = outcome.body
+    body_hash = _body_hash(body) if body is not None else None
+    read = SourceRead(
+        spec=spec,
+        outcome=replace(outcome, body=None),
+        body_hash=body_hash,
+        size=len(body) if body is not None else 0,
+    )
+    if outcome.not_modified or body is None or body_hash == state.body_hash:
+        return read
+    try:
+        parsed = parse_feed(body, url=outcome.final_url, source_id=spec.id, headers=outcome.headers)
+    except ParseError as exc:
+        return replace(read, error=exc)
+    return replace(read, parsed=parsed)
 
 
 def _body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def _parse_remote(batch: Batch, outcome: FetchOutcome) -> None:
-    try:
-        batch.parsed = parse_feed(
-            outcome.body or b"",
-            url=outcome.final_url,
-            source_id=batch.spec.id,
-            headers=outcome.headers,
-        )
-    except ParseError as exc:
-        batch.error = exc

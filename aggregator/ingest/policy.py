@@ -1,8 +1,9 @@
-"""When to check a source next: refresh hints, Retry-After and backoff.
+"""When to check a source next: refresh hints, Retry-After and backoff; whether a source
+is due; and a source's fetch state after a response or a failure.
 
 Pure functions over values: the caller passes `now`, the source's state and a jitter
 drawn by itself (so tests and repeated runs are deterministic). Nothing here reads a
-clock, a config file or the network. The limits (min_interval, max_interval,
+clock, a config file, the store or the network. The limits (min_interval, max_interval,
 backoff_cap) and their defaults are those of the one fetch settings record,
 `config.FetchConfig`.
 
@@ -22,20 +23,46 @@ The rules, in the order `next_check_at` applies them:
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import logging
+import random
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.config import FetchConfig
+from aggregator.exceptions import FetchError, SourceError
+from aggregator.model import FeedMeta, SourceKind, SourceSpec
+
+if TYPE_CHECKING:  # records only: no store or HTTP code is loaded for them
+    from aggregator.config import Settings
+    from aggregator.ingest.http import FetchOutcome
+    from aggregator.store import SourceState
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_RETRY_AFTER_CAP",
     "JITTER_SPREAD",
+    "SOURCE_CONFIGS_META",
+    "Due",
+    "Fetched",
+    "afresh",
+    "config_key",
+    "config_keys",
+    "due_at",
+    "due_sources",
+    "is_due",
     "next_check_at",
+    "reconfigured",
     "refresh_hint",
     "retry_after",
+    "state_after",
+    "with_feed",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = timedelta(hours=1)  # a 429/503 without a usable Retry-After
 DEFAULT_RETRY_AFTER_CAP = timedelta(hours=24)  # a server cannot park a feed for a year
@@ -180,3 +207,229 @@ def _backoff(delay: timedelta, error_count: int, cap: timedelta) -> timedelta:
             break
         delay *= 2
     return min(delay, cap)
+
+
+# -- whether a source is due ----------------------------------------------------------------
+
+
+def due_at(state: SourceState, *, min_interval: timedelta) -> datetime | None:
+    """When the source is next due: its next-check time, never sooner than min_interval
+    after the last fetch (None: never fetched, due now)."""
+    times = [state.next_check_at]
+    if state.last_fetch_at is not None:
+        times.append(state.last_fetch_at + min_interval)
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force: bool) -> bool:
+    if not state.enabled:
+        return False
+    if force:
+        return True
+    at = due_at(state, min_interval=min_interval)
+    return at is None or at <= now
+
+
+# -- a changed config starts a source afresh -------------------------------------------------
+
+# Store meta: a key per remote source of its config (and [fetch]) as of the last run, so a
+# run can tell the operator changed something since: a source refused, failing or gone
+# under the old config is worth trying again now, not after its backoff.
+SOURCE_CONFIGS_META = "source_configs"
+
+
+def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
+    return hashlib.sha256(repr((source, fetch)).encode()).hexdigest()[:16]
+
+
+def config_keys(settings: Settings) -> dict[str, str]:
+    return {s.id: config_key(s, settings.fetch) for s in settings.sources}
+
+
+def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:
+    """Sources whose config or `[fetch]` changed since the last run recorded them."""
+    return {sid for sid, key in config_keys(settings).items() if last.get(sid, key) != key}
+
+
+def afresh(state: SourceState, source: SourceSpec) -> SourceState:
+    """A reconfigured source's state with its backoff cleared (and a 410's disabling
+    lifted); a healthy source's state is left as it is."""
+    if not state.error_count and state.disabled_reason is None:
+        return state
+    return replace(
+        state, error_count=0, next_check_at=None, disabled_reason=None, enabled=source.enabled
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """The remote sources to fetch now, and when the others are."""
+
+    due: tuple[SourceState, ...]
+    states: tuple[SourceState, ...]  # those reconfigured, started afresh
+    not_due: int
+    next_due: datetime | None
+
+
+def due_sources(
+    settings: Settings,
+    states: Mapping[str, SourceState],
+    last_configs: Mapping[str, str],
+    *,
+    now: datetime,
+    force: bool,
+) -> Due:
+    """The remote sources to fetch now (pure). `force` (named with `--only`, or `--all`):
+    each enabled source now, whatever its schedule. A source whose config (or `[fetch]`)
+    changed since the last run (`last_configs`) starts afresh: a refusal, failure or 410
+    under the old config says nothing about the new one."""
+    sources = {s.id: s for s in settings.sources}
+    restarted = {}
+    for source_id in reconfigured(settings, last_configs) & states.keys():
+        state = states[source_id]
+        fresh = afresh(state, sources[source_id])
+        if fresh is not state:
+            restarted[source_id] = fresh
+    min_interval = settings.fetch.min_interval
+    due = []
+    not_due = 0
+    next_due: datetime | None = None
+    for state in (restarted.get(sid, s) for sid, s in states.items()):
+        if is_due(state, now=now, min_interval=min_interval, force=force or state.id in restarted):
+            due.append(state)
+        elif state.enabled:
+            not_due += 1
+            at = due_at(state, min_interval=min_interval)
+            if at is not None and (next_due is None or at < next_due):
+                next_due = at
+    return Due(tuple(due), tuple(restarted.values()), not_due, next_due)
+
+
+# -- a source's state after this run ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    """What reading or fetching one source said, as the state after it needs it."""
+
+    kind: SourceKind
+    meta: FeedMeta | None  # None: not read again (unchanged file, 304, same body)
+    outcome: FetchOutcome | None = None  # a remote source's response (its body dropped)
+    body_hash: str | None = None
+    error: SourceError | None = None
+    new: int = 0  # items stored as new from it in this run
+    updated: int = 0
+
+
+def with_feed(state: SourceState, kind: SourceKind, meta: FeedMeta | None) -> SourceState:
+    """The source's state with what its feed says of itself now."""
+    if meta is None and kind is not SourceKind.REMOTE:
+        return state  # a feed file not read again: what it said is still what it says
+    meta = meta or FeedMeta()
+    # A local source is read whole every run: what it says now is all it says (a link
+    # stored by an older version pointed at a per-source feed path that could 404;
+    # `aggregator.sourcefeed` links a source without a page of its own to its feed).
+    local = kind is not SourceKind.REMOTE
+    return replace(
+        state,
+        feed_title=meta.title or state.feed_title,
+        feed_id=meta.id or state.feed_id,
+        site_link=meta.link if local else (meta.link or state.site_link),
+        feed_updated=meta.updated or state.feed_updated,
+    )
+
+
+def state_after(
+    fetched: Fetched,
+    state: SourceState,
+    *,
+    interval: timedelta,
+    fetch: FetchConfig,
+    now: datetime,
+) -> SourceState:
+    """The source's state once this run's reading of it is stored: validators, counts,
+    errors and, for a remote source, when it is next due."""
+    if fetched.error is not None:
+        return _failed_state(fetched.error, state, interval=interval, fetch=fetch, now=now)
+    if fetched.kind is not SourceKind.REMOTE:
+        return replace(
+            with_feed(state, fetched.kind, fetched.meta),
+            last_fetch_at=now,
+            error_count=0,
+            last_error=None,
+            last_new=fetched.new,
+            last_updated=fetched.updated,
+        )
+    outcome = fetched.outcome
+    assert outcome is not None
+    ttl = fetched.meta.ttl_minutes if fetched.meta else None
+    hint = refresh_hint(outcome.headers, ttl_minutes=ttl, now=now)
+    url = state.url
+    if outcome.permanent_url and outcome.permanent_url != state.url:
+        log.warning(
+            "%s: moved permanently to %s; stored URL updated", state.id, outcome.permanent_url
+        )
+        url = outcome.permanent_url
+    due = next_check_at(
+        now,
+        interval=interval,
+        error_count=0,
+        hint=hint,
+        min_interval=fetch.min_interval,
+        max_interval=fetch.max_interval,
+        backoff_cap=fetch.backoff_cap,
+        jitter=_jitter(state.id, now),
+    )
+    return replace(
+        with_feed(state, fetched.kind, fetched.meta),
+        url=url,
+        etag=outcome.validators.etag,
+        last_modified=outcome.validators.last_modified,
+        body_hash=fetched.body_hash or state.body_hash,
+        last_fetch_at=now,
+        last_status=outcome.status,
+        error_count=0,
+        last_error=None,
+        last_new=fetched.new,
+        last_updated=fetched.updated,
+        next_check_at=due,
+    )
+
+
+def _failed_state(
+    error: SourceError,
+    state: SourceState,
+    *,
+    interval: timedelta,
+    fetch: FetchConfig,
+    now: datetime,
+) -> SourceState:
+    status = error.status if isinstance(error, FetchError) else state.last_status
+    failed = replace(
+        state,
+        last_fetch_at=now,
+        last_status=status,
+        error_count=state.error_count + 1,
+        last_error=error.message,
+        last_new=0,
+        last_updated=0,
+    )
+    if status == 410:
+        return replace(failed, enabled=False, disabled_reason=error.message, next_check_at=None)
+    due = next_check_at(
+        now,
+        interval=interval,
+        error_count=failed.error_count,
+        retry_after=error.retry_after if isinstance(error, FetchError) else None,
+        min_interval=fetch.min_interval,
+        max_interval=fetch.max_interval,
+        backoff_cap=fetch.backoff_cap,
+        jitter=_jitter(state.id, now),
+    )
+    return replace(failed, next_check_at=due)
+
+
+def _jitter(source_id: str, now: datetime) -> float:
+    # Deterministic per source and run, so tests and repeated runs agree.
+    return random.Random(f"{source_id}@{now.isoformat()}").random()

@@ -28,8 +28,8 @@ from typing import Any
 
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.ingest.collect import SOURCE_CONFIGS_META, afresh, reconfigured
-from aggregator.pipeline import RunOptions, is_due, run_once
+from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, is_due, reconfigured
+from aggregator.pipeline import RunOptions, run_once
 from aggregator.runtime.locking import WriterLock
 from aggregator.runtime.status import status_dict
 from aggregator.store import Store, now_utc, open_store
@@ -117,7 +117,7 @@ class Daemon:
         fingerprint = seeds_fingerprint(self.settings.seeds)
         seeds_changed = fingerprint != self._seeds_seen
         states = {s.id: s for s in store.sources()}
-        # A source the operator reconfigured (SIGHUP) starts afresh: see pipeline._due.
+        # A source the operator reconfigured (SIGHUP) starts afresh: see policy.due_sources.
         changed = reconfigured(
             self.settings, json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
         )
