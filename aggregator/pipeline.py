@@ -295,15 +295,16 @@ def _clean(
     for _, read in ready:
         assert read.parsed is not None
         state = with_feed(states[read.spec.id], read.spec.kind, read.parsed.meta)
+        cleaning = options.get(read.spec.id) or NormaliseOptions(known_organisations=known)
         job = _CleanJob(
             spec=read.spec,
             attribution=attribution_for(state, feed_id_base=settings.feed.base_url),
             entries=read.parsed.entries,
-            options=options.get(read.spec.id) or NormaliseOptions(known_organisations=known),
+            options=cleaning,
             item_filter=filters.get(read.spec.id),
             now=now,
+            shared_links=links_shared(read.parsed.entries, cleaning),
         )
-        job = replace(job, shared_links=links_shared(job.entries, job.options))
         known_entries = None
         if read.spec.kind is not SourceKind.SEED_TEXT:
             known_entries = _entry_digests(
