@@ -97,11 +97,14 @@ class Farm:
         *,
         hold: threading.Barrier | None = None,
         delay_first: float = 0.0,
+        gate: threading.Event | None = None,
     ) -> None:
         etag = f'"{len(self.paths)}"'
 
         def answer(request: Request) -> Reply:
             self.times.append((request.path, datetime.now(UTC)))
+            if gate is not None:
+                gate.wait(timeout=60)  # held until the test opens it
             if delay_first and len(self.times_of(request.path)) == 1:
                 return Reply(body=body, headers={"ETag": etag}, delay=delay_first)
             if request.headers.get("if-none-match") == etag:
@@ -339,3 +342,91 @@ def test_a_killed_workers_sources_are_fetched_by_the_others_once_its_leases_expi
         assert expiry <= second <= expiry + timedelta(seconds=lease)
     records = exported(tmp_path, postgres_url)
     assert sorted(r["title"] for r in records) == sorted(f"Story {n}" for n in range(8))
+
+
+# -- operations: status, /metrics, SIGTERM ---------------------------------------------------
+
+
+def status_json(cwd: Path, db: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aggregator",
+            "status",
+            "--json",
+            "--config",
+            "agg.toml",
+            "--db",
+            db,
+        ],
+        cwd=cwd,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_leases_back(
+    farm: Farm, tmp_path: Path
+) -> None:
+    from aggregator.config import load_settings
+    from aggregator.runtime.daemon import Daemon
+
+    # The worker's first batch (a0..a2) is answered once the test opens the gate;
+    # b0..b2 wait their turn.
+    gate = threading.Event()
+    for n in range(3):
+        farm.add(f"/a{n}", rss(f"A{n}", [(f"a{n}", f"A {n}", story_text(n))]), gate=gate)
+    for n in range(3):
+        farm.add(f"/b{n}", rss(f"B{n}", [(f"b{n}", f"B {n}", story_text(10 + n))]))
+    farm.config(tmp_path, timeout=60)
+    db = str(tmp_path / "agg.sqlite")
+    worker = start_worker(tmp_path, db, "--batch", "3", "--lease", "70", name="busy one")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < 3:
+            assert time.monotonic() < deadline, "the worker never fetched its batch"
+            time.sleep(0.05)
+        data = status_json(tmp_path, db)
+        (row,) = data["workers"]
+        assert (row["name"], row["state"], row["leases"]) == ("busy one", "alive", 3)
+        assert data["leases"] == 3
+        assert data["lag"]["due"] == 3 and data["lag"]["never_fetched"] == 3
+        text = subprocess.run(
+            [sys.executable, "-m", "aggregator", "status", "--config", "agg.toml", "--db", db],
+            cwd=tmp_path,
+            env=worker_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert "busy one" in text and "3 sources leased; 3 due not yet claimed" in text
+        daemon = Daemon(lambda: load_settings(tmp_path / "agg.toml").with_overrides(db=db))
+        try:
+            metrics = daemon.metrics()
+        finally:
+            daemon.close()
+        assert 'aggregator_workers{state="alive"} 1' in metrics
+        assert 'aggregator_worker_leases{name="busy one",' in metrics
+        assert "aggregator_leases 3\n" in metrics and "aggregator_due_sources 3\n" in metrics
+        worker.send_signal(signal.SIGTERM)  # mid-batch: finish it, claim nothing more
+        time.sleep(0.5)
+        gate.set()
+        code, err = finish(worker)
+    finally:
+        gate.set()
+        if worker.poll() is None:
+            worker.kill()
+    assert code == 0, err
+    assert "3 feeds fetched, 3 items stored" in err
+    assert farm.requests() == Counter({f"/a{n}": 1 for n in range(3)})
+    data = status_json(tmp_path, db)
+    assert [(w["state"], w["leases"], w["feeds"]) for w in data["workers"]] == [("stopped", 0, 3)]
+    assert (data["leases"], data["lag"]["due"]) == (0, 3)
+    assert data["items"] == 3

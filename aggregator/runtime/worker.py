@@ -219,7 +219,9 @@ class Worker:
     def _leave(self) -> None:
         self._drop_quietly()
         try:
-            self.store.stop_worker(self.id, now=now_utc())
+            self.store.stop_worker(
+                self.id, now=now_utc(), feeds_done=self.counts.feeds, items_done=self.counts.items
+            )
         except StorageError as exc:
             log.warning("worker %s: %s", self.options.name, exc)
 
