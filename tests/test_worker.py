@@ -190,6 +190,44 @@ def test_a_worker_on_sqlite_fetches_each_due_feed_once_and_exits_when_idle(
         store.close()
 
 
+def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
+    farm: Farm, tmp_path: Path
+) -> None:
+    from aggregator.config import load_settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    for n in range(2):
+        items = [(f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    config = tmp_path / "agg.toml"
+    config.write_text("lock_timeout = 1\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    db = str(tmp_path / "agg.sqlite")
+    settings = load_settings(config).with_overrides(db=db)
+    worker = start_worker(tmp_path, db, "--until-idle")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < 2:  # fetching, the lock free
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, "the worker never fetched"
+            time.sleep(0.05)
+        with WriterLock(settings):  # a long `aggregator run`, say, takes it meanwhile
+            gate.set()
+            time.sleep(2.5)  # more than one lock_timeout: the worker keeps waiting
+    finally:
+        gate.set()
+    code, err = finish(worker)
+    assert code == 0, err
+    assert "still waiting: another aggregator process is writing" in err
+    assert farm.requests() == Counter({"/f0": 1, "/f1": 1})
+    store = open_store(db)
+    try:
+        assert store.item_count() == 2
+    finally:
+        store.close()
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
