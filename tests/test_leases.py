@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from aggregator.config import Settings
 from aggregator.ingest.policy import SOURCE_CONFIGS_META
 from aggregator.model import SourceKind, SourceSpec
 from aggregator.runtime.worker import apply_config
-from aggregator.store import SourceState, Store, open_store
+from aggregator.store import SourceState, Store, now_utc, open_store
 from aggregator.store.leases import WorkerRow
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -203,3 +204,34 @@ def test_a_reconfigured_failing_source_starts_afresh(store: Store) -> None:
     assert claim(store, "a", now=NOW + timedelta(hours=1)) == []
     apply_config(Settings(sources=(spec(1, interval=timedelta(hours=2)),)), store)
     assert claim(store, "a", now=NOW + timedelta(hours=1)) == ["s1"]
+
+
+def test_a_batch_that_trips_a_bug_rests_its_sources_and_the_worker_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from aggregator.runtime import worker as worker_module
+
+    settings = Settings(db=str(tmp_path / "agg.sqlite"), sources=(spec(1), spec(2)))
+    store = open_store(settings.db)
+    stop = threading.Event()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        stop.set()  # this batch is the last one
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(worker_module, "gather_claimed", broken)
+    options = worker_module.WorkerOptions(name="w", lease=60)
+    try:
+        worker = worker_module.Worker(settings, store, options, open_store=open_store)
+        counts = worker.run(stop)  # returns: the bug did not take the worker down
+        assert counts.batches == 0
+        # Both sources left resting: held by nobody, due to nobody for a lease.
+        assert store.lease_holders(now_utc()) == {}
+        lag = store.lag(now_utc(), min_interval=MIN_INTERVAL)
+        assert (lag.due, lag.leased) == (0, 2)
+        (row,) = store.workers()
+        assert row.stopped is not None
+    finally:
+        store.close()

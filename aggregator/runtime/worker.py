@@ -188,6 +188,13 @@ class Worker:
             log.warning("worker %s: batch given up: %s", self.options.name, exc)
             self._drop_quietly([s.id for s in claimed])
             return
+        except Exception:
+            # A bug tripped by this batch must not stop the worker (nor every worker that
+            # claims these sources next): the log has the traceback, and the sources rest
+            # for a lease before anyone tries them again.
+            log.exception("worker %s: batch failed unexpectedly", self.options.name)
+            self._drop_quietly([s.id for s in claimed], hold_until=now + self._lease)
+            return
         self.counts.batches += 1
         self.counts.feeds += len(gathered.sources)
         self.counts.items += committed.counts.get("new", 0) + committed.counts.get("updated", 0)
@@ -217,9 +224,11 @@ class Worker:
             return False
         return lag.due == 0 and lag.leased == 0
 
-    def _drop_quietly(self, source_ids: Sequence[str] | None = None) -> None:
+    def _drop_quietly(
+        self, source_ids: Sequence[str] | None = None, *, hold_until: datetime | None = None
+    ) -> None:
         try:
-            self.store.drop_leases(self.id, source_ids)
+            self.store.drop_leases(self.id, source_ids, hold_until=hold_until)
         except StorageError as exc:
             log.warning("worker %s: leases left to expire: %s", self.options.name, exc)
 
