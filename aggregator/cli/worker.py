@@ -74,7 +74,7 @@ def worker(
     """Fetch due remote sources in leased batches, with other workers on any machine.
 
     Stores what it fetched (matched under the writer lock, like a run) and publishes
-    nothing: `aggregator run` or `aggregator serve` publishes. SIGTERM or Ctrl-C: the
+    nothing (`aggregator publisher`, or a run, publishes). SIGTERM or Ctrl-C: the
     batch in progress is finished, the leases are given back, exit 0.
     """
     settings = settings_for(config, db=db)
@@ -109,9 +109,10 @@ def worker(
     finally:
         _restore(previous)
         store.close()
+    lost = f"; {counts.lost} leases lost to other workers" if counts.lost else ""
     click.echo(
         f"worker {options.name}: {counts.feeds} feeds fetched, {counts.items} items stored "
-        f"new or updated, in {counts.batches} batches",
+        f"new or updated, in {counts.batches} batches{lost}",
         err=True,
     )
 

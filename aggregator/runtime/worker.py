@@ -130,9 +130,9 @@ class Worker:
         beating = threading.Event()
         heart = threading.Thread(target=self._beat, args=(beating,), name="heartbeat")
         try:
+            heart.start()  # beating while it waits for the lock, too
             with writer_lock(self.settings, stop):
                 apply_config(self.settings, self.store)
-            heart.start()
             while not stop.is_set():
                 if self._round(stop):
                     continue
