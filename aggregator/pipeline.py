@@ -39,7 +39,7 @@ from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
 from aggregator.ingest.policy import (
     SOURCE_CONFIGS_META,
     Fetched,
-    config_keys,
+    config_key,
     due_sources,
     state_after,
     with_feed,
@@ -621,9 +621,11 @@ def _fetched(read: SourceRead, tally: Tally) -> Fetched:
 def _record_configs(settings: Settings, store: CommitStore, ran: Iterable[str]) -> None:
     """Remember the config each remote source of this run ran under (see `due_sources`)."""
     last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
-    now_configured = config_keys(settings)
-    keys = {sid: key for sid, key in last.items() if sid in now_configured}
-    keys.update({sid: now_configured[sid] for sid in ran})
+    # Keys only for the sources of this run: a worker commits a batch of a few sources at
+    # a time, and hashing every source's config each time would cost O(sources) a batch.
+    configured = {s.id: s for s in settings.sources}
+    keys = {sid: key for sid, key in last.items() if sid in configured}
+    keys.update({sid: config_key(configured[sid], settings.fetch) for sid in ran})
     if keys != last:
         store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
 

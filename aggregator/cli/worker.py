@@ -112,7 +112,8 @@ def worker(
     lost = f"; {counts.lost} leases lost to other workers" if counts.lost else ""
     click.echo(
         f"worker {options.name}: {counts.feeds} feeds fetched, {counts.items} items stored "
-        f"new or updated, in {counts.batches} batches{lost}",
+        f"new or updated, in {counts.batches} batches ({counts.lock_seconds:.1f} s holding "
+        f"the writer lock){lost}",
         err=True,
     )
 

@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -83,6 +84,7 @@ class WorkerCounts:
     items: int = 0  # items stored new or updated
     batches: int = 0
     lost: int = 0  # sources whose lease another worker had taken by the time they were stored
+    lock_seconds: float = 0.0  # spent holding the writer lock (matching and storing)
 
 
 class Worker:
@@ -108,6 +110,7 @@ class Worker:
         self.counts = WorkerCounts()
         self._open_store = open_store
         self._lease = timedelta(seconds=options.lease)
+        self._last_wait = self._last_hold = 0.0  # the last batch's writer lock, seconds
 
     # -- the loop --------------------------------------------------------------------
 
@@ -179,8 +182,10 @@ class Worker:
             # (held by nobody for a lease, so this worker does not claim them again at once).
             log.warning("worker %s: not in this config: %s", self.options.name, foreign)
             self.store.drop_leases(self.id, foreign, hold_until=now + self._lease)
+        started = time.monotonic()
         try:
             gathered = gather_claimed(self.settings, self.store, claimed, now=now)
+            gathered_at = time.monotonic()
             committed = self._commit(gathered, now, stop)
         except AggregatorError as exc:
             # The database went away mid-batch, or the writer lock stayed busy: the leases
@@ -198,13 +203,35 @@ class Worker:
         self.counts.batches += 1
         self.counts.feeds += len(gathered.sources)
         self.counts.items += committed.counts.get("new", 0) + committed.counts.get("updated", 0)
+        log.info(
+            "worker=%s batch=%d sources=%d new=%d updated=%d gather_ms=%d lock_wait_ms=%d "
+            "store_ms=%d",
+            self.options.name,
+            self.counts.batches,
+            len(gathered.sources),
+            committed.counts.get("new", 0),
+            committed.counts.get("updated", 0),
+            round((gathered_at - started) * 1000),
+            round(self._last_wait * 1000),
+            round(self._last_hold * 1000),
+        )
 
     def _commit(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
         """Match and store under the writer lock. While another writer holds it (a long
         `aggregator run`, say), keep waiting: the heartbeat keeps the leases, and giving
         the batch up would have its sources fetched again before their interval."""
+        asked = time.monotonic()
         with writer_lock(self.settings, stop):
-            return commit(self.settings, self.store, gathered, now=now, save_sources=self._release)
+            taken = time.monotonic()
+            try:
+                return commit(
+                    self.settings, self.store, gathered, now=now, save_sources=self._release
+                )
+            finally:
+                # How long the cluster's one serial step took: the sum over all workers
+                # must stay under a second per second (README, "How throughput extrapolates").
+                self._last_wait, self._last_hold = taken - asked, time.monotonic() - taken
+                self.counts.lock_seconds += self._last_hold
 
     def _release(self, states: Sequence[SourceState]) -> None:
         lost = self.store.release_sources(self.id, states)
@@ -291,7 +318,7 @@ def apply_config(settings: Settings, store: Store) -> None:
         sources = {s.id: s for s in settings.sources}
         states = [s for s in store.sources() if s.id in changed]
         store.write_states([fresh for s in states if (fresh := afresh(s, sources[s.id])) != s])
-    keys = {**last, **config_keys(settings)}
+    keys = config_keys(settings)  # as `pipeline.commit` records them: configured ones only
     if keys != last:
         store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
 
