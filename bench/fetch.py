@@ -1,6 +1,7 @@
 """Benchmark of fetching: our Fetcher and `aggregator run` next to lemon24's reader.
 
     python bench/fetch.py [--feeds 1000] [--runs 3] [--hosts 16] [--content rich|plain]
+                          [--full-text never|auto]
 
 Starts a loopback feed farm in its own process (asyncio, keep-alive): N feeds of 50
 items, 20–100 KB, RSS and Atom alternating, 20–200 ms of latency each, ETag and
@@ -15,7 +16,11 @@ Scenario 1, cold then warm (every feed answers 304), each measured in a fresh ch
 process, median of `--runs`:
   - fetcher:  Fetcher.fetch_all (fetch only; concurrency 32, per_host 2)
   - run:      `aggregator run --all` on a [[sources]] config (fetch, parse, normalise,
-              dedupe, store, publish); then warm over half the sources (the difference
+              dedupe, store, publish), every source with `full_text = "never"` unless
+              `--full-text auto`: the farm's items look like teasers, and reader fetches
+              no article pages, so only "never" compares like with like (with "auto" the
+              run spends up to [full_text] seconds_per_run on the pages of site<N>.example,
+              which do not resolve); then warm over half the sources (the difference
               is the CPU per unchanged feed), a run with nothing due (the fixed cost) and
               a run that adds one item (a new seed) to the whole history
   - reader:   reader.update_feeds(workers=W) (fetch, parse, store), for each W of
@@ -54,6 +59,7 @@ HANG_DEADLINE = 3.0  # total_timeout in scenario 2
 # Our client's limits (the product defaults; raise with --concurrency / --per-host: the
 # whole farm is one machine, so per-host limits bind harder than on the web).
 LIMITS = {"concurrency": 32, "per_host": 2, "reader_workers": 32}
+FULL_TEXT = {"mode": "never"}  # each source's full_text in `aggregator run` (--full-text)
 
 
 # -- the farm (runs in its own process) -------------------------------------------------
@@ -421,7 +427,8 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
                 "",
             ]
             for i, url in enumerate(urls):
-                lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"', ""]
+                lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"']
+                lines += [f'full_text = "{FULL_TEXT["mode"]}"', ""]
             config.write_text("\n".join(lines))
             command = [
                 aggregator, "run", "--config", str(config), "--db", str(base / "db.sqlite"),
@@ -520,6 +527,12 @@ def main() -> None:
         default="rich",
         help="item bodies: rich markup (links, images, lists) or one plain paragraph",
     )
+    parser.add_argument(
+        "--full-text",
+        choices=["never", "auto"],
+        default="never",
+        help="full_text of every source in `aggregator run` (reader fetches no pages)",
+    )
     parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--child", choices=["fetcher", "reader", "reader-process"], help=argparse.SUPPRESS
@@ -533,6 +546,7 @@ def main() -> None:
         asyncio.run(serve_farm(args.feeds, args.hosts, 16, args.content))
         return
     LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
+    FULL_TEXT["mode"] = args.full_text
     reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
     if args.child == "reader-process":
         urls = json.loads(Path(args.urls_file).read_text())
@@ -573,7 +587,10 @@ def main() -> None:
                 "reader": best,
                 "reader-process": measure_reader_process(subset_file, args.runs, best),
             }
-            print(f"\n{len(subset)} feeds, `aggregator run --all` vs reader:")
+            print(
+                f"\n{len(subset)} feeds, `aggregator run --all` (full_text = "
+                f'"{args.full_text}") vs reader:'
+            )
             report(pipeline)
         stall_scenario(farm, urls_file)
     finally:
