@@ -113,7 +113,26 @@ def rich_body(rng: random.Random, size: int, index: int, number: int) -> str:
 BODIES = {"plain": plain_body, "rich": rich_body}
 
 
-def feed_document(index: int, content: str = "rich") -> bytes:
+def feed_item(index: int, number: int, *, atom: bool, body: str, date: str) -> str:
+    """One item of feed `index`, RSS or Atom, its body escaped as the feed carries it."""
+    text = html.escape(body, quote=False)
+    link = f"https://site{index}.example/posts/{number}"
+    if atom:
+        return (
+            f"<entry><id>{link}</id><title>Post {number} of feed {index}</title>"
+            f'<link href="{link}"/><updated>{date}</updated>'
+            f'<content type="html">{text}</content></entry>'
+        )
+    return (
+        f"<item><guid>{link}</guid><title>Post {number} of feed {index}</title>"
+        f"<link>{link}</link><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>"
+        f"<description>{text}</description></item>"
+    )
+
+
+def feed_document(index: int, content: str = "rich", version: int = 1) -> bytes:
+    """Feed `index` of the farm: 50 items; each `version` past the first adds one more
+    on top (a feed that changed: one new item, the others as they were)."""
     rng = random.Random(index)
     body_of = BODIES[content]
     target = rng.randint(20_000, 100_000)
@@ -121,21 +140,14 @@ def feed_document(index: int, content: str = "rich") -> bytes:
     atom = index % 2 == 1
     items = []
     for number in range(50):
-        text = html.escape(body_of(rng, per_item, index, number), quote=False)
-        link = f"https://site{index}.example/posts/{number}"
+        body = body_of(rng, per_item, index, number)
         date = f"2024-05-{1 + number % 28:02d}T10:00:00Z"
-        if atom:
-            items.append(
-                f"<entry><id>{link}</id><title>Post {number} of feed {index}</title>"
-                f'<link href="{link}"/><updated>{date}</updated>'
-                f'<content type="html">{text}</content></entry>'
-            )
-        else:
-            items.append(
-                f"<item><guid>{link}</guid><title>Post {number} of feed {index}</title>"
-                f"<link>{link}</link><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>"
-                f"<description>{text}</description></item>"
-            )
+        items.append(feed_item(index, number, atom=atom, body=body, date=date))
+    for number in range(50, 49 + version):
+        extra = random.Random(f"{index}/{number}")
+        body = body_of(extra, per_item, index, number)
+        date = f"2024-06-{1 + number % 28:02d}T10:00:00Z"
+        items.insert(0, feed_item(index, number, atom=atom, body=body, date=date))
     if atom:
         head = (
             '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
@@ -152,20 +164,50 @@ def feed_document(index: int, content: str = "rich") -> bytes:
 
 class Farm:
     def __init__(self, feeds: int, content: str) -> None:
+        self.content = content
         self.bodies = {i: feed_document(i, content) for i in range(feeds)}
         self.gzipped = {i: gzip.compress(b, 6) for i, b in self.bodies.items() if i % 2 == 0}
+        self.versions = dict.fromkeys(self.bodies, 1)
+        self.bumps = 0
+
+    def bump(self, percent: int) -> int:
+        """One new item in `percent` % of the feeds (a new ETag), a different share each
+        time; the others stay as they are (304). How many changed."""
+        self.bumps += 1
+        step = max(1, round(100 / percent)) if percent else 0
+        changed = [i for i in self.bodies if step and (i + self.bumps) % step == 0]
+        for i in changed:
+            self.versions[i] += 1
+            self.bodies[i] = feed_document(i, self.content, self.versions[i])
+            if i in self.gzipped:
+                self.gzipped[i] = gzip.compress(self.bodies[i], 6)
+        return len(changed)
+
+    def reset(self) -> int:
+        """Every feed as it was first served (version 1); how many had changed."""
+        changed = [i for i, version in self.versions.items() if version > 1]
+        for i in changed:
+            self.versions[i] = 1
+            self.bodies[i] = feed_document(i, self.content)
+            if i in self.gzipped:
+                self.gzipped[i] = gzip.compress(self.bodies[i], 6)
+        return len(changed)
 
     async def respond(self, path: str, headers: dict[str, str]) -> tuple[int, list[str], bytes]:
         kind, _, number = path.strip("/").partition("/")
         if kind == "hang":
             await asyncio.sleep(3600)
+        if kind == "bump":  # bench/scale.py's steady state: some feeds change
+            return 200, [], str(self.bump(int(number))).encode()
+        if kind == "reset":  # …and each of its cold runs starts from the same feeds
+            return 200, [], str(self.reset()).encode()
         index = int(number)
         if index % 97 == 5:
             return 404, [], b"not found"
         if index % 89 == 7:
             return 500, [], b"oops"
         await asyncio.sleep(random.Random(index).uniform(0.02, 0.2))
-        etag = f'"feed-{index}-v1"'
+        etag = f'"feed-{index}-v{self.versions[index]}"'
         base = [f"ETag: {etag}", "Last-Modified: Wed, 29 May 2024 10:00:00 GMT"]
         if headers.get("if-none-match") == etag:
             return 304, base, b""
@@ -408,6 +450,21 @@ books, a children's reading room and free internet access for residents.
 """
 
 
+def sources_config(urls: list[str], *, full_text: str) -> str:
+    """A config of one [[sources]] entry per farm URL, with our client's limits."""
+    lines = [
+        "[fetch]",
+        'allow = ["127.0.0.0/8"]',
+        f"concurrency = {LIMITS['concurrency']}",
+        f"per_host = {LIMITS['per_host']}",
+        "",
+    ]
+    for i, url in enumerate(urls):
+        lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"']
+        lines += [f'full_text = "{full_text}"', ""]
+    return "\n".join(lines)
+
+
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
     """`aggregator run --all` cold then warm; then once more without --all, when no source
     is due: what a run costs before it fetches anything (start, config, store, checks)."""
@@ -419,17 +476,7 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
             base = Path(tmp)
             (base / "seeds").mkdir()
             config = base / "aggregator.toml"
-            lines = [
-                "[fetch]",
-                'allow = ["127.0.0.0/8"]',
-                f"concurrency = {LIMITS['concurrency']}",
-                f"per_host = {LIMITS['per_host']}",
-                "",
-            ]
-            for i, url in enumerate(urls):
-                lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"']
-                lines += [f'full_text = "{FULL_TEXT["mode"]}"', ""]
-            config.write_text("\n".join(lines))
+            config.write_text(sources_config(urls, full_text=FULL_TEXT["mode"]))
             command = [
                 aggregator, "run", "--config", str(config), "--db", str(base / "db.sqlite"),
                 "--seeds", str(base / "seeds"), "--out", str(base / "out"), "--all", "--json",
