@@ -215,7 +215,70 @@ def gather(
 
     local = [r.spec for r in reads if r.spec.id not in states]
     states.update(store.ensure_sources(local, write=not options.dry_run))
+    return _gathered(
+        settings,
+        store,
+        reads,
+        states,
+        now=now,
+        options=options,
+        filters=filters,
+        warnings=warnings,
+        progress=progress,
+        seed_files=records,
+        gone=gone,
+        configured=tuple(specs),
+        not_due=due.not_due,
+        next_due=due.next_due,
+    )
 
+
+def gather_claimed(
+    settings: Settings,
+    store: GatherStore,
+    claimed: Sequence[SourceState],
+    *,
+    now: datetime,
+) -> Gathered:
+    """`gather` for the remote sources a worker has leased (`aggregator.runtime.worker`):
+    each fetched now, whatever its schedule (the claim chose them as due), then parsed and
+    cleaned by the same code as a run's. No seeds folder: a worker fetches feeds only."""
+    filters = compile_filters_of(settings)
+    specs = {s.id: s for s in settings.sources}
+    claimed = [s for s in claimed if s.id in specs]
+    reads = fetch_remote(settings, claimed, specs)
+    return _gathered(
+        settings,
+        store,
+        reads,
+        {s.id: s for s in claimed},
+        now=now,
+        filters=filters,
+        warnings=[],
+        configured=tuple(s.id for s in claimed),
+    )
+
+
+def _gathered(
+    settings: Settings,
+    store: GatherStore,
+    reads: list[SourceRead],
+    states: dict[str, SourceState],
+    *,
+    now: datetime,
+    filters: Mapping[str, ItemFilter],
+    warnings: list[str],
+    configured: tuple[str, ...],
+    options: RunOptions = RunOptions(),
+    progress: Progress | None = None,
+    seed_files: Sequence[SeedFileRecord] = (),
+    gone: tuple[str, ...] = (),
+    not_due: int = 0,
+    next_due: datetime | None = None,
+) -> Gathered:
+    """What every gather shares once its sources are read: clean the items of what
+    changed, complete teasers with their articles, compute the signatures. Empties
+    `reads` once cleaned, so the raw entries are let go (memory) before what follows."""
     organisations = organisations_in((r.spec.kind, r.parsed) for r in reads if r.parsed)
     known = organisations.known(stored_organisations(store))
     if progress:
@@ -232,7 +295,7 @@ def gather(
         warnings=warnings,
         reread=options.reread,
     )
-    del reads
+    reads.clear()
     release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
         progress("clean", len(cleaned), len(cleaned))
@@ -250,14 +313,14 @@ def gather(
     return Gathered(
         sources=tuple(cleaned),
         signatures=signatures,
-        seed_files=tuple(f for f in records if f.source_id in ran),
+        seed_files=tuple(f for f in seed_files if f.source_id in ran),
         gone=gone,
         unfinished=full.unfinished,
         organisations=organisations,
-        configured=tuple(specs),
+        configured=configured,
         warnings=tuple(warnings),
-        not_due=due.not_due,
-        next_due=due.next_due,
+        not_due=not_due,
+        next_due=next_due,
     )
 
 
@@ -470,6 +533,7 @@ def commit(
     now: datetime,
     options: RunOptions = RunOptions(),
     should_stop: Callable[[], bool] = lambda: False,
+    save_sources: Callable[[Sequence[SourceState]], None] | None = None,
 ) -> Committed:
     """Match the gathered items against a snapshot of the store, then store them: items
     first, then moves, links learnt, what was read, and each source's state with its
@@ -477,7 +541,8 @@ def commit(
     or `should_stop` true once the plan is made, stores nothing.
 
     Short and cheap (the items come cleaned; signatures of stored items are stored): a
-    worker runs it under a lock."""
+    worker runs it under the writer lock, and stores the sources' states with its own
+    `save_sources` (which also ends its leases on them)."""
     view = load_view(store, settings, gathered.items, now=now)
     plan = plan_items(
         [(c.read.spec.id, c.items) for c in gathered.sources if c.items],
@@ -516,7 +581,7 @@ def commit(
     )
     del plan
     release_free_memory()
-    store.save_sources(
+    (save_sources or store.save_sources)(
         [
             state_after(
                 _fetched(c.read, t),
@@ -675,6 +740,7 @@ __all__ = [
     "RunReport",
     "commit",
     "gather",
+    "gather_claimed",
     "publish",
     "run_once",
 ]

@@ -30,6 +30,7 @@ from aggregator.normalise.urlparts import redact
 from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import Database, Row, SQLiteDatabase
+from aggregator.store.leases import LeaseMethods
 from aggregator.store.readstate import SeedFileRecord, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -203,8 +204,9 @@ def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
     )
 
 
-class Store:
-    """One database connection; never used by two threads at once."""
+class Store(LeaseMethods):
+    """One database connection; never used by two threads at once. The leases of
+    `aggregator worker` are `LeaseMethods`."""
 
     def __init__(self, database: Database, *, location: str) -> None:
         self._db = database

@@ -47,6 +47,9 @@ class Database(ABC):
     name: str
     #: Driver exceptions `Store` turns into `StorageError` (unless `is_bug`).
     errors: tuple[type[Exception], ...]
+    #: Appended to the SELECT that picks sources to lease (`store.leases`): PostgreSQL
+    #: skips the rows another worker's claim holds; SQLite's one writer needs nothing.
+    skip_locked: str = ""
 
     @abstractmethod
     def execute(self, sql: str, params: Params = ()) -> Cursor:

@@ -174,6 +174,7 @@ def connect(url: str, location: str, *, check_encoding: bool = True) -> psycopg.
 class PostgresDatabase(Database):
     name = "PostgreSQL"
     errors = (psycopg.Error,)
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, *, location: str) -> None:
         self._url = url

@@ -184,6 +184,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX items_version ON items "
         "(entry_id, key, content_hash, published, updated, source_id, link)",
     ),
+    (
+        # Issue 17: workers on several machines share the due sources through leases
+        # (`aggregator.store.leases`). A source is held by the worker named in
+        # `lease_owner` until `lease_until`; a dead worker's leases simply expire.
+        "ALTER TABLE sources ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE sources ADD COLUMN lease_until TEXT",
+        # Claiming looks for due sources: without it, each claim reads every row.
+        "CREATE INDEX sources_due ON sources (next_check_at)",
+        "CREATE INDEX sources_lease ON sources (lease_owner)",
+        # One row per worker process, beating while it lives (`aggregator status`).
+        """
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,  -- unique per process: the owner its leases name
+            name TEXT NOT NULL,  -- --name, host:pid by default
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started TEXT NOT NULL,
+            last_beat TEXT NOT NULL,
+            lease_seconds REAL NOT NULL,  -- a worker silent for this long is dead
+            stopped TEXT,  -- when it exited cleanly
+            feeds_done INTEGER NOT NULL DEFAULT 0,
+            items_done INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
