@@ -241,7 +241,8 @@ def measure_workers(
                         print(
                             f"  run {run + 1} workers {workers} {phase}: wall {result.wall:.1f}"
                             f" s, cpu {result.cpu:.1f} s, {result.feeds} feeds, "
-                            f"{result.items} items, drain {result.drain:.1f} s",
+                            f"{result.items} items, half {result.half:.1f} s, drain "
+                            f"{result.drain:.1f} s, peak {result.rss:.0f} MB",
                             file=sys.stderr,
                         )
                 finally:
