@@ -64,6 +64,9 @@ _PENDING = (
     "SELECT COUNT(*) FROM sources WHERE kind = 'remote' AND enabled = 1 "
     "AND (last_fetch_at IS NULL OR last_fetch_at < %s)"
 )
+# Counted rather than the pending ones while the phase runs: in a cold database the
+# workers create the sources' rows first, and an empty table is not "all fetched".
+_FETCHED = "SELECT COUNT(*) FROM sources WHERE last_fetch_at >= %s"
 # No proxy for the farm's loopback addresses, whatever the environment says.
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -192,7 +195,7 @@ def _wait_sampling(
                 if pid:
                     usage[pid] = rusage
                     process.returncode = os.waitstatus_to_exitcode(status)
-            pending = _count(conn, _PENDING, since, due)
+            pending = due - _count(conn, _FETCHED, since, 0)
             timeline.append((time.perf_counter() - start, pending))
             time.sleep(SAMPLE_SECONDS)
     return usage, timeline
