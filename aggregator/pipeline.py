@@ -34,7 +34,7 @@ from aggregator.config import Settings
 from aggregator.dedupe import Signature, repair
 from aggregator.dedupe.plan import Tally, load_view, plan_items, signatures_for
 from aggregator.exceptions import FetchError, ParseError
-from aggregator.fulltext import complete_items, reread_next_time
+from aggregator.fulltext import awaiting, complete_items
 from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
 from aggregator.ingest.policy import (
     SOURCE_CONFIGS_META,
@@ -140,7 +140,6 @@ class Gathered:
     signatures: Mapping[str, Signature] = field(default_factory=dict)
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
-    unfinished: frozenset[str] = frozenset()  # sources with full-text pages left
     organisations: Organisations = field(default_factory=Organisations)
     configured: tuple[str, ...] = ()  # the configured sources of this run
     warnings: tuple[str, ...] = ()
@@ -301,9 +300,10 @@ def _gathered(
         progress("clean", len(cleaned), len(cleaned))
 
     # Teasers get their article before merging, so stories match on the article (issue 18).
+    cleaned = _with_awaiting(settings, store, cleaned, now)
     items = [i for c in cleaned for i in c.items]
     full = complete_items(settings, store, items, now=now, fetch=not options.dry_run)
-    cleaned = [_completed(c, full.items, full.unfinished) for c in cleaned]
+    cleaned = [replace(c, items=tuple(full.items.get(i.key, i) for i in c.items)) for c in cleaned]
     # Signatures here, in parallel and with no lock held, so that commit stays cheap.
     items = [i for c in cleaned for i in c.items]
     signatures = signatures_for(
@@ -315,7 +315,6 @@ def _gathered(
         signatures=signatures,
         seed_files=tuple(f for f in seed_files if f.source_id in ran),
         gone=gone,
-        unfinished=full.unfinished,
         organisations=organisations,
         configured=configured,
         warnings=tuple(warnings),
@@ -324,13 +323,30 @@ def _gathered(
     )
 
 
-def _completed(cleaned: Cleaned, full: Mapping[str, Item], unfinished: Collection[str]) -> Cleaned:
-    items = tuple(full.get(i.key, i) for i in cleaned.items)
-    if cleaned.read.spec.id not in unfinished:
-        return replace(cleaned, items=items)
-    # The items whose pages wait come back through cleaning next time: their feed is
-    # read again, and its entries are not remembered.
-    return replace(cleaned, items=items, read=reread_next_time(cleaned.read), entries=None)
+def _with_awaiting(
+    settings: Settings, store: GatherStore, cleaned: list[Cleaned], now: datetime
+) -> list[Cleaned]:
+    """Each source read without error, with its stored items whose article page is due
+    a retry (`aggregator.fulltext`) added to this run's: the page is tried again with
+    the source's next fetch, though the feed did not change (a 304, or entries cleaned
+    before), and the feed is not read or cleaned again for it."""
+    wanting = {s.id for s in settings.sources if s.full_text != "never"}
+    read = [c.read.spec.id for c in cleaned if c.read.error is None]
+    ids = [source_id for source_id in read if source_id in wanting]
+    if not ids:
+        return cleaned
+    found = store.items_awaiting_pages(ids, now, feed_id_base=settings.feed.base_url)
+    by_source: dict[str, list[Item]] = {}
+    for item in found:
+        by_source.setdefault(item.source.source_id, []).append(awaiting(item))
+    return [_adding(c, by_source.get(c.read.spec.id, ())) for c in cleaned]
+
+
+def _adding(cleaned: Cleaned, stored: Sequence[Item]) -> Cleaned:
+    # An item cleaned in this run is the newer copy: the stored one only stands in.
+    fresh = {i.key for i in cleaned.items}
+    more = tuple(i for i in stored if i.key not in fresh)
+    return replace(cleaned, items=cleaned.items + more) if more else cleaned
 
 
 def _clean(
@@ -577,7 +593,6 @@ def commit(
         gathered.seed_files,
         [c.entries for c in gathered.sources if c.entries is not None],
         gone=gathered.gone,
-        unfinished=sorted(gathered.unfinished),
     )
     del plan
     release_free_memory()

@@ -654,17 +654,12 @@ class Store(LeaseMethods):
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
-        unfinished: Sequence[str] = (),
     ) -> None:
         """Remember what this run read (after its items are written), and forget the
-        seeds-folder files that are `gone` and the entries of the `unfinished` sources
-        (read whole next time), in one transaction."""
-        if not (files or entries or gone or unfinished):
+        seeds-folder files that are `gone`, in one transaction."""
+        if not (files or entries or gone):
             return
         with self.transaction():
-            self._db.executemany(
-                "DELETE FROM source_entries WHERE source_id = ?", [(s,) for s in unfinished]
-            )
             self._db.executemany(
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
@@ -722,6 +717,37 @@ class Store(LeaseMethods):
                 values["retry_at"] = _opt_date(values["retry_at"])
                 found[values["url"]] = CachedArticle(**values)
         return found
+
+    def items_awaiting_pages(
+        self, source_ids: Iterable[str], now: datetime, *, feed_id_base: str
+    ) -> list[Item]:
+        """The stored items of these sources with no article whose page is due a retry
+        (its cache row's `retry_at` has come: a failure's, or a deferral's)."""
+        with self._wrap("read the article cache"):
+            due = {
+                r[0]
+                for r in self._db.execute(
+                    "SELECT url FROM article_cache WHERE html IS NULL AND retry_at <= ?",
+                    (dump_date(now),),
+                )
+            }
+        wanted = set(source_ids)
+        if not due or not wanted:
+            return []
+        sources = {
+            s.id: attribution_for(s, feed_id_base=feed_id_base)
+            for s in self.sources()
+            if s.id in wanted
+        }
+        columns = ", ".join(c for c in _ITEM_COLUMNS if c != "signature")
+        found: dict[str, Item] = {}
+        with self._wrap("read items"):
+            for column in ("link", "readmore"):  # the page: the read-more target, else the link
+                rows = self._rows_in(f"SELECT {columns} FROM items WHERE {column} IN ({{}})", due)
+                for row in rows:
+                    if row["source_id"] in wanted and (row["readmore"] or row["link"]) in due:
+                        found[row["key"]] = _stored_from_row(row, sources).item
+        return list(found.values())
 
     def save_articles(self, rows: Sequence[CachedArticle]) -> None:
         if not rows:
