@@ -3,7 +3,7 @@
     common.py      the `main` group, shared options, store opening, usage errors
     ingest.py      run
     items.py       export, explain, split
-    background.py  serve, schedule
+    background.py  serve, schedule, publisher
     sources.py     status, sources list|add|remove|enable|disable|import|export
 
 Exit codes: 0 success (also when some sources failed but the rest was published);

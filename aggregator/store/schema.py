@@ -184,6 +184,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX items_version ON items "
         "(entry_id, key, content_hash, published, updated, source_id, link)",
     ),
+    (
+        # Issue 17 part 3: the published files kept in the database (`[output]
+        # store_documents`), so `aggregator serve --from-database` on any machine serves
+        # them with the headers the file server would send for the same bytes.
+        """
+        CREATE TABLE documents (
+            path TEXT PRIMARY KEY,  -- relative to the output folder, with /
+            body BLOB NOT NULL,
+            content_type TEXT NOT NULL,
+            etag TEXT NOT NULL,  -- strong, quoted, as served
+            modified TEXT NOT NULL,  -- Last-Modified: the file's modification time
+            file_stamp TEXT NOT NULL  -- size and mtime_ns of the file it was read from
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
