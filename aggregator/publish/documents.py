@@ -16,7 +16,6 @@ reading the database answers a request exactly as one reading the folder does.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,18 +40,23 @@ def published_files(out_dir: Path) -> dict[str, os.stat_result]:
     """Every file the server would serve: regular, not hidden (the manifest, temp
     files), by path relative to the folder."""
     found: dict[str, os.stat_result] = {}
-    for folder, dirs, files in os.walk(out_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            if name.startswith("."):
+    pending = [("", str(out_dir))]
+    while pending:
+        prefix, folder = pending.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue  # removed while walking, or not there at all
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = os.path.join(folder, name)
             try:
-                st = os.lstat(path)
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{prefix}{entry.name}/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    found[prefix + entry.name] = entry.stat(follow_symlinks=False)
             except OSError:
                 continue  # removed while walking
-            if stat.S_ISREG(st.st_mode):
-                found[Path(path).relative_to(out_dir).as_posix()] = st
     return found
 
 

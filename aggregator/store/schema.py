@@ -191,11 +191,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """
         CREATE TABLE documents (
             path TEXT PRIMARY KEY,  -- relative to the output folder, with /
-            body BLOB NOT NULL,
             content_type TEXT NOT NULL,
             etag TEXT NOT NULL,  -- strong, quoted, as served
             modified TEXT NOT NULL,  -- Last-Modified: the file's modification time
-            file_stamp TEXT NOT NULL  -- size and mtime_ns of the file it was read from
+            file_stamp TEXT NOT NULL,  -- size and mtime_ns of the file it was read from
+            -- Last: SQLite reads the columns before it without its overflow pages.
+            body BLOB NOT NULL
         )
         """,
     ),
