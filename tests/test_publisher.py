@@ -266,6 +266,20 @@ def test_sqlite_publisher_wakes_on_a_commit_and_settles_a_burst(tmp_path: Path) 
         assert publisher.publishes == 2
 
 
+def test_a_failed_publish_is_retried_at_the_next_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_in(tmp_path, str(tmp_path / "agg.sqlite"))
+    stored_run(settings, 1)
+    settings.out.write_text("a file where the output folder should be")
+    with publisher_thread(settings, interval=3600, debounce=0) as publisher:
+        wait_for(lambda: "publish failed" in caplog.text, what="the failure logged")
+        settings.out.unlink()
+        stored_run(settings, 2)
+        wait_for(lambda: "stage 2" in index_text(settings.out), what="the next publish")
+        assert publisher.publishes == 1
+
+
 # -- the command line -----------------------------------------------------------------------
 
 

@@ -33,7 +33,7 @@ from typing import Protocol
 from filelock import FileLock, Timeout
 
 from aggregator.config import Settings
-from aggregator.exceptions import StorageError
+from aggregator.exceptions import AggregatorError, StorageError
 from aggregator.normalise.urlparts import redact
 from aggregator.pipeline import publish_stage
 from aggregator.publish import PublishReport
@@ -172,7 +172,7 @@ class Publisher:
                 self.leadership.release()
 
     def _lead(self) -> None:
-        self._publish()  # whatever was committed while no one published
+        self._try_publish()  # whatever was committed while no one published
         last = time.monotonic()
         while not self.stopping.is_set():
             due_in = self.options.interval - (time.monotonic() - last)
@@ -183,7 +183,7 @@ class Publisher:
                 continue
             if self.stopping.is_set():
                 return  # the standby or the next start publishes what is left
-            self._publish()
+            self._try_publish()
             last = time.monotonic()
 
     def _settle(self) -> None:
@@ -199,6 +199,19 @@ class Publisher:
                 return
             if self.leadership.wait(min(remaining, STEP_SECONDS)):
                 quiet_from = time.monotonic()
+
+    def _try_publish(self) -> None:
+        """Publish; a failure that is not the database's (the output folder cannot be
+        written, a bug) is logged and the next wake-up or tick tries again, as the
+        daemon does. The database's errors end the lead: the lock may be gone too."""
+        try:
+            self._publish()
+        except StorageError:
+            raise
+        except AggregatorError as exc:
+            log.error("publish failed: %s", exc)
+        except Exception:
+            log.exception("publish failed unexpectedly")
 
     def _publish(self) -> tuple[PublishReport | None, int]:
         published, entries, warnings = publish_stage(self.settings, self.store, now=now_utc())
