@@ -149,27 +149,30 @@ class Publisher:
         """Until `stopping`: wait for the lock, publish while holding it, and start
         over when it is lost."""
         waiting_said = False
-        while not self.stopping.is_set():
-            try:
-                held = self.leadership.acquire(STEP_SECONDS)
-            except StorageError as exc:
-                log.warning("cannot reach the database for the publisher lock: %s", exc)
-                self.stopping.wait(RETRY_SECONDS)
-                continue
-            if not held:
-                if not waiting_said:
-                    log.warning("standing by: another publisher holds the publisher lock")
-                    waiting_said = True
-                continue
-            waiting_said = False
-            log.warning("took the publisher lock: publishing to %s", self.settings.out)
-            try:
-                self._lead()
-            except StorageError as exc:
-                log.warning("stopped publishing: %s; taking the lock again", exc)
-                self.stopping.wait(RETRY_SECONDS)
-            finally:
-                self.leadership.release()
+        try:
+            while not self.stopping.is_set():
+                try:
+                    held = self.leadership.acquire(STEP_SECONDS)
+                except StorageError as exc:
+                    log.warning("cannot reach the database for the publisher lock: %s", exc)
+                    self.stopping.wait(RETRY_SECONDS)
+                    continue
+                if not held:
+                    if not waiting_said:
+                        log.warning("standing by: another publisher holds the publisher lock")
+                        waiting_said = True
+                    continue
+                waiting_said = False
+                log.warning("took the publisher lock: publishing to %s", self.settings.out)
+                try:
+                    self._lead()
+                except StorageError as exc:
+                    log.warning("stopped publishing: %s; taking the lock again", exc)
+                    self.stopping.wait(RETRY_SECONDS)
+                finally:
+                    self.leadership.release()
+        finally:
+            self.leadership.release()  # a standby's idle connection
 
     def _lead(self) -> None:
         self._try_publish()  # whatever was committed while no one published

@@ -260,51 +260,73 @@ class PostgresDatabase(Database):
 
 
 class AdvisoryLock:
-    """A session advisory lock held on a connection of its own.
+    """A session advisory lock held on a connection of its own (the writer lock unless
+    another `key` is given).
 
     PostgreSQL releases it when the session ends, so a killed process never leaves a
     stale lock behind (a vanished machine's session ends when the server notices the
     connection is dead).
     """
 
-    def __init__(self, url: str, *, location: str) -> None:
+    #: Keep the connection of a timed-out attempt for the next one (a standby that tries
+    #: every second should not open a connection every second).
+    _keep_spare = False
+
+    def __init__(
+        self, url: str, *, location: str, key: str = _WRITER_LOCK, what: str = "writer lock"
+    ) -> None:
         self._url = url
         self._location = location
+        self._key = key
+        self._what = what
         self._conn: psycopg.Connection[_Row] | None = None
+        self._spare: psycopg.Connection[_Row] | None = None
 
     def acquire(self, timeout: float) -> bool:
         """Poll `pg_try_advisory_lock` until it is ours (True) or `timeout` s passed."""
-        conn = connect(self._url, self._location, check_encoding=False)
+        conn, self._spare = self._spare, None
+        if conn is None or conn.broken:
+            conn = connect(self._url, self._location, check_encoding=False)
         deadline = time.monotonic() + timeout
         delay = 0.05
         try:
             while True:
                 row = conn.execute(
-                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (_WRITER_LOCK,)
+                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (self._key,)
                 ).fetchone()
                 if row is not None and row[0]:
+                    self._held(conn)
                     self._conn = conn
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    conn.close()
+                    if self._keep_spare:
+                        self._spare = conn
+                    else:
+                        conn.close()
                     return False
                 time.sleep(min(delay, remaining))
                 delay = min(delay * 2, 0.5)
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(
-                f"PostgreSQL database {self._location}: cannot take the writer lock: "
+                f"PostgreSQL database {self._location}: cannot take the {self._what}: "
                 f"{describe(exc, self._url)}"
             ) from None
 
+    def _held(self, conn: psycopg.Connection[_Row]) -> None:
+        """Called on the connection that now holds the lock."""
+
     def release(self) -> None:
         conn, self._conn = self._conn, None
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
         if conn is None:
             return
         try:
             if not conn.broken:
-                conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", (_WRITER_LOCK,))
+                conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", (self._key,))
         except psycopg.Error:
             pass  # closing the session below releases it all the same
         finally:
@@ -315,7 +337,7 @@ class LockLost(StorageError):
     """The publisher lock's connection is gone, and the lock with it."""
 
 
-class PublisherLock:
+class PublisherLock(AdvisoryLock):
     """The publisher's session advisory lock, on a connection that then LISTENs for the
     commits of stored items (`ITEMS_CHANNEL`).
 
@@ -324,38 +346,16 @@ class PublisherLock:
     was terminated, the network went), both go together and `wait` raises `LockLost`.
     """
 
+    _keep_spare = True
+
     def __init__(self, url: str, *, location: str) -> None:
-        self._url = url
-        self._location = location
-        self._conn: psycopg.Connection[_Row] | None = None
+        super().__init__(url, location=location, key=_PUBLISHER_LOCK, what="publisher lock")
         self._woken = False
 
-    def acquire(self, timeout: float) -> bool:
-        """Try `pg_try_advisory_lock` until it is ours (True) or `timeout` s passed."""
-        conn = connect(self._url, self._location, check_encoding=False)
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                row = conn.execute(
-                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (_PUBLISHER_LOCK,)
-                ).fetchone()
-                if row is not None and row[0]:
-                    conn.add_notify_handler(self._notified)
-                    conn.execute(f"LISTEN {ITEMS_CHANNEL}")
-                    self._woken = False
-                    self._conn = conn
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    conn.close()
-                    return False
-                time.sleep(min(0.25, remaining))
-        except psycopg.Error as exc:
-            conn.close()
-            raise StorageError(
-                f"PostgreSQL database {self._location}: cannot take the publisher lock: "
-                f"{describe(exc, self._url)}"
-            ) from None
+    def _held(self, conn: psycopg.Connection[_Row]) -> None:
+        conn.add_notify_handler(self._notified)
+        conn.execute(f"LISTEN {ITEMS_CHANNEL}")
+        self._woken = False
 
     def wait(self, timeout: float) -> bool:
         """True when a commit was notified since the last call or within `timeout` s,
@@ -389,15 +389,3 @@ class PublisherLock:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
-
-    def release(self) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            if not conn.broken:
-                conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", (_PUBLISHER_LOCK,))
-        except psycopg.Error:
-            pass  # closing the session below releases it all the same
-        finally:
-            self._drop()
