@@ -301,12 +301,12 @@ def test_a_failed_publish_is_retried_at_the_next_commit(
     settings = settings_in(tmp_path, str(tmp_path / "agg.sqlite"))
     stored_run(settings, 1)
     settings.out.write_text("a file where the output folder should be")
-    with publisher_thread(settings, interval=3600, debounce=0) as publisher:
+    with publisher_thread(settings, interval=3600, debounce=0):
         wait_for(lambda: "publish failed" in caplog.text, what="the failure logged")
         settings.out.unlink()
         stored_run(settings, 2)
+        # Still the holder: the next commit is published, in the folder now writable.
         wait_for(lambda: "stage 2" in index_text(settings.out), what="the next publish")
-        assert publisher.publishes == 1
 
 
 # -- the command line -----------------------------------------------------------------------
