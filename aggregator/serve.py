@@ -31,6 +31,7 @@ import re
 import socket
 import stat
 import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -369,7 +370,7 @@ def _segments(route_path: str) -> list[str] | None:
     return parts
 
 
-class _Server:
+class _Server(ABC):
     """Answers GET and HEAD for the published files; subclasses say where a path's
     current version comes from (`_find`)."""
 
@@ -378,8 +379,9 @@ class _Server:
         self._cache = _FileCache(cache_bytes)
         self.counters = _Counters()
 
+    @abstractmethod
     async def _find(self, parts: list[str], gz: bool) -> _FileVersion | None:
-        raise NotImplementedError
+        """The current version of the path, or None (404); `_Unavailable` for a 503."""
 
     async def _with_gzip(self, rel: str, version: _FileVersion, gz: bool) -> _FileVersion:
         if gz and version.compressible and version.gzip is None:
@@ -563,9 +565,6 @@ class _DocumentServer(_Server):
         version = _document_version(document, self._cache_control)
         self._cache.put(rel, version)
         return version
-
-    def close(self) -> None:
-        self._executor.shutdown(wait=False)
 
 
 def _is_not_modified(scope: Scope, version: _FileVersion) -> bool:

@@ -82,7 +82,11 @@ class SQLiteLeadership:
             raise StorageError(
                 f"cannot take the publisher lock {self._lock.lock_file}: {exc}"
             ) from None
-        self._seen = self._store.data_version()
+        try:
+            self._seen = self._store.data_version()
+        except StorageError:
+            self._lock.release()
+            raise
         return True
 
     def wait(self, timeout: float) -> bool:
