@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -29,7 +30,8 @@ from aggregator.model import Attribution, Item, SourceSpec
 from aggregator.normalise.urlparts import redact
 from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.backend import Database, Row, SQLiteDatabase
+from aggregator.store.backend import ITEMS_CHANNEL, Database, Row, SQLiteDatabase
+from aggregator.store.documents import DOCUMENTS_VERSION_META, Document
 from aggregator.store.leases import LeaseMethods
 from aggregator.store.readstate import SeedFileRecord, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -228,6 +230,11 @@ class Store(LeaseMethods):
                             self._db.execute_ddl(statement)
                         self._db.set_schema_version(number)
 
+    def is_empty(self) -> bool:
+        """No migration was ever applied: not an aggregator database (yet)."""
+        with self._wrap("read the schema version"):
+            return self._schema_version() == 0
+
     def _schema_version(self) -> int:
         version = self._db.schema_version()
         if version > SCHEMA_VERSION:
@@ -361,6 +368,8 @@ class Store(LeaseMethods):
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (str(current + 1),),
         )
+        # Delivered when this transaction commits: the publisher wakes (PostgreSQL).
+        self._db.notify(ITEMS_CHANNEL, str(current + 1))
 
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         """Upsert items and create their entries, in one transaction."""
@@ -702,6 +711,53 @@ class Store(LeaseMethods):
                 (name, value),
             )
 
+    # -- published documents (`[output] store_documents`) ----------------------------
+
+    def document_stamps(self) -> dict[str, str]:
+        """Each stored document's path and the stamp of the file it was read from."""
+        with self._wrap("read documents"):
+            rows = self._db.execute("SELECT path, file_stamp FROM documents").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def save_documents(self, documents: Sequence[Document], removed: Sequence[str]) -> None:
+        """Store and delete documents in one transaction (a server sees a publish whole),
+        with a new documents version. A document whose bytes did not change keeps its
+        Last-Modified (another folder may have written the same bytes later)."""
+        if not documents and not removed:
+            return
+        with self.transaction():
+            self._db.executemany(_UPSERT_DOCUMENT, [_document_params(d) for d in documents])
+            self._db.executemany("DELETE FROM documents WHERE path = ?", [(p,) for p in removed])
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (DOCUMENTS_VERSION_META, uuid.uuid4().hex),
+            )
+
+    def documents_version(self) -> str:
+        """Changes with every change to the stored documents ("" before the first)."""
+        return self.get_meta(DOCUMENTS_VERSION_META) or ""
+
+    def document(self, path: str, *, unless_etag: str | None = None) -> Document | None:
+        """The document at `path`, or None; its body is left out (b"") when its ETag is
+        `unless_etag`, the version the caller holds already."""
+        with self._wrap("read a document"):
+            row = self._db.execute(
+                "SELECT CASE WHEN etag = ? THEN NULL ELSE body END, content_type, etag, "
+                "modified, file_stamp FROM documents WHERE path = ?",
+                (unless_etag, path),
+            ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            path=path,
+            body=bytes(row[0]) if row[0] is not None else b"",
+            content_type=row[1],
+            etag=row[2],
+            modified=load_date(row[3]),
+            file_stamp=row[4],
+        )
+
     # -- article pages and robots.txt (full text for teasers) ------------------------
 
     def cached_articles(self, urls: Iterable[str]) -> dict[str, CachedArticle]:
@@ -790,6 +846,19 @@ _UPSERT_ARTICLE = (
     "ON CONFLICT (url) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS if c != "url")
 )
+
+_UPSERT_DOCUMENT = (
+    "INSERT INTO documents (path, body, content_type, etag, modified, file_stamp) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET body = excluded.body, "
+    "content_type = excluded.content_type, file_stamp = excluded.file_stamp, "
+    "modified = CASE WHEN documents.etag = excluded.etag THEN documents.modified "
+    "ELSE excluded.modified END, etag = excluded.etag"
+)
+
+
+def _document_params(d: Document) -> tuple[Any, ...]:
+    return (d.path, d.body, d.content_type, d.etag, dump_date(d.modified), d.file_stamp)
+
 
 _IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
 
@@ -921,15 +990,29 @@ def sqlite_path(db: str) -> Path:
     return Path(db)
 
 
-def open_store(db: str) -> Store:
-    """Open (creating and migrating on first use) the store at a path or URL."""
+def open_store(db: str, *, create: bool = True) -> Store:
+    """Open (creating and migrating on first use) the store at a path or URL. With
+    `create=False` (a process that only reads what others store: the publisher, a
+    server of the documents) a database without our tables is refused, not created."""
+    if not create and not is_postgres_url(db) and not sqlite_path(db).is_file():
+        raise StorageError(f"no database at {sqlite_path(db)}: {_NOTHING_STORED}")
     store = _open_postgres(db) if is_postgres_url(db) else _open_sqlite(db)
     try:
+        if not create and store.is_empty():
+            raise StorageError(
+                f"database {store.location} has no aggregator tables: {_NOTHING_STORED}"
+            )
         store.migrate()
     except BaseException:
         store.close()
         raise
     return store
+
+
+_NOTHING_STORED = (
+    "nothing was ever stored there (check --db / db in the config; `aggregator run` or "
+    "`aggregator worker` creates it)"
+)
 
 
 def _open_postgres(url: str) -> Store:

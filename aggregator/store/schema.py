@@ -209,6 +209,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # Issue 17 part 3: the published files kept in the database (`[output]
+        # store_documents`), so `aggregator serve --from-database` on any machine serves
+        # them with the headers the file server would send for the same bytes.
+        """
+        CREATE TABLE documents (
+            path TEXT PRIMARY KEY,  -- relative to the output folder, with /
+            content_type TEXT NOT NULL,
+            etag TEXT NOT NULL,  -- strong, quoted, as served
+            modified TEXT NOT NULL,  -- Last-Modified: the file's modification time
+            file_stamp TEXT NOT NULL,  -- size and mtime_ns of the file it was read from
+            -- Last: SQLite reads the columns before it without its overflow pages.
+            body BLOB NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
