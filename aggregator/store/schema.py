@@ -184,6 +184,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX items_version ON items "
         "(entry_id, key, content_hash, published, updated, source_id, link)",
     ),
+    (
+        # Issue 16 part 6: the entries each write touched, with the data version it made
+        # (one row per entry, its latest change), so a publish reads what changed since
+        # the version its output folder holds (`Store.changed_entries`), not every item.
+        """
+        CREATE TABLE entry_changes (
+            entry_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX entry_changes_version ON entry_changes (version)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
