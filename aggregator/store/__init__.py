@@ -374,18 +374,18 @@ class Store:
     def _entries_of_keys(self, keys: Iterable[str]) -> set[str]:
         return {r[0] for r in self._rows_in("SELECT entry_id FROM items WHERE key IN ({})", keys)}
 
-    def changed_entries(self, since: int) -> tuple[int, list[str]]:
-        """The data version now and the entries changed after version `since` (what a
-        publish of a folder holding `since` must look at again), read from the change log
-        alone. An entry changed again while this is read is left for the next call."""
+    def changed_entries(self, since: int, until: int) -> list[str]:
+        """The entries changed after data version `since` up to `until` (what a publish of
+        a folder holding `since` must look at again, `until` being the version it read
+        first), from the change log alone. An entry changed again after `until` is left
+        for the next publish."""
         with self._wrap("read changes"):
-            now = int(self.data_version())
             rows = self._db.execute(
                 "SELECT entry_id FROM entry_changes WHERE version > ? AND version <= ? "
                 "ORDER BY entry_id",
-                (since, now),
+                (since, until),
             ).fetchall()
-        return now, [r[0] for r in rows]
+        return [r[0] for r in rows]
 
     def entries_of_sources(self, source_ids: Iterable[str]) -> list[str]:
         """The entries holding an item of these sources (whose attribution changed)."""
