@@ -10,7 +10,8 @@ Two kinds of history, each built once per size in a temporary folder:
   a day over 200 remote sources that are not configured, so no run fetches them; then one
   `aggregator run` publishes them all. Signatures (what matching reads) are computed for
   the items of the last 30 days; older items carry one real signature as stand-in (the
-  dedupe window never reaches them).
+  dedupe window never reaches them). A history over 200,000 entries is published every
+  200,000 items as it is written, so no one publish holds a million entries at once.
 * **seeds** (`--seeds`): N plain-text seed documents in the seeds folder, dated (by their
   modification times) a thousand a day, ingested by one full `aggregator run`.
 
@@ -53,6 +54,7 @@ PER_DAY = 1000  # entries a day: a thousand sources' worth of news
 SOURCES = 200
 WINDOW_SIGNED = timedelta(days=30)  # items this recent get their own signature
 BATCH = 5000  # items per write_items transaction
+PUBLISH_EVERY = 200_000  # items written between two publishes while a history is built
 BASE_URL = "https://news.example.org/feeds/"
 
 _WORDS = [
@@ -140,6 +142,7 @@ def _item(n: int, now: datetime, source: Attribution, rng: random.Random) -> Ite
 def build_store_history(folder: Path, size: int) -> None:
     """`size` entries written through the store API, then published by one full run."""
     now = datetime.now(UTC)
+    (folder / "seeds").mkdir()
     store = open_store(str(folder / "data.sqlite"))
     try:
         specs = [
@@ -176,10 +179,11 @@ def build_store_history(folder: Path, size: int) -> None:
                     )
                 )
             store.write_items(writes)
+            if (start + BATCH) % PUBLISH_EVERY == 0 and start + BATCH < size:
+                _run(folder)  # a long history is published as it grows (bounded memory)
     finally:
         store.close()
-    (folder / "seeds").mkdir()
-    _run(folder)  # the first publish: every file
+    _run(folder)  # the first publish of everything, or of the last part
 
 
 def _seed_document(n: int, rng: random.Random, version: int = 0) -> str:

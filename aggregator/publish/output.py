@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,8 @@ from aggregator.publish.versions import (
 )
 from aggregator.runtime import eventloop
 from aggregator.store import Store, attribution_for
+
+log = logging.getLogger(__name__)
 
 
 def feed_info(settings: Settings) -> FeedInfo:
@@ -152,21 +155,32 @@ def publish(
         data_version=int(store.data_version()),  # before any item is read
         now=now or datetime.now(UTC),
     )
-    out = settings.out
-    manifest = Manifest.open(out)
+    manifest = Manifest.open(settings.out)
     try:
-        if (
-            not force
-            and manifest is not None
-            and manifest.fact("fingerprint") == job.fingerprint
-            and (out / INDEX_PATH).is_file()
-            and not manifest.folders_touched(out)
-        ):
+        why = _why_in_full(job, manifest, force=force)
+        if why is None and manifest is not None:
             return publish_changes(job, manifest)
+        log.info("publishing every file: %s", why)
         return _publish_full(job, manifest, force=force)
     finally:
         if manifest is not None:
             manifest.close()
+
+
+def _why_in_full(job: Job, manifest: Manifest | None, *, force: bool) -> str | None:
+    """Why this publish must look at every file; None when the changes will do."""
+    out = job.settings.out
+    if force:
+        return "asked to"
+    if manifest is None:
+        return f"{out} has no manifest of its last publish"
+    if manifest.fact("fingerprint") != job.fingerprint:
+        return "the sources, the feed settings or the aggregator version changed"
+    if not (out / INDEX_PATH).is_file():
+        return f"{out / INDEX_PATH} is missing"
+    if manifest.folders_touched(out):
+        return f"files in {out} were added, removed or renamed since its last publish"
+    return None
 
 
 def _publish_full(job: Job, manifest: Manifest | None, *, force: bool) -> tuple[PublishReport, int]:
