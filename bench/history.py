@@ -363,14 +363,20 @@ def _cached(cache: Path, size: int) -> Path:
 def _working_copy(built: Path, folder: Path) -> None:
     """A copy of a cached history to measure in: published files hard-linked (publishing
     replaces a file by renaming a new one over it), everything else copied."""
+    folders = []
     for path in sorted(built.rglob("*")):
         target = folder / path.relative_to(built)
         if path.is_dir():
             target.mkdir(parents=True, exist_ok=True)
+            folders.append((path, target))
         elif path.parent.is_relative_to(built / "feeds") and not path.name.startswith("."):
             os.link(path, target)
         else:
             shutil.copy2(path, target)
+    # As built: a folder whose files changed behind the publisher's back is published whole.
+    for path, target in reversed(folders):
+        stat = path.stat()
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def bench(

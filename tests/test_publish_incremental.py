@@ -306,27 +306,47 @@ def test_the_realistic_corpus_in_two_steps_is_byte_identical_to_a_full_publish(
     assert _loaded(statements)
 
 
-def test_a_change_of_source_or_settings_publishes_in_full(tmp_path: Path) -> None:
-    seeds = tmp_path / "seeds"
-    shutil.copytree(REALISTIC / "seeds", seeds)
-    settings = Settings(seeds=seeds, out=tmp_path / "feeds", db=str(tmp_path / "db.sqlite"))
-    store = open_store(settings.db)
+def test_sources_added_retitled_retagged_or_removed_are_published(tmp_path: Path) -> None:
+    settings, store, _ = _history(tmp_path)
+
+    def spec(source: str, tags: tuple[str, ...] = ()) -> SourceSpec:
+        return SourceSpec(
+            id=source, url=f"https://{source}.example/feed.rss", kind=SourceKind.REMOTE, tags=tags
+        )
+
     try:
-        pipeline.run_once(settings, store, now=NOW)
-        (source,) = [s for s in store.sources() if s.id == "seed-newswire-rss"]
-        store.save_source(replace(source, feed_title="Renamed wire"))
+        store.ensure_sources([spec("gamma", ("wire",))])  # a new source, no items yet
         report, _ = publish(settings, store, force=False, now=NOW)
-        assert report is not None and report.unchanged  # only what the wire carried
+        assert report is not None
+        assert {"sources/gamma.atom", "sources.opml", "tags/wire.html"} <= set(report.written)
+        assert not {f"archive/{m}.atom" for m in MONTHS} & set(report.written)
         assert _files(settings.out) == _full(settings, store)
-        assert b"Renamed wire" in _files(settings.out)["index.atom"]
-        store.save_source(source)
-        settings = replace(settings, feed=FeedSettings(title="Another title"))
+        store.ensure_sources([spec("alpha")])  # the tag loses alpha, then every source
         publish(settings, store, force=False, now=NOW)
+        assert _files(settings.out) == _full(settings, store)
+        store.ensure_sources([spec("gamma")])
+        report, _ = publish(settings, store, force=False, now=NOW)
+        assert report is not None and "tags/wire.atom" in report.removed
+        assert _files(settings.out) == _full(settings, store)
+        (beta,) = [s for s in store.sources() if s.id == "beta"]
+        store.save_source(replace(beta, feed_title="Renamed wire"))  # its entries' atom:source
+        publish(settings, store, force=False, now=NOW)
+        assert b"Renamed wire" in _files(settings.out)["archive/2026-09.atom"]
         assert _files(settings.out) == _full(settings, store)
     finally:
         store.close()
-    assert b"Renamed wire" not in _files(settings.out)["index.atom"]
-    assert b"Another title" in _files(settings.out)["index.atom"]
+
+
+def test_a_change_of_feed_settings_publishes_in_full(tmp_path: Path) -> None:
+    settings, store, _ = _history(tmp_path)
+    try:
+        settings = replace(settings, feed=FeedSettings(title="Another title", entries=3))
+        report, _ = publish(settings, store, force=False, now=NOW)
+        assert report is not None and "sources.opml" in report.written
+        assert _files(settings.out) == _full(settings, store)
+    finally:
+        store.close()
+    assert b"Another title" in _files(settings.out)["archive/2026-09.atom"]
 
 
 def test_the_change_log_on_either_backend(db_url: str, tmp_path: Path) -> None:

@@ -35,9 +35,11 @@ from aggregator.publish.archive import (
 )
 from aggregator.publish.atom import AtomDocument
 from aggregator.publish.clean import PublishedEntry
-from aggregator.publish.html import RiverPage, html_path
-from aggregator.publish.info import FeedInfo, PublishReport
+from aggregator.publish.html import DIRECTORY_PATH, RiverPage, html_path
+from aggregator.publish.info import FeedInfo, PublishReport, SourceInfo
+from aggregator.publish.jsonfeed import JSON_PATH
 from aggregator.publish.manifest import Manifest, Placed
+from aggregator.publish.opml import OPML_PATH
 from aggregator.publish.pages import group_pages, index_page, river_pages
 from aggregator.publish.site import (
     Output,
@@ -74,15 +76,16 @@ def publish_changes(job: Job, manifest: Manifest) -> tuple[PublishReport | None,
     new = _placed(job, ids, loader)
     old = manifest.entries(ids)
     changed = sorted(i for i in ids if old.get(i) != new.get(i))
+    relisted = manifest.fact("sources") != job.listed
     with manifest.transaction():
-        if not changed:
+        if not changed and not relisted:
             manifest.set_source_digests(after)
             manifest.set_facts(job.facts(count))
             return None, count
         removed = [old[i] for i in changed if i in old]
         added = [new[i] for i in changed if i in new]
         count += len(added) - len(removed)
-        report = _apply(job, manifest, info, removed, added, loader)
+        report = _apply(job, manifest, removed, added, loader, relisted=relisted)
         manifest.set_source_digests(after)
         manifest.set_facts(job.facts(count))
     manifest.seal(job.settings.out)
@@ -105,13 +108,16 @@ def _placed(job: Job, ids: set[str], loader: Loader) -> dict[str, Placed]:
 def _apply(
     job: Job,
     manifest: Manifest,
-    info: FeedInfo,
     removed: Sequence[Placed],
     added: Sequence[Placed],
     loader: Loader,
+    *,
+    relisted: bool,
 ) -> PublishReport:
     """Bring the manifest's entries and the files they sit in up to date (inside the
-    manifest's transaction)."""
+    manifest's transaction). When the sources listed changed (`relisted`), every
+    per-source and per-tag feed and page, the directory and the OPML list are looked at
+    too, and those of sources and tags that are gone removed."""
     atom_before = page_names(manifest.months(), archive.ARCHIVE_PAGE_SIZE)
     html_before = page_names(manifest.months(), pages.HTML_PAGE_SIZE)
     manifest.remove_entries(removed)
@@ -122,16 +128,21 @@ def _apply(
     atom_after = page_names(months, archive.ARCHIVE_PAGE_SIZE)
     html_after = page_names(months, pages.HTML_PAGE_SIZE)
     touched |= _relinked(atom_before, atom_after) | _relinked(html_before, html_after)
-    docs = _Docs(info, manifest)
+    docs = _Docs(job.info, manifest)
     for month in sorted(touched & months.keys()):
         docs.month(month, atom_after, html_after)
     docs.index(atom_after)
-    docs.groups(job, {s for e in itertools.chain(removed, added) for s in e.carried_by})
+    carried = {s for e in itertools.chain(removed, added) for s in e.carried_by}
+    feeds = docs.groups(job, None if relisted else carried)
     for e in added:
         if e.page is not None:
             docs.entry_pages.append(docs.stand_in(e))
     gone = {html_path(archive_path(name)) for name in set(html_before) - set(html_after)}
     gone |= {e.page for e in removed if e.page} - {e.page for e in added if e.page}
+    if relisted:
+        docs.listed = all_sources_of(job.sources, ())
+        was = [p for folder in ("sources/", "tags/") for p in manifest.paths_under(folder)]
+        gone |= set(was) - {path for feed in feeds for path in (feed, html_path(feed))}
     return _write(job, manifest, docs, loader, gone, dropped=set(atom_before) - set(atom_after))
 
 
@@ -158,6 +169,7 @@ class _Docs:
         self.entry_pages: list[PublishedEntry] = []
         self.newest: list[PublishedEntry] = []
         self.index_doc: AtomDocument | None = None
+        self.listed: list[SourceInfo] | None = None  # for the directory and OPML, if changed
 
     def stand_in(self, placed: Placed) -> PublishedEntry:
         self.digests[placed.id] = placed.digest
@@ -186,14 +198,15 @@ class _Docs:
         self.index_doc = index_document(self.info, self.newest, links)
         self.rivers.insert(0, index_page(self.newest, older))
 
-    def groups(self, job: Job, sources: set[str]) -> None:
-        """The feeds (and their pages) of the groups holding one of `sources`."""
+    def groups(self, job: Job, sources: set[str] | None) -> list[str]:
+        """The feeds (and their pages) of the groups holding one of `sources` (of all
+        groups, without `sources`); the paths of every group's feed."""
         all_sources = all_sources_of(job.sources, ())
         groups = groups_of(self.info, all_sources)
         limit = self.info.entries_per_feed
         docs = []
         for path, (title, feed_id, members) in sorted(groups.items()):
-            if not members & sources:
+            if sources is not None and not members & sources:
                 continue
             by_source = {
                 s: [self.stand_in(p) for p in self._manifest.newest_of_source(s, limit)]
@@ -209,6 +222,7 @@ class _Docs:
             )
         self.atoms += docs
         self.rivers += group_pages(docs, groups, all_sources)
+        return list(groups)
 
 
 def _write(
@@ -225,7 +239,7 @@ def _write(
     planned = [d.path for d in docs.atoms] + [r.path for r in docs.rivers]
     planned += [e.page for e in docs.entry_pages if e.page]
     assert docs.index_doc is not None
-    kept = manifest.files([*planned, docs.index_doc.path])
+    kept = manifest.files([*planned, docs.index_doc.path, JSON_PATH, DIRECTORY_PATH, OPML_PATH])
     new_stamps: dict[str, tuple[str, str]] = {}
 
     def last_change(path: str, key: str) -> datetime:
@@ -249,6 +263,7 @@ def _write(
         [make.json(docs.newest)],
         (make.river(r) for r in docs.rivers),
         (make.entry(e, e.page) for e in docs.entry_pages if e.page),
+        [make.directory(docs.listed), make.opml(docs.listed)] if docs.listed is not None else [],
         [make.atom(docs.index_doc)],
     ):
         outputs.setdefault(out_file.path, out_file)

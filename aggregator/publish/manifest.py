@@ -3,9 +3,9 @@
 `.published.sqlite` (hidden: `aggregator serve` does not serve it) holds, for the folder
 it sits in:
 
-* facts: the fingerprint of what shapes every file (aggregator version, feed settings,
-  sources), the store's data version the folder holds, how many entries it shows, and
-  the modification times of its folders when the publish ended;
+* facts: the fingerprint of what shapes every file (aggregator version, feed settings),
+  a digest of the sources listed, the store's data version the folder holds, how many
+  entries it shows, and the modification times of its folders when the publish ended;
 * files: each output file's key (`site.Output.key`), and for a feed without entries the
   time of its last change;
 * entries: each entry's place (dates, month, page, the sources that carried it) and the
@@ -224,6 +224,11 @@ class Manifest:
             for r in self._conn.execute(f"{sql} WHERE path IN ({marks})", chunk):
                 found[r[0]] = (r[1], r[2])
         return found
+
+    def paths_under(self, folder: str) -> list[str]:
+        """The files kept under `folder` (e.g. "sources/")."""
+        sql = "SELECT path FROM files WHERE path >= ? AND path < ? ORDER BY path"
+        return [r[0] for r in self._conn.execute(sql, (folder, folder + "\U0010ffff"))]
 
     def save_files(
         self, keys: Mapping[str, str], stamps: Mapping[str, tuple[str, str]], gone: Iterable[str]

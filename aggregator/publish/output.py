@@ -106,13 +106,13 @@ class _Manifest:
         )
 
 
-def _publish_fingerprint(settings: Settings, sources: list[SourceInfo]) -> str:
-    """Changes whenever anything that shapes every file changes: sources, feed settings,
-    or the aggregator version (then the whole folder is published again)."""
+def _publish_fingerprint(settings: Settings) -> str:
+    """Changes whenever anything that shapes every file changes: the feed settings or the
+    aggregator version (then the whole folder is published again). The sources shape
+    their own feeds, the directory and their entries' atom:source only (`incremental`)."""
     parts = [
         __version__,  # a new version may render differently
         repr(settings.feed),
-        repr(sources),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -151,7 +151,8 @@ def publish(
         store=store,
         sources=sources,
         attributed=attributed,
-        fingerprint=_publish_fingerprint(settings, sources),
+        fingerprint=_publish_fingerprint(settings),
+        listed=hashlib.sha256(repr(sources).encode()).hexdigest(),
         data_version=int(store.data_version()),  # before any item is read
         now=now or datetime.now(UTC),
     )
@@ -175,7 +176,7 @@ def _why_in_full(job: Job, manifest: Manifest | None, *, force: bool) -> str | N
     if manifest is None:
         return f"{out} has no manifest of its last publish"
     if manifest.fact("fingerprint") != job.fingerprint:
-        return "the sources, the feed settings or the aggregator version changed"
+        return "the feed settings or the aggregator version changed"
     if not (out / INDEX_PATH).is_file():
         return f"{out / INDEX_PATH} is missing"
     if manifest.folders_touched(out):

@@ -36,6 +36,7 @@ class Job:
     sources: list[SourceInfo]
     attributed: dict[str, str]  # source id → repr of its attribution (atom:source)
     fingerprint: str  # of what shapes every file (`output._publish_fingerprint`)
+    listed: str  # a digest of `sources`: the feeds, directory and OPML they make
     data_version: int  # the store's, read before any item
     now: datetime
 
@@ -43,6 +44,7 @@ class Job:
         """What the manifest keeps of this publish."""
         return {
             "fingerprint": self.fingerprint,
+            "sources": self.listed,
             "version": str(self.data_version),
             "entries": str(entries),
         }
