@@ -370,5 +370,9 @@ def test_the_change_log_on_either_backend(db_url: str, tmp_path: Path) -> None:
         report, _ = publish(settings, store, force=False, now=NOW)
         assert report is not None
         assert _files(settings.out) == _full(settings, store)
+        pruned = int(store.data_version())
+        older = sorted({row[0] for row in store.item_versions() if row[3] < "2026-10"})
+        assert store.prune(datetime(2026, 10, 1, tzinfo=UTC), NOW) == 10
+        assert store.changed_entries(pruned, int(store.data_version())) == older
     finally:
         store.close()

@@ -44,10 +44,10 @@ from aggregator.publish.pages import group_pages, index_page, river_pages
 from aggregator.publish.site import (
     Output,
     OutputMaker,
-    _newest_of,
     all_sources_of,
     groups_of,
     index_document,
+    newest_of,
     write_stale,
 )
 from aggregator.publish.versions import (
@@ -217,7 +217,7 @@ class _Docs:
                     path=path,
                     feed_id=feed_id,
                     title=f"{self.info.title}: {title}",
-                    entries=_newest_of(by_source, members, limit),
+                    entries=newest_of(by_source, members, limit),
                 )
             )
         self.atoms += docs

@@ -175,6 +175,8 @@ def _why_in_full(job: Job, manifest: Manifest | None, *, force: bool) -> str | N
         return "asked to"
     if manifest is None:
         return f"{out} has no manifest of its last publish"
+    if int(manifest.fact("version") or 0) > job.data_version:
+        return "the database holds an older version of the data than the folder shows"
     if manifest.fact("fingerprint") != job.fingerprint:
         return "the feed settings or the aggregator version changed"
     if not (out / INDEX_PATH).is_file():

@@ -171,7 +171,7 @@ def _sub_feeds(
             path=path,
             feed_id=feed_id,
             title=f"{info.title}: {title}",
-            entries=_newest_of(by_source, ids, info.entries_per_feed),
+            entries=newest_of(by_source, ids, info.entries_per_feed),
         )
         for path, (title, feed_id, ids) in sorted(groups.items())
     ]
@@ -182,7 +182,7 @@ def _order_key(entry: PublishedEntry) -> tuple[float, str]:
     return (-entry.updated.timestamp(), entry.id)
 
 
-def _newest_of(
+def newest_of(
     by_source: dict[str, list[PublishedEntry]], ids: set[str], limit: int
 ) -> list[PublishedEntry]:
     """The first `limit` entries of these sources, in the order `entries` had (newest first)."""
