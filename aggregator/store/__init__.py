@@ -360,7 +360,7 @@ class Store(LeaseMethods):
         it has not moved."""
         return self.get_meta("data_version") or "0"
 
-    def _bump_version(self) -> None:
+    def _bump_version(self) -> int:
         # Inside the caller's transaction, so the bump commits with the change itself.
         current = int(self.get_meta("data_version") or 0)
         self._db.execute(
@@ -370,19 +370,55 @@ class Store(LeaseMethods):
         )
         # Delivered when this transaction commits: the publisher wakes (PostgreSQL).
         self._db.notify(ITEMS_CHANNEL, str(current + 1))
+        return current + 1
+
+    def _note_changes(self, entry_ids: Iterable[str]) -> None:
+        """Bump the data version and log these entries as changed by it, inside the
+        caller's transaction (a crash loses both or neither: the next publish catches up)."""
+        version = self._bump_version()
+        self._db.executemany(
+            "INSERT INTO entry_changes (entry_id, version) VALUES (?, ?) "
+            "ON CONFLICT (entry_id) DO UPDATE SET version = excluded.version",
+            [(entry_id, version) for entry_id in sorted(set(entry_ids))],
+        )
+
+    def _entries_of_keys(self, keys: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._rows_in("SELECT entry_id FROM items WHERE key IN ({})", keys)}
+
+    def changed_entries(self, since: int, until: int) -> list[str]:
+        """The entries changed after data version `since` up to `until` (what a publish of
+        a folder holding `since` must look at again, `until` being the version it read
+        first), from the change log alone. An entry changed again after `until` is left
+        for the next publish."""
+        with self._wrap("read changes"):
+            rows = self._db.execute(
+                "SELECT entry_id FROM entry_changes WHERE version > ? AND version <= ? "
+                "ORDER BY entry_id",
+                (since, until),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def entries_of_sources(self, source_ids: Iterable[str]) -> list[str]:
+        """The entries holding an item of these sources (whose attribution changed)."""
+        with self._wrap("read items"):
+            rows = self._rows_in(
+                "SELECT DISTINCT entry_id FROM items WHERE source_id IN ({})", sorted(source_ids)
+            )
+            return sorted({r[0] for r in rows})
 
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         """Upsert items and create their entries, in one transaction."""
         if not writes:
             return
         with self.transaction():
-            self._bump_version()
             self._db.executemany(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 [(w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)) for w in writes],
             )
             self._db.executemany(_UPSERT_ITEM, [_item_params(w) for w in writes])
+            # The entries as stored: an update keeps its item's entry, whatever it was told.
+            self._note_changes(self._entries_of_keys(w.item.key for w in writes))
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
         with self.transaction():
@@ -433,15 +469,20 @@ class Store(LeaseMethods):
             found.extend(_stored_from_row(r, sources) for r in rows)
         return found
 
-    def item_versions(self) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
-        """(entry_id, key, content_hash, published, updated, source_id, link) of every item, by
-        entry then key: what tells publishing which entries changed, read from one index
-        (`items_version`) without touching the items' content."""
+    def item_versions(
+        self, entry_ids: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
+        """(entry_id, key, content_hash, published, updated, source_id, link) of every item
+        (or of the items of `entry_ids`), by entry then key: what tells publishing which
+        entries changed, read from one index (`items_version`) without touching the
+        items' content."""
+        sql = "SELECT entry_id, key, content_hash, published, updated, source_id, link FROM items"
         with self._wrap("read items"):
-            cursor = self._db.execute(
-                "SELECT entry_id, key, content_hash, published, updated, source_id, link "
-                "FROM items ORDER BY entry_id, key"
-            )
+            if entry_ids is None:
+                cursor: Iterable[Any] = self._db.execute(sql + " ORDER BY entry_id, key")
+            else:  # sorted ids in sorted chunks: the rows come in order all the same
+                ids = sorted(set(entry_ids))
+                cursor = self._rows_in(sql + " WHERE entry_id IN ({}) ORDER BY entry_id, key", ids)
             for row in cursor:
                 yield (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
@@ -574,7 +615,9 @@ class Store(LeaseMethods):
             )
 
     def _move(self, moves: Sequence[tuple[str, str, str]], reason: str, now: datetime) -> None:
+        touched = self._entries_of_keys(key for key, _, _ in moves)  # the entries they leave
         for key, _before, after in moves:
+            touched.add(after)
             self._db.execute(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
@@ -585,7 +628,7 @@ class Store(LeaseMethods):
                 (after, reason, key),
             )
         if moves:
-            self._bump_version()
+            self._note_changes(touched)
 
     def entry_items(self, entry_id: str) -> list[str]:
         """Keys of the items of one entry."""
@@ -599,6 +642,12 @@ class Store(LeaseMethods):
         """Drop items published before `before`; tombstones keep them from coming back."""
         cutoff = dump_date(before)
         with self.transaction():
+            touched = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT entry_id FROM items WHERE published < ?", (cutoff,)
+                ).fetchall()
+            ]
             self._db.execute(
                 "INSERT INTO tombstones (key, deleted_at) SELECT key, ? FROM items "
                 "WHERE published < ? ON CONFLICT (key) DO NOTHING",
@@ -606,7 +655,7 @@ class Store(LeaseMethods):
             )
             count = self._db.execute("DELETE FROM items WHERE published < ?", (cutoff,)).rowcount
             if count:
-                self._bump_version()
+                self._note_changes(touched)
             self._db.execute(
                 "DELETE FROM entries WHERE id NOT IN (SELECT DISTINCT entry_id FROM items)"
             )

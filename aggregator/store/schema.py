@@ -225,6 +225,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # Issue 16 part 6: the entries each write touched, with the data version it made
+        # (one row per entry, its latest change), so a publish reads what changed since
+        # the version its output folder holds (`Store.changed_entries`), not every item.
+        """
+        CREATE TABLE entry_changes (
+            entry_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX entry_changes_version ON entry_changes (version)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
