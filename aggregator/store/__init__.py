@@ -30,7 +30,7 @@ from aggregator.normalise.urlparts import redact
 from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import Database, Row, SQLiteDatabase
-from aggregator.store.readstate import SeedFileRecord, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -613,23 +613,14 @@ class Store:
 
     # -- what was read (aggregator.store.readstate) ----------------------------------------
 
-    def seed_files(self) -> dict[str, SeedFileRecord]:
-        """Every seeds-folder file as last read, by path."""
+    def seed_files(self) -> dict[str, SeedStamp]:
+        """Every seeds-folder file as last read, by path, as plain rows (`SeedStamp`)."""
         with self._wrap("read seed files"):
             rows = self._db.execute(
-                "SELECT path, source_id, size, mtime, fingerprint, entries FROM seed_files"
+                "SELECT path, source_id, size, mtime_ns, mtime, fingerprint, entries "
+                "FROM seed_files"
             ).fetchall()
-        return {
-            r[0]: SeedFileRecord(
-                path=r[0],
-                source_id=r[1],
-                size=int(r[2]),
-                mtime=load_date(r[3]),
-                fingerprint=r[4],
-                entries=int(r[5]),
-            )
-            for r in rows
-        }
+        return {row[0]: tuple(row) for row in rows}
 
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
@@ -667,13 +658,22 @@ class Store:
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
             self._db.executemany(
-                "INSERT INTO seed_files (path, source_id, size, mtime, fingerprint, entries) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "INSERT INTO seed_files "
+                "(path, source_id, size, mtime, mtime_ns, fingerprint, entries) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
                 "source_id = excluded.source_id, size = excluded.size, "
-                "mtime = excluded.mtime, fingerprint = excluded.fingerprint, "
-                "entries = excluded.entries",
+                "mtime = excluded.mtime, mtime_ns = excluded.mtime_ns, "
+                "fingerprint = excluded.fingerprint, entries = excluded.entries",
                 [
-                    (f.path, f.source_id, f.size, dump_date(f.mtime), f.fingerprint, f.entries)
+                    (
+                        f.path,
+                        f.source_id,
+                        f.size,
+                        dump_date(f.mtime),
+                        f.mtime_ns,
+                        f.fingerprint,
+                        f.entries,
+                    )
                     for f in files
                 ],
             )

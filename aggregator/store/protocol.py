@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aggregator.model import SourceSpec
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.readstate import SeedFileRecord, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
 
 if TYPE_CHECKING:
     from aggregator.store import (
@@ -57,7 +57,7 @@ class ArticleStore(Protocol):
 
 
 class GatherStore(MetaStore, ArticleStore, Protocol):
-    def seed_files(self) -> Mapping[str, SeedFileRecord]: ...
+    def seed_files(self) -> Mapping[str, SeedStamp]: ...
 
     def known_items(self, keys: Iterable[str]) -> Mapping[str, KnownItem]: ...
 

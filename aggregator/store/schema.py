@@ -184,6 +184,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX items_version ON items "
         "(entry_id, key, content_hash, published, updated, source_id, link)",
     ),
+    (
+        # Issue 16 part 5: a seed file's modification time to the nanosecond (st_mtime_ns),
+        # so a file rewritten with the same size within the second it was read is read
+        # again. NULL in older rows: their `mtime` text is compared until they are next
+        # written (`aggregator.store.readstate.unchanged_file`).
+        "ALTER TABLE seed_files ADD COLUMN mtime_ns BIGINT",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
