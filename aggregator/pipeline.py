@@ -560,7 +560,9 @@ def commit(
     Short and cheap (the items come cleaned; signatures of stored items are stored): a
     worker runs it under the writer lock, and stores the sources' states with its own
     `save_sources` (which also ends its leases on them)."""
-    view = load_view(store, settings, gathered.items, now=now)
+    if gathered.items and not options.dry_run:  # the window is found by key (dedupe.lookup)
+        store.cover_lookup(now - timedelta(days=settings.dedupe.window_days))
+    view = load_view(store, settings, gathered.items, now=now, signatures=gathered.signatures)
     plan = plan_items(
         [(c.read.spec.id, c.items) for c in gathered.sources if c.items],
         view,

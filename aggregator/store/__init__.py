@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import ITEMS_CHANNEL, Database, Row, SQLiteDatabase
 from aggregator.store.documents import DOCUMENTS_VERSION_META, Document
 from aggregator.store.leases import LeaseMethods
-from aggregator.store.readstate import SeedFileRecord, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -347,13 +347,15 @@ class Store(LeaseMethods):
                 r[0] for r in self._rows_in("SELECT key FROM tombstones WHERE key IN ({})", keys)
             }
 
-    def _rows_in(self, sql: str, values: Iterable[str]) -> Iterator[Any]:
-        """The rows of `sql`, whose `{}` is an IN list of `values`, asked in chunks (the
-        databases cap the parameters of one statement)."""
+    def _rows_in(
+        self, sql: str, values: Iterable[str], *, first: Sequence[str] = ()
+    ) -> Iterator[Any]:
+        """The rows of `sql`, whose `{}` is an IN list of `values` (after the parameters
+        `first`), asked in chunks (the databases cap the parameters of one statement)."""
         listed = list(values)
         for start in range(0, len(listed), _IN_CHUNK):
             chunk = listed[start : start + _IN_CHUNK]
-            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), [*first, *chunk])
 
     def data_version(self) -> str:
         """A counter bumped by every change to stored items: publishing skips work when
@@ -419,6 +421,7 @@ class Store(LeaseMethods):
             self._db.executemany(_UPSERT_ITEM, [_item_params(w) for w in writes])
             # The entries as stored: an update keeps its item's entry, whatever it was told.
             self._note_changes(self._entries_of_keys(w.item.key for w in writes))
+            self._index_writes(writes)
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
         with self.transaction():
@@ -439,6 +442,103 @@ class Store(LeaseMethods):
             ).fetchall()
         rows.sort(key=lambda r: r[0])
         return [(r[1], r[2]) for r in rows]
+
+    # -- what finds an item for matching (aggregator.dedupe.lookup) ----------------------
+
+    def _lookup_since(self) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (LOOKUP_SINCE,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _index_writes(self, writes: Sequence[ItemWrite]) -> None:
+        """Keep `lookup_keys` true for the written items (in the caller's transaction):
+        an item's old keys go, its new ones come if it is published inside the range
+        the table covers."""
+        since = self._lookup_since()
+        if since is None:
+            return  # not filled yet: `cover_lookup` reads the signatures when it is
+        self._db.executemany(
+            "DELETE FROM lookup_keys WHERE key = ?", [(w.item.key,) for w in writes]
+        )
+        signed = [(w.item.key, w.signature, dump_date(w.item.published)) for w in writes]
+        self._insert_lookup([(k, sig, p) for k, sig, p in signed if sig and p >= since])
+
+    def _insert_lookup(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """(key, signature, published) of items, each stored under its lookup tokens."""
+        # The tokens are the dedupe package's to define; the store only keeps them.
+        from aggregator.dedupe.signature import Signature, lookup_tokens
+
+        self._db.executemany(
+            "INSERT INTO lookup_keys (token, key, published) VALUES (?, ?, ?)",
+            [
+                (token, key, published)
+                for key, signature, published in rows
+                for token in lookup_tokens(Signature.from_json(signature))
+            ],
+        )
+
+    def lookup_covers(self, since: datetime) -> bool:
+        """`lookup_keys` holds every signed item published since `since`."""
+        with self._wrap("read meta"):
+            covered = self._lookup_since()
+        return covered is not None and covered <= dump_date(since)
+
+    def cover_lookup(self, since: datetime) -> None:
+        """Make `lookup_keys` hold every signed item published since `since`: the items
+        between `since` and what it already covers are read once (the first run after an
+        upgrade, a longer window); the keys of items older than `since` are dropped
+        about once a day (the window only moves on)."""
+        wanted = dump_date(since)
+        with self.transaction():
+            covered = self._lookup_since()
+            if covered is not None and covered <= wanted:
+                if covered >= dump_date(since - LOOKUP_PRUNE_EVERY):
+                    return
+                self._db.execute("DELETE FROM lookup_keys WHERE published < ?", (wanted,))
+            else:
+                sql = (
+                    "SELECT key, signature, published FROM items "
+                    "WHERE published >= ? AND signature IS NOT NULL"
+                )
+                bounds: tuple[str, ...] = (wanted,)
+                if covered is not None:
+                    sql, bounds = sql + " AND published < ?", (wanted, covered)
+                else:  # items written meanwhile kept no keys: none can be trusted
+                    self._db.execute("DELETE FROM lookup_keys")
+                self._insert_lookup(self._db.execute(sql, bounds).fetchall())
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (LOOKUP_SINCE, wanted),
+            )
+
+    def lookup(self, tokens: Iterable[str], since: datetime) -> list[tuple[str, str, str]]:
+        """(token, item key, entry id) of the items published since `since` found under
+        these tokens (`lookup_covers(since)` must hold)."""
+        sql = (
+            "SELECT k.token, k.key, i.entry_id FROM lookup_keys k "
+            "JOIN items i ON i.key = k.key "
+            "WHERE k.published >= ? AND k.token IN ({})"
+        )
+        with self._wrap("read lookup keys"):
+            return [
+                (r[0], r[1], r[2])
+                for r in self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),))
+            ]
+
+    def window_signatures(
+        self, since: datetime, *, keys: Iterable[str] = (), entries: Iterable[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """(key, signature, entry id) of the signed items published since `since` that
+        have one of these keys or belong to one of these entries, by key."""
+        found: dict[str, tuple[str, str, str]] = {}
+        select = "SELECT key, signature, entry_id FROM items"
+        where = "published >= ? AND signature IS NOT NULL"
+        with self._wrap("read signatures"):
+            for column, values in (("key", keys), ("entry_id", entries)):
+                sql = f"{select} WHERE {where} AND {column} IN ({{}})"
+                for r in self._rows_in(sql, sorted(set(values)), first=(dump_date(since),)):
+                    found[r[0]] = (r[0], r[1], r[2])
+        return [found[key] for key in sorted(found)]
 
     def items(
         self,
@@ -534,8 +634,12 @@ class Store(LeaseMethods):
 
     # -- what merging learns and what the operator decides ---------------------------
 
-    def shared_links(self) -> set[str]:
+    def shared_links(self, links: Iterable[str] | None = None) -> set[str]:
+        """The links known to identify no single item: all, or those among `links`."""
         with self._wrap("read shared links"):
+            if links is not None:
+                sql = "SELECT link FROM shared_links WHERE link IN ({})"
+                return {r[0] for r in self._rows_in(sql, sorted(set(links)))}
             return {r[0] for r in self._db.execute("SELECT link FROM shared_links").fetchall()}
 
     def add_shared_links(self, links: dict[str, str], noted_at: datetime) -> None:
@@ -654,6 +758,7 @@ class Store(LeaseMethods):
                 (dump_date(now), cutoff),
             )
             count = self._db.execute("DELETE FROM items WHERE published < ?", (cutoff,)).rowcount
+            self._db.execute("DELETE FROM lookup_keys WHERE published < ?", (cutoff,))
             if count:
                 self._note_changes(touched)
             self._db.execute(
@@ -673,23 +778,14 @@ class Store(LeaseMethods):
 
     # -- what was read (aggregator.store.readstate) ----------------------------------------
 
-    def seed_files(self) -> dict[str, SeedFileRecord]:
-        """Every seeds-folder file as last read, by path."""
+    def seed_files(self) -> dict[str, SeedStamp]:
+        """Every seeds-folder file as last read, by path, as plain rows (`SeedStamp`)."""
         with self._wrap("read seed files"):
             rows = self._db.execute(
-                "SELECT path, source_id, size, mtime, fingerprint, entries FROM seed_files"
+                "SELECT path, source_id, size, mtime_ns, mtime, fingerprint, entries "
+                "FROM seed_files"
             ).fetchall()
-        return {
-            r[0]: SeedFileRecord(
-                path=r[0],
-                source_id=r[1],
-                size=int(r[2]),
-                mtime=load_date(r[3]),
-                fingerprint=r[4],
-                entries=int(r[5]),
-            )
-            for r in rows
-        }
+        return {row[0]: tuple(row) for row in rows}
 
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
@@ -722,13 +818,22 @@ class Store(LeaseMethods):
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
             self._db.executemany(
-                "INSERT INTO seed_files (path, source_id, size, mtime, fingerprint, entries) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "INSERT INTO seed_files "
+                "(path, source_id, size, mtime, mtime_ns, fingerprint, entries) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
                 "source_id = excluded.source_id, size = excluded.size, "
-                "mtime = excluded.mtime, fingerprint = excluded.fingerprint, "
-                "entries = excluded.entries",
+                "mtime = excluded.mtime, mtime_ns = excluded.mtime_ns, "
+                "fingerprint = excluded.fingerprint, entries = excluded.entries",
                 [
-                    (f.path, f.source_id, f.size, dump_date(f.mtime), f.fingerprint, f.entries)
+                    (
+                        f.path,
+                        f.source_id,
+                        f.size,
+                        dump_date(f.mtime),
+                        f.mtime_ns,
+                        f.fingerprint,
+                        f.entries,
+                    )
                     for f in files
                 ],
             )
@@ -910,6 +1015,11 @@ def _document_params(d: Document) -> tuple[Any, ...]:
 
 
 _IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
+
+# The meta holding the date since which `lookup_keys` holds every signed item; the keys of
+# older items are dropped when it is this far behind the window's start.
+LOOKUP_SINCE = "lookup_since"
+LOOKUP_PRUNE_EVERY = timedelta(days=1)
 
 _ITEM_COLUMNS = (
     "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",

@@ -237,6 +237,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX entry_changes_version ON entry_changes (version)",
     ),
+    (
+        # Issue 16 part 5: a seed file's modification time to the nanosecond (st_mtime_ns),
+        # so a file rewritten with the same size within the second it was read is read
+        # again. NULL in older rows: their `mtime` text is compared until they are next
+        # written (`aggregator.store.readstate.unchanged_file`).
+        "ALTER TABLE seed_files ADD COLUMN mtime_ns BIGINT",
+        # Issue 16 part 6 (the ingest side): what finds a stored item for matching
+        # (`aggregator.dedupe.lookup`): each item of the dedupe window under each of its
+        # anchors, sentence hashes, link, read-more link and fingerprint, so a run with
+        # one new item reads the few items that share one of these, not the whole window.
+        # Filled for the items published since the `lookup_since` meta date.
+        """
+        CREATE TABLE lookup_keys (
+            token TEXT NOT NULL,  -- `aggregator.dedupe.signature.lookup_tokens`
+            key TEXT NOT NULL,  -- the item
+            published TEXT NOT NULL  -- the item's, so the window is read from here
+        )
+        """,
+        "CREATE INDEX lookup_keys_token ON lookup_keys (token, published)",
+        "CREATE INDEX lookup_keys_key ON lookup_keys (key)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
