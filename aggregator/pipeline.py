@@ -34,7 +34,7 @@ from aggregator.config import Settings
 from aggregator.dedupe import Signature, repair
 from aggregator.dedupe.plan import Tally, load_view, plan_items, signatures_for
 from aggregator.exceptions import FetchError, ParseError
-from aggregator.fulltext import complete_items, reread_next_time
+from aggregator.fulltext import awaiting, complete_items
 from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
 from aggregator.ingest.policy import (
     SOURCE_CONFIGS_META,
@@ -63,6 +63,7 @@ from aggregator.normalise.organisations import (
     organisations_in,
 )
 from aggregator.publish import PublishReport
+from aggregator.publish.documents import keep_documents
 from aggregator.publish.output import notify_hub, publish
 from aggregator.runtime.memory import release_free_memory
 from aggregator.runtime.parallel import parallel_map
@@ -140,7 +141,6 @@ class Gathered:
     signatures: Mapping[str, Signature] = field(default_factory=dict)
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
-    unfinished: frozenset[str] = frozenset()  # sources with full-text pages left
     organisations: Organisations = field(default_factory=Organisations)
     configured: tuple[str, ...] = ()  # the configured sources of this run
     warnings: tuple[str, ...] = ()
@@ -301,9 +301,10 @@ def _gathered(
         progress("clean", len(cleaned), len(cleaned))
 
     # Teasers get their article before merging, so stories match on the article (issue 18).
+    cleaned = _with_awaiting(settings, store, cleaned, now)
     items = [i for c in cleaned for i in c.items]
     full = complete_items(settings, store, items, now=now, fetch=not options.dry_run)
-    cleaned = [_completed(c, full.items, full.unfinished) for c in cleaned]
+    cleaned = [replace(c, items=tuple(full.items.get(i.key, i) for i in c.items)) for c in cleaned]
     # Signatures here, in parallel and with no lock held, so that commit stays cheap.
     items = [i for c in cleaned for i in c.items]
     signatures = signatures_for(
@@ -315,7 +316,6 @@ def _gathered(
         signatures=signatures,
         seed_files=tuple(f for f in seed_files if f.source_id in ran),
         gone=gone,
-        unfinished=full.unfinished,
         organisations=organisations,
         configured=configured,
         warnings=tuple(warnings),
@@ -324,13 +324,30 @@ def _gathered(
     )
 
 
-def _completed(cleaned: Cleaned, full: Mapping[str, Item], unfinished: Collection[str]) -> Cleaned:
-    items = tuple(full.get(i.key, i) for i in cleaned.items)
-    if cleaned.read.spec.id not in unfinished:
-        return replace(cleaned, items=items)
-    # The items whose pages wait come back through cleaning next time: their feed is
-    # read again, and its entries are not remembered.
-    return replace(cleaned, items=items, read=reread_next_time(cleaned.read), entries=None)
+def _with_awaiting(
+    settings: Settings, store: GatherStore, cleaned: list[Cleaned], now: datetime
+) -> list[Cleaned]:
+    """Each source read without error, with its stored items whose article page is due
+    a retry (`aggregator.fulltext`) added to this run's: the page is tried again with
+    the source's next fetch, though the feed did not change (a 304, or entries cleaned
+    before), and the feed is not read or cleaned again for it."""
+    wanting = {s.id for s in settings.sources if s.full_text != "never"}
+    read = [c.read.spec.id for c in cleaned if c.read.error is None]
+    ids = [source_id for source_id in read if source_id in wanting]
+    if not ids:
+        return cleaned
+    found = store.items_awaiting_pages(ids, now, feed_id_base=settings.feed.base_url)
+    by_source: dict[str, list[Item]] = {}
+    for item in found:
+        by_source.setdefault(item.source.source_id, []).append(awaiting(item))
+    return [_adding(c, by_source.get(c.read.spec.id, ())) for c in cleaned]
+
+
+def _adding(cleaned: Cleaned, stored: Sequence[Item]) -> Cleaned:
+    # An item cleaned in this run is the newer copy: the stored one only stands in.
+    fresh = {i.key for i in cleaned.items}
+    more = tuple(i for i in stored if i.key not in fresh)
+    return replace(cleaned, items=cleaned.items + more) if more else cleaned
 
 
 def _clean(
@@ -543,7 +560,9 @@ def commit(
     Short and cheap (the items come cleaned; signatures of stored items are stored): a
     worker runs it under the writer lock, and stores the sources' states with its own
     `save_sources` (which also ends its leases on them)."""
-    view = load_view(store, settings, gathered.items, now=now)
+    if gathered.items and not options.dry_run:  # the window is found by key (dedupe.lookup)
+        store.cover_lookup(now - timedelta(days=settings.dedupe.window_days))
+    view = load_view(store, settings, gathered.items, now=now, signatures=gathered.signatures)
     plan = plan_items(
         [(c.read.spec.id, c.items) for c in gathered.sources if c.items],
         view,
@@ -577,7 +596,6 @@ def commit(
         gathered.seed_files,
         [c.entries for c in gathered.sources if c.entries is not None],
         gone=gathered.gone,
-        unfinished=sorted(gathered.unfinished),
     )
     del plan
     release_free_memory()
@@ -716,21 +734,34 @@ def run_once(
     if should_stop():
         report.stopped = STOPPED_BEFORE_PUBLISHING
         return report
-    report.published, report.entries = publish(
-        settings, store, force=options.publish_unchanged, now=now
+    report.published, report.entries, warnings = publish_stage(
+        settings, store, now=now, force=options.publish_unchanged
     )
-    if report.published is None:
-        log.info("nothing changed since the last publish; %d entries", report.entries)
-        return report
+    report.warnings.extend(warnings)
+    return report
+
+
+def publish_stage(
+    settings: Settings, store: Store, *, now: datetime, force: bool = False
+) -> tuple[PublishReport | None, int, list[str]]:
+    """Publish what is stored (skipped when nothing changed, unless `force`), keep the
+    documents in the store when asked, note the time and tell the WebSub hub: the
+    publish of a run, and each of `aggregator publisher`. Returns the report (None:
+    skipped), the entry count and the warnings."""
+    published, entries = publish(settings, store, force=force, now=now)
+    keep_documents(settings, store)
+    if published is None:
+        log.info("nothing changed since the last publish; %d entries", entries)
+        return None, entries, []
     store.set_meta("last_publish", now.isoformat())
-    report.warnings.extend(notify_hub(settings, report.published))
+    warnings = notify_hub(settings, published)
     log.info(
         "published %d entries: %d files written, %d unchanged",
-        report.entries,
-        len(report.published.written),
-        len(report.published.unchanged),
+        entries,
+        len(published.written),
+        len(published.unchanged),
     )
-    return report
+    return published, entries, warnings
 
 
 __all__ = [
@@ -744,5 +775,6 @@ __all__ = [
     "gather",
     "gather_claimed",
     "publish",
+    "publish_stage",
     "run_once",
 ]

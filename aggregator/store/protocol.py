@@ -23,9 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from aggregator.model import SourceSpec
+from aggregator.model import Item, SourceSpec
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.readstate import SeedFileRecord, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
 
 if TYPE_CHECKING:
     from aggregator.store import (
@@ -57,7 +57,11 @@ class ArticleStore(Protocol):
 
 
 class GatherStore(MetaStore, ArticleStore, Protocol):
-    def seed_files(self) -> Mapping[str, SeedFileRecord]: ...
+    def seed_files(self) -> Mapping[str, SeedStamp]: ...
+
+    def items_awaiting_pages(
+        self, source_ids: Iterable[str], now: datetime, *, feed_id_base: str
+    ) -> Sequence[Item]: ...
 
     def known_items(self, keys: Iterable[str]) -> Mapping[str, KnownItem]: ...
 
@@ -79,9 +83,18 @@ class MatchStore(Protocol):
 
     def decisions(self, *, active_only: bool = False) -> Sequence[Decision]: ...
 
-    def shared_links(self) -> set[str]: ...
+    def shared_links(self, links: Iterable[str] | None = None) -> set[str]: ...
 
     def link_uses(self, links: Iterable[str]) -> Sequence[LinkUseRow]: ...
+
+    # The window by key (`aggregator.dedupe.lookup`).
+    def lookup_covers(self, since: datetime) -> bool: ...
+
+    def lookup(self, tokens: Iterable[str], since: datetime) -> Sequence[tuple[str, str, str]]: ...
+
+    def window_signatures(
+        self, since: datetime, *, keys: Iterable[str] = (), entries: Iterable[str] = ()
+    ) -> Sequence[tuple[str, str, str]]: ...
 
 
 class RulesStore(Protocol):
@@ -101,6 +114,8 @@ class CommitStore(MatchStore, RulesStore, MetaStore, Protocol):
 
     def add_shared_links(self, links: dict[str, str], noted_at: datetime) -> None: ...
 
+    def cover_lookup(self, since: datetime) -> None: ...
+
     def set_meta(self, name: str, value: str) -> None: ...
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None: ...
@@ -111,7 +126,6 @@ class CommitStore(MatchStore, RulesStore, MetaStore, Protocol):
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
-        unfinished: Sequence[str] = (),
     ) -> None: ...
 
     def save_sources(self, states: Sequence[SourceState]) -> None: ...
