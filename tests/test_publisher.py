@@ -368,6 +368,7 @@ def test_serve_from_an_empty_documents_table_says_so(tmp_path: Path) -> None:
 # -- processes ------------------------------------------------------------------------------
 
 _OUTPUT: dict[int, list[str]] = {}
+_READERS: dict[int, threading.Thread] = {}
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -383,7 +384,9 @@ def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
     lines: list[str] = []
     _OUTPUT[proc.pid] = lines
     assert proc.stdout is not None
-    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    _READERS[proc.pid] = reader
     return proc
 
 
@@ -394,7 +397,10 @@ def read(proc: subprocess.Popen[str]) -> str:
 def stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
-        proc.wait(timeout=30)
+    proc.wait(timeout=30)
+    _READERS.pop(proc.pid).join(timeout=30)  # at the end of its output now
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _status(port: int, path: str) -> int | None:
