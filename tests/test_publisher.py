@@ -26,7 +26,7 @@ from test_cli_run import aggregator
 from test_daemon import free_port, wait_for
 
 from aggregator.config import Settings
-from aggregator.pipeline import run_once
+from aggregator.pipeline import commit, gather, run_once
 from aggregator.publish.documents import keep_documents, sync_documents
 from aggregator.runtime.publisher import Publisher, PublisherOptions, SQLiteLeadership
 from aggregator.serve import create_app, create_database_app
@@ -56,11 +56,12 @@ def settings_in(tmp_path: Path, db: str, **changes: object) -> Settings:
 
 
 def stored_run(settings: Settings, n: int) -> str:
-    """Store one new item the way a worker or a run does, publishing elsewhere."""
+    """Store one new item as a worker does: gather and commit, no publish (publishing
+    twice at once in one process is not something the product does)."""
     title = add_seed(settings.seeds, n)
     store = open_store(settings.db)
     try:
-        run_once(replace(settings, out=settings.out.parent / "run-out"), store, now=NOW)
+        commit(settings, store, gather(settings, store, now=NOW), now=NOW)
     finally:
         store.close()
     return title
