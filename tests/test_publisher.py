@@ -26,7 +26,7 @@ from test_cli_run import aggregator
 from test_daemon import free_port, wait_for
 
 from aggregator.config import Settings
-from aggregator.pipeline import run_once
+from aggregator.pipeline import commit, gather, run_once
 from aggregator.publish.documents import keep_documents, sync_documents
 from aggregator.runtime.publisher import Publisher, PublisherOptions, SQLiteLeadership
 from aggregator.serve import create_app, create_database_app
@@ -56,11 +56,12 @@ def settings_in(tmp_path: Path, db: str, **changes: object) -> Settings:
 
 
 def stored_run(settings: Settings, n: int) -> str:
-    """Store one new item the way a worker or a run does, publishing elsewhere."""
+    """Store one new item as a worker does: gather and commit, no publish (publishing
+    twice at once in one process is not something the product does)."""
     title = add_seed(settings.seeds, n)
     store = open_store(settings.db)
     try:
-        run_once(replace(settings, out=settings.out.parent / "run-out"), store, now=NOW)
+        commit(settings, store, gather(settings, store, now=NOW), now=NOW)
     finally:
         store.close()
     return title
@@ -368,6 +369,7 @@ def test_serve_from_an_empty_documents_table_says_so(tmp_path: Path) -> None:
 # -- processes ------------------------------------------------------------------------------
 
 _OUTPUT: dict[int, list[str]] = {}
+_READERS: dict[int, threading.Thread] = {}
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -383,7 +385,9 @@ def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
     lines: list[str] = []
     _OUTPUT[proc.pid] = lines
     assert proc.stdout is not None
-    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+    _READERS[proc.pid] = reader
     return proc
 
 
@@ -394,7 +398,10 @@ def read(proc: subprocess.Popen[str]) -> str:
 def stop(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
-        proc.wait(timeout=30)
+    proc.wait(timeout=30)
+    _READERS.pop(proc.pid).join(timeout=30)  # at the end of its output now
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _status(port: int, path: str) -> int | None:

@@ -351,12 +351,9 @@ class PublisherLock(AdvisoryLock):
 
     def __init__(self, url: str, *, location: str) -> None:
         super().__init__(url, location=location, key=_PUBLISHER_LOCK, what="publisher lock")
-        self._woken = False
 
     def _held(self, conn: psycopg.Connection[_Row]) -> None:
-        conn.add_notify_handler(self._notified)
         conn.execute(f"LISTEN {ITEMS_CHANNEL}")
-        self._woken = False
 
     def wait(self, timeout: float) -> bool:
         """True when a commit was notified since the last call or within `timeout` s,
@@ -365,10 +362,10 @@ class PublisherLock(AdvisoryLock):
         if conn is None:
             raise LockLost("the publisher lock is not held")
         try:
-            if not self._woken:
-                for _ in conn.notifies(timeout=timeout, stop_after=1):
-                    self._woken = True
-            if not self._woken:
+            # A notification that arrived while the connection ran another statement is
+            # kept by psycopg (>= 3.2.4, without notify handlers) and given here first.
+            woken = any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+            if not woken:
                 # A silent wait does not touch the socket: ask, so a session the server
                 # ended is found within one wait.
                 conn.execute("SELECT 1")
@@ -378,13 +375,7 @@ class PublisherLock(AdvisoryLock):
                 f"PostgreSQL database {self._location}: lost the publisher lock: "
                 f"{describe(exc, self._url)}"
             ) from None
-        woken, self._woken = self._woken, False
         return woken
-
-    def _notified(self, notify: psycopg.Notify) -> None:
-        # Notifications that arrive while the connection runs a statement reach handlers,
-        # not the `notifies()` generator (psycopg#962): none is lost either way.
-        self._woken = True
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
