@@ -67,6 +67,7 @@ class Retrieved:
     etag: str | None = None
     last_modified: str | None = None
     mtime: datetime | None = None  # seed files: modification time, aware UTC
+    mtime_ns: int | None = None  # seed files: the same to the nanosecond (st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

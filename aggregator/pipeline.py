@@ -63,6 +63,7 @@ from aggregator.normalise.organisations import (
     organisations_in,
 )
 from aggregator.publish import PublishReport
+from aggregator.publish.documents import keep_documents
 from aggregator.publish.output import notify_hub, publish
 from aggregator.runtime.memory import release_free_memory
 from aggregator.runtime.parallel import parallel_map
@@ -559,7 +560,9 @@ def commit(
     Short and cheap (the items come cleaned; signatures of stored items are stored): a
     worker runs it under the writer lock, and stores the sources' states with its own
     `save_sources` (which also ends its leases on them)."""
-    view = load_view(store, settings, gathered.items, now=now)
+    if gathered.items and not options.dry_run:  # the window is found by key (dedupe.lookup)
+        store.cover_lookup(now - timedelta(days=settings.dedupe.window_days))
+    view = load_view(store, settings, gathered.items, now=now, signatures=gathered.signatures)
     plan = plan_items(
         [(c.read.spec.id, c.items) for c in gathered.sources if c.items],
         view,
@@ -729,21 +732,34 @@ def run_once(
     if should_stop():
         report.stopped = STOPPED_BEFORE_PUBLISHING
         return report
-    report.published, report.entries = publish(
-        settings, store, force=options.publish_unchanged, now=now
+    report.published, report.entries, warnings = publish_stage(
+        settings, store, now=now, force=options.publish_unchanged
     )
-    if report.published is None:
-        log.info("nothing changed since the last publish; %d entries", report.entries)
-        return report
+    report.warnings.extend(warnings)
+    return report
+
+
+def publish_stage(
+    settings: Settings, store: Store, *, now: datetime, force: bool = False
+) -> tuple[PublishReport | None, int, list[str]]:
+    """Publish what is stored (skipped when nothing changed, unless `force`), keep the
+    documents in the store when asked, note the time and tell the WebSub hub: the
+    publish of a run, and each of `aggregator publisher`. Returns the report (None:
+    skipped), the entry count and the warnings."""
+    published, entries = publish(settings, store, force=force, now=now)
+    keep_documents(settings, store)
+    if published is None:
+        log.info("nothing changed since the last publish; %d entries", entries)
+        return None, entries, []
     store.set_meta("last_publish", now.isoformat())
-    report.warnings.extend(notify_hub(settings, report.published))
+    warnings = notify_hub(settings, published)
     log.info(
         "published %d entries: %d files written, %d unchanged",
-        report.entries,
-        len(report.published.written),
-        len(report.published.unchanged),
+        entries,
+        len(published.written),
+        len(published.unchanged),
     )
-    return report
+    return published, entries, warnings
 
 
 __all__ = [
@@ -757,5 +773,6 @@ __all__ = [
     "gather",
     "gather_claimed",
     "publish",
+    "publish_stage",
     "run_once",
 ]

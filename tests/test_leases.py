@@ -167,9 +167,10 @@ def test_workers_register_beat_and_stop(store: Store) -> None:
     assert (row.name, row.feeds_done, row.items_done) == ("w1", 4, 9)
     assert row.alive(NOW + timedelta(seconds=89))
     assert not row.alive(NOW + timedelta(seconds=90))  # silent for a lease: dead
-    store.stop_worker("w1/abc", now=NOW + timedelta(seconds=40))
+    store.stop_worker("w1/abc", now=NOW + timedelta(seconds=40), feeds_done=5, items_done=9)
     (row,) = store.workers()
     assert row.stopped is not None and not row.alive(NOW + timedelta(seconds=41))
+    assert (row.feeds_done, row.items_done) == (5, 9)
     assert store.forget_workers(before=NOW + timedelta(seconds=41)) == 1
     assert store.workers() == []
 

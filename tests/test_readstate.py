@@ -12,7 +12,7 @@ import subprocess
 import sys
 from contextlib import closing
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,12 +22,14 @@ from aggregator.config import Settings
 from aggregator.model import RawEntry, SourceSpec
 from aggregator.store import open_store
 from aggregator.store.readstate import (
-    SeedFileRecord,
+    SeedStamp,
     SourceEntries,
     entries_to_clean,
     entry_digest,
+    legacy_mtime,
     seed_fingerprint,
     unchanged_file,
+    upgraded,
 )
 
 from feedserver import FeedServer, Reply
@@ -123,6 +125,62 @@ def test_a_file_touched_or_resized_is_read_again(settings: Settings) -> None:
     assert "funds it all" in _index(settings)
 
 
+def test_a_file_rewritten_within_the_same_second_is_read_again(settings: Settings) -> None:
+    _run(settings)
+    path = settings.seeds / "a.txt"
+    ns = os.stat(path).st_mtime_ns
+    # Same size, same second (same microsecond even): only the nanoseconds tell.
+    path.write_text(
+        _seed("Harbour grant revised", "Port Authority", "The grant funds rail."), encoding="utf-8"
+    )
+    assert os.stat(path).st_size == len(
+        _seed("Harbour grant awarded", "Port Authority", "The grant funds work.")
+    )
+    os.utime(path, ns=(ns + 1, ns + 1))
+    report = _run(settings)
+    assert report.counts["new"] == 1
+    assert "The grant funds rail." in _index(settings)
+    assert _run(settings).counts["new"] == 0  # and remembered as it is now
+
+
+def test_a_renamed_file_is_forgotten_under_its_old_name(settings: Settings) -> None:
+    _run(settings)
+    (settings.seeds / "a.txt").rename(settings.seeds / "c.txt")
+    report = _run(settings)
+    # Read under its new name: the same document, so the same item, unchanged.
+    assert (report.counts["new"], report.counts["unchanged"]) == (0, 4)
+    with closing(open_store(settings.db)) as store:
+        assert set(store.seed_files()) == {"b.txt", "c.txt", "org.xml"}
+    assert _run(settings).counts["unchanged"] == 4
+
+
+def test_a_file_whose_read_failed_is_read_once_it_can_be(settings: Settings) -> None:
+    _run(settings)
+    broken = settings.seeds / "d.txt"
+    broken.write_bytes(b"")  # no document: skipped with a warning, and not remembered
+    report = _run(settings)
+    assert any("d.txt" in w for w in report.warnings)
+    with closing(open_store(settings.db)) as store:
+        assert "d.txt" not in store.seed_files()
+    _write(broken, _seed("Ferry timetable changes", "Transport Agency", "New times apply."))
+    report = _run(settings)
+    assert report.counts["new"] == 1 and not report.warnings
+    assert "Ferry timetable changes" in _index(settings)
+
+
+def test_records_from_before_nanoseconds_are_compared_then_upgraded(settings: Settings) -> None:
+    _run(settings)
+    with closing(sqlite3.connect(settings.db)) as conn, conn:
+        conn.execute("UPDATE seed_files SET mtime_ns = NULL")
+    report = _run(settings)
+    assert (report.counts["new"], report.counts["unchanged"]) == (0, 4)
+    with closing(sqlite3.connect(settings.db)) as conn:
+        stored = dict(conn.execute("SELECT path, mtime_ns FROM seed_files").fetchall())
+    assert stored == {
+        name: os.stat(settings.seeds / name).st_mtime_ns for name in ("a.txt", "b.txt", "org.xml")
+    }
+
+
 def test_changed_feed_file_cleans_only_its_changed_entries(settings: Settings) -> None:
     _run(settings)
     with closing(open_store(settings.db)) as store:
@@ -204,16 +262,28 @@ def test_remote_feed_answering_200_cleans_only_its_changed_entries(
 # -- the decisions, without a store or a disk -------------------------------------------
 
 
-def test_unchanged_file_needs_size_mtime_and_fingerprint() -> None:
-    when = datetime(2026, 11, 18, tzinfo=UTC)
-    record = SeedFileRecord(
-        path="a.txt", source_id="seeds", size=10, mtime=when, fingerprint="f", entries=1
-    )
-    assert unchanged_file(record, size=10, mtime=when, fingerprint="f")
-    assert not unchanged_file(None, size=10, mtime=when, fingerprint="f")
-    assert not unchanged_file(record, size=11, mtime=when, fingerprint="f")
-    assert not unchanged_file(record, size=10, mtime=when + timedelta(seconds=1), fingerprint="f")
-    assert not unchanged_file(record, size=10, mtime=when, fingerprint="g")
+def test_unchanged_file_needs_size_mtime_to_the_nanosecond_and_fingerprint() -> None:
+    ns = 1_795_000_000_123_456_789
+    record = ("a.txt", "seeds", 10, ns, "2026-11-18T08:26:40.123457Z", "f", 1)
+
+    def same(row: SeedStamp | None, **changes: object) -> bool:
+        facts: dict[str, object] = {"size": 10, "mtime_ns": ns, "stamp": ns / 1e9}
+        facts["fingerprint"] = "f"
+        return unchanged_file(row, **{**facts, **changes})  # type: ignore[arg-type]
+
+    assert same(record)
+    assert not same(None)
+    assert not same(record, size=11)
+    assert not same(record, mtime_ns=ns + 1)  # rewritten within the same microsecond
+    assert not same(record, fingerprint="g")
+    # A record from before nanoseconds were kept: its text, to the microsecond.
+    legacy = (*record[:3], None, legacy_mtime(ns / 1e9), *record[5:])
+    assert same(legacy, mtime_ns=ns + 1)
+    assert not same(legacy, mtime_ns=ns + 2000, stamp=(ns + 2000) / 1e9)
+    when = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    assert upgraded(record, ns, when) is None
+    again = upgraded(legacy, ns, when)  # type: ignore[arg-type]
+    assert again is not None and (again.mtime_ns, again.entries, again.size) == (ns, 1, 10)
 
 
 def test_seed_fingerprint_follows_folder_and_date_order() -> None:

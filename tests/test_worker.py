@@ -7,20 +7,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from aggregator.store import now_utc, open_store
+from aggregator.store import load_date, now_utc, open_store
 
 from feedserver import FeedServer, Reply, Request
 
-PUBLISHED = "Mon, 16 Nov 2026 09:00:00 GMT"
+PUBLISHED = format_datetime(datetime.now(UTC) - timedelta(hours=2), usegmt=True)
 
 
 def rss(title: str, items: Sequence[tuple[str, str, str]]) -> bytes:
@@ -83,21 +88,38 @@ class Farm:
     def __init__(self, server: FeedServer) -> None:
         self.server = server
         self.paths: list[str] = []
+        self.times: list[tuple[str, datetime]] = []  # (path, when its request came)
 
-    def add(self, path: str, body: bytes, *, hold: threading.Barrier | None = None) -> None:
+    def add(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        hold: threading.Barrier | None = None,
+        delay_first: float = 0.0,
+        gate: threading.Event | None = None,
+    ) -> None:
         etag = f'"{len(self.paths)}"'
 
         def answer(request: Request) -> Reply:
+            self.times.append((request.path, datetime.now(UTC)))
+            if gate is not None:
+                gate.wait(timeout=60)  # held until the test opens it
+            if delay_first and len(self.times_of(request.path)) == 1:
+                return Reply(body=body, headers={"ETag": etag}, delay=delay_first)
             if request.headers.get("if-none-match") == etag:
                 return Reply(status=304, headers={"ETag": etag})
             if hold is not None:
                 # Copies of one story: answered together, so workers store them at once.
                 with contextlib.suppress(threading.BrokenBarrierError):
-                    hold.wait(timeout=5)
+                    hold.wait(timeout=2)
             return Reply(body=body, headers={"ETag": etag, "Content-Type": "application/rss+xml"})
 
         self.server.route(path, answer)
         self.paths.append(path)
+
+    def times_of(self, path: str) -> list[datetime]:
+        return [when for p, when in self.times if p == path]
 
     def requests(self) -> Counter[str]:
         return Counter(r.path for r in self.server.requests)
@@ -106,6 +128,7 @@ class Farm:
         lines = [
             "[fetch]",
             'allow = ["127.0.0.1"]',
+            "per_host = 64",  # every feed of the farm is on one host
             f"timeout = {timeout}",
             f"min_interval_minutes = {interval_minutes}",
             "",
@@ -116,6 +139,7 @@ class Farm:
                 f'url = "{self.server.url(path)}"',
                 f'name = "{path.strip("/")}"',
                 f"interval_minutes = {interval_minutes}",
+                'full_text = "never"',  # no article pages: the farm serves feeds only
                 "",
             ]
         (cwd / "agg.toml").write_text("\n".join(lines), encoding="utf-8")
@@ -166,6 +190,44 @@ def test_a_worker_on_sqlite_fetches_each_due_feed_once_and_exits_when_idle(
         store.close()
 
 
+def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
+    farm: Farm, tmp_path: Path
+) -> None:
+    from aggregator.config import load_settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    for n in range(2):
+        items = [(f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    config = tmp_path / "agg.toml"
+    config.write_text("lock_timeout = 1\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    db = str(tmp_path / "agg.sqlite")
+    settings = load_settings(config).with_overrides(db=db)
+    worker = start_worker(tmp_path, db, "--until-idle")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < 2:  # fetching, the lock free
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, "the worker never fetched"
+            time.sleep(0.05)
+        with WriterLock(settings):  # a long `aggregator run`, say, takes it meanwhile
+            gate.set()
+            time.sleep(2.5)  # more than one lock_timeout: the worker keeps waiting
+    finally:
+        gate.set()
+    code, err = finish(worker)
+    assert code == 0, err
+    assert "still waiting: another aggregator process is writing" in err
+    assert farm.requests() == Counter({"/f0": 1, "/f1": 1})
+    store = open_store(db)
+    try:
+        assert store.item_count() == 2
+    finally:
+        store.close()
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
@@ -206,3 +268,203 @@ def test_bad_option_values_are_usage_errors(tmp_path: Path) -> None:
         result = run_worker(tmp_path, "", *args)
         assert result.returncode == 2, args
         assert "Traceback" not in result.stderr
+
+
+# -- several workers, PostgreSQL -------------------------------------------------------------
+
+STORIES = 12  # feeds with stories of their own, two items each
+SHARED = 4  # stories carried by COPIES feeds each, their copies answered at the same moment
+COPIES = 3
+
+
+def shared_farm(farm: Farm) -> None:
+    """Feeds with stories of their own, and feeds carrying copies of a shared story,
+    named so that each of the first three claims of SHARED sources (one per worker) gets
+    one copy of every shared story."""
+    for story in range(SHARED):
+        hold = threading.Barrier(COPIES)
+        for copy in range(COPIES):
+            text = story_text(1000 + story)
+            items = [(f"c{story}-{copy}", f"Shared story {story}", text)]
+            farm.add(f"/a{copy}-{story}", rss(f"Copy {copy}", items), hold=hold)
+    for n in range(STORIES):
+        items = [(f"g{n}-{i}", f"Story {n}.{i}", story_text(10 * n + i)) for i in range(2)]
+        farm.add(f"/b{n}", rss(f"Feed {n}", items))
+
+
+def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute(statement)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def three_workers(tmp_path: Path, db: str, *args: str) -> None:
+    workers = [
+        start_worker(tmp_path, db, "--until-idle", "--batch", str(SHARED), "--lease", "10", *args)
+        for _ in range(3)
+    ]
+    for process in workers:
+        code, err = finish(process)
+        assert code == 0, err
+        assert "Traceback" not in err
+
+
+def test_three_workers_fetch_each_feed_once_per_interval_and_merge_copies_into_one_entry(
+    farm: Farm, tmp_path: Path, postgres_url: str
+) -> None:
+    shared_farm(farm)
+    farm.config(tmp_path)
+    three_workers(tmp_path, postgres_url)
+    assert farm.requests() == Counter({p: 1 for p in farm.paths})
+
+    records = exported(tmp_path, postgres_url)
+    keys = [r["key"] for r in records]
+    assert len(keys) == len(set(keys)) == STORIES * 2 + SHARED * COPIES  # none lost or twice
+    entries: dict[object, set[object]] = {}
+    for record in records:
+        entries.setdefault(record["title"], set()).add(record["entry_id"])
+    for story in range(SHARED):
+        assert len(entries[f"Shared story {story}"]) == 1  # one entry, never two
+    assert len({r["entry_id"] for r in records}) == STORIES * 2 + SHARED
+
+    # An interval later (the clock moved on: every source's due time set back by one),
+    # each feed is fetched once more (a conditional GET), and nothing changes.
+    sql(
+        postgres_url,
+        "UPDATE sources SET next_check_at = '2000-01-01T00:00:00.000000Z', "
+        "last_fetch_at = '2000-01-01T00:00:00.000000Z'",
+    )
+    three_workers(tmp_path, postgres_url)
+    assert farm.requests() == Counter({p: 2 for p in farm.paths})
+    assert exported(tmp_path, postgres_url) == records
+
+
+def test_a_killed_workers_sources_are_fetched_by_the_others_once_its_leases_expire(
+    farm: Farm, tmp_path: Path, postgres_url: str
+) -> None:
+    for n in range(8):
+        items = [(f"k{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/k{n}", rss(f"Feed {n}", items), delay_first=30)
+    farm.config(tmp_path)
+    lease = 10.0
+    doomed = start_worker(
+        tmp_path, postgres_url, "--batch", "8", "--lease", str(lease), name="doomed"
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < len(farm.paths):  # its whole batch in flight
+            assert time.monotonic() < deadline, "the first worker never fetched its batch"
+            time.sleep(0.1)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    rows = sql(postgres_url, "SELECT lease_owner, lease_until FROM sources")
+    assert {owner.split("/")[0] for owner, _ in rows} == {"doomed"}
+    expiry = max(load_date(until) for _, until in rows)
+
+    others = [
+        start_worker(tmp_path, postgres_url, "--until-idle", "--lease", str(lease), name=f"w{i}")
+        for i in range(2)
+    ]
+    for process in others:
+        code, err = finish(process)
+        assert code == 0, err
+    for path in farm.paths:
+        _first, second, *more = farm.times_of(path)
+        assert more == []  # fetched once by the others: never twice
+        # Not before the dead worker's lease ended, and soon after (the others poll).
+        assert expiry <= second <= expiry + timedelta(seconds=lease)
+    records = exported(tmp_path, postgres_url)
+    assert sorted(r["title"] for r in records) == sorted(f"Story {n}" for n in range(8))
+
+
+# -- operations: status, /metrics, SIGTERM ---------------------------------------------------
+
+
+def status_json(cwd: Path, db: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aggregator",
+            "status",
+            "--json",
+            "--config",
+            "agg.toml",
+            "--db",
+            db,
+        ],
+        cwd=cwd,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_leases_back(
+    farm: Farm, tmp_path: Path
+) -> None:
+    from aggregator.config import load_settings
+    from aggregator.runtime.daemon import Daemon
+
+    # The worker's first batch (a0..a2) is answered once the test opens the gate;
+    # b0..b2 wait their turn.
+    gate = threading.Event()
+    for n in range(3):
+        farm.add(f"/a{n}", rss(f"A{n}", [(f"a{n}", f"A {n}", story_text(n))]), gate=gate)
+    for n in range(3):
+        farm.add(f"/b{n}", rss(f"B{n}", [(f"b{n}", f"B {n}", story_text(10 + n))]))
+    farm.config(tmp_path, timeout=60)
+    db = str(tmp_path / "agg.sqlite")
+    worker = start_worker(tmp_path, db, "--batch", "3", "--lease", "70", name="busy one")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < 3:
+            assert time.monotonic() < deadline, "the worker never fetched its batch"
+            time.sleep(0.05)
+        data = status_json(tmp_path, db)
+        (row,) = data["workers"]
+        assert (row["name"], row["state"], row["leases"]) == ("busy one", "alive", 3)
+        assert data["leases"] == 3
+        assert data["lag"]["due"] == 3 and data["lag"]["never_fetched"] == 3
+        text = subprocess.run(
+            [sys.executable, "-m", "aggregator", "status", "--config", "agg.toml", "--db", db],
+            cwd=tmp_path,
+            env=worker_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert "busy one" in text and "3 sources leased; 3 due not yet claimed" in text
+        daemon = Daemon(lambda: load_settings(tmp_path / "agg.toml").with_overrides(db=db))
+        try:
+            metrics = daemon.metrics()
+        finally:
+            daemon.close()
+        assert 'aggregator_workers{state="alive"} 1' in metrics
+        assert 'aggregator_worker_leases{name="busy one",' in metrics
+        assert "aggregator_leases 3\n" in metrics and "aggregator_due_sources 3\n" in metrics
+        worker.send_signal(signal.SIGTERM)  # mid-batch: finish it, claim nothing more
+        time.sleep(0.5)
+        gate.set()
+        code, err = finish(worker)
+    finally:
+        gate.set()
+        if worker.poll() is None:
+            worker.kill()
+    assert code == 0, err
+    assert "3 feeds fetched, 3 items stored" in err
+    assert farm.requests() == Counter({f"/a{n}": 1 for n in range(3)})
+    data = status_json(tmp_path, db)
+    assert [(w["state"], w["leases"], w["feeds"]) for w in data["workers"]] == [("stopped", 0, 3)]
+    assert (data["leases"], data["lag"]["due"]) == (0, 3)
+    assert data["items"] == 3

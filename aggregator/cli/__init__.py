@@ -3,7 +3,7 @@
     common.py      the `main` group, shared options, store opening, usage errors
     ingest.py      run
     items.py       export, explain, split
-    background.py  serve, schedule
+    background.py  serve, schedule, publisher
     worker.py      worker (leased batches of due sources, several machines)
     sources.py     status, sources list|add|remove|enable|disable|import|export
 

@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -18,8 +19,9 @@ from aggregator.cli.common import (
     main,
     settings_for,
 )
+from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, ConfigError, StorageError
-from aggregator.runtime.locking import WriterLock
+from aggregator.runtime.locking import WriterBusy
 from aggregator.runtime.worker import (
     DEFAULT_BATCH,
     DEFAULT_LEASE,
@@ -27,8 +29,9 @@ from aggregator.runtime.worker import (
     WorkerOptions,
     default_name,
     lease_problem,
+    writer_lock,
 )
-from aggregator.store import open_store
+from aggregator.store import Store, open_store
 
 
 @main.command()
@@ -86,14 +89,6 @@ def worker(
     )
     if (problem := lease_problem(options, settings)) is not None:
         raise UsageFailure(problem)
-    try:
-        # Under the writer lock, as `run` does: workers starting together on a fresh
-        # SQLite file would otherwise each create its tables.
-        with WriterLock(settings):
-            store = open_store(settings.db)
-    except StorageError as exc:
-        # The database named by --db or `db` cannot be used: the user's to fix.
-        raise UsageFailure(str(exc)) from None
     stop = threading.Event()
 
     def stopping(signum: int, frame: FrameType | None) -> None:
@@ -101,17 +96,39 @@ def worker(
 
     previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        store = _open(settings, stop)
+    except BaseException:
+        _restore(previous)
+        raise
+    try:
         counts = Worker(settings, store, options, open_store=open_store).run(stop)
     except ConfigError as exc:
         raise config_failure(exc, config) from None
     except AggregatorError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore(previous)
         store.close()
     click.echo(
         f"worker {options.name}: {counts.feeds} feeds fetched, {counts.items} items stored "
         f"new or updated, in {counts.batches} batches",
         err=True,
     )
+
+
+def _open(settings: Settings, stop: threading.Event) -> Store:
+    """The store, opened under the writer lock as `run` does (workers starting together
+    on a fresh SQLite file would otherwise each create its tables)."""
+    try:
+        with writer_lock(settings, stop):
+            return open_store(settings.db)
+    except WriterBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    except StorageError as exc:
+        # The database named by --db or `db` cannot be used: the user's to fix.
+        raise UsageFailure(str(exc)) from None
+
+
+def _restore(handlers: dict[signal.Signals, Any]) -> None:
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)

@@ -196,6 +196,10 @@ class _Hit(NamedTuple):
     check_text: bool = False  # a link: refused when the two texts have nothing in common
 
 
+# The position in a crowded anchor's stand-in posting list: never read (the list is full).
+_NOWHERE = -1
+
+
 @dataclass(slots=True)
 class _Known:
     sig: Signature
@@ -211,7 +215,14 @@ class StoryIndex:
         *,
         shared: Iterable[str] = (),
         constraints: Constraints | None = None,
+        crowded: Iterable[int] = (),
+        sentence_stories: Mapping[int, tuple[str, ...]] | None = None,
     ) -> None:
+        """`known`: the stored items, in key order. When they are only the part of the
+        window that can matter to the items to match (`aggregator.dedupe.lookup`), the
+        window as a whole comes as `crowded`, its anchors found in more than
+        MAX_ANCHOR_STORIES stories, and `sentence_stories`, the stories each sentence of
+        those items occurs in: the index then decides as over the whole window."""
         self._items: list[_Known] = []
         self._by_link: dict[str, int] = {}
         self._by_readmore: dict[str, list[int]] = {}
@@ -230,6 +241,10 @@ class StoryIndex:
         self._publishers: dict[str, dict[str, str]] = {}  # entry id -> publisher -> key
         self.shared: set[str] = set(shared)
         self.constraints = constraints or Constraints()
+        for anchor in crowded:  # as full as a posting list grows: never used
+            self._by_anchor[anchor] = [_NOWHERE] * (MAX_ANCHOR_STORIES + 1)
+        for sentence, stories in (sentence_stories or {}).items():
+            self._sentence_stories[sentence] = stories[0] if len(stories) == 1 else stories
         for sig, entry_id in known:
             self.add(sig, entry_id)
 

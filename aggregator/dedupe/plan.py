@@ -22,6 +22,7 @@ from datetime import datetime
 from aggregator import dedupe
 from aggregator.config import Settings
 from aggregator.dedupe import repair
+from aggregator.dedupe.lookup import load_window_for
 from aggregator.model import Item
 from aggregator.normalise import identity
 from aggregator.runtime.parallel import parallel_map
@@ -76,11 +77,17 @@ class StoredView:
 
 
 def load_view(
-    store: MatchStore, settings: Settings, items: Sequence[Item], *, now: datetime
+    store: MatchStore,
+    settings: Settings,
+    items: Sequence[Item],
+    *,
+    now: datetime,
+    signatures: Mapping[str, dedupe.Signature] | None = None,
 ) -> StoredView:
     """The snapshot `plan_items` decides from. The window and the links are read only
     when some item is new, or updated alone in its story (a run of unchanged items does
-    not read the window)."""
+    not read the window), and of the window only what can matter to those items
+    (`dedupe.lookup`; `signatures`: theirs, as `plan_items` is given them)."""
     keys = [i.key for i in items]
     known = store.known_items(keys)
     gone = frozenset(store.tombstoned(keys))
@@ -101,13 +108,17 @@ def load_view(
     if not fresh and not alone:
         return StoredView(known, gone, sizes)
     links = {i.link for i in (*fresh, *alone) if i.link}
-    return StoredView(
-        known,
-        gone,
-        sizes,
-        repair.load_window(store, settings, now),
-        tuple(store.link_uses(links)) if links else (),
+    matched: dict[str, Item] = {}
+    for item in (*fresh, *alone):  # the first of a key is the one matched
+        matched.setdefault(item.key, item)
+    window = load_window_for(
+        store,
+        settings,
+        now,
+        _signed(list(matched.values()), signatures or {}, PARALLEL_MIN_ITEMS),
+        leaving={i.key for i in alone},
     )
+    return StoredView(known, gone, sizes, window, tuple(store.link_uses(links)) if links else ())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

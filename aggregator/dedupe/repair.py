@@ -11,7 +11,7 @@ hand; they are applied to the stored items on every run.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,11 +81,21 @@ class Window:
     signatures: tuple[tuple[dedupe.Signature, str], ...] = ()  # (signature, entry id)
     shared: frozenset[str] = frozenset()
     constraints: dedupe.Constraints = field(default_factory=dedupe.Constraints)
+    # When `signatures` are only the part of the window that can matter to some items
+    # (`aggregator.dedupe.lookup`), what the index needs to know of the rest.
+    crowded: frozenset[int] = frozenset()
+    sentence_stories: Mapping[int, tuple[str, ...]] | None = None
 
     def index(self, *, leaving: Collection[str] = ()) -> dedupe.StoryIndex:
         """A fresh index of the window without the items `leaving` (matched again)."""
         known = [(sig, entry_id) for sig, entry_id in self.signatures if sig.key not in leaving]
-        return dedupe.StoryIndex(known, shared=self.shared, constraints=self.constraints)
+        return dedupe.StoryIndex(
+            known,
+            shared=self.shared,
+            constraints=self.constraints,
+            crowded=self.crowded,
+            sentence_stories=self.sentence_stories,
+        )
 
 
 def load_window(store: MatchStore, settings: Settings, now: datetime) -> Window:

@@ -376,3 +376,40 @@ def signature_of(item: Item) -> Signature:
         figures=_packpairs(folded.figures),
         shapes=_packpairs(folded.shapes),
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Lookup keys: what finds a stored item among many without reading them all
+
+
+def anchor_token(anchor: int) -> str:
+    return f"a{anchor}"
+
+
+def sentence_token(sentence_hash: int) -> str:
+    return f"s{sentence_hash}"
+
+
+def link_token(link: str) -> str:
+    return f"l{link}"
+
+
+def readmore_token(link: str) -> str:
+    return f"r{link}"
+
+
+def fingerprint_token(fingerprint: str) -> str:
+    return f"f{fingerprint}"
+
+
+def lookup_tokens(sig: Signature) -> list[str]:
+    """Every value by which matching can find this item (`StoryIndex`): its anchors,
+    sentence hashes, link, read-more link and fingerprint, each a distinct token."""
+    tokens = [anchor_token(a) for a in unpack(sig.anchors)]
+    tokens += dict.fromkeys(sentence_token(s.hash) for s in unpack_sentences(sig.sentences))
+    if sig.link:
+        tokens.append(link_token(sig.link))
+    if sig.readmore:
+        tokens.append(readmore_token(sig.readmore))
+    tokens.append(fingerprint_token(sig.fingerprint))
+    return tokens

@@ -18,13 +18,20 @@ from aggregator.model import (
     FeedMeta,
     ParsedFeed,
     RawEntry,
+    Retrieved,
     SourceKind,
     SourceSpec,
 )
 from aggregator.parse import parse_feed
 from aggregator.runtime import eventloop
 from aggregator.store import SourceState
-from aggregator.store.readstate import SeedFileRecord, seed_fingerprint, unchanged_file
+from aggregator.store.readstate import (
+    SeedFileRecord,
+    SeedStamp,
+    seed_fingerprint,
+    unchanged_file,
+    upgraded,
+)
 
 if TYPE_CHECKING:
     from aggregator.ingest.http import FetchOutcome
@@ -67,7 +74,7 @@ def read_seeds(
     settings: Settings,
     warnings: list[str],
     *,
-    known: Mapping[str, SeedFileRecord] | None = None,
+    known: Mapping[str, SeedStamp] | None = None,
     reread: Collection[str] = (),
 ) -> SeedReading:
     """Every document of the seeds folder: text seeds form one source, feed files one each.
@@ -84,7 +91,6 @@ def read_seeds(
     fingerprint = seed_fingerprint(
         str(root.resolve()), settings.date_order, settings.seed_max_bytes
     )
-    present = {seed.relpath for seed in files}
     reads: list[SourceRead] = []
     records: list[SeedFileRecord] = []
     text_entries: list[RawEntry] = []
@@ -93,15 +99,19 @@ def read_seeds(
         source_id = SEED_TEXT_SOURCE if seed.kind != "feed" else seed_feed_source_id(seed.relpath)
         record = known.get(seed.relpath)
         if source_id not in reread and unchanged_file(
-            record, size=seed.size, mtime=seed.mtime, fingerprint=fingerprint
+            record,
+            size=seed.size,
+            mtime_ns=seed.mtime_ns,
+            stamp=seed.stamp,
+            fingerprint=fingerprint,
         ):
             assert record is not None
+            if (again := upgraded(record, seed.mtime_ns, seed.mtime)) is not None:
+                records.append(again)
             if seed.kind == "feed":
-                reads.append(
-                    SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=record.entries)
-                )
+                reads.append(SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=record[6]))
             else:
-                text_unchanged += record.entries
+                text_unchanged += record[6]
             continue
         try:
             retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
@@ -109,27 +119,17 @@ def read_seeds(
             warnings.append(f"{seed.relpath}: skipped: {exc.message}")
             continue
         mtime = retrieved.mtime or seed.mtime
+        stamp = _stamp(seed, source_id, retrieved, mtime, fingerprint)
         if seed.kind == "feed":
             read = _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
             reads.append(read)
             if read.parsed is not None:
-                records.append(
-                    _record(seed, source_id, len(retrieved.body), mtime, fingerprint, read)
-                )
+                records.append(replace(stamp, entries=len(read.parsed.entries)))
             continue
         raw = _read_text_seed(seed, retrieved.body, mtime, settings, warnings)
         if raw is not None:
             text_entries.append(raw)
-            records.append(
-                SeedFileRecord(
-                    path=seed.relpath,
-                    source_id=source_id,
-                    size=len(retrieved.body),
-                    mtime=mtime,
-                    fingerprint=fingerprint,
-                    entries=1,
-                )
-            )
+            records.append(stamp)
     if text_entries or text_unchanged:
         spec = SourceSpec(
             id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
@@ -137,26 +137,34 @@ def read_seeds(
         meta = FeedMeta(title="Seed documents")
         parsed = ParsedFeed(meta, tuple(text_entries))
         reads.insert(0, SourceRead(spec=spec, parsed=parsed, unchanged=text_unchanged))
-    gone = tuple(sorted(path for path in known if path not in present))
-    return SeedReading(tuple(reads), tuple(records), gone)
+    return SeedReading(tuple(reads), tuple(records), _gone(known, files))
 
 
-def _record(
+def _gone(known: Mapping[str, SeedStamp], files: Sequence[seed_files.SeedFile]) -> tuple[str, ...]:
+    """Remembered paths no longer listed (deleted, renamed, or now refused)."""
+    if len(known) == len(files) and all(seed.relpath in known for seed in files):
+        return ()  # the usual run: every file still there, and no other
+    present = {seed.relpath for seed in files}
+    return tuple(sorted(path for path in known if path not in present))
+
+
+def _stamp(
     seed: seed_files.SeedFile,
     source_id: str,
-    size: int,
+    retrieved: Retrieved,
     mtime: datetime,
     fingerprint: str,
-    read: SourceRead,
 ) -> SeedFileRecord:
-    assert read.parsed is not None
+    """The record of a file as read now (its size and time from the read, not the listing:
+    a file rewritten in between is read again next time)."""
     return SeedFileRecord(
         path=seed.relpath,
         source_id=source_id,
-        size=size,
+        size=len(retrieved.body),
         mtime=mtime,
+        mtime_ns=retrieved.mtime_ns if retrieved.mtime_ns is not None else seed.mtime_ns,
         fingerprint=fingerprint,
-        entries=len(read.parsed.entries),
+        entries=1,
     )
 
 

@@ -53,11 +53,28 @@ _OPEN_FLAGS = (
 
 @dataclass(frozen=True, slots=True)
 class SeedFile:
+    """A listed seed document: what its `stat` said, and where to open it.
+
+    Listing runs over every file of the folder on every run, and most files are then
+    left unread (unchanged): their `Path` and `datetime` are made only when asked for."""
+
     relpath: str  # posix, relative to the root (the name the user sees)
-    path: Path  # resolved
+    root: Path  # the resolved root
     kind: SeedKind
     size: int
-    mtime: datetime  # aware UTC
+    mtime_ns: int  # st_mtime_ns: two versions written within one second differ here
+    stamp: float  # st_mtime, as the seed's date has always been read
+    target: Path | None = None  # resolved, when listed through a symbolic link
+
+    @property
+    def path(self) -> Path:
+        """Resolved: the link's target, or the file reached through real folders."""
+        return self.target if self.target is not None else self.root / self.relpath
+
+    @property
+    def mtime(self) -> datetime:
+        """Aware UTC."""
+        return datetime.fromtimestamp(self.stamp, tz=UTC)
 
 
 class _Refused(Exception):
@@ -102,7 +119,7 @@ def read_seed(seed: SeedFile, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES)
         raise _error(seed.relpath, str(refused)) from None
     except OSError as exc:
         raise _error(seed.relpath, f"cannot be read ({exc.strerror})") from exc
-    return Retrieved(url=seed.relpath, body=data, mtime=_mtime(status))
+    return Retrieved(url=seed.relpath, body=data, mtime=_mtime(status), mtime_ns=status.st_mtime_ns)
 
 
 def _error(relpath: str, message: str) -> SeedPathError:
@@ -145,6 +162,7 @@ def _walk(root: Path, folder: str, warnings: list[str]) -> Iterator[tuple[str, o
 def _inspect(
     entry: os.DirEntry[str], relpath: str, kind: SeedKind, resolved_root: Path, max_bytes: int
 ) -> SeedFile:
+    target = None
     if entry.is_symlink():
         try:
             target = Path(entry.path).resolve(strict=True)
@@ -154,13 +172,12 @@ def _inspect(
         status = target.stat()
     else:
         # Reached through real folders only (`_walk` enters no linked folder) from the
-        # resolved root: inside it, no resolving needed.
-        target = resolved_root / relpath
+        # resolved root: inside it, no resolving needed (`SeedFile.path`).
         status = entry.stat(follow_symlinks=False)
     _check_regular(status.st_mode)
     _check_size(status.st_size, max_bytes)
     return SeedFile(
-        relpath=relpath, path=target, kind=kind, size=status.st_size, mtime=_mtime(status)
+        relpath, resolved_root, kind, status.st_size, status.st_mtime_ns, status.st_mtime, target
     )
 
 

@@ -26,15 +26,16 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
 from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, config_keys, reconfigured
-from aggregator.pipeline import commit, compile_filters_of, gather_claimed
-from aggregator.runtime.locking import WriterLock
+from aggregator.pipeline import Committed, Gathered, commit, compile_filters_of, gather_claimed
+from aggregator.runtime.locking import WriterBusy, WriterLock
 from aggregator.store import SourceState, Store, now_utc
 from aggregator.store.leases import WorkerRow
 
@@ -129,7 +130,7 @@ class Worker:
         beating = threading.Event()
         heart = threading.Thread(target=self._beat, args=(beating,), name="heartbeat")
         try:
-            with WriterLock(self.settings):
+            with writer_lock(self.settings, stop):
                 apply_config(self.settings, self.store)
             heart.start()
             while not stop.is_set():
@@ -165,10 +166,12 @@ class Worker:
         if stop.is_set():
             self.store.drop_leases(self.id, [s.id for s in claimed])
             return True
-        self._process(claimed, now)
+        self._process(claimed, now, stop)
         return True
 
-    def _process(self, claimed: Sequence[SourceState], now: datetime) -> None:
+    def _process(
+        self, claimed: Sequence[SourceState], now: datetime, stop: threading.Event
+    ) -> None:
         configured = {s.id for s in self.settings.sources}
         foreign = [s.id for s in claimed if s.id not in configured]
         if foreign:
@@ -178,10 +181,7 @@ class Worker:
             self.store.drop_leases(self.id, foreign, hold_until=now + self._lease)
         try:
             gathered = gather_claimed(self.settings, self.store, claimed, now=now)
-            with WriterLock(self.settings):
-                committed = commit(
-                    self.settings, self.store, gathered, now=now, save_sources=self._release
-                )
+            committed = self._commit(gathered, now, stop)
         except AggregatorError as exc:
             # The database went away mid-batch, or the writer lock stayed busy: the leases
             # are given up, so the sources are due again for whoever claims next.
@@ -191,6 +191,13 @@ class Worker:
         self.counts.batches += 1
         self.counts.feeds += len(gathered.sources)
         self.counts.items += committed.counts.get("new", 0) + committed.counts.get("updated", 0)
+
+    def _commit(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
+        """Match and store under the writer lock. While another writer holds it (a long
+        `aggregator run`, say), keep waiting: the heartbeat keeps the leases, and giving
+        the batch up would have its sources fetched again before their interval."""
+        with writer_lock(self.settings, stop):
+            return commit(self.settings, self.store, gathered, now=now, save_sources=self._release)
 
     def _release(self, states: Sequence[SourceState]) -> None:
         lost = self.store.release_sources(self.id, states)
@@ -219,7 +226,9 @@ class Worker:
     def _leave(self) -> None:
         self._drop_quietly()
         try:
-            self.store.stop_worker(self.id, now=now_utc())
+            self.store.stop_worker(
+                self.id, now=now_utc(), feeds_done=self.counts.feeds, items_done=self.counts.items
+            )
         except StorageError as exc:
             log.warning("worker %s: %s", self.options.name, exc)
 
@@ -241,6 +250,25 @@ class Worker:
                 log.warning("worker %s: heartbeat failed: %s", self.options.name, exc)
         if store is not None:
             store.close()
+
+
+@contextmanager
+def writer_lock(settings: Settings, stop: threading.Event) -> Iterator[None]:
+    """The writer lock, waited for as long as it takes (a worker has nothing better to
+    do), each `lock_timeout` logged; given up (WriterBusy) only once asked to stop."""
+    while True:
+        try:
+            lock = WriterLock(settings).__enter__()
+        except WriterBusy as exc:
+            if stop.is_set():
+                raise
+            log.warning("worker: still waiting: %s", exc)
+            continue
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
+        return
 
 
 def apply_config(settings: Settings, store: Store) -> None:
@@ -268,4 +296,5 @@ __all__ = [
     "apply_config",
     "default_name",
     "lease_problem",
+    "writer_lock",
 ]

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ from aggregator.model import Attribution, Item, SourceSpec
 from aggregator.normalise.urlparts import redact
 from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.backend import Database, Row, SQLiteDatabase
+from aggregator.store.backend import ITEMS_CHANNEL, Database, Row, SQLiteDatabase
+from aggregator.store.documents import DOCUMENTS_VERSION_META, Document
 from aggregator.store.leases import LeaseMethods
-from aggregator.store.readstate import SeedFileRecord, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -228,6 +230,11 @@ class Store(LeaseMethods):
                             self._db.execute_ddl(statement)
                         self._db.set_schema_version(number)
 
+    def is_empty(self) -> bool:
+        """No migration was ever applied: not an aggregator database (yet)."""
+        with self._wrap("read the schema version"):
+            return self._schema_version() == 0
+
     def _schema_version(self) -> int:
         version = self._db.schema_version()
         if version > SCHEMA_VERSION:
@@ -340,20 +347,22 @@ class Store(LeaseMethods):
                 r[0] for r in self._rows_in("SELECT key FROM tombstones WHERE key IN ({})", keys)
             }
 
-    def _rows_in(self, sql: str, values: Iterable[str]) -> Iterator[Any]:
-        """The rows of `sql`, whose `{}` is an IN list of `values`, asked in chunks (the
-        databases cap the parameters of one statement)."""
+    def _rows_in(
+        self, sql: str, values: Iterable[str], *, first: Sequence[str] = ()
+    ) -> Iterator[Any]:
+        """The rows of `sql`, whose `{}` is an IN list of `values` (after the parameters
+        `first`), asked in chunks (the databases cap the parameters of one statement)."""
         listed = list(values)
         for start in range(0, len(listed), _IN_CHUNK):
             chunk = listed[start : start + _IN_CHUNK]
-            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), [*first, *chunk])
 
     def data_version(self) -> str:
         """A counter bumped by every change to stored items: publishing skips work when
         it has not moved."""
         return self.get_meta("data_version") or "0"
 
-    def _bump_version(self) -> None:
+    def _bump_version(self) -> int:
         # Inside the caller's transaction, so the bump commits with the change itself.
         current = int(self.get_meta("data_version") or 0)
         self._db.execute(
@@ -361,19 +370,58 @@ class Store(LeaseMethods):
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (str(current + 1),),
         )
+        # Delivered when this transaction commits: the publisher wakes (PostgreSQL).
+        self._db.notify(ITEMS_CHANNEL, str(current + 1))
+        return current + 1
+
+    def _note_changes(self, entry_ids: Iterable[str]) -> None:
+        """Bump the data version and log these entries as changed by it, inside the
+        caller's transaction (a crash loses both or neither: the next publish catches up)."""
+        version = self._bump_version()
+        self._db.executemany(
+            "INSERT INTO entry_changes (entry_id, version) VALUES (?, ?) "
+            "ON CONFLICT (entry_id) DO UPDATE SET version = excluded.version",
+            [(entry_id, version) for entry_id in sorted(set(entry_ids))],
+        )
+
+    def _entries_of_keys(self, keys: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._rows_in("SELECT entry_id FROM items WHERE key IN ({})", keys)}
+
+    def changed_entries(self, since: int, until: int) -> list[str]:
+        """The entries changed after data version `since` up to `until` (what a publish of
+        a folder holding `since` must look at again, `until` being the version it read
+        first), from the change log alone. An entry changed again after `until` is left
+        for the next publish."""
+        with self._wrap("read changes"):
+            rows = self._db.execute(
+                "SELECT entry_id FROM entry_changes WHERE version > ? AND version <= ? "
+                "ORDER BY entry_id",
+                (since, until),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def entries_of_sources(self, source_ids: Iterable[str]) -> list[str]:
+        """The entries holding an item of these sources (whose attribution changed)."""
+        with self._wrap("read items"):
+            rows = self._rows_in(
+                "SELECT DISTINCT entry_id FROM items WHERE source_id IN ({})", sorted(source_ids)
+            )
+            return sorted({r[0] for r in rows})
 
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         """Upsert items and create their entries, in one transaction."""
         if not writes:
             return
         with self.transaction():
-            self._bump_version()
             self._db.executemany(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 [(w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)) for w in writes],
             )
             self._db.executemany(_UPSERT_ITEM, [_item_params(w) for w in writes])
+            # The entries as stored: an update keeps its item's entry, whatever it was told.
+            self._note_changes(self._entries_of_keys(w.item.key for w in writes))
+            self._index_writes(writes)
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
         with self.transaction():
@@ -394,6 +442,103 @@ class Store(LeaseMethods):
             ).fetchall()
         rows.sort(key=lambda r: r[0])
         return [(r[1], r[2]) for r in rows]
+
+    # -- what finds an item for matching (aggregator.dedupe.lookup) ----------------------
+
+    def _lookup_since(self) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (LOOKUP_SINCE,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _index_writes(self, writes: Sequence[ItemWrite]) -> None:
+        """Keep `lookup_keys` true for the written items (in the caller's transaction):
+        an item's old keys go, its new ones come if it is published inside the range
+        the table covers."""
+        since = self._lookup_since()
+        if since is None:
+            return  # not filled yet: `cover_lookup` reads the signatures when it is
+        self._db.executemany(
+            "DELETE FROM lookup_keys WHERE key = ?", [(w.item.key,) for w in writes]
+        )
+        signed = [(w.item.key, w.signature, dump_date(w.item.published)) for w in writes]
+        self._insert_lookup([(k, sig, p) for k, sig, p in signed if sig and p >= since])
+
+    def _insert_lookup(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """(key, signature, published) of items, each stored under its lookup tokens."""
+        # The tokens are the dedupe package's to define; the store only keeps them.
+        from aggregator.dedupe.signature import Signature, lookup_tokens
+
+        self._db.executemany(
+            "INSERT INTO lookup_keys (token, key, published) VALUES (?, ?, ?)",
+            [
+                (token, key, published)
+                for key, signature, published in rows
+                for token in lookup_tokens(Signature.from_json(signature))
+            ],
+        )
+
+    def lookup_covers(self, since: datetime) -> bool:
+        """`lookup_keys` holds every signed item published since `since`."""
+        with self._wrap("read meta"):
+            covered = self._lookup_since()
+        return covered is not None and covered <= dump_date(since)
+
+    def cover_lookup(self, since: datetime) -> None:
+        """Make `lookup_keys` hold every signed item published since `since`: the items
+        between `since` and what it already covers are read once (the first run after an
+        upgrade, a longer window); the keys of items older than `since` are dropped
+        about once a day (the window only moves on)."""
+        wanted = dump_date(since)
+        with self.transaction():
+            covered = self._lookup_since()
+            if covered is not None and covered <= wanted:
+                if covered >= dump_date(since - LOOKUP_PRUNE_EVERY):
+                    return
+                self._db.execute("DELETE FROM lookup_keys WHERE published < ?", (wanted,))
+            else:
+                sql = (
+                    "SELECT key, signature, published FROM items "
+                    "WHERE published >= ? AND signature IS NOT NULL"
+                )
+                bounds: tuple[str, ...] = (wanted,)
+                if covered is not None:
+                    sql, bounds = sql + " AND published < ?", (wanted, covered)
+                else:  # items written meanwhile kept no keys: none can be trusted
+                    self._db.execute("DELETE FROM lookup_keys")
+                self._insert_lookup(self._db.execute(sql, bounds).fetchall())
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (LOOKUP_SINCE, wanted),
+            )
+
+    def lookup(self, tokens: Iterable[str], since: datetime) -> list[tuple[str, str, str]]:
+        """(token, item key, entry id) of the items published since `since` found under
+        these tokens (`lookup_covers(since)` must hold)."""
+        sql = (
+            "SELECT k.token, k.key, i.entry_id FROM lookup_keys k "
+            "JOIN items i ON i.key = k.key "
+            "WHERE k.published >= ? AND k.token IN ({})"
+        )
+        with self._wrap("read lookup keys"):
+            return [
+                (r[0], r[1], r[2])
+                for r in self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),))
+            ]
+
+    def window_signatures(
+        self, since: datetime, *, keys: Iterable[str] = (), entries: Iterable[str] = ()
+    ) -> list[tuple[str, str, str]]:
+        """(key, signature, entry id) of the signed items published since `since` that
+        have one of these keys or belong to one of these entries, by key."""
+        found: dict[str, tuple[str, str, str]] = {}
+        select = "SELECT key, signature, entry_id FROM items"
+        where = "published >= ? AND signature IS NOT NULL"
+        with self._wrap("read signatures"):
+            for column, values in (("key", keys), ("entry_id", entries)):
+                sql = f"{select} WHERE {where} AND {column} IN ({{}})"
+                for r in self._rows_in(sql, sorted(set(values)), first=(dump_date(since),)):
+                    found[r[0]] = (r[0], r[1], r[2])
+        return [found[key] for key in sorted(found)]
 
     def items(
         self,
@@ -424,15 +569,20 @@ class Store(LeaseMethods):
             found.extend(_stored_from_row(r, sources) for r in rows)
         return found
 
-    def item_versions(self) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
-        """(entry_id, key, content_hash, published, updated, source_id, link) of every item, by
-        entry then key: what tells publishing which entries changed, read from one index
-        (`items_version`) without touching the items' content."""
+    def item_versions(
+        self, entry_ids: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
+        """(entry_id, key, content_hash, published, updated, source_id, link) of every item
+        (or of the items of `entry_ids`), by entry then key: what tells publishing which
+        entries changed, read from one index (`items_version`) without touching the
+        items' content."""
+        sql = "SELECT entry_id, key, content_hash, published, updated, source_id, link FROM items"
         with self._wrap("read items"):
-            cursor = self._db.execute(
-                "SELECT entry_id, key, content_hash, published, updated, source_id, link "
-                "FROM items ORDER BY entry_id, key"
-            )
+            if entry_ids is None:
+                cursor: Iterable[Any] = self._db.execute(sql + " ORDER BY entry_id, key")
+            else:  # sorted ids in sorted chunks: the rows come in order all the same
+                ids = sorted(set(entry_ids))
+                cursor = self._rows_in(sql + " WHERE entry_id IN ({}) ORDER BY entry_id, key", ids)
             for row in cursor:
                 yield (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
@@ -484,8 +634,12 @@ class Store(LeaseMethods):
 
     # -- what merging learns and what the operator decides ---------------------------
 
-    def shared_links(self) -> set[str]:
+    def shared_links(self, links: Iterable[str] | None = None) -> set[str]:
+        """The links known to identify no single item: all, or those among `links`."""
         with self._wrap("read shared links"):
+            if links is not None:
+                sql = "SELECT link FROM shared_links WHERE link IN ({})"
+                return {r[0] for r in self._rows_in(sql, sorted(set(links)))}
             return {r[0] for r in self._db.execute("SELECT link FROM shared_links").fetchall()}
 
     def add_shared_links(self, links: dict[str, str], noted_at: datetime) -> None:
@@ -565,7 +719,9 @@ class Store(LeaseMethods):
             )
 
     def _move(self, moves: Sequence[tuple[str, str, str]], reason: str, now: datetime) -> None:
+        touched = self._entries_of_keys(key for key, _, _ in moves)  # the entries they leave
         for key, _before, after in moves:
+            touched.add(after)
             self._db.execute(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
@@ -576,7 +732,7 @@ class Store(LeaseMethods):
                 (after, reason, key),
             )
         if moves:
-            self._bump_version()
+            self._note_changes(touched)
 
     def entry_items(self, entry_id: str) -> list[str]:
         """Keys of the items of one entry."""
@@ -590,14 +746,21 @@ class Store(LeaseMethods):
         """Drop items published before `before`; tombstones keep them from coming back."""
         cutoff = dump_date(before)
         with self.transaction():
+            touched = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT entry_id FROM items WHERE published < ?", (cutoff,)
+                ).fetchall()
+            ]
             self._db.execute(
                 "INSERT INTO tombstones (key, deleted_at) SELECT key, ? FROM items "
                 "WHERE published < ? ON CONFLICT (key) DO NOTHING",
                 (dump_date(now), cutoff),
             )
             count = self._db.execute("DELETE FROM items WHERE published < ?", (cutoff,)).rowcount
+            self._db.execute("DELETE FROM lookup_keys WHERE published < ?", (cutoff,))
             if count:
-                self._bump_version()
+                self._note_changes(touched)
             self._db.execute(
                 "DELETE FROM entries WHERE id NOT IN (SELECT DISTINCT entry_id FROM items)"
             )
@@ -615,23 +778,14 @@ class Store(LeaseMethods):
 
     # -- what was read (aggregator.store.readstate) ----------------------------------------
 
-    def seed_files(self) -> dict[str, SeedFileRecord]:
-        """Every seeds-folder file as last read, by path."""
+    def seed_files(self) -> dict[str, SeedStamp]:
+        """Every seeds-folder file as last read, by path, as plain rows (`SeedStamp`)."""
         with self._wrap("read seed files"):
             rows = self._db.execute(
-                "SELECT path, source_id, size, mtime, fingerprint, entries FROM seed_files"
+                "SELECT path, source_id, size, mtime_ns, mtime, fingerprint, entries "
+                "FROM seed_files"
             ).fetchall()
-        return {
-            r[0]: SeedFileRecord(
-                path=r[0],
-                source_id=r[1],
-                size=int(r[2]),
-                mtime=load_date(r[3]),
-                fingerprint=r[4],
-                entries=int(r[5]),
-            )
-            for r in rows
-        }
+        return {row[0]: tuple(row) for row in rows}
 
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
@@ -664,13 +818,22 @@ class Store(LeaseMethods):
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
             self._db.executemany(
-                "INSERT INTO seed_files (path, source_id, size, mtime, fingerprint, entries) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "INSERT INTO seed_files "
+                "(path, source_id, size, mtime, mtime_ns, fingerprint, entries) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
                 "source_id = excluded.source_id, size = excluded.size, "
-                "mtime = excluded.mtime, fingerprint = excluded.fingerprint, "
-                "entries = excluded.entries",
+                "mtime = excluded.mtime, mtime_ns = excluded.mtime_ns, "
+                "fingerprint = excluded.fingerprint, entries = excluded.entries",
                 [
-                    (f.path, f.source_id, f.size, dump_date(f.mtime), f.fingerprint, f.entries)
+                    (
+                        f.path,
+                        f.source_id,
+                        f.size,
+                        dump_date(f.mtime),
+                        f.mtime_ns,
+                        f.fingerprint,
+                        f.entries,
+                    )
                     for f in files
                 ],
             )
@@ -701,6 +864,53 @@ class Store(LeaseMethods):
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (name, value),
             )
+
+    # -- published documents (`[output] store_documents`) ----------------------------
+
+    def document_stamps(self) -> dict[str, str]:
+        """Each stored document's path and the stamp of the file it was read from."""
+        with self._wrap("read documents"):
+            rows = self._db.execute("SELECT path, file_stamp FROM documents").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def save_documents(self, documents: Sequence[Document], removed: Sequence[str]) -> None:
+        """Store and delete documents in one transaction (a server sees a publish whole),
+        with a new documents version. A document whose bytes did not change keeps its
+        Last-Modified (another folder may have written the same bytes later)."""
+        if not documents and not removed:
+            return
+        with self.transaction():
+            self._db.executemany(_UPSERT_DOCUMENT, [_document_params(d) for d in documents])
+            self._db.executemany("DELETE FROM documents WHERE path = ?", [(p,) for p in removed])
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (DOCUMENTS_VERSION_META, uuid.uuid4().hex),
+            )
+
+    def documents_version(self) -> str:
+        """Changes with every change to the stored documents ("" before the first)."""
+        return self.get_meta(DOCUMENTS_VERSION_META) or ""
+
+    def document(self, path: str, *, unless_etag: str | None = None) -> Document | None:
+        """The document at `path`, or None; its body is left out (b"") when its ETag is
+        `unless_etag`, the version the caller holds already."""
+        with self._wrap("read a document"):
+            row = self._db.execute(
+                "SELECT CASE WHEN etag = ? THEN NULL ELSE body END, content_type, etag, "
+                "modified, file_stamp FROM documents WHERE path = ?",
+                (unless_etag, path),
+            ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            path=path,
+            body=bytes(row[0]) if row[0] is not None else b"",
+            content_type=row[1],
+            etag=row[2],
+            modified=load_date(row[3]),
+            file_stamp=row[4],
+        )
 
     # -- article pages and robots.txt (full text for teasers) ------------------------
 
@@ -791,7 +1001,25 @@ _UPSERT_ARTICLE = (
     + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS if c != "url")
 )
 
+_UPSERT_DOCUMENT = (
+    "INSERT INTO documents (path, body, content_type, etag, modified, file_stamp) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET body = excluded.body, "
+    "content_type = excluded.content_type, file_stamp = excluded.file_stamp, "
+    "modified = CASE WHEN documents.etag = excluded.etag THEN documents.modified "
+    "ELSE excluded.modified END, etag = excluded.etag"
+)
+
+
+def _document_params(d: Document) -> tuple[Any, ...]:
+    return (d.path, d.body, d.content_type, d.etag, dump_date(d.modified), d.file_stamp)
+
+
 _IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
+
+# The meta holding the date since which `lookup_keys` holds every signed item; the keys of
+# older items are dropped when it is this far behind the window's start.
+LOOKUP_SINCE = "lookup_since"
+LOOKUP_PRUNE_EVERY = timedelta(days=1)
 
 _ITEM_COLUMNS = (
     "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",
@@ -921,15 +1149,29 @@ def sqlite_path(db: str) -> Path:
     return Path(db)
 
 
-def open_store(db: str) -> Store:
-    """Open (creating and migrating on first use) the store at a path or URL."""
+def open_store(db: str, *, create: bool = True) -> Store:
+    """Open (creating and migrating on first use) the store at a path or URL. With
+    `create=False` (a process that only reads what others store: the publisher, a
+    server of the documents) a database without our tables is refused, not created."""
+    if not create and not is_postgres_url(db) and not sqlite_path(db).is_file():
+        raise StorageError(f"no database at {sqlite_path(db)}: {_NOTHING_STORED}")
     store = _open_postgres(db) if is_postgres_url(db) else _open_sqlite(db)
     try:
+        if not create and store.is_empty():
+            raise StorageError(
+                f"database {store.location} has no aggregator tables: {_NOTHING_STORED}"
+            )
         store.migrate()
     except BaseException:
         store.close()
         raise
     return store
+
+
+_NOTHING_STORED = (
+    "nothing was ever stored there (check --db / db in the config; `aggregator run` or "
+    "`aggregator worker` creates it)"
+)
 
 
 def _open_postgres(url: str) -> Store:

@@ -20,6 +20,10 @@ from typing import Any, Protocol
 
 Params = Sequence[Any] | Mapping[str, Any]
 
+# The channel a commit of stored items notifies (PostgreSQL NOTIFY; the payload is the
+# store's new data version), which the publisher LISTENs on.
+ITEMS_CHANNEL = "aggregator_items"
+
 
 class Row(Protocol):
     """A result row: ``row["column"]`` or ``row[0]``."""
@@ -88,6 +92,11 @@ class Database(ABC):
     def describe(self, exc: Exception) -> str:
         """The error as one line for a message."""
         return " ".join(str(exc).split())
+
+    def notify(self, channel: str, payload: str) -> None:
+        """Tell listeners on `channel`, when the current transaction commits. SQLite has
+        no listeners: its publisher polls the data version."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

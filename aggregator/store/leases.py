@@ -297,13 +297,16 @@ class LeaseMethods:
                 (dump_date(now), feeds_done, items_done, worker_id),
             )
 
-    def stop_worker(self, worker_id: str, *, now: datetime) -> None:
+    def stop_worker(
+        self, worker_id: str, *, now: datetime, feeds_done: int, items_done: int
+    ) -> None:
         from aggregator.store import dump_date
 
         with self.transaction():
             self._db.execute(
-                "UPDATE workers SET stopped = ?, last_beat = ? WHERE id = ?",
-                (dump_date(now), dump_date(now), worker_id),
+                "UPDATE workers SET stopped = ?, last_beat = ?, feeds_done = ?, items_done = ? "
+                "WHERE id = ?",
+                (dump_date(now), dump_date(now), feeds_done, items_done, worker_id),
             )
 
     def forget_workers(self, *, before: datetime) -> int:

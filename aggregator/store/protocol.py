@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aggregator.model import Item, SourceSpec
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.readstate import SeedFileRecord, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
 
 if TYPE_CHECKING:
     from aggregator.store import (
@@ -57,7 +57,7 @@ class ArticleStore(Protocol):
 
 
 class GatherStore(MetaStore, ArticleStore, Protocol):
-    def seed_files(self) -> Mapping[str, SeedFileRecord]: ...
+    def seed_files(self) -> Mapping[str, SeedStamp]: ...
 
     def items_awaiting_pages(
         self, source_ids: Iterable[str], now: datetime, *, feed_id_base: str
@@ -83,9 +83,18 @@ class MatchStore(Protocol):
 
     def decisions(self, *, active_only: bool = False) -> Sequence[Decision]: ...
 
-    def shared_links(self) -> set[str]: ...
+    def shared_links(self, links: Iterable[str] | None = None) -> set[str]: ...
 
     def link_uses(self, links: Iterable[str]) -> Sequence[LinkUseRow]: ...
+
+    # The window by key (`aggregator.dedupe.lookup`).
+    def lookup_covers(self, since: datetime) -> bool: ...
+
+    def lookup(self, tokens: Iterable[str], since: datetime) -> Sequence[tuple[str, str, str]]: ...
+
+    def window_signatures(
+        self, since: datetime, *, keys: Iterable[str] = (), entries: Iterable[str] = ()
+    ) -> Sequence[tuple[str, str, str]]: ...
 
 
 class RulesStore(Protocol):
@@ -104,6 +113,8 @@ class CommitStore(MatchStore, RulesStore, MetaStore, Protocol):
     def write_items(self, writes: Sequence[ItemWrite]) -> None: ...
 
     def add_shared_links(self, links: dict[str, str], noted_at: datetime) -> None: ...
+
+    def cover_lookup(self, since: datetime) -> None: ...
 
     def set_meta(self, name: str, value: str) -> None: ...
 

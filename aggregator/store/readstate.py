@@ -4,8 +4,10 @@ Two records, kept in the store and written after the items they stand for (TRAPS
 crash in between costs a re-read, never an item):
 
 * `SeedFileRecord`: a file of the seeds folder as it was last read (size, modification
-  time, and a fingerprint of what reading it depended on). A file whose three are the
-  same is not opened, parsed or cleaned again; its entries count as unchanged.
+  time to the nanosecond, and a fingerprint of what reading it depended on). A file whose
+  three are the same is not opened, parsed or cleaned again; its entries count as
+  unchanged. The store reads them back as plain rows (`SeedStamp`): every run compares
+  the whole folder, and a record object per file would cost more than listing it.
 * `SourceEntries`: a digest of each raw entry of a feed (a feed file in the seeds folder
   or a remote feed) when it was last cleaned, under a fingerprint of what cleaning
   depended on. A changed feed is parsed again, but only its entries whose raw content
@@ -22,7 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aggregator import __version__
@@ -41,8 +43,15 @@ class SeedFileRecord:
     source_id: str
     size: int
     mtime: datetime  # aware UTC
+    mtime_ns: int  # st_mtime_ns: what is compared
     fingerprint: str  # `seed_fingerprint` of the run that read it
     entries: int  # the entries it gave
+
+
+# A `SeedFileRecord` as stored: (path, source_id, size, mtime_ns, mtime, fingerprint,
+# entries); mtime_ns is None in records written before nanoseconds were kept, and mtime
+# is then compared as it was written ("2026-11-18T00:00:00.123456Z").
+SeedStamp = tuple[str, str, int, int | None, str, str, int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,13 +75,37 @@ def seed_fingerprint(root: str, date_order: str | None, max_bytes: int) -> str:
 
 
 def unchanged_file(
-    record: SeedFileRecord | None, *, size: int, mtime: datetime, fingerprint: str
+    record: SeedStamp | None, *, size: int, mtime_ns: int, stamp: float, fingerprint: str
 ) -> bool:
-    return (
-        record is not None
-        and record.size == size
-        and record.mtime == mtime
-        and record.fingerprint == fingerprint
+    """The file is as it was when read: same size, same modification time (to the
+    nanosecond: a file rewritten within the second it was read differs only there), same
+    fingerprint. `stamp` is its st_mtime, for records written before nanoseconds were."""
+    if record is None or record[2] != size or record[5] != fingerprint:
+        return False
+    if record[3] is not None:
+        return record[3] == mtime_ns
+    return record[4] == legacy_mtime(stamp)
+
+
+def legacy_mtime(stamp: float) -> str:
+    """A modification time as records before `mtime_ns` kept it (the store's date text)."""
+    when = datetime.fromtimestamp(stamp, tz=UTC).replace(tzinfo=None)
+    return when.isoformat(timespec="microseconds") + "Z"
+
+
+def upgraded(record: SeedStamp, mtime_ns: int, mtime: datetime) -> SeedFileRecord | None:
+    """A record from before nanoseconds were kept, with them (None: it has them)."""
+    path, source_id, size, known_ns, _, fingerprint, entries = record
+    if known_ns is not None:
+        return None
+    return SeedFileRecord(
+        path=path,
+        source_id=source_id,
+        size=size,
+        mtime=mtime,
+        mtime_ns=mtime_ns,
+        fingerprint=fingerprint,
+        entries=entries,
     )
 
 

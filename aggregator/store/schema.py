@@ -209,6 +209,55 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    (
+        # Issue 17 part 3: the published files kept in the database (`[output]
+        # store_documents`), so `aggregator serve --from-database` on any machine serves
+        # them with the headers the file server would send for the same bytes.
+        """
+        CREATE TABLE documents (
+            path TEXT PRIMARY KEY,  -- relative to the output folder, with /
+            content_type TEXT NOT NULL,
+            etag TEXT NOT NULL,  -- strong, quoted, as served
+            modified TEXT NOT NULL,  -- Last-Modified: the file's modification time
+            file_stamp TEXT NOT NULL,  -- size and mtime_ns of the file it was read from
+            -- Last: SQLite reads the columns before it without its overflow pages.
+            body BLOB NOT NULL
+        )
+        """,
+    ),
+    (
+        # Issue 16 part 6: the entries each write touched, with the data version it made
+        # (one row per entry, its latest change), so a publish reads what changed since
+        # the version its output folder holds (`Store.changed_entries`), not every item.
+        """
+        CREATE TABLE entry_changes (
+            entry_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX entry_changes_version ON entry_changes (version)",
+    ),
+    (
+        # Issue 16 part 5: a seed file's modification time to the nanosecond (st_mtime_ns),
+        # so a file rewritten with the same size within the second it was read is read
+        # again. NULL in older rows: their `mtime` text is compared until they are next
+        # written (`aggregator.store.readstate.unchanged_file`).
+        "ALTER TABLE seed_files ADD COLUMN mtime_ns BIGINT",
+        # Issue 16 part 6 (the ingest side): what finds a stored item for matching
+        # (`aggregator.dedupe.lookup`): each item of the dedupe window under each of its
+        # anchors, sentence hashes, link, read-more link and fingerprint, so a run with
+        # one new item reads the few items that share one of these, not the whole window.
+        # Filled for the items published since the `lookup_since` meta date.
+        """
+        CREATE TABLE lookup_keys (
+            token TEXT NOT NULL,  -- `aggregator.dedupe.signature.lookup_tokens`
+            key TEXT NOT NULL,  -- the item
+            published TEXT NOT NULL  -- the item's, so the window is read from here
+        )
+        """,
+        "CREATE INDEX lookup_keys_token ON lookup_keys (token, published)",
+        "CREATE INDEX lookup_keys_key ON lookup_keys (key)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
