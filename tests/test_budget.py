@@ -208,6 +208,8 @@ _NEAR_BOUNDS = st.sampled_from(
 @example(["<table><td>"] * (MAX_DEPTH // 4 + 1))  # 4 elements for 2 start tags
 @example(["<stri\u212ae>"] * (MAX_FORMATTING + 1))
 @example(["<p " + "x " * 70 + ">"])
+@example(["</b>"] * (MAX_TAGS + 1))  # end tags: no depth, but the tag budget
+@example(["<p>", "x" * (MAX_TEXT_RUN + 1)])  # one text run past its budget
 def test_the_cheap_pre_check_never_changes_the_verdict(pieces: list[str]) -> None:
     markup = "".join(pieces)
     assert within_budget(markup) == _scanned(markup)
