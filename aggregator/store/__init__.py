@@ -725,7 +725,8 @@ class Store:
                 "SELECT path, source_id, size, mtime_ns, mtime, fingerprint, entries "
                 "FROM seed_files"
             ).fetchall()
-        return {row[0]: tuple(row) for row in rows}
+        # Rows index like the tuples they stand for: no copy of a row per file.
+        return {row[0]: row for row in rows}
 
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
