@@ -353,3 +353,30 @@ def test_matching_one_new_item_searches_indexes_never_scans_items(settings: Sett
         plans = {s: conn.execute("EXPLAIN QUERY PLAN " + s).fetchall() for s in reads}
     scans = {s: p for s, p in plans.items() if any("SCAN items" in row[3] for row in p)}
     assert scans == {}
+
+
+def test_a_run_over_an_unchanged_folder_starts_without_the_readers(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    _write(seeds / "a.txt", _seed("Harbour grant awarded", "Port Authority", "Work starts."))
+    _write(seeds / "org.xml", _rss([("1", "Wind farm approved")]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    # The CLI as `python -m aggregator run` runs it, then which modules it loaded.
+    probe = (
+        "import sys\nfrom aggregator.cli import main\n"
+        "try:\n    main(['run'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('feedparser', 'aggregator.parse', "
+        "'aggregator.ingest.seedtext') if m in sys.modules))"
+    )
+
+    def loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300, check=True,
+        )  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    assert "feedparser" in loaded()  # the first run reads both files
+    assert loaded() == "[]"
+    _write(seeds / "b.txt", _seed("Library opens late", "City Council", "Hours are extended."))
+    assert loaded() == "['aggregator.ingest.seedtext']"  # a text file read, no feed
