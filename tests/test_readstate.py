@@ -281,9 +281,8 @@ def test_unchanged_file_needs_size_mtime_to_the_nanosecond_and_fingerprint() -> 
     assert same(legacy, mtime_ns=ns + 1)
     assert not same(legacy, mtime_ns=ns + 2000, stamp=(ns + 2000) / 1e9)
     when = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    assert upgraded(record, ns, when) is None
     again = upgraded(legacy, ns, when)  # type: ignore[arg-type]
-    assert again is not None and (again.mtime_ns, again.entries, again.size) == (ns, 1, 10)
+    assert (again.mtime_ns, again.entries, again.size, again.mtime) == (ns, 1, 10, when)
 
 
 def test_seed_fingerprint_follows_folder_and_date_order() -> None:

@@ -103,8 +103,8 @@ def read_seeds(
             fingerprint=fingerprint,
         ):
             assert record is not None
-            if (again := upgraded(record, seed.mtime_ns, seed.mtime)) is not None:
-                records.append(again)
+            if record[3] is None:  # kept before nanoseconds were: keep them now
+                records.append(upgraded(record, seed.mtime_ns, seed.mtime))
             if seed.kind == "feed":
                 reads.append(SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=record[6]))
             else:
