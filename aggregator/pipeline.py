@@ -69,7 +69,9 @@ from aggregator.runtime.parallel import parallel_map
 from aggregator.store import SourceState, Store, attribution_for
 from aggregator.store.protocol import CommitStore, GatherStore, MetaStore
 from aggregator.store.readstate import (
+    FORGOTTEN_FOLDER,
     SeedFileRecord,
+    SeedFolder,
     SourceEntries,
     clean_fingerprint,
     entries_to_clean,
@@ -140,6 +142,7 @@ class Gathered:
     signatures: Mapping[str, Signature] = field(default_factory=dict)
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
+    seed_folder: SeedFolder | None = None  # the folder as a whole, remembered once stored
     unfinished: frozenset[str] = frozenset()  # sources with full-text pages left
     organisations: Organisations = field(default_factory=Organisations)
     configured: tuple[str, ...] = ()  # the configured sources of this run
@@ -189,12 +192,20 @@ def gather(
     def wanted(source_id: str) -> bool:
         return only is None or source_id in only
 
-    reading = read_seeds(settings, warnings, known=store.seed_files(), reread=options.reread)
+    reading = read_seeds(
+        settings,
+        warnings,
+        known=store.seed_files,
+        folder=store.seed_folder(),
+        reread=options.reread,
+    )
     named = {r.spec.id for r in reading.reads} | {s.id for s in settings.sources}
     for unknown in sorted(set(only or ()) - named):  # a typo would silently do nothing
         warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
     reads = [r for r in reading.reads if wanted(r.spec.id)]
-    records, gone = reading.records, reading.gone
+    records, gone, reading_folder = reading.records, reading.gone, reading.folder
+    seeds_left_out = len(reads) < len(reading.reads)
+    seed_ids = {r.spec.id for r in reading.reads}
     del reading  # the raw entries are let go once cleaned (below)
     specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
@@ -247,11 +258,16 @@ def gather(
         items, store.known_items(i.key for i in items), parallel_from=PARALLEL_MIN_ENTRIES
     )
     ran = {c.read.spec.id for c in cleaned}
+    folder = reading_folder
+    if folder is not None and (seeds_left_out or not seed_ids.isdisjoint(full.unfinished)):
+        # Files not remembered this run (or to be read again): compare them next time.
+        folder = FORGOTTEN_FOLDER
     return Gathered(
         sources=tuple(cleaned),
         signatures=signatures,
         seed_files=tuple(f for f in records if f.source_id in ran),
         gone=gone,
+        seed_folder=folder,
         unfinished=full.unfinished,
         organisations=organisations,
         configured=tuple(specs),
@@ -515,6 +531,7 @@ def commit(
         [c.entries for c in gathered.sources if c.entries is not None],
         gone=gathered.gone,
         unfinished=sorted(gathered.unfinished),
+        folder=gathered.seed_folder,
     )
     del plan
     release_free_memory()
