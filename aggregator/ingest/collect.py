@@ -82,8 +82,8 @@ def read_seeds(
 ) -> SeedReading:
     """Every document of the seeds folder: text seeds form one source, feed files one each.
 
-    A folder listed as `folder` says it was is read no further: every file counts as
-    unchanged, and the records of the files (`known`) are not even loaded. Otherwise a
+    A folder whose listing is the one `folder` remembers is read no further: every file
+    counts as unchanged, and the records of the files (`known`) are not loaded. Otherwise a
     file `known` as it is now is not read; its entries count as unchanged. The sources in
     `reread` are read whole whatever is known."""
     root = settings.seeds
