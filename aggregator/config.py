@@ -127,6 +127,9 @@ class Settings:
     feed: FeedSettings = FeedSettings()
     fetch: FetchConfig = FetchConfig()
     full_text: FullTextConfig = FullTextConfig()
+    # [output] store_documents: every publish also keeps the published files in the
+    # database, for `aggregator serve --from-database` on any machine.
+    store_documents: bool = False
     sources: tuple[SourceSpec, ...] = ()
     config_path: Path | None = None
     # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
@@ -180,6 +183,7 @@ def settings_from_mapping(
         feed=_feed(reader.table("feed")),
         fetch=_fetch(reader.table("fetch")),
         full_text=_full_text(reader.table("full_text")),
+        store_documents=_store_documents(reader.table("output")),
         sources=_sources(reader.array("sources")),
         config_path=config_path,
         date_order=_date_order(reader),
@@ -220,6 +224,12 @@ def _feed(table: _Table) -> FeedSettings:
     )
     table.finish()
     return settings
+
+
+def _store_documents(table: _Table) -> bool:
+    value = table.get("store_documents", bool, False)
+    table.finish()
+    return value
 
 
 def _fetch(table: _Table) -> FetchConfig:

@@ -34,7 +34,7 @@ from aggregator.config import Settings
 from aggregator.dedupe import Signature, repair
 from aggregator.dedupe.plan import Tally, load_view, plan_items, signatures_for
 from aggregator.exceptions import FetchError, ParseError
-from aggregator.fulltext import complete_items, reread_next_time
+from aggregator.fulltext import awaiting, complete_items
 from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
 from aggregator.ingest.policy import (
     SOURCE_CONFIGS_META,
@@ -63,6 +63,7 @@ from aggregator.normalise.organisations import (
     organisations_in,
 )
 from aggregator.publish import PublishReport
+from aggregator.publish.documents import keep_documents
 from aggregator.publish.output import notify_hub, publish
 from aggregator.runtime.memory import release_free_memory
 from aggregator.runtime.parallel import parallel_map
@@ -143,7 +144,6 @@ class Gathered:
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
     seed_folder: SeedFolder | None = None  # the folder as a whole, remembered once stored
-    unfinished: frozenset[str] = frozenset()  # sources with full-text pages left
     organisations: Organisations = field(default_factory=Organisations)
     configured: tuple[str, ...] = ()  # the configured sources of this run
     warnings: tuple[str, ...] = ()
@@ -203,9 +203,9 @@ def gather(
     for unknown in sorted(set(only or ()) - named):  # a typo would silently do nothing
         warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
     reads = [r for r in reading.reads if wanted(r.spec.id)]
-    records, gone, reading_folder = reading.records, reading.gone, reading.folder
-    seeds_left_out = len(reads) < len(reading.reads)
-    seed_ids = {r.spec.id for r in reading.reads}
+    records, gone, folder = reading.records, reading.gone, reading.folder
+    if folder is not None and len(reads) < len(reading.reads):
+        folder = FORGOTTEN_FOLDER  # files of sources left out are not remembered this run
     del reading  # the raw entries are let go once cleaned (below)
     specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
@@ -226,7 +226,72 @@ def gather(
 
     local = [r.spec for r in reads if r.spec.id not in states]
     states.update(store.ensure_sources(local, write=not options.dry_run))
+    return _gathered(
+        settings,
+        store,
+        reads,
+        states,
+        now=now,
+        options=options,
+        filters=filters,
+        warnings=warnings,
+        progress=progress,
+        seed_files=records,
+        gone=gone,
+        seed_folder=folder,
+        configured=tuple(specs),
+        not_due=due.not_due,
+        next_due=due.next_due,
+    )
 
+
+def gather_claimed(
+    settings: Settings,
+    store: GatherStore,
+    claimed: Sequence[SourceState],
+    *,
+    now: datetime,
+) -> Gathered:
+    """`gather` for the remote sources a worker has leased (`aggregator.runtime.worker`):
+    each fetched now, whatever its schedule (the claim chose them as due), then parsed and
+    cleaned by the same code as a run's. No seeds folder: a worker fetches feeds only."""
+    filters = compile_filters_of(settings)
+    specs = {s.id: s for s in settings.sources}
+    claimed = [s for s in claimed if s.id in specs]
+    reads = fetch_remote(settings, claimed, specs)
+    return _gathered(
+        settings,
+        store,
+        reads,
+        {s.id: s for s in claimed},
+        now=now,
+        filters=filters,
+        warnings=[],
+        configured=tuple(s.id for s in claimed),
+    )
+
+
+def _gathered(
+    settings: Settings,
+    store: GatherStore,
+    reads: list[SourceRead],
+    states: dict[str, SourceState],
+    *,
+    now: datetime,
+    filters: Mapping[str, ItemFilter],
+    warnings: list[str],
+    configured: tuple[str, ...],
+    options: RunOptions = RunOptions(),
+    progress: Progress | None = None,
+    seed_files: Sequence[SeedFileRecord] = (),
+    gone: tuple[str, ...] = (),
+    seed_folder: SeedFolder | None = None,
+    not_due: int = 0,
+    next_due: datetime | None = None,
+) -> Gathered:
+    """What every gather shares once its sources are read: clean the items of what
+    changed, complete teasers with their articles, compute the signatures. Empties
+    `reads` once cleaned, so the raw entries are let go (memory) before what follows."""
     organisations = organisations_in((r.spec.kind, r.parsed) for r in reads if r.parsed)
     known = organisations.known(stored_organisations(store))
     if progress:
@@ -243,47 +308,60 @@ def gather(
         warnings=warnings,
         reread=options.reread,
     )
-    del reads
+    reads.clear()
     release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
         progress("clean", len(cleaned), len(cleaned))
 
     # Teasers get their article before merging, so stories match on the article (issue 18).
+    cleaned = _with_awaiting(settings, store, cleaned, now)
     items = [i for c in cleaned for i in c.items]
     full = complete_items(settings, store, items, now=now, fetch=not options.dry_run)
-    cleaned = [_completed(c, full.items, full.unfinished) for c in cleaned]
+    cleaned = [replace(c, items=tuple(full.items.get(i.key, i) for i in c.items)) for c in cleaned]
     # Signatures here, in parallel and with no lock held, so that commit stays cheap.
     items = [i for c in cleaned for i in c.items]
     signatures = signatures_for(
         items, store.known_items(i.key for i in items), parallel_from=PARALLEL_MIN_ENTRIES
     )
     ran = {c.read.spec.id for c in cleaned}
-    folder = reading_folder
-    if folder is not None and (seeds_left_out or not seed_ids.isdisjoint(full.unfinished)):
-        # Files not remembered this run (or to be read again): compare them next time.
-        folder = FORGOTTEN_FOLDER
     return Gathered(
         sources=tuple(cleaned),
         signatures=signatures,
-        seed_files=tuple(f for f in records if f.source_id in ran),
+        seed_files=tuple(f for f in seed_files if f.source_id in ran),
         gone=gone,
-        seed_folder=folder,
-        unfinished=full.unfinished,
+        seed_folder=seed_folder,
         organisations=organisations,
-        configured=tuple(specs),
+        configured=configured,
         warnings=tuple(warnings),
-        not_due=due.not_due,
-        next_due=due.next_due,
+        not_due=not_due,
+        next_due=next_due,
     )
 
 
-def _completed(cleaned: Cleaned, full: Mapping[str, Item], unfinished: Collection[str]) -> Cleaned:
-    items = tuple(full.get(i.key, i) for i in cleaned.items)
-    if cleaned.read.spec.id not in unfinished:
-        return replace(cleaned, items=items)
-    # The items whose pages wait come back through cleaning next time: their feed is
-    # read again, and its entries are not remembered.
-    return replace(cleaned, items=items, read=reread_next_time(cleaned.read), entries=None)
+def _with_awaiting(
+    settings: Settings, store: GatherStore, cleaned: list[Cleaned], now: datetime
+) -> list[Cleaned]:
+    """Each source read without error, with its stored items whose article page is due
+    a retry (`aggregator.fulltext`) added to this run's: the page is tried again with
+    the source's next fetch, though the feed did not change (a 304, or entries cleaned
+    before), and the feed is not read or cleaned again for it."""
+    wanting = {s.id for s in settings.sources if s.full_text != "never"}
+    read = [c.read.spec.id for c in cleaned if c.read.error is None]
+    ids = [source_id for source_id in read if source_id in wanting]
+    if not ids:
+        return cleaned
+    found = store.items_awaiting_pages(ids, now, feed_id_base=settings.feed.base_url)
+    by_source: dict[str, list[Item]] = {}
+    for item in found:
+        by_source.setdefault(item.source.source_id, []).append(awaiting(item))
+    return [_adding(c, by_source.get(c.read.spec.id, ())) for c in cleaned]
+
+
+def _adding(cleaned: Cleaned, stored: Sequence[Item]) -> Cleaned:
+    # An item cleaned in this run is the newer copy: the stored one only stands in.
+    fresh = {i.key for i in cleaned.items}
+    more = tuple(i for i in stored if i.key not in fresh)
+    return replace(cleaned, items=cleaned.items + more) if more else cleaned
 
 
 def _clean(
@@ -486,6 +564,7 @@ def commit(
     now: datetime,
     options: RunOptions = RunOptions(),
     should_stop: Callable[[], bool] = lambda: False,
+    save_sources: Callable[[Sequence[SourceState]], None] | None = None,
 ) -> Committed:
     """Match the gathered items against a snapshot of the store, then store them: items
     first, then moves, links learnt, what was read, and each source's state with its
@@ -493,7 +572,8 @@ def commit(
     or `should_stop` true once the plan is made, stores nothing.
 
     Short and cheap (the items come cleaned; signatures of stored items are stored): a
-    worker runs it under a lock."""
+    worker runs it under the writer lock, and stores the sources' states with its own
+    `save_sources` (which also ends its leases on them)."""
     if gathered.items and not options.dry_run:  # the window is found by key (dedupe.lookup)
         store.cover_lookup(now - timedelta(days=settings.dedupe.window_days))
     view = load_view(store, settings, gathered.items, now=now, signatures=gathered.signatures)
@@ -530,12 +610,11 @@ def commit(
         gathered.seed_files,
         [c.entries for c in gathered.sources if c.entries is not None],
         gone=gathered.gone,
-        unfinished=sorted(gathered.unfinished),
         folder=gathered.seed_folder,
     )
     del plan
     release_free_memory()
-    store.save_sources(
+    (save_sources or store.save_sources)(
         [
             state_after(
                 _fetched(c.read, t),
@@ -668,21 +747,34 @@ def run_once(
     if should_stop():
         report.stopped = STOPPED_BEFORE_PUBLISHING
         return report
-    report.published, report.entries = publish(
-        settings, store, force=options.publish_unchanged, now=now
+    report.published, report.entries, warnings = publish_stage(
+        settings, store, now=now, force=options.publish_unchanged
     )
-    if report.published is None:
-        log.info("nothing changed since the last publish; %d entries", report.entries)
-        return report
+    report.warnings.extend(warnings)
+    return report
+
+
+def publish_stage(
+    settings: Settings, store: Store, *, now: datetime, force: bool = False
+) -> tuple[PublishReport | None, int, list[str]]:
+    """Publish what is stored (skipped when nothing changed, unless `force`), keep the
+    documents in the store when asked, note the time and tell the WebSub hub: the
+    publish of a run, and each of `aggregator publisher`. Returns the report (None:
+    skipped), the entry count and the warnings."""
+    published, entries = publish(settings, store, force=force, now=now)
+    keep_documents(settings, store)
+    if published is None:
+        log.info("nothing changed since the last publish; %d entries", entries)
+        return None, entries, []
     store.set_meta("last_publish", now.isoformat())
-    report.warnings.extend(notify_hub(settings, report.published))
+    warnings = notify_hub(settings, published)
     log.info(
         "published %d entries: %d files written, %d unchanged",
-        report.entries,
-        len(report.published.written),
-        len(report.published.unchanged),
+        entries,
+        len(published.written),
+        len(published.unchanged),
     )
-    return report
+    return published, entries, warnings
 
 
 __all__ = [
@@ -694,6 +786,8 @@ __all__ = [
     "RunReport",
     "commit",
     "gather",
+    "gather_claimed",
     "publish",
+    "publish_stage",
     "run_once",
 ]

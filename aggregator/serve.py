@@ -22,20 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import hashlib
+import inspect
 import json
 import logging
+import math
 import os
 import re
 import socket
 import stat
+import time
+from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -44,23 +48,22 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aggregator.exceptions import AggregatorError
 from aggregator.runtime import eventloop
+from aggregator.store.documents import Document, content_type_for, etag_for
 
-__all__ = ["build_server", "create_app", "run_server", "serve_forever"]
+__all__ = [
+    "DocumentSource",
+    "build_server",
+    "create_app",
+    "create_database_app",
+    "run_server",
+    "serve_forever",
+]
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-CONTENT_TYPES: Mapping[str, str] = {
-    ".atom": "application/atom+xml; charset=utf-8",
-    ".json": "application/feed+json; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".xml": "application/xml; charset=utf-8",
-    ".xsl": "application/xslt+xml; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-}
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 DEFAULT_CACHE_CONTROL = "public, max-age=300"
 # Enough for every feed of a large installation; archive pages beyond it are still
 # served, just read from disk each time.
@@ -152,7 +155,7 @@ class _Variant:
 
 @dataclass(slots=True)
 class _FileVersion:
-    key: tuple[int, int, int]  # (st_ino, st_mtime_ns, st_size)
+    key: Hashable  # files: (st_ino, st_mtime_ns, st_size); documents: the ETag
     mtime: int  # whole seconds, what Last-Modified can express
     content_type: str
     identity: _Variant
@@ -187,11 +190,34 @@ def _load_version(path: str, cache_control: str) -> _FileVersion:
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         body = fh.read()
-    content_type = CONTENT_TYPES.get(os.path.splitext(path)[1].lower(), DEFAULT_CONTENT_TYPE)
+    return _build_version(
+        body,
+        key=(st.st_ino, st.st_mtime_ns, st.st_size),
+        mtime=int(st.st_mtime),
+        content_type=content_type_for(path),
+        etag=etag_for(body),
+        cache_control=cache_control,
+    )
+
+
+def _document_version(document: Document, cache_control: str) -> _FileVersion:
+    """A stored document as the file server would answer for the file it came from."""
+    return _build_version(
+        document.body,
+        key=document.etag,
+        mtime=int(document.modified.timestamp()),
+        content_type=document.content_type,
+        etag=document.etag,
+        cache_control=cache_control,
+    )
+
+
+def _build_version(
+    body: bytes, *, key: Hashable, mtime: int, content_type: str, etag: str, cache_control: str
+) -> _FileVersion:
     compressible = content_type.startswith("text/") or any(
         word in content_type for word in ("xml", "json")
     )
-    mtime = int(st.st_mtime)
     common: _Headers = [
         (b"last-modified", formatdate(mtime, usegmt=True).encode()),
         (b"cache-control", cache_control.encode()),
@@ -199,9 +225,8 @@ def _load_version(path: str, cache_control: str) -> _FileVersion:
     if compressible:
         # Caches must keep the gzip and the identity variant apart.
         common.append((b"vary", b"Accept-Encoding"))
-    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     return _FileVersion(
-        key=(st.st_ino, st.st_mtime_ns, st.st_size),
+        key=key,
         mtime=mtime,
         content_type=content_type,
         identity=_variant(body, etag, common, content_type, encoded=False),
@@ -229,12 +254,18 @@ class _FileCache:
         self._used = 0
         self._entries: OrderedDict[str, _FileVersion] = OrderedDict()
 
-    def get(self, rel: str, key: tuple[int, int, int]) -> _FileVersion | None:
+    def get(self, rel: str, key: Hashable | None = None) -> _FileVersion | None:
+        """The version of `rel` held, if its key is `key` (any key when None)."""
         version = self._entries.get(rel)
-        if version is None or version.key != key:
+        if version is None or (key is not None and version.key != key):
             return None
         self._entries.move_to_end(rel)
         return version
+
+    def drop(self, rel: str) -> None:
+        old = self._entries.pop(rel, None)
+        if old is not None:
+            self._used -= old.cost
 
     def put(self, rel: str, version: _FileVersion) -> None:
         old = self._entries.pop(rel, None)
@@ -339,13 +370,65 @@ def _segments(route_path: str) -> list[str] | None:
     return parts
 
 
-class _FileServer:
-    def __init__(self, out_dir: Path, cache_control: str, cache_bytes: int) -> None:
-        self.root = out_dir.resolve()
-        self._root_str = str(self.root)
+class _Server(ABC):
+    """Answers GET and HEAD for the published files; subclasses say where a path's
+    current version comes from (`_find`)."""
+
+    def __init__(self, cache_control: str, cache_bytes: int) -> None:
         self._cache_control = cache_control
         self._cache = _FileCache(cache_bytes)
         self.counters = _Counters()
+
+    @abstractmethod
+    async def _find(self, parts: list[str], gz: bool) -> _FileVersion | None:
+        """The current version of the path, or None (404); `_Unavailable` for a 503."""
+
+    async def _with_gzip(self, rel: str, version: _FileVersion, gz: bool) -> _FileVersion:
+        if gz and version.compressible and version.gzip is None:
+            await asyncio.to_thread(_add_gzip, version)
+            self._cache.put(rel, version)
+        return version
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            await _plain(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
+            return
+        parts = _segments(_route_path(scope))
+        accept = _header(scope, b"accept-encoding")
+        gz = accept is not None and _accepts_gzip(accept)
+        try:
+            version = await self._find(parts, gz) if parts is not None else None
+        except _Unavailable:
+            await _plain(send, 503, b"database unavailable\n", [(b"retry-after", b"5")])
+            return
+        if version is None:
+            await _plain(send, 404, b"not found\n")
+            return
+        variant = version.gzip if gz and version.gzip is not None else version.identity
+        if _is_not_modified(scope, version):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 304,
+                    "headers": variant.not_modified_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": variant.ok_headers})
+        await send({"type": "http.response.body", "body": variant.body if method == "GET" else b""})
+
+
+class _Unavailable(Exception):
+    """The database cannot be read and nothing of this path is cached: 503."""
+
+
+class _FileServer(_Server):
+    def __init__(self, out_dir: Path, cache_control: str, cache_bytes: int) -> None:
+        super().__init__(cache_control, cache_bytes)
+        self.root = out_dir.resolve()
+        self._root_str = str(self.root)
 
     def _locate(self, parts: list[str]) -> tuple[str, os.stat_result] | None:
         """Walk the segments with `lstat`; follow a symlink only if it stays inside.
@@ -371,52 +454,117 @@ class _FileServer:
             return None
         return path, st
 
-    async def _version(self, rel: str, path: str, st: os.stat_result, gz: bool) -> _FileVersion:
-        version = self._cache.get(rel, (st.st_ino, st.st_mtime_ns, st.st_size))
-        if version is None:
-            self.counters.cache_misses += 1
-            # Reading and hashing a large archive page must not stall other clients.
-            version = await asyncio.to_thread(_load_version, path, self._cache_control)
-            self._cache.put(rel, version)
-        if gz and version.compressible and version.gzip is None:
-            await asyncio.to_thread(_add_gzip, version)
-            self._cache.put(rel, version)
-        return version
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
-        if method != "GET" and method != "HEAD":
-            await _plain(send, 405, b"method not allowed\n", [(b"allow", b"GET, HEAD")])
-            return
-        parts = _segments(_route_path(scope))
-        found = self._locate(parts) if parts is not None else None
+    async def _find(self, parts: list[str], gz: bool) -> _FileVersion | None:
+        found = self._locate(parts)
         if found is None:
-            await _plain(send, 404, b"not found\n")
-            return
+            return None
         path, st = found
-        accept = _header(scope, b"accept-encoding")
-        gz = accept is not None and _accepts_gzip(accept)
+        rel = "/".join(parts)
+        version = self._cache.get(rel, (st.st_ino, st.st_mtime_ns, st.st_size))
         try:
-            version = await self._version("/".join(parts or ()), path, st, gz)
+            if version is None:
+                self.counters.cache_misses += 1
+                # Reading and hashing a large archive page must not stall other clients.
+                version = await asyncio.to_thread(_load_version, path, self._cache_control)
+                self._cache.put(rel, version)
+            return await self._with_gzip(rel, version, gz)
         except OSError as exc:
             # Usually removed between lstat and open; anything else is worth a log line.
             if not isinstance(exc, FileNotFoundError):
                 logger.warning("cannot read %s: %s", path, exc)
-            await _plain(send, 404, b"not found\n")
-            return
-        variant = version.gzip if gz and version.gzip is not None else version.identity
-        if _is_not_modified(scope, version):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 304,
-                    "headers": variant.not_modified_headers,
-                }
-            )
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": variant.ok_headers})
-        await send({"type": "http.response.body", "body": variant.body if method == "GET" else b""})
+            return None
+
+
+class DocumentSource(Protocol):
+    """Where `create_database_app` reads the published documents (`Store` is one)."""
+
+    location: str
+
+    def documents_version(self) -> str: ...
+
+    def document(self, path: str, *, unless_etag: str | None = None) -> Document | None: ...
+
+
+# Paths (found or not) checked against the current documents version: forgotten past this
+# many, so requests for made-up paths cannot grow the table without bound.
+_MAX_CHECKED = 100_000
+
+
+class _DocumentServer(_Server):
+    """Serves the documents kept in the database, cached in memory.
+
+    A busy node must not read the database per request: the documents version (one
+    small row, changed by every publish) is read at most once per `revalidate` seconds,
+    and a path is read again only when that version has moved since it was last
+    checked; even then its body is read only when its ETag changed. The database is
+    used from one thread (a `Store` is never shared between threads). When it cannot
+    be read, what is cached is still served; a path never seen gets 503.
+    """
+
+    def __init__(
+        self, source: DocumentSource, cache_control: str, cache_bytes: int, revalidate: float
+    ) -> None:
+        super().__init__(cache_control, cache_bytes)
+        self._source = source
+        self._revalidate = revalidate
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="documents")
+        self._version = ""
+        self._version_at = -math.inf
+        self._version_lock = asyncio.Lock()
+        self._checked: dict[str, tuple[str, bool]] = {}  # path -> (version, found)
+
+    async def _run(self, call: Callable[[], _T]) -> _T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except AggregatorError as exc:
+            logger.warning("cannot read the published documents: %s", exc)
+            raise _Unavailable from None
+
+    async def current_version(self) -> str:
+        if time.monotonic() - self._version_at < self._revalidate:
+            return self._version
+        async with self._version_lock:
+            if time.monotonic() - self._version_at >= self._revalidate:
+                try:
+                    version = await self._run(self._source.documents_version)
+                except _Unavailable:
+                    version = self._version  # serve what is cached; ask again later
+                if version != self._version:
+                    self._checked.clear()
+                self._version, self._version_at = version, time.monotonic()
+        return self._version
+
+    async def _find(self, parts: list[str], gz: bool) -> _FileVersion | None:
+        rel = "/".join(parts)
+        current = await self.current_version()
+        version = self._cache.get(rel)
+        checked = self._checked.get(rel)
+        if checked == (current, False):
+            return None
+        if checked != (current, True) or version is None:
+            version = await self._refresh(rel, version)
+            if len(self._checked) >= _MAX_CHECKED:
+                self._checked.clear()
+            self._checked[rel] = (current, version is not None)
+        return await self._with_gzip(rel, version, gz) if version is not None else None
+
+    async def _refresh(self, rel: str, held: _FileVersion | None) -> _FileVersion | None:
+        etag = held.identity.etag if held is not None else None
+        try:
+            document = await self._run(lambda: self._source.document(rel, unless_etag=etag))
+        except _Unavailable:
+            if held is not None:
+                return held
+            raise
+        if document is None:
+            self._cache.drop(rel)
+            return None
+        if held is not None and document.etag == etag:
+            return held
+        self.counters.cache_misses += 1
+        version = _document_version(document, self._cache_control)
+        self._cache.put(rel, version)
+        return version
 
 
 def _is_not_modified(scope: Scope, version: _FileVersion) -> bool:
@@ -491,17 +639,49 @@ def create_app(
     exposition lines (the daemon's fetch counters), appended to the HTTP counters.
     """
     files = _FileServer(out_dir, cache_control, cache_bytes)
-    counters = files.counters
     root = files.root
+
+    async def listing() -> Mapping[str, object]:
+        found = await asyncio.to_thread(_folder_listing, root)
+        return {"out_dir": str(root), "files": found}
+
+    return _app(files, status or listing, metrics)
+
+
+def create_database_app(
+    source: DocumentSource,
+    *,
+    metrics: Callable[[], str] | None = None,
+    cache_control: str = DEFAULT_CACHE_CONTROL,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
+    revalidate: float = 1.0,
+) -> Starlette:
+    """The ASGI app serving the documents a publisher keeps in the database: the same
+    answers, header for header, as `create_app` gives for the folder they came from.
+    `revalidate`: at most one check per this many seconds for a newer publish."""
+    documents = _DocumentServer(source, cache_control, cache_bytes, revalidate)
+
+    async def status() -> Mapping[str, object]:
+        return {"database": source.location, "documents_version": await documents.current_version()}
+
+    return _app(documents, status, metrics)
+
+
+def _app(
+    server: _Server,
+    status: Callable[[], Mapping[str, object]] | Callable[[], Awaitable[Mapping[str, object]]],
+    metrics: Callable[[], str] | None,
+) -> Starlette:
+    counters = server.counters
 
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
     async def status_endpoint(request: Request) -> Response:
-        if status is not None:
-            return _StatusResponse(dict(status()))
-        listing = await asyncio.to_thread(_folder_listing, root)
-        return _StatusResponse({"out_dir": str(root), "files": listing})
+        shown = status()
+        if inspect.isawaitable(shown):
+            shown = await shown
+        return _StatusResponse(dict(shown))
 
     async def metrics_endpoint(request: Request) -> Response:
         text = counters.exposition()
@@ -516,7 +696,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/status", status_endpoint, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Mount("/", app=files),
+            Mount("/", app=server),
         ],
     )
 

@@ -1,6 +1,7 @@
 """Benchmark of fetching: our Fetcher and `aggregator run` next to lemon24's reader.
 
     python bench/fetch.py [--feeds 1000] [--runs 3] [--hosts 16] [--content rich|plain]
+                          [--full-text never|auto]
 
 Starts a loopback feed farm in its own process (asyncio, keep-alive): N feeds of 50
 items, 20–100 KB, RSS and Atom alternating, 20–200 ms of latency each, ETag and
@@ -15,7 +16,11 @@ Scenario 1, cold then warm (every feed answers 304), each measured in a fresh ch
 process, median of `--runs`:
   - fetcher:  Fetcher.fetch_all (fetch only; concurrency 32, per_host 2)
   - run:      `aggregator run --all` on a [[sources]] config (fetch, parse, normalise,
-              dedupe, store, publish); then warm over half the sources (the difference
+              dedupe, store, publish), every source with `full_text = "never"` unless
+              `--full-text auto`: the farm's items look like teasers, and reader fetches
+              no article pages, so only "never" compares like with like (with "auto" the
+              run spends up to [full_text] seconds_per_run on the pages of site<N>.example,
+              which do not resolve); then warm over half the sources (the difference
               is the CPU per unchanged feed), a run with nothing due (the fixed cost) and
               a run that adds one item (a new seed) to the whole history
   - reader:   reader.update_feeds(workers=W) (fetch, parse, store), for each W of
@@ -54,6 +59,7 @@ HANG_DEADLINE = 3.0  # total_timeout in scenario 2
 # Our client's limits (the product defaults; raise with --concurrency / --per-host: the
 # whole farm is one machine, so per-host limits bind harder than on the web).
 LIMITS = {"concurrency": 32, "per_host": 2, "reader_workers": 32}
+FULL_TEXT = {"mode": "never"}  # each source's full_text in `aggregator run` (--full-text)
 
 
 # -- the farm (runs in its own process) -------------------------------------------------
@@ -107,7 +113,26 @@ def rich_body(rng: random.Random, size: int, index: int, number: int) -> str:
 BODIES = {"plain": plain_body, "rich": rich_body}
 
 
-def feed_document(index: int, content: str = "rich") -> bytes:
+def feed_item(index: int, number: int, *, atom: bool, body: str, date: str) -> str:
+    """One item of feed `index`, RSS or Atom, its body escaped as the feed carries it."""
+    text = html.escape(body, quote=False)
+    link = f"https://site{index}.example/posts/{number}"
+    if atom:
+        return (
+            f"<entry><id>{link}</id><title>Post {number} of feed {index}</title>"
+            f'<link href="{link}"/><updated>{date}</updated>'
+            f'<content type="html">{text}</content></entry>'
+        )
+    return (
+        f"<item><guid>{link}</guid><title>Post {number} of feed {index}</title>"
+        f"<link>{link}</link><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>"
+        f"<description>{text}</description></item>"
+    )
+
+
+def feed_document(index: int, content: str = "rich", version: int = 1) -> bytes:
+    """Feed `index` of the farm: 50 items; each `version` past the first adds one more
+    on top (a feed that changed: one new item, the others as they were)."""
     rng = random.Random(index)
     body_of = BODIES[content]
     target = rng.randint(20_000, 100_000)
@@ -115,21 +140,14 @@ def feed_document(index: int, content: str = "rich") -> bytes:
     atom = index % 2 == 1
     items = []
     for number in range(50):
-        text = html.escape(body_of(rng, per_item, index, number), quote=False)
-        link = f"https://site{index}.example/posts/{number}"
+        body = body_of(rng, per_item, index, number)
         date = f"2024-05-{1 + number % 28:02d}T10:00:00Z"
-        if atom:
-            items.append(
-                f"<entry><id>{link}</id><title>Post {number} of feed {index}</title>"
-                f'<link href="{link}"/><updated>{date}</updated>'
-                f'<content type="html">{text}</content></entry>'
-            )
-        else:
-            items.append(
-                f"<item><guid>{link}</guid><title>Post {number} of feed {index}</title>"
-                f"<link>{link}</link><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>"
-                f"<description>{text}</description></item>"
-            )
+        items.append(feed_item(index, number, atom=atom, body=body, date=date))
+    for number in range(50, 49 + version):
+        extra = random.Random(f"{index}/{number}")
+        body = body_of(extra, per_item, index, number)
+        date = f"2024-06-{1 + number % 28:02d}T10:00:00Z"
+        items.insert(0, feed_item(index, number, atom=atom, body=body, date=date))
     if atom:
         head = (
             '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
@@ -146,20 +164,50 @@ def feed_document(index: int, content: str = "rich") -> bytes:
 
 class Farm:
     def __init__(self, feeds: int, content: str) -> None:
+        self.content = content
         self.bodies = {i: feed_document(i, content) for i in range(feeds)}
         self.gzipped = {i: gzip.compress(b, 6) for i, b in self.bodies.items() if i % 2 == 0}
+        self.versions = dict.fromkeys(self.bodies, 1)
+        self.bumps = 0
+
+    def bump(self, percent: int) -> int:
+        """One new item in `percent` % of the feeds (a new ETag), a different share each
+        time; the others stay as they are (304). How many changed."""
+        self.bumps += 1
+        step = max(1, round(100 / percent)) if percent else 0
+        changed = [i for i in self.bodies if step and (i + self.bumps) % step == 0]
+        for i in changed:
+            self.versions[i] += 1
+            self.bodies[i] = feed_document(i, self.content, self.versions[i])
+            if i in self.gzipped:
+                self.gzipped[i] = gzip.compress(self.bodies[i], 6)
+        return len(changed)
+
+    def reset(self) -> int:
+        """Every feed as it was first served (version 1); how many had changed."""
+        changed = [i for i, version in self.versions.items() if version > 1]
+        for i in changed:
+            self.versions[i] = 1
+            self.bodies[i] = feed_document(i, self.content)
+            if i in self.gzipped:
+                self.gzipped[i] = gzip.compress(self.bodies[i], 6)
+        return len(changed)
 
     async def respond(self, path: str, headers: dict[str, str]) -> tuple[int, list[str], bytes]:
         kind, _, number = path.strip("/").partition("/")
         if kind == "hang":
             await asyncio.sleep(3600)
+        if kind == "bump":  # bench/scale.py's steady state: some feeds change
+            return 200, [], str(self.bump(int(number))).encode()
+        if kind == "reset":  # …and each of its cold runs starts from the same feeds
+            return 200, [], str(self.reset()).encode()
         index = int(number)
         if index % 97 == 5:
             return 404, [], b"not found"
         if index % 89 == 7:
             return 500, [], b"oops"
         await asyncio.sleep(random.Random(index).uniform(0.02, 0.2))
-        etag = f'"feed-{index}-v1"'
+        etag = f'"feed-{index}-v{self.versions[index]}"'
         base = [f"ETag: {etag}", "Last-Modified: Wed, 29 May 2024 10:00:00 GMT"]
         if headers.get("if-none-match") == etag:
             return 304, base, b""
@@ -402,6 +450,21 @@ books, a children's reading room and free internet access for residents.
 """
 
 
+def sources_config(urls: list[str], *, full_text: str) -> str:
+    """A config of one [[sources]] entry per farm URL, with our client's limits."""
+    lines = [
+        "[fetch]",
+        'allow = ["127.0.0.0/8"]',
+        f"concurrency = {LIMITS['concurrency']}",
+        f"per_host = {LIMITS['per_host']}",
+        "",
+    ]
+    for i, url in enumerate(urls):
+        lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"']
+        lines += [f'full_text = "{full_text}"', ""]
+    return "\n".join(lines)
+
+
 def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
     """`aggregator run --all` cold then warm; then once more without --all, when no source
     is due: what a run costs before it fetches anything (start, config, store, checks)."""
@@ -413,16 +476,7 @@ def measure_run(urls: list[str], runs: int) -> dict[str, dict[str, float]]:
             base = Path(tmp)
             (base / "seeds").mkdir()
             config = base / "aggregator.toml"
-            lines = [
-                "[fetch]",
-                'allow = ["127.0.0.0/8"]',
-                f"concurrency = {LIMITS['concurrency']}",
-                f"per_host = {LIMITS['per_host']}",
-                "",
-            ]
-            for i, url in enumerate(urls):
-                lines += ["[[sources]]", f'id = "feed-{i}"', f'url = "{url}"', ""]
-            config.write_text("\n".join(lines))
+            config.write_text(sources_config(urls, full_text=FULL_TEXT["mode"]))
             command = [
                 aggregator, "run", "--config", str(config), "--db", str(base / "db.sqlite"),
                 "--seeds", str(base / "seeds"), "--out", str(base / "out"), "--all", "--json",
@@ -520,6 +574,12 @@ def main() -> None:
         default="rich",
         help="item bodies: rich markup (links, images, lists) or one plain paragraph",
     )
+    parser.add_argument(
+        "--full-text",
+        choices=["never", "auto"],
+        default="never",
+        help="full_text of every source in `aggregator run` (reader fetches no pages)",
+    )
     parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--child", choices=["fetcher", "reader", "reader-process"], help=argparse.SUPPRESS
@@ -533,6 +593,7 @@ def main() -> None:
         asyncio.run(serve_farm(args.feeds, args.hosts, 16, args.content))
         return
     LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
+    FULL_TEXT["mode"] = args.full_text
     reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
     if args.child == "reader-process":
         urls = json.loads(Path(args.urls_file).read_text())
@@ -573,7 +634,10 @@ def main() -> None:
                 "reader": best,
                 "reader-process": measure_reader_process(subset_file, args.runs, best),
             }
-            print(f"\n{len(subset)} feeds, `aggregator run --all` vs reader:")
+            print(
+                f"\n{len(subset)} feeds, `aggregator run --all` (full_text = "
+                f'"{args.full_text}") vs reader:'
+            )
             report(pipeline)
         stall_scenario(farm, urls_file)
     finally:

@@ -1,7 +1,7 @@
 """What one run costs as the history grows: the cost should follow the change.
 
     python bench/history.py [--sizes 100000 1000000] [--runs 3] [--seeds 10000 100000]
-                            [--keep DIR]
+                            [--keep DIR] [--cache DIR]
 
 Two kinds of history, each built once per size in a temporary folder:
 
@@ -10,9 +10,16 @@ Two kinds of history, each built once per size in a temporary folder:
   a day over 200 remote sources that are not configured, so no run fetches them; then one
   `aggregator run` publishes them all. Signatures (what matching reads) are computed for
   the items of the last 30 days; older items carry one real signature as stand-in (the
-  dedupe window never reaches them).
+  dedupe window never reaches them). A history over 200,000 entries is published every
+  200,000 items as it is written, so no one publish holds a million entries at once.
 * **seeds** (`--seeds`): N plain-text seed documents in the seeds folder, dated (by their
   modification times) a thousand a day, ingested by one full `aggregator run`.
+
+With `--cache DIR`, a store history is built once into `DIR/store-<size>` (by the code
+that runs the bench: give each checkout a cache of its own) and reused by later
+invocations: each one measures a working copy (the database copied, the published files
+hard-linked: a publish replaces files, never writes into them), so the cached history
+stays as built. Building a million entries takes long; measuring it again should not.
 
 Then the measured runs, each `aggregator run` in a fresh child process (CPU and peak RSS
 from `os.wait4` of that child, its worker processes included): `add 1` (one new seed
@@ -47,6 +54,7 @@ PER_DAY = 1000  # entries a day: a thousand sources' worth of news
 SOURCES = 200
 WINDOW_SIGNED = timedelta(days=30)  # items this recent get their own signature
 BATCH = 5000  # items per write_items transaction
+PUBLISH_EVERY = 200_000  # items written between two publishes while a history is built
 BASE_URL = "https://news.example.org/feeds/"
 
 _WORDS = [
@@ -134,6 +142,7 @@ def _item(n: int, now: datetime, source: Attribution, rng: random.Random) -> Ite
 def build_store_history(folder: Path, size: int) -> None:
     """`size` entries written through the store API, then published by one full run."""
     now = datetime.now(UTC)
+    (folder / "seeds").mkdir()
     store = open_store(str(folder / "data.sqlite"))
     try:
         specs = [
@@ -170,10 +179,11 @@ def build_store_history(folder: Path, size: int) -> None:
                     )
                 )
             store.write_items(writes)
+            if (start + BATCH) % PUBLISH_EVERY == 0 and start + BATCH < size:
+                _run(folder)  # a long history is published as it grows (bounded memory)
     finally:
         store.close()
-    (folder / "seeds").mkdir()
-    _run(folder)  # the first publish: every file
+    _run(folder)  # the first publish of everything, or of the last part
 
 
 def _seed_document(n: int, rng: random.Random, version: int = 0) -> str:
@@ -326,18 +336,63 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+_BUILT = ".built"  # written into a cached history once it is complete
+
+
+def _build(kind: str, folder: Path, size: int, build: Callable[[Path, int], None]) -> None:
+    _write_config(folder)
+    started = time.perf_counter()
+    build(folder, size)
+    print(
+        f"built {kind} history of {size:,} in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+
+
+def _cached(cache: Path, size: int) -> Path:
+    """The store history of `size` in `cache`, built there first if it is not yet."""
+    built = cache / f"store-{size}"
+    if not (built / _BUILT).is_file():
+        shutil.rmtree(built, ignore_errors=True)
+        built.mkdir(parents=True)
+        _build("store", built, size, build_store_history)
+        (built / _BUILT).touch()
+    return built
+
+
+def _working_copy(built: Path, folder: Path) -> None:
+    """A copy of a cached history to measure in: published files hard-linked (publishing
+    replaces a file by renaming a new one over it), everything else copied."""
+    folders = []
+    for path in sorted(built.rglob("*")):
+        target = folder / path.relative_to(built)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            folders.append((path, target))
+        elif path.parent.is_relative_to(built / "feeds") and not path.name.startswith("."):
+            os.link(path, target)
+        else:
+            shutil.copy2(path, target)
+    # As built: a folder whose files changed behind the publisher's back is published whole.
+    for path, target in reversed(folders):
+        stat = path.stat()
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 def bench(
-    kind: str, size: int, runs: int, build: Callable[[Path, int], None], keep: Path | None
+    kind: str,
+    size: int,
+    runs: int,
+    build: Callable[[Path, int], None],
+    keep: Path | None,
+    cache: Path | None = None,
 ) -> list[Row]:
-    folder = Path(tempfile.mkdtemp(prefix=f"history-{kind}-{size}-", dir=keep))
+    folder = Path(tempfile.mkdtemp(prefix=f"history-{kind}-{size}-", dir=keep or cache))
     try:
-        _write_config(folder)
-        started = time.perf_counter()
-        build(folder, size)
-        print(
-            f"built {kind} history of {size:,} in {time.perf_counter() - started:.0f} s",
-            file=sys.stderr,
-        )
+        if cache is not None and kind == "store":
+            _working_copy(_cached(cache, size), folder)
+        else:
+            _build(kind, folder, size, build)
         return list(_medians(kind, size, measure(folder, runs)))
     finally:
         if keep is None:
@@ -350,10 +405,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    parser.add_argument(
+        "--cache", type=Path, help="keep the built store histories here and reuse them"
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     for size in args.sizes:
-        rows += bench("store", size, args.runs, build_store_history, args.keep)
+        rows += bench("store", size, args.runs, build_store_history, args.keep, args.cache)
         print(_table(rows), file=sys.stderr)
     for size in args.seeds:
         rows += bench("seeds", size, args.runs, build_seed_history, args.keep)

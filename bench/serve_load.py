@@ -1,6 +1,6 @@
 """Load test of `aggregator.serve`: conditional and full GETs of a 100-entry index.atom.
 
-    python bench/serve_load.py [--runs 3] [--duration 5] [--connections 16]
+    python bench/serve_load.py [--runs 3] [--duration 5] [--connections 16] [--database]
 
 Writes a realistic ~150 KB Atom document into a temporary output folder, starts the
 server (`python -m aggregator.serve`, uvicorn, one process) on a free loopback port and
@@ -9,7 +9,10 @@ as root), otherwise with a keep-alive asyncio load generator in a separate proce
 
 Scenarios: conditional GET with If-None-Match (→ 304), full GET (identity, 200) and full
 GET with Accept-Encoding: gzip. Prints, per scenario, the median over the runs of
-requests/s and of p99 latency, and the server's peak RSS (VmHWM) at the end.
+requests/s and of p99 latency, and the server's peak RSS (VmHWM) at the end. With
+`--database`, the same document is also kept in a SQLite store (`[output]
+store_documents`) and served by `aggregator serve --from-database`, and the ratio of its
+requests/s to the folder server's is printed per scenario.
 """
 
 from __future__ import annotations
@@ -135,9 +138,13 @@ def free_port() -> int:
         return port
 
 
-def start_server(out_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(out_dir: Path, port: int, db: Path | None = None) -> subprocess.Popen[bytes]:
+    """The folder server, or with `db` `aggregator serve --from-database` on it."""
     command = [sys.executable, "-m", "aggregator.serve", str(out_dir), "--port", str(port)]
-    process = subprocess.Popen(command)
+    if db is not None:
+        command = [sys.executable, "-m", "aggregator", "serve", "--from-database"]
+        command += ["--db", str(db), "--port", str(port)]
+    process = subprocess.Popen(command, cwd=out_dir.parent)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         try:
@@ -293,6 +300,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=5, help="seconds per run")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--python-client", action="store_true", help="skip wrk")
+    parser.add_argument(
+        "--database",
+        action="store_true",
+        help="also serve the same document from the database (serve --from-database)",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -305,41 +317,69 @@ def main() -> None:
         out_dir.mkdir()
         document = atom_document()
         (out_dir / "index.atom").write_bytes(document)
-        port = free_port()
-        server = start_server(out_dir, port)
-        try:
-            _, headers, _ = http_get(port, "/index.atom", {"Accept-Encoding": "identity"})
-            _, gz_headers, gz_body = http_get(port, "/index.atom", {"Accept-Encoding": "gzip"})
-            scenarios = {
-                "conditional (304)": {
-                    "If-None-Match": headers["etag"],
-                    "Accept-Encoding": "identity",
-                },
-                "full identity (200)": {"Accept-Encoding": "identity"},
-                "full gzip (200)": {"Accept-Encoding": "gzip"},
-            }
-            print(
-                f"index.atom: {len(document)} bytes, gzip {len(gz_body)} bytes; "
-                f"load generator: {'wrk -t1' if wrk else 'python asyncio'}, "
-                f"{args.connections} connections, {args.runs} x {args.duration}s; "
-                f"{os.cpu_count()} CPUs"
-            )
-            for name, request_headers in scenarios.items():
-                runs = []
-                for _ in range(args.runs):
-                    if wrk:
-                        run = run_wrk(
-                            wrk, f"http://127.0.0.1:{port}/index.atom", request_headers, args
-                        )
-                    else:
-                        run = run_python_client(port, "/index.atom", request_headers, args)
-                    runs.append(run)
-                report(name, runs)
-            print(f"server peak RSS: {peak_rss_kib(server.pid) / 1024:.1f} MiB")
-            assert gz_headers["content-encoding"] == "gzip"
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        db = None
+        if args.database:
+            db = Path(tmp, "documents.sqlite")
+            store_documents(out_dir, db)
+        folder = measure(out_dir, None, document, wrk, args)
+        if db is not None:
+            print("the same from the database (aggregator serve --from-database, SQLite):")
+            database = measure(out_dir, db, document, wrk, args)
+            for name, rps in database.items():
+                print(f"{name:22} database / folder: x{rps / folder[name]:.2f}")
+
+
+def store_documents(out_dir: Path, db: Path) -> None:
+    from aggregator.publish.documents import sync_documents
+    from aggregator.store import open_store
+
+    store = open_store(str(db))
+    try:
+        sync_documents(store, out_dir)
+    finally:
+        store.close()
+
+
+def measure(
+    out_dir: Path, db: Path | None, document: bytes, wrk: str | None, args: argparse.Namespace
+) -> dict[str, float]:
+    """Median requests/s per scenario against one server."""
+    port = free_port()
+    server = start_server(out_dir, port, db)
+    medians = {}
+    try:
+        _, headers, _ = http_get(port, "/index.atom", {"Accept-Encoding": "identity"})
+        _, gz_headers, gz_body = http_get(port, "/index.atom", {"Accept-Encoding": "gzip"})
+        scenarios = {
+            "conditional (304)": {
+                "If-None-Match": headers["etag"],
+                "Accept-Encoding": "identity",
+            },
+            "full identity (200)": {"Accept-Encoding": "identity"},
+            "full gzip (200)": {"Accept-Encoding": "gzip"},
+        }
+        print(
+            f"index.atom: {len(document)} bytes, gzip {len(gz_body)} bytes; "
+            f"load generator: {'wrk -t1' if wrk else 'python asyncio'}, "
+            f"{args.connections} connections, {args.runs} x {args.duration}s; "
+            f"{os.cpu_count()} CPUs"
+        )
+        for name, request_headers in scenarios.items():
+            runs = []
+            for _ in range(args.runs):
+                if wrk:
+                    run = run_wrk(wrk, f"http://127.0.0.1:{port}/index.atom", request_headers, args)
+                else:
+                    run = run_python_client(port, "/index.atom", request_headers, args)
+                runs.append(run)
+            report(name, runs)
+            medians[name] = statistics.median(run.rps for run in runs)
+        print(f"server peak RSS: {peak_rss_kib(server.pid) / 1024:.1f} MiB")
+        assert gz_headers["content-encoding"] == "gzip"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return medians
 
 
 def report(name: str, runs: list[Run]) -> None:

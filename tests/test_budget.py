@@ -21,6 +21,8 @@ from aggregator.normalise.budget import (
     MAX_TAGS,
     MAX_TEXT_RUN,
     Cuts,
+    _Scan,
+    surely_within,
     within_budget,
 )
 from aggregator.normalise.html import sanitise
@@ -176,3 +178,50 @@ def test_no_repeated_shape_nests_past_the_budget(pattern: list[str], repeat: int
     # be shallower than the tree html5ever builds, or the cost would grow again.
     markup = "".join(pattern) * repeat
     assert _depth(within_budget(markup)[0]) <= MAX_DEPTH + MAX_FORMATTING
+
+
+def _scanned(markup: str) -> tuple[str, Cuts]:
+    scan = _Scan(markup)
+    return scan.run(), scan.cuts
+
+
+# Pieces near every bound of the cheap pre-check: formatting and table parts, long tags,
+# quoted values holding ">", names in any case (and the Kelvin sign, which lower-cases to
+# "k"), raw text and comments that hide "<".
+_NEAR_BOUNDS = st.sampled_from(
+    [
+        "<b>", "</b>", "<B>", "<strong class=x>", "</strong>", "<stri\u212ae>", "<a href='/x'>",
+        "</a>", "<i/>", "<em", "<p>", "</p>", "<div>", "<td>", "<TR>", "<table>", "<br>",
+        "<img src=x>", "text ", "&amp; ", "<!-- <b> -->", "<script><b></script>", "</ p>",
+        "<p " + "x " * 70 + ">", "<p " + " ".join(f"a{i}" for i in range(70)) + ">",
+        "<p title=\"a > b\" " + "y=1 " * 64 + ">", "<img alt='>' " + "z " * 66 + ">",
+        "<svg><![CDATA[<b>]]></svg>", "<", "< b>", "<ul><li>", "<table><td>",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NEAR_BOUNDS, min_size=0, max_size=90))
+@example(["<b>"] * (MAX_FORMATTING + 1))
+@example(["<b>"] * MAX_FORMATTING + ["<div>"] * 10)
+@example(["<div>"] * MAX_DEPTH + ["<div>"])
+@example(["<table><td>"] * (MAX_DEPTH // 4 + 1))  # 4 elements for 2 start tags
+@example(["<stri\u212ae>"] * (MAX_FORMATTING + 1))
+@example(["<p " + "x " * 70 + ">"])
+def test_the_cheap_pre_check_never_changes_the_verdict(pieces: list[str]) -> None:
+    markup = "".join(pieces)
+    assert within_budget(markup) == _scanned(markup)
+    if surely_within(markup):
+        assert _scanned(markup) == (markup, Cuts())
+
+
+def test_the_cheap_pre_check_passes_ordinary_items() -> None:
+    # What it is for: an item of a few paragraphs with links and emphasis skips the scan.
+    item = (
+        '<p class="body">A <a href="https://example.org/x" target="_blank">link</a>, '
+        "<strong>strong</strong> and <em>emphasis</em>.</p><figure><img src='/a.jpg' "
+        "alt='A'><figcaption>A</figcaption></figure><ul><li>one</li><li>two</li></ul>"
+    ) * 3
+    assert surely_within(item)
+    assert not surely_within("<b>" * (MAX_FORMATTING + 1))
+    assert not surely_within("<p " + "x " * MAX_ATTRIBUTES + ">")

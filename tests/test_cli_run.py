@@ -138,9 +138,9 @@ def test_an_unreadable_publish_manifest_means_a_full_publish(workdir: Path) -> N
     aggregator("run", cwd=workdir)
     expected = published_files(workdir / "feeds")
     (workdir / "feeds" / "index.atom").write_bytes(b"<feed>damaged by hand</feed>")
-    manifest = workdir / "feeds" / ".published.json"
+    manifest = workdir / "feeds" / ".published.sqlite"
     assert manifest.is_file()
-    manifest.write_bytes(b'{"keys": [not json')
+    manifest.write_bytes(b"SQLite format 3\x00 and then not a database")
     result = aggregator("run", cwd=workdir)
     assert "Traceback" not in result.stderr
     assert published_files(workdir / "feeds") == expected

@@ -254,15 +254,80 @@ def test_the_budget_leaves_the_rest_for_the_next_run(server: FeedServer, workdir
     assert len(page_hits(server)) == 2
     notes = [explain(workdir, r.title) for r in RELEASES[:3]]
     assert sum("left for a later run: this run's page budget is spent" in n for n in notes) == 1
-    # The feed did not change, but it is read again (no validators sent), so the page
-    # left waiting comes back through the full-text step.
+    # The page left waiting is tried with the next fetch of its feed, which did not
+    # change: it is asked for with its validators (a 304), not read and cleaned again.
     second = aggregator("run", "--all", cwd=workdir)
-    assert "if-none-match" not in server.hits("/digest")[-1].headers
+    assert server.hits("/digest")[-1].headers.get("if-none-match") == '"d1"'
     assert "1 updated" in second.stdout
     assert len(page_hits(server)) == 3
     assert all(
         all(p in published(workdir)[r.title]["text"] for p in r.paragraphs) for r in RELEASES[:3]
     )
+    assert "left for a later run" not in explain(workdir, RELEASES[2].title)
+    # Nothing is left: the next run fetches no page and finds nothing changed.
+    third = aggregator("run", "--all", cwd=workdir)
+    assert len(page_hits(server)) == 3
+    assert "0 new, 0 updated" in third.stdout
+
+
+def _retry_now(workdir: Path) -> None:
+    """The failures' retry time come (6 hours later, without waiting them)."""
+    with sqlite3.connect(workdir / "data" / "aggregator.sqlite") as db:
+        db.execute("UPDATE article_cache SET retry_at = '2000-01-01T00:00:00.000000Z'")
+
+
+def test_a_failed_page_is_retried_when_due_without_reading_the_feed_again(
+    server: FeedServer, workdir: Path
+) -> None:
+    site(server, count=2)
+    digest(server, 2, etag='"d1"')
+    server.route("/news/1", Reply(status=503))
+    configure(workdir, server)
+    aggregator("run", cwd=workdir)
+    assert "HTTP 503" in explain(workdir, RELEASES[1].title)
+    server.feed("/news/1", page(1), content_type=HTML["Content-Type"])  # the site is back
+    aggregator("run", "--all", cwd=workdir)
+    assert len(server.hits("/news/1")) == 1  # not before its retry time
+    _retry_now(workdir)
+    result = aggregator("run", "--all", cwd=workdir)
+    assert "1 updated" in result.stdout
+    assert len(server.hits("/news/1")) == 2
+    assert len(server.hits("/news/0")) == 1  # the cached article: no request
+    assert all(p in published(workdir)[RELEASES[1].title]["text"] for p in RELEASES[1].paragraphs)
+    note = explain(workdir, RELEASES[1].title)
+    assert "full text fetched from the article page" in note
+    assert "HTTP 503" not in note  # the last try's note is gone with it
+    # Every fetch of the feed sent its validators: it was never read whole again.
+    validators = [h.headers.get("if-none-match") for h in server.hits("/digest")]
+    assert validators == [None, '"d1"', '"d1"']
+
+
+def test_a_farm_whose_pages_cannot_be_fetched_is_not_read_again(
+    server: FeedServer, workdir: Path
+) -> None:
+    """Several teaser feeds whose article pages all hang past the run's time budget: the
+    pages wait for a later run, and the feeds (unchanged: 304) are not downloaded and
+    cleaned again for them on every run (as they were, which made warm runs ~20x slower)."""
+    feeds = 4
+    for f in range(feeds):
+        items = [(server.url(f"/news/{f}-{n}"), RELEASES[n], recent(n)) for n in range(3)]
+        server.feed(f"/digest/{f}", teaser_rss(f"Digest {f}", server.base_url, items), etag='"v1"')
+        for n in range(3):
+            server.route(f"/news/{f}-{n}", Reply(body=page(n), headers=HTML, delay=3))
+    lines = ['seeds = "seeds"', "[fetch]", 'allow = ["127.0.0.1/32"]', "timeout = 5",
+             "[full_text]", "seconds_per_run = 1"]  # fmt: skip
+    for f in range(feeds):
+        lines += ["[[sources]]", f'url = "{server.url(f"/digest/{f}")}"', f'name = "d{f}"']
+    (workdir / "aggregator.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    aggregator("run", cwd=workdir)
+    assert "left for a later run" in explain(workdir, RELEASES[0].title)
+    tried = len(page_hits(server))
+    for _ in range(2):
+        aggregator("run", "--all", cwd=workdir)
+    assert len(page_hits(server)) > tried  # the pages are tried again…
+    for f in range(feeds):
+        validators = [h.headers.get("if-none-match") for h in server.hits(f"/digest/{f}")]
+        assert validators == [None, '"v1"', '"v1"']  # …the feeds answer 304
 
 
 def test_a_css_selector_override_picks_the_article(server: FeedServer, workdir: Path) -> None:

@@ -86,8 +86,8 @@ def test_first_open_migrates_in_one_go(postgres_url: str) -> None:
     }
     assert tables == {
         "schema_version", "sources", "entries", "items", "tombstones", "meta", "shared_links",
-        "decisions", "article_cache", "robots_cache", "seed_files", "source_entries",
-        "lookup_keys",
+        "decisions", "article_cache", "robots_cache", "seed_files", "source_entries", "workers",
+        "documents", "entry_changes", "lookup_keys",
     }  # fmt: skip
     # SQLite's meaning of the shared types: byte-wise text, 8-byte REAL.
     columns = dict(

@@ -3,7 +3,8 @@
     common.py      the `main` group, shared options, store opening, usage errors
     ingest.py      run
     items.py       export, explain, split
-    background.py  serve, schedule
+    background.py  serve, schedule, publisher
+    worker.py      worker (leased batches of due sources, several machines)
     sources.py     status, sources list|add|remove|enable|disable|import|export
 
 Exit codes: 0 success (also when some sources failed but the rest was published);
@@ -14,7 +15,7 @@ Exit codes: 0 success (also when some sources failed but the rest was published)
 from __future__ import annotations
 
 # Importing each module registers its commands on `main`.
-from aggregator.cli import background, ingest, items, sources
+from aggregator.cli import background, ingest, items, sources, worker
 from aggregator.cli.common import main
 
-__all__ = ["background", "ingest", "items", "main", "sources"]
+__all__ = ["background", "ingest", "items", "main", "sources", "worker"]

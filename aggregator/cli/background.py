@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,11 @@ from aggregator.cli.common import (
     finite,
     io_options,
     main,
+    opened_store,
+    settings_for,
 )
 from aggregator.config import Settings, load_settings
-from aggregator.exceptions import ConfigError
+from aggregator.exceptions import AggregatorError, ConfigError
 
 tick_option = click.option(
     "--tick",
@@ -91,6 +95,12 @@ def _run_daemon(daemon: Any, *, schedule: bool, listen: socket.socket | None) ->
     "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port."
 )
 @click.option("--no-schedule", is_flag=True, help="Only serve the output folder; fetch nothing.")
+@click.option(
+    "--from-database",
+    is_flag=True,
+    help="Serve the documents the publisher keeps in the database ([output] "
+    "store_documents) instead of the output folder; fetches nothing.",
+)
 @tick_option
 def serve(
     config: Path | None,
@@ -100,9 +110,13 @@ def serve(
     host: str,
     port: int,
     no_schedule: bool,
+    from_database: bool,
     tick: float,
 ) -> None:
     """Serve the feeds over HTTP and keep them fresh on a schedule (SIGHUP reloads the config)."""
+    if from_database:
+        _serve_documents(settings_for(config, db=db), host, port)
+        return
     daemon = _daemon(config, {"db": db, "seeds": seeds, "out": out}, tick)
     listen = _listen(host, port)
     # One line at the default level: where to point a feed reader, and what runs.
@@ -121,3 +135,113 @@ def schedule(
     daemon = _daemon(config, {"db": db, "seeds": seeds, "out": out}, tick)
     click.echo(f"Publishing to {_plan(daemon.settings, True, tick)}")
     _run_daemon(daemon, schedule=True, listen=None)
+
+
+def _serve_documents(settings: Settings, host: str, port: int) -> None:
+    """`serve --from-database`: only the HTTP server, reading the documents table."""
+    from aggregator.runtime import eventloop
+    from aggregator.serve import create_database_app, serve_forever
+
+    with opened_store(settings, create=False) as store:
+        try:
+            empty = store.documents_version() == ""
+        except AggregatorError as exc:
+            raise click.ClickException(str(exc)) from None
+        listen = _listen(host, port)
+        click.echo(f"Serving {_url(listen)} from the documents in the database {store.location}")
+        if empty:
+            logging.getLogger("aggregator.serve").warning(
+                "the database holds no published documents yet: every path is 404 until a "
+                "publish with [output] store_documents = true stores them"
+            )
+        app = create_database_app(store)
+        bound_host, bound_port = listen.getsockname()[:2]
+        eventloop.run(
+            serve_forever(
+                app,
+                host=bound_host,
+                port=bound_port,
+                sockets=[listen],
+                install_signal_handlers=True,
+                log_level="warning",
+            )
+        )
+
+
+@main.command()
+@config_options
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: feeds/).",
+)
+@click.option("--once", is_flag=True, help="Publish once (waiting for the lock) and exit.")
+@click.option(
+    "--debounce",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, max=3600),
+    callback=finite,
+    help="Seconds without a new commit before publishing: a burst gives one publish.",
+)
+@click.option(
+    "--interval",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=1, max=86400),
+    callback=finite,
+    help="Publish at least this often, woken or not (a safety net).",
+)
+def publisher(
+    config: Path | None,
+    db: str | None,
+    out: Path | None,
+    once: bool,
+    debounce: float,
+    interval: float,
+) -> None:
+    """Publish whenever stored items change: one publisher for all machines, the others
+    stand by (PostgreSQL: advisory lock, woken by NOTIFY; SQLite: polled)."""
+    from aggregator.runtime.publisher import Publisher, PublisherOptions, leadership_for
+
+    settings = settings_for(config, db=db, out=out)
+    stopping = threading.Event()
+    options = PublisherOptions(once=once, debounce=debounce, interval=interval)
+    with opened_store(settings, create=False) as store:
+        publisher = Publisher(settings, store, leadership_for(settings, store), options, stopping)
+        try:
+            if once:
+                _publish_once(publisher)
+                return
+            click.echo(
+                f"Publishing {store.location} to {settings.out} while this process holds "
+                f"the publisher lock (after {debounce:g} s without a new commit, and at "
+                f"least every {interval:g} s)"
+            )
+            previous = {
+                sig: signal.signal(sig, lambda signum, frame: stopping.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)
+            }
+            try:
+                publisher.run()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+        except AggregatorError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _publish_once(publisher: Any) -> None:
+    done = publisher.run_once()
+    if done is None:
+        raise click.ClickException(
+            "another publisher holds the publisher lock "
+            f"(waited lock_timeout, {publisher.settings.lock_timeout:g} s)"
+        )
+    published, entries = done
+    where = publisher.settings.out
+    count = f"{entries} entr{'y' if entries == 1 else 'ies'}"
+    if published is None:
+        click.echo(f"Nothing changed since the last publish: {count} in {where}")
+        return
+    click.echo(f"Published {count} to {where} ({len(published.written)} files written)")

@@ -99,9 +99,9 @@ def base_url_warning(settings: Settings) -> str | None:
 
 
 @contextmanager
-def opened_store(settings: Settings) -> Iterator[Store]:
+def opened_store(settings: Settings, *, create: bool = True) -> Iterator[Store]:
     try:
-        store = open_store(settings.db)
+        store = open_store(settings.db, create=create)
     except AggregatorError as exc:
         raise click.ClickException(str(exc)) from None
     try:

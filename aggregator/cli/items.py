@@ -18,6 +18,7 @@ from aggregator.dedupe.repair import Outcome
 from aggregator.exceptions import AggregatorError
 from aggregator.normalise.provenance import origins
 from aggregator.pipeline import publish
+from aggregator.publish.documents import keep_documents
 from aggregator.runtime.locking import WriterLock
 from aggregator.store import Decision, Store, now_utc
 
@@ -159,6 +160,7 @@ def _repair(settings: Settings, action: Callable[[Store, datetime], Any]) -> Any
         with WriterLock(settings), opened_store(settings) as store:
             done = action(store, now_utc())
             publish(settings, store, force=True)
+            keep_documents(settings, store)
     except AggregatorError as exc:
         raise click.ClickException(str(exc)) from None
     return done

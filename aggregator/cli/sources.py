@@ -93,6 +93,40 @@ def status(config: Path | None, db: str | None, as_json: bool) -> None:
     items = data["items"]
     stored = f"{items} item{'' if items == 1 else 's'} stored"
     click.echo(f"{stored}; last publish: {data['last_publish'] or 'never'}")
+    if data["workers"]:
+        _print_workers(data)
+
+
+def _print_workers(data: dict[str, Any]) -> None:
+    """The workers (`aggregator worker`) under the sources: who beats, who holds what,
+    and how far behind they all are."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("worker", overflow="fold")
+    for column in ("state", "last beat", "leases", "feeds", "items"):
+        table.add_column(column, overflow="fold")
+    for w in data["workers"]:
+        table.add_row(
+            w["name"],
+            w["state"],
+            f"{w['beat_age_seconds']:.0f} s ago",
+            str(w["leases"]),
+            str(w["feeds"]),
+            str(w["items"]),
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    lag = data["lag"]
+    behind = f", the oldest due {lag['seconds']:.0f} s ago" if lag["oldest_due"] else ""
+    console.print(
+        f"{data['leases']} sources leased; {lag['due']} due not yet claimed{behind}; "
+        f"{data['items_per_second']:g} items/s stored by the live workers",
+        markup=False,
+        soft_wrap=False,
+    )
 
 
 @main.group()

@@ -11,18 +11,30 @@ credit it.
 
 A page is fetched once per change: an item whose teaser is unchanged gets its article
 from the cache, with no request. Every failure keeps the teaser and says why in the
-item's notes; none fails the run.
+item's notes; none fails the run. A page that failed, or that this run's budget left for
+later, is tried again when its cache row's `retry_at` comes (6 hours after a failure,
+the next run after a deferral): the stored items waiting for it join the items of the
+next run that fetches their source (`pipeline`), so a feed that did not change is neither
+downloaded again nor cleaned again for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.fulltext.apply import with_article, with_note
-from aggregator.fulltext.plan import Article, Want, from_cache, is_due, not_used, wanted
+from aggregator.fulltext.plan import (
+    Article,
+    Want,
+    awaiting,
+    from_cache,
+    is_due,
+    not_used,
+    wanted,
+)
 from aggregator.model import Item
 from aggregator.normalise import BoilerplateRules, default_rules
 from aggregator.store.articles import CachedArticle
@@ -31,19 +43,14 @@ if TYPE_CHECKING:
     from aggregator.config import Settings
     from aggregator.fulltext.extract import Extracted
     from aggregator.fulltext.pages import PageResult
-    from aggregator.ingest.collect import SourceRead
     from aggregator.store.protocol import ArticleStore
 
-__all__ = ["FullText", "complete_items", "reread_next_time"]
-
-# Stored as a source's body hash: no body has it, so the next fetch parses the feed.
-UNFINISHED = "full text unfinished"
+__all__ = ["FullText", "awaiting", "complete_items"]
 
 
 @dataclass(frozen=True, slots=True)
 class FullText:
     items: dict[str, Item] = field(default_factory=dict)  # by key: with article or note
-    unfinished: frozenset[str] = frozenset()  # sources with pages left for a later run
 
 
 def complete_items(
@@ -65,7 +72,6 @@ def complete_items(
         extracted = extract_all(wants, results)
     rules = default_rules()
     changed: dict[str, Item] = {}
-    unfinished: set[str] = set()
     rows: list[CachedArticle] = []
     for want in wants.values():
         row = cached.get(want.url)
@@ -77,23 +83,11 @@ def complete_items(
 
             found, new_row = resolve(want, row, result, extracted.get(want.url), now)
             rows.extend([new_row] if new_row is not None else [])
-            if new_row is None and isinstance(found, str):  # deferred, nothing cached
-                unfinished.update(i.source.source_id for i in want.items)
         for item in want.items:
             changed[item.key] = _finish(item, found, want.url, rules)
     if fetch:
         store.save_articles(rows)
-    return FullText(changed, frozenset(unfinished))
-
-
-def reread_next_time(read: SourceRead) -> SourceRead:
-    """The source's reading, changed so that the next fetch of its feed reads it again
-    even when it is unchanged (no validators, no body hash to compare), so the items
-    whose pages were left for a later run come back through here."""
-    outcome = read.outcome
-    if outcome is not None:
-        outcome = replace(outcome, validators=type(outcome.validators)())
-    return replace(read, body_hash=UNFINISHED, outcome=outcome)
+    return FullText(changed)
 
 
 def _fetch(

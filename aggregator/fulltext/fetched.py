@@ -10,7 +10,14 @@ from datetime import datetime
 from aggregator.exceptions import FetchError
 from aggregator.fulltext.extract import Extracted, extract_article
 from aggregator.fulltext.pages import Deferred, PageResult, content_type
-from aggregator.fulltext.plan import Article, Want, failure, from_cache, stored_article
+from aggregator.fulltext.plan import (
+    Article,
+    Want,
+    deferred,
+    failure,
+    from_cache,
+    stored_article,
+)
 from aggregator.ingest.http import FetchOutcome
 from aggregator.runtime.parallel import parallel_map
 from aggregator.store.articles import CachedArticle
@@ -68,7 +75,9 @@ def resolve(
 ) -> tuple[Article | str, CachedArticle | None]:
     """The article (or the note why there is none) and the cache row to save, if any."""
     if isinstance(result, Deferred):
-        return from_cache(want, row, result.why), None
+        if stored_article(row) is not None:  # the last article, until the page is fetched
+            return from_cache(want, row, result.why), None
+        return deferred(want, result.why, now)
     if isinstance(result, FetchError):
         return failure(want, result.message, now)
     stored = stored_article(row)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from aggregator.fulltext.detect import article_url, fetch_reason
@@ -14,6 +14,9 @@ from aggregator.store.articles import CachedArticle
 # A page that failed (404, refused, robots.txt, nothing extracted) is tried again after
 # this long, or as soon as the feed changes the item.
 FAILURE_RETRY = timedelta(hours=6)
+# How the notes this step adds to an item begin (`from_cache`, `deferred`, `not_used`):
+# an item whose page is tried again loses the last try's note.
+_NOTE_STARTS = ("full text of ", "full text not used from ")
 
 
 @dataclass(slots=True)
@@ -75,6 +78,24 @@ def from_cache(want: Want, row: CachedArticle | None, why: str) -> Article | str
     if row is not None and row.reason is not None:
         return not_used(want.url, row.reason)
     return f"full text of {want.url} left for a later run: {why}"
+
+
+def deferred(want: Want, why: str, now: datetime) -> tuple[str, CachedArticle]:
+    """A page left for a later run (this run's budget was spent): a row due at once, so
+    the next run that fetches the item's source tries the page again, whether its feed
+    changed or not (`awaiting`), without reading the feed again."""
+    reason = f"left for a later run: {why}"
+    row = CachedArticle(
+        url=want.url, teaser_hash=want.teaser_hash, fetched_at=now, reason=reason, retry_at=now
+    )
+    return f"full text of {want.url} {reason}", row
+
+
+def awaiting(item: Item) -> Item:
+    """A stored item whose page is due a retry, as the full-text step takes it: without
+    the note of its last try (it gets the note of this one)."""
+    notes = tuple(n for n in item.notes if not n.startswith(_NOTE_STARTS))
+    return item if notes == item.notes else replace(item, notes=notes)
 
 
 def failure(want: Want, reason: str, now: datetime) -> tuple[str, CachedArticle]:

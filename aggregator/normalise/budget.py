@@ -393,7 +393,41 @@ class _Scan:
 def within_budget(markup: str) -> tuple[str, Cuts]:
     """`markup` brought within the limits above, and what that cut (nothing, for real
     items: then `markup` comes back unchanged)."""
-    if len(markup) <= MAX_TEXT_RUN and "<" not in markup:
-        return markup, Cuts()  # plain text, and short: nothing to bound
+    if surely_within(markup):
+        return markup, Cuts()
     scan = _Scan(markup)
     return scan.run(), scan.cuts
+
+
+# Start tags of formatting elements, as the scan names them (`name.lower()`; IGNORECASE
+# also matches the Kelvin sign for "k", the one non-ASCII letter whose lower case is one).
+_FORMATTING_START = re.compile(
+    rf"<(?:{'|'.join(sorted(_FORMATTING, key=len, reverse=True))})(?=[\s/>]|\Z)", re.IGNORECASE
+)
+# A tag longer than 2 * MAX_ATTRIBUTES characters (the only ones whose attributes the scan
+# counts) either has that many characters before its ">", or a quoted value holding a ">".
+_LONG_TAG = re.compile(rf"<[A-Za-z][^>]{{{2 * MAX_ATTRIBUTES - 1}}}")
+_QUOTED_GT = re.compile(r"""=\s*+(?:"[^">]*+|'[^'>]*+)>""")
+
+
+def surely_within(markup: str) -> bool:
+    """True when counting characters proves the scan would cut nothing (so it would give
+    `markup` back unchanged): most items are far below every limit, and these counts run
+    in C where the scan runs a Python step per token. False proves nothing.
+
+    Each bound is on counts the scan can only reach fewer of: every tag, end tag and
+    comment starts at a "<"; every start tag at a "<" not followed by "/"; a start tag
+    opens one element, or three inside a table (a tbody and a tr the tree builder adds);
+    a formatting element left open was a formatting start tag."""
+    if len(markup) > MAX_TEXT_RUN:  # a text run or the whole markup could be too long
+        return False
+    opening = markup.count("<")
+    if opening > MAX_TAGS:
+        return False
+    starts = opening - markup.count("</")
+    per_start = 3 if "<t" in markup or "<T" in markup else 1  # table parts all start "t"
+    if starts * per_start > MAX_DEPTH:
+        return False
+    if starts > MAX_FORMATTING and len(_FORMATTING_START.findall(markup)) > MAX_FORMATTING:
+        return False
+    return _LONG_TAG.search(markup) is None and _QUOTED_GT.search(markup) is None

@@ -12,7 +12,7 @@ sources fill a month with tens of thousands of entries.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aggregator.publish.atom import INDEX_PATH, AtomDocument
 from aggregator.publish.clean import PublishedEntry, newest_first
@@ -40,6 +40,31 @@ def _links(months: Sequence[str], index: int) -> tuple[tuple[str, str], ...]:
 ARCHIVE_PAGE_SIZE = 1000  # entries per archive document
 
 
+def month_pages(
+    month: str, entries: Sequence[PublishedEntry], size: int
+) -> list[tuple[str, list[PublishedEntry]]]:
+    """The pages of one month's entries (any order): (page name, entries newest first)."""
+    oldest_first = sorted(entries, key=lambda e: (e.published, e.id))
+    pages = []
+    for number, start in enumerate(range(0, len(oldest_first), size), start=1):
+        chunk = oldest_first[start : start + size]
+        pages.append((page_name(month, number), newest_first(chunk)))
+    return pages
+
+
+def page_name(month: str, number: int) -> str:
+    return month if number == 1 else f"{month}-{number}"
+
+
+def page_names(counts: Mapping[str, int], size: int) -> list[str]:
+    """Every page's name, oldest first, from the number of entries of each month."""
+    return [
+        page_name(month, number)
+        for month in sorted(counts)
+        for number in range(1, -(-counts[month] // size) + 1)
+    ]
+
+
 def archive_pages(
     entries: Sequence[PublishedEntry], size: int
 ) -> list[tuple[str, list[PublishedEntry]]]:
@@ -49,13 +74,9 @@ def archive_pages(
     by_month: dict[str, list[PublishedEntry]] = {}
     for entry in entries:
         by_month.setdefault(month_of(entry), []).append(entry)
-    pages: list[tuple[str, list[PublishedEntry]]] = []
+    pages = []
     for month in sorted(by_month):
-        oldest_first = sorted(by_month[month], key=lambda e: (e.published, e.id))
-        for number, start in enumerate(range(0, len(oldest_first), size), start=1):
-            chunk = oldest_first[start : start + size]
-            name = month if number == 1 else f"{month}-{number}"
-            pages.append((name, newest_first(chunk)))
+        pages += month_pages(month, by_month[month], size)
     return pages
 
 
@@ -63,17 +84,25 @@ def archive_documents(info: FeedInfo, entries: Sequence[PublishedEntry]) -> list
     """The archive documents of `entries` (newest first), oldest first; the newest archive
     is the last one, which the subscription document links to (`newest_archive_link`)."""
     pages = archive_pages(entries, ARCHIVE_PAGE_SIZE)
-    names = [name for name, _ in pages]
+    return archive_documents_of(info, [name for name, _ in pages], pages)
+
+
+def archive_documents_of(
+    info: FeedInfo, names: Sequence[str], pages: Sequence[tuple[str, Sequence[PublishedEntry]]]
+) -> list[AtomDocument]:
+    """The archive documents of some `pages`, linked to their neighbours among `names`
+    (every page, oldest first)."""
+    position = {name: i for i, name in enumerate(names)}
     return [
         AtomDocument(
             path=archive_path(name),
             feed_id=info.id,  # archives and index.atom are one logical feed (RFC 5005 §4)
             title=f"{info.title} — archive {name}",
             entries=page,
-            links=_links(names, i),
+            links=_links(names, position[name]),
             archive=True,
         )
-        for i, (name, page) in enumerate(pages)
+        for name, page in pages
     ]
 
 

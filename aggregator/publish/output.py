@@ -3,32 +3,36 @@ the WebSub hub told. Skipped when nothing changed since the last publish."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import itertools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aggregator import __version__
 from aggregator.config import Settings
-from aggregator.model import Entry, Item
-from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all, write_atomically
-from aggregator.publish.atom import EPOCH, INDEX_PATH
-from aggregator.publish.clean import (
-    PublishedEntry,
-    SourceRef,
-    entry_page_path,
-    http_url,
-    newest_first,
-    prepare_entry,
-)
-from aggregator.publish.entries import build_entries
+from aggregator.publish import FeedInfo, PublishReport, SourceInfo, publish_all
+from aggregator.publish.archive import month_of
+from aggregator.publish.atom import INDEX_PATH
+from aggregator.publish.clean import newest_first
+from aggregator.publish.incremental import publish_changes
+from aggregator.publish.manifest import Manifest, Placed
 from aggregator.publish.site import LazyEntries
+from aggregator.publish.versions import (
+    Job,
+    Loader,
+    entry_versions,
+    source_digests,
+    stand_in,
+    stories_of,
+)
 from aggregator.runtime import eventloop
-from aggregator.store import Store, attribution_for, load_date
+from aggregator.store import Store, attribution_for
+
+log = logging.getLogger(__name__)
 
 
 def feed_info(settings: Settings) -> FeedInfo:
@@ -44,26 +48,26 @@ def feed_info(settings: Settings) -> FeedInfo:
     )
 
 
-# What the last publish into a folder was, kept in that folder: each machine of a scaled-out
-# deployment that publishes to a folder of its own knows what its own folder holds, and a
-# folder that was emptied or replaced is published in full.
+# The manifest of the publishes before `manifest.MANIFEST_DB`: read once, to publish an
+# upgraded folder incrementally, then removed.
 MANIFEST_NAME = ".published.json"  # hidden: `aggregator serve` does not serve it
 
 
 @dataclass(frozen=True, slots=True)
 class _Manifest:
-    fingerprint: str = ""
-    entries: int = 0
+    """What a full publish takes from the last one: its files' keys and stamps, and the
+    dates of its entries of several items (from `manifest.Manifest` or the old JSON)."""
+
     keys: dict[str, str] = field(default_factory=dict)  # output path → its key
     # feeds without entries: path → (key, ISO time of its last change)
     stamps: dict[str, tuple[str, str]] = field(default_factory=dict)
-    # entries of several items: id → [version, published, updated, carried_by], what
+    # entries of several items: id → [version, published, updated, carried_by, page], what
     # their representative gave them (one item's entry is known from the store's index)
     stories: dict[str, list[Any]] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, out_dir: Path) -> _Manifest:
-        """The folder's manifest; an empty one when it is missing or unreadable (then
+    def read_json(cls, out_dir: Path) -> _Manifest:
+        """The old JSON manifest; an empty one when it is missing or unreadable (then
         every file is rendered, which is always correct)."""
         try:
             data = json.loads((out_dir / MANIFEST_NAME).read_bytes())
@@ -77,29 +81,38 @@ class _Manifest:
                 for path, stamp in stamps.items()
                 if isinstance(stamp, list) and len(stamp) == 2
             }
-            return cls(str(data["fingerprint"]), int(data["entries"]), keys, stamps, stories)
+            return cls(keys, stamps, stories)
         except (OSError, ValueError, TypeError, KeyError):
             return cls()
 
-    def write(self, out_dir: Path) -> None:
-        data = {
-            "fingerprint": self.fingerprint,
-            "entries": self.entries,
-            "keys": self.keys,
-            "stamps": self.stamps,
-            "stories": self.stories,
-        }
-        write_atomically(out_dir / MANIFEST_NAME, json.dumps(data, sort_keys=True).encode())
+    @classmethod
+    def of(cls, manifest: Manifest, multi: set[str]) -> _Manifest:
+        files = manifest.files()
+        return cls(
+            {path: key for path, (key, _) in files.items()},
+            {path: (key, stamp) for path, (key, stamp) in files.items() if stamp},
+            {
+                e.id: [
+                    e.digest.hex(),
+                    e.published.isoformat(),
+                    e.updated.isoformat(),
+                    list(e.carried_by),
+                    e.page,
+                ]
+                for e in manifest.entries(multi).values()
+            }
+            if multi
+            else {},
+        )
 
 
-def _publish_fingerprint(store: Store, settings: Settings, sources: list[SourceInfo]) -> str:
-    """Changes whenever anything that shapes the output changes: stored items (the store's
-    data version), sources, feed settings, or the aggregator version."""
+def _publish_fingerprint(settings: Settings) -> str:
+    """Changes whenever anything that shapes every file changes: the feed settings or the
+    aggregator version (then the whole folder is published again). The sources shape
+    their own feeds, the directory and their entries' atom:source only (`incremental`)."""
     parts = [
         __version__,  # a new version may render differently
         repr(settings.feed),
-        repr(sources),
-        store.data_version(),
     ]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -109,8 +122,16 @@ def publish(
 ) -> tuple[PublishReport | None, int]:
     """Render and write the outputs. Without `force`, skip the work (None) when nothing
     changed since the last publish into this folder and the output is still there, and
-    otherwise render only the files whose content changed; with it, render every file.
-    `now` (default: the clock) dates a feed without entries that changed."""
+    otherwise render only the files whose content changed, from the entries the store
+    logged as changed since then (`incremental`); with it, render every file.
+    `now` (default: the clock) dates a feed without entries that changed.
+
+    A full publish (every entry's version read, the files whose key changed rendered)
+    when: `force`; the folder has no manifest or an unreadable one; the aggregator
+    version, feed settings or sources changed; index.atom is missing; or a file was
+    added, deleted or renamed in the folder by someone else (so a file deleted by hand
+    comes back on the next publish)."""
+    states = store.sources()
     sources = [
         SourceInfo(
             id=s.id,
@@ -120,157 +141,97 @@ def publish(
             tags=s.tags,
             feed_id=s.feed_id,
         )
-        for s in store.sources()
+        for s in states
     ]
-    fingerprint = _publish_fingerprint(store, settings, sources)
-    last = _Manifest.read(settings.out)
-    if not force and last.fingerprint == fingerprint and (settings.out / INDEX_PATH).is_file():
-        return None, last.entries
     base_url = settings.feed.base_url
-    versions = _entry_versions(store, base_url)
-    loader = _Loader(store, base_url)
-    stories = _stories(versions, {} if force else last.stories, loader)
-    entries = newest_first(_stand_in(entry_id, v, stories) for entry_id, v in versions.items())
+    attributed = {s.id: repr(attribution_for(s, feed_id_base=base_url)) for s in states}
+    job = Job(
+        settings=settings,
+        info=feed_info(settings),
+        store=store,
+        sources=sources,
+        attributed=attributed,
+        fingerprint=_publish_fingerprint(settings),
+        listed=hashlib.sha256(repr(sources).encode()).hexdigest(),
+        data_version=int(store.data_version()),  # before any item is read
+        now=now or datetime.now(UTC),
+    )
+    manifest = Manifest.open(settings.out)
+    try:
+        why = _why_in_full(job, manifest, force=force)
+        if why is None and manifest is not None:
+            return publish_changes(job, manifest)
+        log.info("publishing every file: %s", why)
+        return _publish_full(job, manifest, force=force)
+    finally:
+        if manifest is not None:
+            manifest.close()
+
+
+def _why_in_full(job: Job, manifest: Manifest | None, *, force: bool) -> str | None:
+    """Why this publish must look at every file; None when the changes will do."""
+    out = job.settings.out
+    if force:
+        return "asked to"
+    if manifest is None:
+        return f"{out} has no manifest of its last publish"
+    if int(manifest.fact("version") or 0) > job.data_version:
+        return "the database holds an older version of the data than the folder shows"
+    if manifest.fact("fingerprint") != job.fingerprint:
+        return "the feed settings or the aggregator version changed"
+    if not (out / INDEX_PATH).is_file():
+        return f"{out / INDEX_PATH} is missing"
+    if manifest.folders_touched(out):
+        return f"files in {out} were added, removed or renamed since its last publish"
+    return None
+
+
+def _publish_full(job: Job, manifest: Manifest | None, *, force: bool) -> tuple[PublishReport, int]:
+    settings, store = job.settings, job.store
+    base_url = settings.feed.base_url
+    versions = entry_versions(store.item_versions(), job.attributed)
+    multi = {i for i, v in versions.items() if v.dates is None}
+    if force:
+        last = _Manifest()
+    elif manifest is not None:
+        last = _Manifest.of(manifest, multi)
+    else:
+        last = _Manifest.read_json(settings.out)
+    loader = Loader(store, base_url)
+    stories = stories_of(versions, last.stories, loader)
+    entries = newest_first(stand_in(entry_id, v, stories) for entry_id, v in versions.items())
     report = publish_all(
         settings.out,
-        feed_info(settings),
+        job.info,
         (),
-        sources,
-        previous={} if force else last.keys,
-        now=now or datetime.now(UTC),
+        job.sources,
+        previous=last.keys,
+        now=job.now,
         stamps=last.stamps,
         lazy=LazyEntries(entries, lambda e: versions[e.id].digest, loader.load),
     )
-    manifest = _Manifest(fingerprint, len(entries), dict(report.keys), dict(report.stamps), stories)
-    manifest.write(settings.out)
-    return report, len(entries)
-
-
-def _with_carriers(entry: Entry, copies: list[Item]) -> Entry:
-    """The entry with every source that carried a copy: each one's feed holds the story,
-    not only the representative's (the same entry, same id, as in index.atom)."""
-    if len(copies) == 1:
-        return entry  # most stories: the representative's source alone, known already
-    return replace(entry, carried_by=tuple(sorted({c.source.source_id for c in copies})))
-
-
-# -- entries known by their versions -------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Version:
-    digest: bytes  # of everything the entry's rendering depends on
-    carried_by: tuple[str, ...]  # sorted
-    dates: tuple[datetime, datetime] | None  # (published, updated) of a one-item entry
-    link: str | None  # of a one-item entry: without one, the entry has a page of ours
-
-
-def _entry_versions(store: Store, base_url: str) -> dict[str, _Version]:
-    """Each entry's version, from the store's index of items: its items' keys, content
-    hashes and dates (an item is rewritten only with a new content hash and updated), and
-    how each item's source is attributed (atom:source)."""
-    attributed = {
-        s.id: repr(attribution_for(s, feed_id_base=base_url)).encode() for s in store.sources()
-    }
-    versions: dict[str, _Version] = {}
-    for entry_id, group in itertools.groupby(store.item_versions(), key=lambda row: row[0]):
-        rows = list(group)
-        # The version too: a new one may choose representatives otherwise.
-        digest = hashlib.blake2b(__version__.encode(), digest_size=16)
-        for _, key, content_hash, published, updated, source_id, _link in rows:
-            digest.update(f"{key}\x1f{content_hash}\x1f{published}\x1f{updated}\x1f".encode())
-            digest.update(attributed.get(source_id, source_id.encode()))
-        dates = (load_date(rows[0][3]), load_date(rows[0][4])) if len(rows) == 1 else None
-        carried_by = tuple(sorted({row[5] for row in rows}))
-        link = rows[0][6] if len(rows) == 1 else None
-        versions[entry_id] = _Version(digest.digest(), carried_by, dates, link)
-    return versions
-
-
-class _Loader:
-    """Prepared entries loaded from the store by id, each once per publish."""
-
-    def __init__(self, store: Store, base_url: str) -> None:
-        self._store = store
-        self._base_url = base_url
-        self.loaded: dict[str, PublishedEntry] = {}
-        self.warnings: dict[str, tuple[str, ...]] = {}
-
-    def load(self, ids: set[str]) -> tuple[dict[str, PublishedEntry], list[str]]:
-        missing = sorted(ids - self.loaded.keys())
-        if missing:
-            stored = self._store.items(
-                entry_ids=missing, feed_id_base=self._base_url, with_text=False
+    written = Manifest.create(settings.out)
+    try:
+        with written.transaction():
+            written.add_entries(
+                Placed(e.id, versions[e.id].digest, e.published, e.updated, e.page, e.carried_by)
+                for e in entries
             )
-            grouped: dict[str, list[Item]] = {}
-            for s in stored:
-                grouped.setdefault(s.entry_id, []).append(s.item)
-            for entry in build_entries(sorted(grouped.items())):
-                carried = _with_carriers(entry, grouped[entry.id])
-                prepared, notes = prepare_entry(carried, self._base_url)
-                self.loaded[entry.id] = prepared
-                self.warnings[entry.id] = notes
-        return (
-            {i: self.loaded[i] for i in ids},
-            [w for i in sorted(ids) for w in self.warnings[i]],
-        )
-
-
-def _stories(
-    versions: Mapping[str, _Version], known: Mapping[str, list[Any]], loader: _Loader
-) -> dict[str, list[Any]]:
-    """What the representative gives each entry of several items: from the last publish
-    when the entry's version is the same, else loaded."""
-    stories: dict[str, list[Any]] = {}
-    unknown = set()
-    for entry_id, version in versions.items():
-        if version.dates is not None:
-            continue
-        last = known.get(entry_id)
-        if last is not None and len(last) == 5 and last[0] == version.digest.hex():
-            stories[entry_id] = last
-        else:
-            unknown.add(entry_id)
-    found, _ = loader.load(unknown)
-    for entry_id, entry in found.items():
-        stories[entry_id] = [
-            versions[entry_id].digest.hex(),
-            entry.published.isoformat(),
-            entry.updated.isoformat(),
-            list(entry.carried_by),
-            entry.page,
-        ]
-    return stories
-
-
-_NOWHERE = SourceRef(source_id="", feed_id="", title="", link="", updated=EPOCH)
-
-
-def _stand_in(entry_id: str, version: _Version, stories: Mapping[str, list[Any]]) -> PublishedEntry:
-    """What places an entry in files and orders it, and nothing else (`LazyEntries`)."""
-    if version.dates is not None:
-        published, updated = version.dates
-        carried_by = version.carried_by
-        page = None if http_url(version.link) else entry_page_path(entry_id)
-    else:
-        _, first, last, sources, page = stories[entry_id]
-        published, updated = datetime.fromisoformat(first), datetime.fromisoformat(last)
-        carried_by = tuple(sources)
-    return PublishedEntry(
-        id=entry_id,
-        title="",
-        link="",
-        page=page,
-        summary=None,
-        content_html=None,
-        authors=(),
-        categories=(),
-        published=published,
-        updated=updated,
-        source=_NOWHERE,
-        vias=(),
-        carried_by=carried_by,
-    )
+            months: dict[str, int] = {}
+            for e in entries:
+                month = month_of(e)
+                months[month] = months.get(month, 0) + 1
+            written.recount_months(months)
+            written.save_files(report.keys, report.stamps, ())
+            written.set_source_digests(source_digests(job.attributed))
+            written.set_facts(job.facts(len(entries)))
+        written = written.replace_into(settings.out)
+        with contextlib.suppress(FileNotFoundError):
+            (settings.out / MANIFEST_NAME).unlink()  # an upgraded folder's old manifest
+        written.seal(settings.out)
+    finally:
+        written.close()
+    return report, len(entries)
 
 
 def notify_hub(settings: Settings, published: PublishReport) -> list[str]:

@@ -37,17 +37,7 @@ def archive_river(
     """The archive pages of `entries` (newest first), oldest first, and the path of the
     page that holds the first entry the index does not show (its "older" link)."""
     pages = archive_pages(entries, HTML_PAGE_SIZE)
-    paths = [html_path(archive_path(name)) for name, _ in pages]
-    river = [
-        RiverPage(
-            path=paths[i],
-            heading=_heading(name),
-            entries=page_entries,
-            newer=paths[i + 1] if i + 1 < len(paths) else HTML_PATH,
-            older=paths[i - 1] if i > 0 else None,
-        )
-        for i, (name, page_entries) in enumerate(pages)
-    ]
+    river = river_pages([name for name, _ in pages], pages)
     older = None
     if len(entries) > shown:
         first_not_shown = entries[shown].id
@@ -55,6 +45,28 @@ def archive_river(
             page.path for page in river if any(e.id == first_not_shown for e in page.entries)
         )
     return river, older
+
+
+def river_pages(
+    names: Sequence[str], pages: Sequence[tuple[str, Sequence[PublishedEntry]]]
+) -> list[RiverPage]:
+    """The HTML archive pages of some `pages`, linked to their neighbours among `names`
+    (every page, oldest first)."""
+    paths = [html_path(archive_path(name)) for name in names]
+    position = {name: i for i, name in enumerate(names)}
+    river = []
+    for name, page_entries in pages:
+        i = position[name]
+        river.append(
+            RiverPage(
+                path=paths[i],
+                heading=_heading(name),
+                entries=page_entries,
+                newer=paths[i + 1] if i + 1 < len(paths) else HTML_PATH,
+                older=paths[i - 1] if i > 0 else None,
+            )
+        )
+    return river
 
 
 def index_page(entries: Sequence[PublishedEntry], older: str | None) -> RiverPage:

@@ -118,7 +118,7 @@ class _Keys:
         return digest.hexdigest()
 
 
-def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> list[SourceInfo]:
+def all_sources_of(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> list[SourceInfo]:
     """The listed sources plus any source an entry names that the list does not."""
     known = {s.id: s for s in sources}
     for entry in entries:
@@ -134,7 +134,7 @@ def _all_sources(sources: Sequence[SourceInfo], entries: Sequence[Entry]) -> lis
     return sorted(known.values(), key=lambda s: s.id)
 
 
-def _groups(info: FeedInfo, sources: Sequence[SourceInfo]) -> dict[str, Group]:
+def groups_of(info: FeedInfo, sources: Sequence[SourceInfo]) -> dict[str, Group]:
     """One feed per source and one per tag; tags that slugify alike share a feed. A
     source's feed has the id its entries' atom:source names (`aggregator.sources.feeds`)."""
     groups: dict[str, Group] = {}
@@ -171,7 +171,7 @@ def _sub_feeds(
             path=path,
             feed_id=feed_id,
             title=f"{info.title}: {title}",
-            entries=_newest_of(by_source, ids, info.entries_per_feed),
+            entries=newest_of(by_source, ids, info.entries_per_feed),
         )
         for path, (title, feed_id, ids) in sorted(groups.items())
     ]
@@ -182,7 +182,7 @@ def _order_key(entry: PublishedEntry) -> tuple[float, str]:
     return (-entry.updated.timestamp(), entry.id)
 
 
-def _newest_of(
+def newest_of(
     by_source: dict[str, list[PublishedEntry]], ids: set[str], limit: int
 ) -> list[PublishedEntry]:
     """The first `limit` entries of these sources, in the order `entries` had (newest first)."""
@@ -213,7 +213,98 @@ def iter_outputs(
     prepared, entry_warnings = prepare_entries(entries, info.base_url)
     warnings.extend(entry_warnings)
     yield from _outputs(
-        info, prepared, _all_sources(sources, entries), warnings, last_change=last_change
+        info, prepared, all_sources_of(sources, entries), warnings, last_change=last_change
+    )
+
+
+class OutputMaker:
+    """Documents and pages made `Output`s, keyed alike however many of them are made: a
+    full publish makes every file, an incremental one (`publish.incremental`) the few its
+    change touches, and both must give a file the same key.
+
+    With `loaded`, the entries are stand-ins (`LazyEntries`) replaced by the loaded ones
+    when a file is rendered; `warnings` receives what rendering raises."""
+
+    def __init__(
+        self,
+        info: FeedInfo,
+        warnings: list[str],
+        *,
+        last_change: LastChange | None = None,
+        newest_time: datetime = EPOCH,
+        version: Callable[[PublishedEntry], bytes] | None = None,
+        loaded: Mapping[str, PublishedEntry] | None = None,
+    ) -> None:
+        self.info = info
+        self._warnings = warnings
+        self._last_change = last_change
+        self._newest_time = newest_time
+        self._keys = _Keys(info, version)
+        self._loaded = loaded
+
+    def _real(self, entries: Sequence[PublishedEntry]) -> Sequence[PublishedEntry]:
+        return entries if self._loaded is None else [self._loaded[e.id] for e in entries]
+
+    def atom(self, doc: AtomDocument) -> Output:
+        key = self._keys.of(
+            "atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive
+        )
+        if not doc.entries:
+            when = self._last_change(doc.path, key) if self._last_change else self._newest_time
+            doc = replace(doc, updated=when)
+        return Output(doc.path, key, partial(self._render_atom, doc), len(doc.entries), doc.entries)
+
+    def _render_atom(self, doc: AtomDocument) -> bytes:
+        data, doc_warnings = atom_bytes(self.info, replace(doc, entries=self._real(doc.entries)))
+        self._warnings.extend(w for w in doc_warnings if w not in self._warnings)
+        return data
+
+    def river(self, page: RiverPage) -> Output:
+        parts = (page.path, page.heading, page.feed, page.about, page.newer, page.older)
+        key = self._keys.of("html", page.entries, *parts)
+        render = partial(self._render_river, page)
+        return Output(page.path, key, render, len(page.entries), page.entries)
+
+    def _render_river(self, page: RiverPage) -> bytes:
+        return render_river(self.info, replace(page, entries=self._real(page.entries)))
+
+    def json(self, newest: Sequence[PublishedEntry]) -> Output:
+        render = partial(self._render_json, newest)
+        return Output(JSON_PATH, self._keys.of("json", newest), render, entries=newest)
+
+    def _render_json(self, newest: Sequence[PublishedEntry]) -> bytes:
+        return render_json_feed(self.info, self._real(newest))
+
+    def entry(self, entry: PublishedEntry, page: str) -> Output:
+        key = self._keys.of("entry", (entry,), page)
+        return Output(page, key, partial(self._render_entry, entry), 1, (entry,))
+
+    def _render_entry(self, entry: PublishedEntry) -> bytes:
+        return render_entry(self.info, self._real((entry,))[0])
+
+    def directory(self, all_sources: Sequence[SourceInfo]) -> Output:
+        key = self._keys.of("directory", (), all_sources)
+        return Output(DIRECTORY_PATH, key, partial(_render_directory, self.info, all_sources))
+
+    def opml(self, all_sources: Sequence[SourceInfo]) -> Output:
+        key = self._keys.of("opml", (), all_sources)
+        return Output(OPML_PATH, key, partial(render_opml, self.info, all_sources))
+
+
+def _render_directory(info: FeedInfo, all_sources: Sequence[SourceInfo]) -> bytes:
+    return render_directory(info, directory(all_sources))
+
+
+def index_document(
+    info: FeedInfo, newest: Sequence[PublishedEntry], archives: tuple[tuple[str, str], ...]
+) -> AtomDocument:
+    """index.atom: the newest entries, linked to the newest archive (`archives`)."""
+    return AtomDocument(
+        path=INDEX_PATH,
+        feed_id=feed_id_for(info, INDEX_PATH),
+        title=info.title,
+        entries=newest,
+        links=archives,
     )
 
 
@@ -229,73 +320,32 @@ def _outputs(
 ) -> Iterator[Output]:
     """`iter_outputs` of prepared entries; with `loaded`, the entries are stand-ins
     (`LazyEntries`) replaced by the loaded ones when a file is rendered."""
-
-    def real(entries: Sequence[PublishedEntry]) -> Sequence[PublishedEntry]:
-        return entries if loaded is None else [loaded[e.id] for e in entries]
-
     newest = prepared[: info.entries_per_feed]
-    newest_time = prepared[0].updated if prepared else EPOCH
+    make = OutputMaker(
+        info,
+        warnings,
+        last_change=last_change,
+        newest_time=prepared[0].updated if prepared else EPOCH,
+        version=version,
+        loaded=loaded,
+    )
     archives = archive_documents(info, prepared)
-    index = AtomDocument(
-        path=INDEX_PATH,
-        feed_id=feed_id_for(info, INDEX_PATH),
-        title=info.title,
-        entries=newest,
-        links=newest_archive_link(archives),
-    )
-    groups = _groups(info, all_sources)
+    index = index_document(info, newest, newest_archive_link(archives))
+    groups = groups_of(info, all_sources)
     sub_feeds = _sub_feeds(info, groups, prepared)
-    keys = _Keys(info, version)
-
-    def atom(doc: AtomDocument) -> Output:
-        key = keys.of("atom", doc.entries, doc.path, doc.feed_id, doc.title, doc.links, doc.archive)
-        if not doc.entries:
-            doc = replace(doc, updated=last_change(doc.path, key) if last_change else newest_time)
-
-        def render() -> bytes:
-            data, doc_warnings = atom_bytes(info, replace(doc, entries=real(doc.entries)))
-            warnings.extend(w for w in doc_warnings if w not in warnings)
-            return data
-
-        return Output(doc.path, key, render, len(doc.entries), doc.entries)
-
-    def river(page: RiverPage) -> Output:
-        parts = (page.path, page.heading, page.feed, page.about, page.newer, page.older)
-        key = keys.of("html", page.entries, *parts)
-        render = partial(_render_river, page)
-        return Output(page.path, key, render, len(page.entries), page.entries)
-
-    def _render_river(page: RiverPage) -> bytes:
-        return render_river(info, replace(page, entries=real(page.entries)))
-
-    def _render_entry(entry: PublishedEntry) -> bytes:
-        return render_entry(info, real((entry,))[0])
-
     for doc in itertools.chain(archives, sub_feeds):
-        yield atom(doc)
-    yield Output(
-        JSON_PATH,
-        keys.of("json", newest),
-        lambda: render_json_feed(info, real(newest)),
-        entries=newest,
-    )
+        yield make.atom(doc)
+    yield make.json(newest)
     html_archive, older = archive_river(prepared, len(newest))
-    yield river(index_page(newest, older))
+    yield make.river(index_page(newest, older))
     for page in itertools.chain(html_archive, group_pages(sub_feeds, groups, all_sources)):
-        yield river(page)
+        yield make.river(page)
     for entry in prepared:
         if entry.page is not None:
-            key = keys.of("entry", (entry,), entry.page)
-            yield Output(entry.page, key, partial(_render_entry, entry), 1, (entry,))
-    yield Output(
-        DIRECTORY_PATH,
-        keys.of("directory", (), all_sources),
-        lambda: render_directory(info, directory(all_sources)),
-    )
-    yield Output(
-        OPML_PATH, keys.of("opml", (), all_sources), lambda: render_opml(info, all_sources)
-    )
-    yield atom(index)  # last: its archive links must exist first
+            yield make.entry(entry, entry.page)
+    yield make.directory(all_sources)
+    yield make.opml(all_sources)
+    yield make.atom(index)  # last: its archive links must exist first
 
 
 def build_outputs(
@@ -350,6 +400,35 @@ def _write_pending(index: int) -> tuple[bool, list[str]]:
     return written, warnings[before:]
 
 
+def write_stale(
+    out_dir: Path,
+    outputs: Sequence[Output],
+    previous: Mapping[str, str],
+    warnings: list[str],
+    *,
+    loaded: dict[str, PublishedEntry],
+    load: Callable[[set[str]], tuple[Mapping[str, PublishedEntry], Sequence[str]]] | None,
+) -> set[str]:
+    """Render and write the `outputs` whose key is not their `previous` one or whose
+    file is missing, index.atom last; the paths whose bytes changed. With `load`, the
+    entries of those files are loaded into `loaded` first (`LazyEntries`)."""
+    stale = [
+        out
+        for out in outputs
+        if previous.get(out.path) != out.key or not (out_dir / out.path).is_file()
+    ]
+    if load is not None:
+        # Loaded here, before rendering forks its workers.
+        found, load_warnings = load({e.id for out in stale for e in out.entries})
+        loaded.update(found)
+        warnings.extend(load_warnings)
+    # index.atom links to the archives, so it is written after everything else.
+    last = [out for out in stale if out.path == INDEX_PATH]
+    changed = _render_and_write(out_dir, [o for o in stale if o.path != INDEX_PATH], warnings)
+    changed |= _render_and_write(out_dir, last, warnings)
+    return changed
+
+
 def publish_all(
     out_dir: Path,
     info: FeedInfo,
@@ -395,27 +474,16 @@ def publish_all(
             _outputs(
                 info,
                 lazy.entries,
-                _all_sources(sources, ()),
+                all_sources_of(sources, ()),
                 warnings,
                 last_change=last_change,
                 version=lazy.version,
                 loaded=loaded,
             )
         )
-    stale = [
-        out
-        for out in outputs
-        if previous.get(out.path) != out.key or not (out_dir / out.path).is_file()
-    ]
-    if lazy is not None:
-        # Loaded here, before rendering forks its workers.
-        found, load_warnings = lazy.load({e.id for out in stale for e in out.entries})
-        loaded.update(found)
-        warnings.extend(load_warnings)
-    # index.atom links to the archives, so it is written after everything else.
-    last = [out for out in stale if out.path == INDEX_PATH]
-    changed = _render_and_write(out_dir, [o for o in stale if o.path != INDEX_PATH], warnings)
-    changed |= _render_and_write(out_dir, last, warnings)
+    changed = write_stale(
+        out_dir, outputs, previous, warnings, loaded=loaded, load=lazy.load if lazy else None
+    )
     written = [out.path for out in outputs if out.path in changed]
     unchanged = [out.path for out in outputs if out.path not in changed]
     keys = {out.path: out.key for out in outputs}

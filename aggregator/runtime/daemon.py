@@ -31,7 +31,7 @@ from aggregator.exceptions import AggregatorError, StorageError
 from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, is_due, reconfigured
 from aggregator.pipeline import RunOptions, run_once
 from aggregator.runtime.locking import WriterLock
-from aggregator.runtime.status import status_dict
+from aggregator.runtime.status import WorkersMetrics, status_dict
 from aggregator.store import Store, now_utc, open_store
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,8 @@ class Daemon:
         self._status_cache: Mapping[str, object] = {}
         self._store: Store | None = None
         self._store_for: str | None = None
+        # The workers' lines of /metrics (`aggregator worker`), read by the server's thread.
+        self.workers_metrics = WorkersMetrics(lambda: self.settings, open_store)
 
     # -- cycle (worker thread) ------------------------------------------------------
 
@@ -152,6 +154,11 @@ class Daemon:
         if self._store is not None:
             self._store.close()
             self._store = None
+        self.workers_metrics.close()
+
+    def metrics(self) -> str:
+        """The extra lines of `/metrics`: this daemon's cycles, then the workers'."""
+        return self.stats.exposition() + self.workers_metrics.exposition()
 
     def cycle(self) -> None:
         """One tick: do what is due, publish when something changed.
@@ -272,7 +279,7 @@ class Daemon:
     async def _serve(self, listen: socket.socket, stop: asyncio.Event) -> None:
         from aggregator.serve import create_app, serve_forever
 
-        app = create_app(self.settings.out, status=self.status, metrics=self.stats.exposition)
+        app = create_app(self.settings.out, status=self.status, metrics=self.metrics)
         host, port = listen.getsockname()[:2]
         await serve_forever(
             app, host=host, port=port, stop=stop, sockets=[listen], log_level="warning"

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 _BUSY = "another aggregator process is writing to this database"
 
 
+class WriterBusy(StorageError):
+    """The writer lock stayed with another process for the whole timeout."""
+
+
 def lock_path(db: str) -> Path:
     path = sqlite_path(db)
     return path.with_name(path.name + ".lock")
@@ -55,7 +59,7 @@ class WriterLock:
         try:
             self._lock.acquire(timeout=self._timeout)
         except Timeout:
-            raise StorageError(
+            raise WriterBusy(
                 f"{_BUSY} (lock {self._path} held for more than {self._timeout:g} s); "
                 "try again later"
             ) from None
@@ -70,7 +74,7 @@ class WriterLock:
             ) from None
         lock = AdvisoryLock(self._db, location=location)
         if not lock.acquire(self._timeout):
-            raise StorageError(
+            raise WriterBusy(
                 f"{_BUSY} (advisory lock on {location} held for more than "
                 f"{self._timeout:g} s); try again later"
             )

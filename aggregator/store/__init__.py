@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -29,7 +30,9 @@ from aggregator.model import Attribution, Item, SourceSpec
 from aggregator.normalise.urlparts import redact
 from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.backend import Database, Row, SQLiteDatabase
+from aggregator.store.backend import ITEMS_CHANNEL, Database, Row, SQLiteDatabase
+from aggregator.store.documents import DOCUMENTS_VERSION_META, Document
+from aggregator.store.leases import LeaseMethods
 from aggregator.store.readstate import (
     FORGOTTEN_FOLDER,
     SeedFileRecord,
@@ -209,8 +212,9 @@ def attribution_for(state: SourceState, *, feed_id_base: str) -> Attribution:
     )
 
 
-class Store:
-    """One database connection; never used by two threads at once."""
+class Store(LeaseMethods):
+    """One database connection; never used by two threads at once. The leases of
+    `aggregator worker` are `LeaseMethods`."""
 
     def __init__(self, database: Database, *, location: str) -> None:
         self._db = database
@@ -231,6 +235,11 @@ class Store:
                         for statement in statements:
                             self._db.execute_ddl(statement)
                         self._db.set_schema_version(number)
+
+    def is_empty(self) -> bool:
+        """No migration was ever applied: not an aggregator database (yet)."""
+        with self._wrap("read the schema version"):
+            return self._schema_version() == 0
 
     def _schema_version(self) -> int:
         version = self._db.schema_version()
@@ -359,7 +368,7 @@ class Store:
         it has not moved."""
         return self.get_meta("data_version") or "0"
 
-    def _bump_version(self) -> None:
+    def _bump_version(self) -> int:
         # Inside the caller's transaction, so the bump commits with the change itself.
         current = int(self.get_meta("data_version") or 0)
         self._db.execute(
@@ -367,19 +376,57 @@ class Store:
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (str(current + 1),),
         )
+        # Delivered when this transaction commits: the publisher wakes (PostgreSQL).
+        self._db.notify(ITEMS_CHANNEL, str(current + 1))
+        return current + 1
+
+    def _note_changes(self, entry_ids: Iterable[str]) -> None:
+        """Bump the data version and log these entries as changed by it, inside the
+        caller's transaction (a crash loses both or neither: the next publish catches up)."""
+        version = self._bump_version()
+        self._db.executemany(
+            "INSERT INTO entry_changes (entry_id, version) VALUES (?, ?) "
+            "ON CONFLICT (entry_id) DO UPDATE SET version = excluded.version",
+            [(entry_id, version) for entry_id in sorted(set(entry_ids))],
+        )
+
+    def _entries_of_keys(self, keys: Iterable[str]) -> set[str]:
+        return {r[0] for r in self._rows_in("SELECT entry_id FROM items WHERE key IN ({})", keys)}
+
+    def changed_entries(self, since: int, until: int) -> list[str]:
+        """The entries changed after data version `since` up to `until` (what a publish of
+        a folder holding `since` must look at again, `until` being the version it read
+        first), from the change log alone. An entry changed again after `until` is left
+        for the next publish."""
+        with self._wrap("read changes"):
+            rows = self._db.execute(
+                "SELECT entry_id FROM entry_changes WHERE version > ? AND version <= ? "
+                "ORDER BY entry_id",
+                (since, until),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def entries_of_sources(self, source_ids: Iterable[str]) -> list[str]:
+        """The entries holding an item of these sources (whose attribution changed)."""
+        with self._wrap("read items"):
+            rows = self._rows_in(
+                "SELECT DISTINCT entry_id FROM items WHERE source_id IN ({})", sorted(source_ids)
+            )
+            return sorted({r[0] for r in rows})
 
     def write_items(self, writes: Sequence[ItemWrite]) -> None:
         """Upsert items and create their entries, in one transaction."""
         if not writes:
             return
         with self.transaction():
-            self._bump_version()
             self._db.executemany(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
                 [(w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)) for w in writes],
             )
             self._db.executemany(_UPSERT_ITEM, [_item_params(w) for w in writes])
+            # The entries as stored: an update keeps its item's entry, whatever it was told.
+            self._note_changes(self._entries_of_keys(w.item.key for w in writes))
             self._index_writes(writes)
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
@@ -524,15 +571,20 @@ class Store:
             found.extend(_stored_from_row(r, sources) for r in rows)
         return found
 
-    def item_versions(self) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
-        """(entry_id, key, content_hash, published, updated, source_id, link) of every item, by
-        entry then key: what tells publishing which entries changed, read from one index
-        (`items_version`) without touching the items' content."""
+    def item_versions(
+        self, entry_ids: Iterable[str] | None = None
+    ) -> Iterator[tuple[str, str, str, str, str, str, str | None]]:
+        """(entry_id, key, content_hash, published, updated, source_id, link) of every item
+        (or of the items of `entry_ids`), by entry then key: what tells publishing which
+        entries changed, read from one index (`items_version`) without touching the
+        items' content."""
+        sql = "SELECT entry_id, key, content_hash, published, updated, source_id, link FROM items"
         with self._wrap("read items"):
-            cursor = self._db.execute(
-                "SELECT entry_id, key, content_hash, published, updated, source_id, link "
-                "FROM items ORDER BY entry_id, key"
-            )
+            if entry_ids is None:
+                cursor: Iterable[Any] = self._db.execute(sql + " ORDER BY entry_id, key")
+            else:  # sorted ids in sorted chunks: the rows come in order all the same
+                ids = sorted(set(entry_ids))
+                cursor = self._rows_in(sql + " WHERE entry_id IN ({}) ORDER BY entry_id, key", ids)
             for row in cursor:
                 yield (row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
@@ -669,7 +721,9 @@ class Store:
             )
 
     def _move(self, moves: Sequence[tuple[str, str, str]], reason: str, now: datetime) -> None:
+        touched = self._entries_of_keys(key for key, _, _ in moves)  # the entries they leave
         for key, _before, after in moves:
+            touched.add(after)
             self._db.execute(
                 "INSERT INTO entries (id, created, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
@@ -680,7 +734,7 @@ class Store:
                 (after, reason, key),
             )
         if moves:
-            self._bump_version()
+            self._note_changes(touched)
 
     def entry_items(self, entry_id: str) -> list[str]:
         """Keys of the items of one entry."""
@@ -694,6 +748,12 @@ class Store:
         """Drop items published before `before`; tombstones keep them from coming back."""
         cutoff = dump_date(before)
         with self.transaction():
+            touched = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT DISTINCT entry_id FROM items WHERE published < ?", (cutoff,)
+                ).fetchall()
+            ]
             self._db.execute(
                 "INSERT INTO tombstones (key, deleted_at) SELECT key, ? FROM items "
                 "WHERE published < ? ON CONFLICT (key) DO NOTHING",
@@ -702,7 +762,7 @@ class Store:
             count = self._db.execute("DELETE FROM items WHERE published < ?", (cutoff,)).rowcount
             self._db.execute("DELETE FROM lookup_keys WHERE published < ?", (cutoff,))
             if count:
-                self._bump_version()
+                self._note_changes(touched)
             self._db.execute(
                 "DELETE FROM entries WHERE id NOT IN (SELECT DISTINCT entry_id FROM items)"
             )
@@ -751,20 +811,16 @@ class Store:
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
-        unfinished: Sequence[str] = (),
         folder: SeedFolder | None = None,
     ) -> None:
         """Remember what this run read (after its items are written), and forget the
-        seeds-folder files that are `gone` and the entries of the `unfinished` sources
-        (read whole next time), in one transaction; and the seeds folder as a whole."""
-        if not (files or entries or gone or unfinished or folder):
+        seeds-folder files that are `gone`, in one transaction; and the seeds folder as a
+        whole (`folder`, when given)."""
+        if not (files or entries or gone or folder):
             return
         with self.transaction():
             if folder is not None:
                 self._set_meta(SEED_FOLDER_META, folder.to_json())
-            self._db.executemany(
-                "DELETE FROM source_entries WHERE source_id = ?", [(s,) for s in unfinished]
-            )
             self._db.executemany(
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
@@ -826,6 +882,53 @@ class Store:
             (name, value),
         )
 
+    # -- published documents (`[output] store_documents`) ----------------------------
+
+    def document_stamps(self) -> dict[str, str]:
+        """Each stored document's path and the stamp of the file it was read from."""
+        with self._wrap("read documents"):
+            rows = self._db.execute("SELECT path, file_stamp FROM documents").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def save_documents(self, documents: Sequence[Document], removed: Sequence[str]) -> None:
+        """Store and delete documents in one transaction (a server sees a publish whole),
+        with a new documents version. A document whose bytes did not change keeps its
+        Last-Modified (another folder may have written the same bytes later)."""
+        if not documents and not removed:
+            return
+        with self.transaction():
+            self._db.executemany(_UPSERT_DOCUMENT, [_document_params(d) for d in documents])
+            self._db.executemany("DELETE FROM documents WHERE path = ?", [(p,) for p in removed])
+            self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (DOCUMENTS_VERSION_META, uuid.uuid4().hex),
+            )
+
+    def documents_version(self) -> str:
+        """Changes with every change to the stored documents ("" before the first)."""
+        return self.get_meta(DOCUMENTS_VERSION_META) or ""
+
+    def document(self, path: str, *, unless_etag: str | None = None) -> Document | None:
+        """The document at `path`, or None; its body is left out (b"") when its ETag is
+        `unless_etag`, the version the caller holds already."""
+        with self._wrap("read a document"):
+            row = self._db.execute(
+                "SELECT CASE WHEN etag = ? THEN NULL ELSE body END, content_type, etag, "
+                "modified, file_stamp FROM documents WHERE path = ?",
+                (unless_etag, path),
+            ).fetchone()
+        if row is None:
+            return None
+        return Document(
+            path=path,
+            body=bytes(row[0]) if row[0] is not None else b"",
+            content_type=row[1],
+            etag=row[2],
+            modified=load_date(row[3]),
+            file_stamp=row[4],
+        )
+
     # -- article pages and robots.txt (full text for teasers) ------------------------
 
     def cached_articles(self, urls: Iterable[str]) -> dict[str, CachedArticle]:
@@ -841,6 +944,37 @@ class Store:
                 values["retry_at"] = _opt_date(values["retry_at"])
                 found[values["url"]] = CachedArticle(**values)
         return found
+
+    def items_awaiting_pages(
+        self, source_ids: Iterable[str], now: datetime, *, feed_id_base: str
+    ) -> list[Item]:
+        """The stored items of these sources with no article whose page is due a retry
+        (its cache row's `retry_at` has come: a failure's, or a deferral's)."""
+        with self._wrap("read the article cache"):
+            due = {
+                r[0]
+                for r in self._db.execute(
+                    "SELECT url FROM article_cache WHERE html IS NULL AND retry_at <= ?",
+                    (dump_date(now),),
+                )
+            }
+        wanted = set(source_ids)
+        if not due or not wanted:
+            return []
+        sources = {
+            s.id: attribution_for(s, feed_id_base=feed_id_base)
+            for s in self.sources()
+            if s.id in wanted
+        }
+        columns = ", ".join(c for c in _ITEM_COLUMNS if c != "signature")
+        found: dict[str, Item] = {}
+        with self._wrap("read items"):
+            for column in ("link", "readmore"):  # the page: the read-more target, else the link
+                rows = self._rows_in(f"SELECT {columns} FROM items WHERE {column} IN ({{}})", due)
+                for row in rows:
+                    if row["source_id"] in wanted and (row["readmore"] or row["link"]) in due:
+                        found[row["key"]] = _stored_from_row(row, sources).item
+        return list(found.values())
 
     def save_articles(self, rows: Sequence[CachedArticle]) -> None:
         if not rows:
@@ -883,6 +1017,19 @@ _UPSERT_ARTICLE = (
     "ON CONFLICT (url) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _ARTICLE_COLUMNS if c != "url")
 )
+
+_UPSERT_DOCUMENT = (
+    "INSERT INTO documents (path, body, content_type, etag, modified, file_stamp) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET body = excluded.body, "
+    "content_type = excluded.content_type, file_stamp = excluded.file_stamp, "
+    "modified = CASE WHEN documents.etag = excluded.etag THEN documents.modified "
+    "ELSE excluded.modified END, etag = excluded.etag"
+)
+
+
+def _document_params(d: Document) -> tuple[Any, ...]:
+    return (d.path, d.body, d.content_type, d.etag, dump_date(d.modified), d.file_stamp)
+
 
 _IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
 
@@ -1021,15 +1168,29 @@ def sqlite_path(db: str) -> Path:
     return Path(db)
 
 
-def open_store(db: str) -> Store:
-    """Open (creating and migrating on first use) the store at a path or URL."""
+def open_store(db: str, *, create: bool = True) -> Store:
+    """Open (creating and migrating on first use) the store at a path or URL. With
+    `create=False` (a process that only reads what others store: the publisher, a
+    server of the documents) a database without our tables is refused, not created."""
+    if not create and not is_postgres_url(db) and not sqlite_path(db).is_file():
+        raise StorageError(f"no database at {sqlite_path(db)}: {_NOTHING_STORED}")
     store = _open_postgres(db) if is_postgres_url(db) else _open_sqlite(db)
     try:
+        if not create and store.is_empty():
+            raise StorageError(
+                f"database {store.location} has no aggregator tables: {_NOTHING_STORED}"
+            )
         store.migrate()
     except BaseException:
         store.close()
         raise
     return store
+
+
+_NOTHING_STORED = (
+    "nothing was ever stored there (check --db / db in the config; `aggregator run` or "
+    "`aggregator worker` creates it)"
+)
 
 
 def _open_postgres(url: str) -> Store:

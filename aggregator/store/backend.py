@@ -20,6 +20,10 @@ from typing import Any, Protocol
 
 Params = Sequence[Any] | Mapping[str, Any]
 
+# The channel a commit of stored items notifies (PostgreSQL NOTIFY; the payload is the
+# store's new data version), which the publisher LISTENs on.
+ITEMS_CHANNEL = "aggregator_items"
+
 
 class Row(Protocol):
     """A result row: ``row["column"]`` or ``row[0]``."""
@@ -47,6 +51,9 @@ class Database(ABC):
     name: str
     #: Driver exceptions `Store` turns into `StorageError` (unless `is_bug`).
     errors: tuple[type[Exception], ...]
+    #: Appended to the SELECT that picks sources to lease (`store.leases`): PostgreSQL
+    #: skips the rows another worker's claim holds; SQLite's one writer needs nothing.
+    skip_locked: str = ""
 
     @abstractmethod
     def execute(self, sql: str, params: Params = ()) -> Cursor:
@@ -85,6 +92,11 @@ class Database(ABC):
     def describe(self, exc: Exception) -> str:
         """The error as one line for a message."""
         return " ".join(str(exc).split())
+
+    def notify(self, channel: str, payload: str) -> None:
+        """Tell listeners on `channel`, when the current transaction commits. SQLite has
+        no listeners: its publisher polls the data version."""
+        return None
 
     @abstractmethod
     def close(self) -> None: ...

@@ -15,10 +15,13 @@ What this adapter adds to the shared SQL:
   one transaction, under a transaction advisory lock so two workers starting at once do
   not both migrate;
 * schema statements get PostgreSQL's types for what SQLite means: ``REAL`` is a double
-  (SQLite's REAL is 8 bytes) and ``TEXT`` compares byte-wise (``COLLATE "C"``, SQLite's
-  BINARY), so keys, ids and dates sort the same in both databases whatever the
-  database's locale;
-* `AdvisoryLock`, the writer lock several machines can share (see `aggregator.runtime.locking`).
+  (SQLite's REAL is 8 bytes), ``BLOB`` is ``BYTEA`` and ``TEXT`` compares byte-wise
+  (``COLLATE "C"``, SQLite's BINARY), so keys, ids and dates sort the same in both
+  databases whatever the database's locale;
+* `notify`: ``pg_notify`` inside the transaction that changes stored items, so the
+  publisher (`PublisherLock`, LISTENing) wakes when it commits;
+* `AdvisoryLock`, the writer lock several machines can share (see `aggregator.runtime.locking`),
+  and `PublisherLock`, the one publisher's lock (see `aggregator.runtime.publisher`).
 
 Credentials never reach a message: locations are redacted by the caller and the password
 is scrubbed from driver messages.
@@ -40,13 +43,14 @@ from psycopg.rows import RowMaker
 
 from aggregator.exceptions import StorageError
 from aggregator.normalise.urlparts import redact
-from aggregator.store.backend import Cursor, Database, Params
+from aggregator.store.backend import ITEMS_CHANNEL, Cursor, Database, Params
 
 CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
 
 # Prefixes of advisory lock keys; the current schema is appended, so two stores in two
 # schemas of one database do not block each other.
 _WRITER_LOCK = "aggregator writer "
+_PUBLISHER_LOCK = "aggregator publisher "
 _MIGRATION_LOCK = "aggregator migrate "
 _LOCK_KEY = "hashtextextended(%s || coalesce(current_schema(), ''), 0)"
 
@@ -110,6 +114,7 @@ def pg_sql(sql: str) -> str:
 def pg_ddl(statement: str) -> str:
     """A schema statement with PostgreSQL's types for what SQLite means (see the module)."""
     statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+    statement = re.sub(r"\bBLOB\b", "BYTEA", statement)
     return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
 
 
@@ -174,6 +179,7 @@ def connect(url: str, location: str, *, check_encoding: bool = True) -> psycopg.
 class PostgresDatabase(Database):
     name = "PostgreSQL"
     errors = (psycopg.Error,)
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, *, location: str) -> None:
         self._url = url
@@ -247,57 +253,140 @@ class PostgresDatabase(Database):
     def describe(self, exc: Exception) -> str:
         return describe(exc, self._url)
 
+    def notify(self, channel: str, payload: str) -> None:
+        self._connection().execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
     def close(self) -> None:
         self._conn.close()
 
 
 class AdvisoryLock:
-    """A session advisory lock held on a connection of its own.
+    """A session advisory lock held on a connection of its own (the writer lock unless
+    another `key` is given).
 
     PostgreSQL releases it when the session ends, so a killed process never leaves a
     stale lock behind (a vanished machine's session ends when the server notices the
     connection is dead).
     """
 
-    def __init__(self, url: str, *, location: str) -> None:
+    #: Keep the connection of a timed-out attempt for the next one (a standby that tries
+    #: every second should not open a connection every second).
+    _keep_spare = False
+
+    def __init__(
+        self, url: str, *, location: str, key: str = _WRITER_LOCK, what: str = "writer lock"
+    ) -> None:
         self._url = url
         self._location = location
+        self._key = key
+        self._what = what
         self._conn: psycopg.Connection[_Row] | None = None
+        self._spare: psycopg.Connection[_Row] | None = None
 
     def acquire(self, timeout: float) -> bool:
         """Poll `pg_try_advisory_lock` until it is ours (True) or `timeout` s passed."""
-        conn = connect(self._url, self._location, check_encoding=False)
+        conn, self._spare = self._spare, None
+        if conn is None or conn.broken:
+            conn = connect(self._url, self._location, check_encoding=False)
         deadline = time.monotonic() + timeout
         delay = 0.05
         try:
             while True:
                 row = conn.execute(
-                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (_WRITER_LOCK,)
+                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (self._key,)
                 ).fetchone()
                 if row is not None and row[0]:
+                    self._held(conn)
                     self._conn = conn
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    conn.close()
+                    if self._keep_spare:
+                        self._spare = conn
+                    else:
+                        conn.close()
                     return False
                 time.sleep(min(delay, remaining))
                 delay = min(delay * 2, 0.5)
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(
-                f"PostgreSQL database {self._location}: cannot take the writer lock: "
+                f"PostgreSQL database {self._location}: cannot take the {self._what}: "
                 f"{describe(exc, self._url)}"
             ) from None
 
+    def _held(self, conn: psycopg.Connection[_Row]) -> None:
+        """Called on the connection that now holds the lock."""
+
     def release(self) -> None:
         conn, self._conn = self._conn, None
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
         if conn is None:
             return
         try:
             if not conn.broken:
-                conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", (_WRITER_LOCK,))
+                conn.execute(f"SELECT pg_advisory_unlock({_LOCK_KEY})", (self._key,))
         except psycopg.Error:
             pass  # closing the session below releases it all the same
         finally:
+            conn.close()
+
+
+class LockLost(StorageError):
+    """The publisher lock's connection is gone, and the lock with it."""
+
+
+class PublisherLock(AdvisoryLock):
+    """The publisher's session advisory lock, on a connection that then LISTENs for the
+    commits of stored items (`ITEMS_CHANNEL`).
+
+    Lock and wake-ups share one session on purpose: while it lives, this process is the
+    publisher and hears every commit; when it drops (the server restarted, the session
+    was terminated, the network went), both go together and `wait` raises `LockLost`.
+    """
+
+    _keep_spare = True
+
+    def __init__(self, url: str, *, location: str) -> None:
+        super().__init__(url, location=location, key=_PUBLISHER_LOCK, what="publisher lock")
+        self._woken = False
+
+    def _held(self, conn: psycopg.Connection[_Row]) -> None:
+        conn.add_notify_handler(self._notified)
+        conn.execute(f"LISTEN {ITEMS_CHANNEL}")
+        self._woken = False
+
+    def wait(self, timeout: float) -> bool:
+        """True when a commit was notified since the last call or within `timeout` s,
+        False when none was; `LockLost` when the session is gone."""
+        conn = self._conn
+        if conn is None:
+            raise LockLost("the publisher lock is not held")
+        try:
+            if not self._woken:
+                for _ in conn.notifies(timeout=timeout, stop_after=1):
+                    self._woken = True
+            if not self._woken:
+                # A silent wait does not touch the socket: ask, so a session the server
+                # ended is found within one wait.
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            self._drop()
+            raise LockLost(
+                f"PostgreSQL database {self._location}: lost the publisher lock: "
+                f"{describe(exc, self._url)}"
+            ) from None
+        woken, self._woken = self._woken, False
+        return woken
+
+    def _notified(self, notify: psycopg.Notify) -> None:
+        # Notifications that arrive while the connection runs a statement reach handlers,
+        # not the `notifies()` generator (psycopg#962): none is lost either way.
+        self._woken = True
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
             conn.close()

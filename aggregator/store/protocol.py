@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from aggregator.model import SourceSpec
+from aggregator.model import Item, SourceSpec
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.readstate import SeedFileRecord, SeedFolder, SeedStamp, SourceEntries
 
@@ -60,6 +60,10 @@ class GatherStore(MetaStore, ArticleStore, Protocol):
     def seed_files(self) -> Mapping[str, SeedStamp]: ...
 
     def seed_folder(self) -> SeedFolder | None: ...
+
+    def items_awaiting_pages(
+        self, source_ids: Iterable[str], now: datetime, *, feed_id_base: str
+    ) -> Sequence[Item]: ...
 
     def known_items(self, keys: Iterable[str]) -> Mapping[str, KnownItem]: ...
 
@@ -124,7 +128,6 @@ class CommitStore(MatchStore, RulesStore, MetaStore, Protocol):
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
-        unfinished: Sequence[str] = (),
         folder: SeedFolder | None = None,
     ) -> None: ...
 

@@ -185,6 +185,59 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "(entry_id, key, content_hash, published, updated, source_id, link)",
     ),
     (
+        # Issue 17: workers on several machines share the due sources through leases
+        # (`aggregator.store.leases`). A source is held by the worker named in
+        # `lease_owner` until `lease_until`; a dead worker's leases simply expire.
+        "ALTER TABLE sources ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE sources ADD COLUMN lease_until TEXT",
+        # Claiming looks for due sources: without it, each claim reads every row.
+        "CREATE INDEX sources_due ON sources (next_check_at)",
+        "CREATE INDEX sources_lease ON sources (lease_owner)",
+        # One row per worker process, beating while it lives (`aggregator status`).
+        """
+        CREATE TABLE workers (
+            id TEXT PRIMARY KEY,  -- unique per process: the owner its leases name
+            name TEXT NOT NULL,  -- --name, host:pid by default
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            started TEXT NOT NULL,
+            last_beat TEXT NOT NULL,
+            lease_seconds REAL NOT NULL,  -- a worker silent for this long is dead
+            stopped TEXT,  -- when it exited cleanly
+            feeds_done INTEGER NOT NULL DEFAULT 0,
+            items_done INTEGER NOT NULL DEFAULT 0
+        )
+        """,
+    ),
+    (
+        # Issue 17 part 3: the published files kept in the database (`[output]
+        # store_documents`), so `aggregator serve --from-database` on any machine serves
+        # them with the headers the file server would send for the same bytes.
+        """
+        CREATE TABLE documents (
+            path TEXT PRIMARY KEY,  -- relative to the output folder, with /
+            content_type TEXT NOT NULL,
+            etag TEXT NOT NULL,  -- strong, quoted, as served
+            modified TEXT NOT NULL,  -- Last-Modified: the file's modification time
+            file_stamp TEXT NOT NULL,  -- size and mtime_ns of the file it was read from
+            -- Last: SQLite reads the columns before it without its overflow pages.
+            body BLOB NOT NULL
+        )
+        """,
+    ),
+    (
+        # Issue 16 part 6: the entries each write touched, with the data version it made
+        # (one row per entry, its latest change), so a publish reads what changed since
+        # the version its output folder holds (`Store.changed_entries`), not every item.
+        """
+        CREATE TABLE entry_changes (
+            entry_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX entry_changes_version ON entry_changes (version)",
+    ),
+    (
         # Issue 16 part 5: a seed file's modification time to the nanosecond (st_mtime_ns),
         # so a file rewritten with the same size within the second it was read is read
         # again. NULL in older rows: their `mtime` text is compared until they are next

@@ -1,0 +1,300 @@
+"""`aggregator worker`: one of any number of processes, on any number of machines, that
+share the due remote sources through leases in the database (issue 17).
+
+    register ─► apply the config to the sources' rows (under the writer lock)
+    loop:  claim a batch of due sources (a lease each)                    store.leases
+           ─► fetch, parse, clean them: `pipeline.gather_claimed`        no lock held
+           ─► match and store: `pipeline.commit` under the writer lock,  one writer
+              each source's new state written as its lease ends          (checked: ours)
+    a heartbeat thread (its own connection) renews the leases and the worker's row
+
+Why the lease never lets a source be fetched twice within its interval: a live worker
+renews its leases every quarter lease, so they cannot expire while it fetches; a
+source's state (its next due time) is written in the same statement that ends the
+lease, and only while the lease is still this worker's. A worker that dies renews
+nothing: its leases expire after at most one lease and the next claim takes them.
+Matching stays one entry per story because the match + store step is serialised under
+the writer lock every writer takes (`runtime.locking`): two workers' copies of one story
+are matched one after the other, the second against the first as stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from aggregator.config import Settings
+from aggregator.exceptions import AggregatorError, StorageError
+from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, config_keys, reconfigured
+from aggregator.pipeline import Committed, Gathered, commit, compile_filters_of, gather_claimed
+from aggregator.runtime.locking import WriterBusy, WriterLock
+from aggregator.store import SourceState, Store, now_utc
+from aggregator.store.leases import WorkerRow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH = 16
+DEFAULT_LEASE = 180.0  # seconds
+# How long a worker with nothing to claim waits before asking again (at most).
+IDLE_POLL_SECONDS = 1.0
+# Rows of workers not heard of for this long are dropped when a worker starts.
+FORGET_WORKERS_AFTER = timedelta(days=1)
+# A lease must outlast one whole fetch (the total deadline) by this much: even with one
+# renewal missed, a fetch in progress ends before its lease can.
+LEASE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    name: str
+    batch: int = DEFAULT_BATCH
+    concurrency: int | None = None  # requests in flight; None: [fetch] concurrency
+    lease: float = DEFAULT_LEASE
+    until_idle: bool = False
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease_problem(options: WorkerOptions, settings: Settings) -> str | None:
+    """Why the lease is too short for these fetch settings, or None."""
+    shortest = settings.fetch.timeout + LEASE_MARGIN_SECONDS
+    if options.lease < shortest:
+        return (
+            f"--lease {options.lease:g} is shorter than a fetch may take: at least "
+            f"{shortest:g} s ([fetch] timeout {settings.fetch.timeout:g} s plus "
+            f"{LEASE_MARGIN_SECONDS:g} s)"
+        )
+    return None
+
+
+@dataclass(slots=True)
+class WorkerCounts:
+    feeds: int = 0  # sources fetched and stored
+    items: int = 0  # items stored new or updated
+    batches: int = 0
+    lost: int = 0  # sources whose lease another worker had taken by the time they were stored
+
+
+class Worker:
+    """One worker process's loop. `store` is used by the calling thread only; the
+    heartbeat opens a connection of its own with `open_store`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        options: WorkerOptions,
+        *,
+        open_store: Callable[[str], Store],
+    ) -> None:
+        if options.concurrency is not None:
+            fetch = replace(settings.fetch, concurrency=options.concurrency)
+            settings = replace(settings, fetch=fetch)
+        compile_filters_of(settings)  # a bad pattern stops before any work
+        self.settings = settings
+        self.store = store
+        self.options = options
+        self.id = f"{options.name}/{uuid.uuid4().hex[:12]}"
+        self.counts = WorkerCounts()
+        self._open_store = open_store
+        self._lease = timedelta(seconds=options.lease)
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> WorkerCounts:
+        """Claim, fetch and store until `stop` is set (or, with `until_idle`, until no
+        source is due and nobody holds a lease); then end this worker's leases."""
+        now = now_utc()
+        self.store.forget_workers(before=now - FORGET_WORKERS_AFTER)
+        self.store.register_worker(
+            WorkerRow(
+                id=self.id,
+                name=self.options.name,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started=now,
+                last_beat=now,
+                lease_seconds=self.options.lease,
+            )
+        )
+        beating = threading.Event()
+        heart = threading.Thread(target=self._beat, args=(beating,), name="heartbeat")
+        try:
+            with writer_lock(self.settings, stop):
+                apply_config(self.settings, self.store)
+            heart.start()
+            while not stop.is_set():
+                if self._round(stop):
+                    continue
+                if self.options.until_idle and self._idle():
+                    break
+                stop.wait(IDLE_POLL_SECONDS)
+        finally:
+            beating.set()
+            if heart.is_alive():
+                heart.join()
+            self._leave()
+        return self.counts
+
+    def _round(self, stop: threading.Event) -> bool:
+        """One batch: claimed, fetched, stored. False when nothing was due (or the
+        database could not be reached: the next round tries again)."""
+        now = now_utc()
+        try:
+            claimed = self.store.claim_sources(
+                self.id,
+                now=now,
+                lease=self._lease,
+                limit=self.options.batch,
+                min_interval=self.settings.fetch.min_interval,
+            )
+        except StorageError as exc:
+            log.warning("worker %s: cannot claim sources: %s", self.options.name, exc)
+            return False
+        if not claimed:
+            return False
+        if stop.is_set():
+            self.store.drop_leases(self.id, [s.id for s in claimed])
+            return True
+        self._process(claimed, now, stop)
+        return True
+
+    def _process(
+        self, claimed: Sequence[SourceState], now: datetime, stop: threading.Event
+    ) -> None:
+        configured = {s.id for s in self.settings.sources}
+        foreign = [s.id for s in claimed if s.id not in configured]
+        if foreign:
+            # Another worker's config lists them and this one's does not: leave them to it
+            # (held by nobody for a lease, so this worker does not claim them again at once).
+            log.warning("worker %s: not in this config: %s", self.options.name, foreign)
+            self.store.drop_leases(self.id, foreign, hold_until=now + self._lease)
+        try:
+            gathered = gather_claimed(self.settings, self.store, claimed, now=now)
+            committed = self._commit(gathered, now, stop)
+        except AggregatorError as exc:
+            # The database went away mid-batch, or the writer lock stayed busy: the leases
+            # are given up, so the sources are due again for whoever claims next.
+            log.warning("worker %s: batch given up: %s", self.options.name, exc)
+            self._drop_quietly([s.id for s in claimed])
+            return
+        self.counts.batches += 1
+        self.counts.feeds += len(gathered.sources)
+        self.counts.items += committed.counts.get("new", 0) + committed.counts.get("updated", 0)
+
+    def _commit(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
+        """Match and store under the writer lock. While another writer holds it (a long
+        `aggregator run`, say), keep waiting: the heartbeat keeps the leases, and giving
+        the batch up would have its sources fetched again before their interval."""
+        with writer_lock(self.settings, stop):
+            return commit(self.settings, self.store, gathered, now=now, save_sources=self._release)
+
+    def _release(self, states: Sequence[SourceState]) -> None:
+        lost = self.store.release_sources(self.id, states)
+        if lost:
+            self.counts.lost += len(lost)
+            log.warning(
+                "worker %s: leases taken over before storing (stalled longer than --lease): %s",
+                self.options.name,
+                ", ".join(lost),
+            )
+
+    def _idle(self) -> bool:
+        try:
+            lag = self.store.lag(now_utc(), min_interval=self.settings.fetch.min_interval)
+        except StorageError as exc:
+            log.warning("worker %s: %s", self.options.name, exc)
+            return False
+        return lag.due == 0 and lag.leased == 0
+
+    def _drop_quietly(self, source_ids: Sequence[str] | None = None) -> None:
+        try:
+            self.store.drop_leases(self.id, source_ids)
+        except StorageError as exc:
+            log.warning("worker %s: leases left to expire: %s", self.options.name, exc)
+
+    def _leave(self) -> None:
+        self._drop_quietly()
+        try:
+            self.store.stop_worker(
+                self.id, now=now_utc(), feeds_done=self.counts.feeds, items_done=self.counts.items
+            )
+        except StorageError as exc:
+            log.warning("worker %s: %s", self.options.name, exc)
+
+    # -- the heartbeat (its own thread and connection) ------------------------------
+
+    def _beat(self, stopping: threading.Event) -> None:
+        interval = self.options.lease / 4
+        store: Store | None = None
+        while not stopping.wait(interval):
+            try:
+                if store is None:
+                    store = self._open_store(self.settings.db)
+                now = now_utc()
+                store.renew_leases(self.id, until=now + self._lease)
+                store.beat_worker(
+                    self.id, now=now, feeds_done=self.counts.feeds, items_done=self.counts.items
+                )
+            except StorageError as exc:
+                log.warning("worker %s: heartbeat failed: %s", self.options.name, exc)
+        if store is not None:
+            store.close()
+
+
+@contextmanager
+def writer_lock(settings: Settings, stop: threading.Event) -> Iterator[None]:
+    """The writer lock, waited for as long as it takes (a worker has nothing better to
+    do), each `lock_timeout` logged; given up (WriterBusy) only once asked to stop."""
+    while True:
+        try:
+            lock = WriterLock(settings).__enter__()
+        except WriterBusy as exc:
+            if stop.is_set():
+                raise
+            log.warning("worker: still waiting: %s", exc)
+            continue
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
+        return
+
+
+def apply_config(settings: Settings, store: Store) -> None:
+    """The config's remote sources as the rows workers claim from: new ones added,
+    removed ones disabled, and a reconfigured one started afresh (its backoff cleared,
+    as `policy.due_sources` does for a run). Run under the writer lock."""
+    store.sync_sources(settings.sources)
+    last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
+    changed = reconfigured(settings, last)
+    if changed:
+        sources = {s.id: s for s in settings.sources}
+        states = [s for s in store.sources() if s.id in changed]
+        store.write_states([fresh for s in states if (fresh := afresh(s, sources[s.id])) != s])
+    keys = {**last, **config_keys(settings)}
+    if keys != last:
+        store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
+
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_LEASE",
+    "Worker",
+    "WorkerCounts",
+    "WorkerOptions",
+    "apply_config",
+    "default_name",
+    "lease_problem",
+    "writer_lock",
+]

@@ -1,0 +1,350 @@
+"""Leases on due sources and the workers that hold them (issue 17): the SQL behind
+`aggregator worker`, mixed into `Store`.
+
+A worker claims a few due sources at a time by writing its id and an expiry into their
+rows (`claim_sources`); PostgreSQL skips the rows another worker is claiming at that very
+moment (``FOR UPDATE SKIP LOCKED``), SQLite serialises the one statement in its write
+lock. While it works the worker renews its leases with each heartbeat; once a source's
+results are stored it writes the source's new state and clears the lease in one
+statement that only matches while the lease is still its own (`release_sources`). A
+killed worker renews nothing: its leases expire and the next claim takes them.
+
+Every time here is the caller's clock (`now`), as everywhere in the store: the machines
+running workers keep their clocks in step (NTP), as they must for due times anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aggregator.model import SourceSpec
+from aggregator.store.backend import Database
+
+if TYPE_CHECKING:
+    from aggregator.store import SourceState
+
+__all__ = ["Lag", "LeaseMethods", "WorkerRow"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerRow:
+    """One worker process as its heartbeats left it."""
+
+    id: str  # unique per process: what its leases name
+    name: str
+    host: str
+    pid: int
+    started: datetime
+    last_beat: datetime
+    lease_seconds: float
+    stopped: datetime | None = None
+    feeds_done: int = 0
+    items_done: int = 0
+
+    def alive(self, now: datetime) -> bool:
+        """Beating, and not stopped: a worker silent for a lease's length is dead (its
+        leases have expired by then too)."""
+        return self.stopped is None and now - self.last_beat < timedelta(seconds=self.lease_seconds)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lag:
+    """How far the workers are behind: the due sources nobody holds."""
+
+    due: int  # enabled remote sources due now and not leased
+    never_fetched: int  # of those, sources never fetched (no due time yet)
+    oldest_due: datetime | None  # the earliest due time among the others
+    leased: int  # sources under a live lease
+
+
+# The columns a worker's release writes: the fetch state `policy.state_after` computes.
+# The configured ones (title, tags, kind, config_url) are the config's, kept as they are.
+_STATE_COLUMNS = (
+    "url", "enabled", "feed_title", "feed_id", "site_link", "feed_updated", "etag",
+    "last_modified", "body_hash", "last_fetch_at", "last_status", "error_count",
+    "last_error", "next_check_at", "disabled_reason", "last_new", "last_updated",
+)  # fmt: skip
+
+_STATE_SETS = ", ".join(f"{c} = :{c}" for c in _STATE_COLUMNS)
+
+
+def _state_params(state: SourceState) -> dict[str, Any]:
+    from aggregator.store import _source_params
+
+    params = _source_params(state)
+    return {"id": state.id, **{c: params[c] for c in _STATE_COLUMNS}}
+
+
+_DUE = (
+    "enabled = 1 AND kind = 'remote' "
+    "AND (next_check_at IS NULL OR next_check_at <= :now) "
+    "AND (last_fetch_at IS NULL OR last_fetch_at <= :fetched_before)"
+)
+_FREE = "(lease_until IS NULL OR lease_until <= :now)"
+
+
+class LeaseMethods:
+    """The lease and worker queries of `Store` (which provides what is declared here)."""
+
+    _db: Database
+
+    def _wrap(self, doing: str) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    # -- leases --------------------------------------------------------------------------
+
+    def claim_sources(
+        self,
+        owner: str,
+        *,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        min_interval: timedelta,
+    ) -> list[SourceState]:
+        """Lease up to `limit` due, unleased sources to `owner` until `now + lease`; the
+        longest overdue first (never fetched before all). One statement, so two claims at
+        once never get the same source."""
+        from aggregator.store import _source_from_row, dump_date
+
+        sql = (
+            "UPDATE sources SET lease_owner = :owner, lease_until = :until "
+            "WHERE id IN (SELECT id FROM sources "
+            f"WHERE {_DUE} AND {_FREE} "
+            "ORDER BY next_check_at IS NOT NULL, next_check_at, id "
+            f"LIMIT :limit{self._db.skip_locked}) RETURNING *"
+        )
+        params = {
+            "owner": owner,
+            "until": dump_date(now + lease),
+            "now": dump_date(now),
+            "fetched_before": dump_date(now - min_interval),
+            "limit": limit,
+        }
+        with self.transaction():
+            rows = self._db.execute(sql, params).fetchall()
+        return sorted((_source_from_row(r) for r in rows), key=_claim_order)
+
+    def renew_leases(self, owner: str, *, until: datetime) -> int:
+        """Push the expiry of every lease `owner` holds to `until`; how many it holds."""
+        from aggregator.store import dump_date
+
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE sources SET lease_until = ? WHERE lease_owner = ?",
+                (dump_date(until), owner),
+            )
+            return int(cursor.rowcount)
+
+    def release_sources(self, owner: str, states: Sequence[SourceState]) -> list[str]:
+        """Store each source's state after its fetch and end `owner`'s lease on it, in
+        one transaction; a source whose lease is no longer `owner`'s is left alone (its
+        new holder writes it). Returns the ids of those lost leases."""
+        sql = (
+            f"UPDATE sources SET {_STATE_SETS}, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = :id AND lease_owner = :owner"
+        )
+        lost = []
+        with self.transaction():
+            for state in states:
+                cursor = self._db.execute(sql, {**_state_params(state), "owner": owner})
+                if cursor.rowcount == 0:
+                    lost.append(state.id)
+        return lost
+
+    def write_states(self, states: Sequence[SourceState]) -> None:
+        """Write sources' fetch state whoever holds them (the config's restarts)."""
+        with self.transaction():
+            for state in states:
+                self._db.execute(
+                    f"UPDATE sources SET {_STATE_SETS} WHERE id = :id", _state_params(state)
+                )
+
+    def drop_leases(
+        self,
+        owner: str,
+        source_ids: Sequence[str] | None = None,
+        *,
+        hold_until: datetime | None = None,
+    ) -> int:
+        """End `owner`'s leases (on `source_ids`, or all) without touching the sources'
+        state: they are due as before, for the next claim; or, with `hold_until`, for
+        no claim before then (held by nobody: no heartbeat renews them)."""
+        from aggregator.store import dump_date
+
+        until = dump_date(hold_until) if hold_until is not None else None
+        sql = "UPDATE sources SET lease_owner = NULL, lease_until = ? WHERE lease_owner = ?"
+        with self.transaction():
+            if source_ids is None:
+                return int(self._db.execute(sql, (until, owner)).rowcount)
+            return sum(
+                int(self._db.execute(sql + " AND id = ?", (until, owner, sid)).rowcount)
+                for sid in source_ids
+            )
+
+    def lease_holders(self, now: datetime) -> dict[str, int]:
+        """Live leases per owner."""
+        from aggregator.store import dump_date
+
+        with self._wrap("read leases"):
+            rows = self._db.execute(
+                "SELECT lease_owner, COUNT(*) FROM sources "
+                "WHERE lease_owner IS NOT NULL AND lease_until > ? GROUP BY lease_owner",
+                (dump_date(now),),
+            ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def lag(self, now: datetime, *, min_interval: timedelta) -> Lag:
+        """The due sources nobody holds, and the live leases."""
+        from aggregator.store import dump_date, load_date
+
+        params = {"now": dump_date(now), "fetched_before": dump_date(now - min_interval)}
+        with self._wrap("read the due sources"):
+            row = self._db.execute(
+                "SELECT COUNT(*), "
+                "SUM(CASE WHEN next_check_at IS NULL THEN 1 ELSE 0 END), MIN(next_check_at) "
+                f"FROM sources WHERE {_DUE} AND {_FREE}",
+                params,
+            ).fetchone()
+            leased = self._db.execute(
+                "SELECT COUNT(*) FROM sources WHERE lease_until > :now", params
+            ).fetchone()
+        return Lag(
+            due=int(row[0]),
+            never_fetched=int(row[1] or 0),
+            oldest_due=load_date(row[2]) if row[2] else None,
+            leased=int(leased[0]),
+        )
+
+    def sync_sources(self, specs: Sequence[SourceSpec]) -> None:
+        """Make the sources' rows say what the config says, touching no fetch state and
+        no lease (a worker releasing one at this moment loses nothing): new sources are
+        inserted, configured fields refreshed, and remote sources the config no longer
+        lists disabled, as `aggregator sources remove` does."""
+        from aggregator.store import configured_state
+
+        sql = (
+            "INSERT INTO sources (id, url, config_url, kind, title, tags, enabled) "
+            "VALUES (:id, :url, :config_url, :kind, :title, :tags, :enabled) "
+            "ON CONFLICT (id) DO UPDATE SET title = excluded.title, tags = excluded.tags, "
+            "kind = excluded.kind, config_url = excluded.config_url, "
+            # A URL learnt from a permanent redirect stays, unless the configured one changed.
+            "url = CASE WHEN sources.config_url = excluded.config_url "
+            "THEN sources.url ELSE excluded.url END, "
+            # A source disabled for a reason (a 410) stays so until its config changes.
+            "enabled = CASE WHEN sources.disabled_reason IS NULL "
+            "THEN excluded.enabled ELSE sources.enabled END"
+        )
+        configured = {spec.id for spec in specs}
+        with self.transaction():
+            for spec in specs:
+                state = configured_state(spec, None)
+                self._db.execute(
+                    sql,
+                    {
+                        "id": state.id,
+                        "url": state.url,
+                        "config_url": state.config_url,
+                        "kind": state.kind,
+                        "title": state.title,
+                        "tags": json.dumps(list(state.tags)),
+                        "enabled": int(state.enabled),
+                    },
+                )
+            rows = self._db.execute(
+                "SELECT id FROM sources WHERE kind = 'remote' AND enabled = 1"
+            ).fetchall()
+            for (source_id,) in (tuple(r) for r in rows):
+                if source_id not in configured:
+                    self._db.execute("UPDATE sources SET enabled = 0 WHERE id = ?", (source_id,))
+
+    # -- workers -------------------------------------------------------------------------
+
+    def register_worker(self, worker: WorkerRow) -> None:
+        from aggregator.store import dump_date
+
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO workers (id, name, host, pid, started, last_beat, lease_seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    worker.id,
+                    worker.name,
+                    worker.host,
+                    worker.pid,
+                    dump_date(worker.started),
+                    dump_date(worker.last_beat),
+                    worker.lease_seconds,
+                ),
+            )
+
+    def beat_worker(
+        self, worker_id: str, *, now: datetime, feeds_done: int, items_done: int
+    ) -> None:
+        from aggregator.store import dump_date
+
+        with self.transaction():
+            self._db.execute(
+                "UPDATE workers SET last_beat = ?, feeds_done = ?, items_done = ? WHERE id = ?",
+                (dump_date(now), feeds_done, items_done, worker_id),
+            )
+
+    def stop_worker(
+        self, worker_id: str, *, now: datetime, feeds_done: int, items_done: int
+    ) -> None:
+        from aggregator.store import dump_date
+
+        with self.transaction():
+            self._db.execute(
+                "UPDATE workers SET stopped = ?, last_beat = ?, feeds_done = ?, items_done = ? "
+                "WHERE id = ?",
+                (dump_date(now), dump_date(now), feeds_done, items_done, worker_id),
+            )
+
+    def forget_workers(self, *, before: datetime) -> int:
+        """Drop the rows of workers not heard of since `before` (old restarts)."""
+        from aggregator.store import dump_date
+
+        with self.transaction():
+            cursor = self._db.execute(
+                "DELETE FROM workers WHERE last_beat < ?", (dump_date(before),)
+            )
+            return int(cursor.rowcount)
+
+    def workers(self) -> list[WorkerRow]:
+        with self._wrap("read workers"):
+            rows = self._db.execute(
+                "SELECT id, name, host, pid, started, last_beat, lease_seconds, stopped, "
+                "feeds_done, items_done FROM workers ORDER BY name, started"
+            ).fetchall()
+        return [_worker_from_row(r) for r in rows]
+
+
+def _worker_from_row(row: Any) -> WorkerRow:
+    from aggregator.store import load_date
+
+    return WorkerRow(
+        id=row[0],
+        name=row[1],
+        host=row[2],
+        pid=int(row[3]),
+        started=load_date(row[4]),
+        last_beat=load_date(row[5]),
+        lease_seconds=float(row[6]),
+        stopped=load_date(row[7]) if row[7] else None,
+        feeds_done=int(row[8]),
+        items_done=int(row[9]),
+    )
+
+
+def _claim_order(state: SourceState) -> tuple[bool, str, str]:
+    due = state.next_check_at
+    return (due is not None, due.isoformat() if due else "", state.id)

@@ -1,0 +1,378 @@
+"""Benchmark of scaling out: `aggregator worker` processes sharing one PostgreSQL, each
+pinned to one core, on the loopback farm of bench/fetch.py.
+
+    python bench/scale.py [--feeds 2000] [--runs 3] [--workers 1,2] [--changed 10]
+                          [--compare-reader 1000] [--reader-workers 32,128]
+                          [--postgres URL] [--aggregator PATH]
+
+The farm is bench/fetch.py's (rich content: 50 items a feed, 20–100 KB, 20–200 ms of
+latency, ETag and gzip, a few 404/500), in its own process; every source has
+`full_text = "never"`, as in bench/fetch.py (reader fetches no article pages). For each
+worker count W (each run in a fresh database `bench_scale_thr`, created on `--postgres`
+and dropped after), W processes `taskset -c K aggregator worker --until-idle`, K = 0…W-1:
+
+  - cold:   empty database, every feed due at once;
+  - steady: every feed due again (its interval elapsed: the due and last-fetch times are
+            moved back a day in the database), `--changed` % of the feeds with one new
+            item (a new ETag), the others answering 304;
+  - warm:   the same with no feed changed: every feed answers 304.
+
+Measured from the first worker's start to the last one's exit: feeds per second, items
+stored per second, CPU (user+sys of the workers, PostgreSQL's own left out) per item and
+per feed, the largest worker's peak RSS, and the lag: every feed is due at the start, so
+the oldest due time not yet fetched is the start itself until the last feed is fetched
+(`drain`); `half` is when half the feeds were. Medians of `--runs`; then the ratio of the
+largest W to 1 (the goal: 2 workers >= 1.8x the throughput of 1).
+
+The machine's cores are shared with the farm and PostgreSQL: with one worker they have a
+core to themselves, with two they compete with the workers, which the ratio pays for.
+
+`--compare-reader N`: on the first N feeds, the largest W cold then warm, next to lemon24's
+reader (bench/fetch.py's driver, each phase at its best worker count of
+`--reader-workers`, timed around update_feeds), with the ratios of wall time and CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from aggregator.store import dump_date
+
+sys.path.insert(0, str(Path(__file__).parent))
+import fetch  # the farm, the [[sources]] config and reader's driver
+
+DATABASE = "bench_scale_thr"
+PHASES = ("cold", "steady", "warm")
+SAMPLE_SECONDS = 0.25  # how often the lag is read
+_PENDING = (
+    "SELECT COUNT(*) FROM sources WHERE kind = 'remote' AND enabled = 1 "
+    "AND (last_fetch_at IS NULL OR last_fetch_at < %s)"
+)
+# Counted rather than the pending ones while the phase runs: in a cold database the
+# workers create the sources' rows first, and an empty table is not "all fetched".
+_FETCHED = "SELECT COUNT(*) FROM sources WHERE last_fetch_at >= %s"
+# No proxy for the farm's loopback addresses, whatever the environment says.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@dataclass(slots=True)
+class Phase:
+    """One phase of one run with W workers."""
+
+    wall: float
+    cpu: float  # user+sys of the workers (and their children)
+    rss: float  # the largest worker's peak, MB
+    feeds: int
+    items: int  # items stored by the phase (new ones)
+    half: float  # seconds until half the feeds due at the start were fetched
+    drain: float  # …until all were: the lag of the oldest due feed
+    timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds, pending)
+
+
+# -- the database ------------------------------------------------------------------------
+
+
+def database_url(admin: str, name: str) -> str:
+    base, _, _ = admin.rpartition("/")
+    return f"{base}/{name}"
+
+
+def recreate_database(admin: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+
+
+def drop_database(admin: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+def count(url: str, sql: str, *params: object, empty: int = 0) -> int:
+    """A count; `empty` before the workers have created the tables (cold)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return _count(conn, sql, params, empty)
+
+
+def _count(conn: psycopg.Connection[Any], sql: str, params: Any, empty: int) -> int:
+    try:
+        row = conn.execute(sql, params).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return empty
+    return int(row[0]) if row else 0
+
+
+def make_all_due(url: str) -> None:
+    """Every feed's interval elapsed: due now, last fetched a day ago (so the minimum
+    interval between two fetches does not hold it back)."""
+    past = dump_date(datetime.now(UTC) - timedelta(days=1))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE sources SET next_check_at = %s, last_fetch_at = %s "
+            "WHERE kind = 'remote' AND enabled = 1",
+            (past, past),
+        )
+
+
+# -- the workers -------------------------------------------------------------------------
+
+
+def run_workers(
+    aggregator: str, workers: int, config: Path, url: str, *, batch: int, feeds: int
+) -> Phase:
+    """`workers` processes, worker K pinned to core K, until all are idle and exit. In an
+    empty database (cold) all `feeds` are due."""
+    cores = sorted(os.sched_getaffinity(0))
+    started = datetime.now(UTC)
+    since = dump_date(started)
+    due = count(url, _PENDING, since, empty=feeds)
+    items_before = count(url, "SELECT COUNT(*) FROM items")
+    with ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
+        start = time.perf_counter()
+        processes = [
+            subprocess.Popen(
+                [*pinned(cores[k % len(cores)]), aggregator, "worker", "--config", str(config),
+                 "--db", url, "--until-idle", "--name", f"bench-{k}", "--batch", str(batch)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            for k, log in enumerate(logs)
+        ]  # fmt: skip
+        usage, timeline = _wait_sampling(processes, url, (since,), start, due)
+        wall = time.perf_counter() - start
+        for process, log in zip(processes, logs, strict=True):
+            if process.returncode != 0:
+                log.seek(0)
+                failure = log.read()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"worker failed ({process.returncode}): {failure}")
+    pending = count(url, _PENDING, since)
+    return Phase(
+        wall=wall,
+        cpu=sum(u.ru_utime + u.ru_stime for u in usage.values()),
+        rss=max(u.ru_maxrss for u in usage.values()) / 1024,
+        feeds=due - pending,
+        items=count(url, "SELECT COUNT(*) FROM items") - items_before,
+        half=_when(timeline, due, due / 2),
+        drain=_when(timeline, due, 0) if pending == 0 else wall,
+        timeline=timeline,
+    )
+
+
+def pinned(core: int) -> list[str]:
+    return ["taskset", "-c", str(core)]
+
+
+def _wait_sampling(
+    processes: list[subprocess.Popen[bytes]], url: str, since: Any, start: float, due: int
+) -> tuple[dict[int, Any], list[tuple[float, int]]]:
+    """Wait for every process, reading the feeds still pending every SAMPLE_SECONDS;
+    each one's resource usage (its children's included) by pid, and the samples."""
+    usage: dict[int, Any] = {}
+    timeline: list[tuple[float, int]] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        while len(usage) < len(processes):
+            for process in processes:
+                if process.pid in usage:
+                    continue
+                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    usage[pid] = rusage
+                    process.returncode = os.waitstatus_to_exitcode(status)
+            pending = due - _count(conn, _FETCHED, since, 0)
+            timeline.append((time.perf_counter() - start, pending))
+            time.sleep(SAMPLE_SECONDS)
+    return usage, timeline
+
+
+def _when(timeline: list[tuple[float, int]], due: int, left: float) -> float:
+    """The first sample at which at most `left` of the `due` feeds were still pending."""
+    return next((t for t, pending in timeline if pending <= left), timeline[-1][0])
+
+
+def ask_farm(farm_url: str, what: str) -> int:
+    """`bump/P`: one new item in P % of the farm's feeds; `reset/0`: all as at first."""
+    base = farm_url.rsplit("/feed/", 1)[0]
+    with _LOCAL.open(f"{base}/{what}", timeout=120) as reply:
+        return int(reply.read())
+
+
+def write_config(path: Path, urls: list[str]) -> None:
+    path.write_text(fetch.sources_config(urls, full_text="never"))
+
+
+def measure_workers(
+    args: argparse.Namespace, urls: list[str], counts: list[int], phases: tuple[str, ...]
+) -> dict[int, dict[str, list[Phase]]]:
+    """Each phase with each worker count, `--runs` times, worker counts interleaved."""
+    url = database_url(args.postgres, DATABASE)
+    found: dict[int, dict[str, list[Phase]]] = {w: {p: [] for p in phases} for w in counts}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "aggregator.toml"
+        write_config(config, urls)
+        for run in range(args.runs):
+            for workers in counts:
+                recreate_database(args.postgres)
+                ask_farm(urls[0], "reset/0")
+                try:
+                    for phase in phases:
+                        if phase != "cold":
+                            percent = args.changed if phase == "steady" else 0
+                            ask_farm(urls[0], f"bump/{percent}")
+                            make_all_due(url)
+                        result = run_workers(
+                            args.aggregator, workers, config, url, batch=args.batch,
+                            feeds=len(urls),
+                        )  # fmt: skip
+                        found[workers][phase].append(result)
+                        print(
+                            f"  run {run + 1} workers {workers} {phase}: wall {result.wall:.1f}"
+                            f" s, cpu {result.cpu:.1f} s, {result.feeds} feeds, "
+                            f"{result.items} items, half {result.half:.1f} s, drain "
+                            f"{result.drain:.1f} s, peak {result.rss:.0f} MB",
+                            file=sys.stderr,
+                        )
+                finally:
+                    drop_database(args.postgres)
+    return found
+
+
+# -- the report --------------------------------------------------------------------------
+
+
+def median(phases: list[Phase], name: str) -> float:
+    return float(statistics.median(getattr(p, name) for p in phases))
+
+
+def rates(phases: list[Phase]) -> dict[str, float]:
+    wall = median(phases, "wall")
+    items = median(phases, "items")
+    cpu = median(phases, "cpu")
+    feeds = median(phases, "feeds")
+    return {
+        "wall": wall,
+        "feeds/s": statistics.median(p.feeds / p.wall for p in phases),
+        "items/s": statistics.median(p.items / p.wall for p in phases),
+        "cpu": cpu,
+        "cpu ms/item": cpu / items * 1000 if items else float("nan"),
+        "cpu ms/feed": cpu / feeds * 1000 if feeds else float("nan"),
+        "half": median(phases, "half"),
+        "drain": median(phases, "drain"),
+        "rss": median(phases, "rss"),
+        "items": items,
+        "feeds": feeds,
+    }
+
+
+def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
+    print(f"\n{feeds} feeds, `aggregator worker` x W (each on one core), medians:")
+    header = ("W", "phase", "wall s", "feeds/s", "items/s", "cpu s", "ms/item", "ms/feed",
+              "half s", "drain s", "peak MB")  # fmt: skip
+    print("".join(f"{h:>9}" for h in header))
+    table = {w: {p: rates(runs) for p, runs in phases.items()} for w, phases in found.items()}
+    for workers, phases in table.items():
+        for phase, r in phases.items():
+            names = ("wall", "feeds/s", "items/s", "cpu", "cpu ms/item", "cpu ms/feed", "half",
+                     "drain", "rss")  # fmt: skip
+            cells = [workers, phase, *(r[name] for name in names)]
+            print("".join(f"{c:>9.2f}" if isinstance(c, float) else f"{c:>9}" for c in cells))
+    most = max(table)
+    if most > 1 and 1 in table:
+        for phase in table[1]:
+            one, many = table[1][phase], table[most][phase]
+            print(
+                f"{most} workers / 1, {phase}: throughput x{many['feeds/s'] / one['feeds/s']:.2f}"
+                f" (feeds/s), x{_ratio(many['items/s'], one['items/s'])} (items/s); "
+                f"cpu x{many['cpu'] / one['cpu']:.2f}"
+            )
+
+
+def _ratio(ours: float, theirs: float) -> str:
+    return f"{ours / theirs:.2f}" if theirs else "-"
+
+
+def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> None:
+    """The first `--compare-reader` feeds: `workers` workers cold and warm, and reader."""
+    subset = urls[: args.compare_reader]
+    ours = measure_workers(args, subset, [workers], ("cold", "warm"))[workers]
+    with tempfile.TemporaryDirectory() as tmp:
+        urls_file = Path(tmp) / "urls.json"
+        urls_file.write_text(json.dumps(subset))
+        reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
+        theirs = fetch.measure_reader(urls_file, args.runs, reader_workers)
+    print(f"\n{len(subset)} feeds: {workers} aggregator workers vs reader (best worker count):")
+    for phase in ("cold", "warm"):
+        mine = rates(ours[phase])
+        reader = theirs[phase]
+        print(
+            f"{phase}: workers {mine['wall']:.2f} s wall, {mine['cpu']:.2f} s cpu, "
+            f"{mine['rss']:.0f} MB; reader (workers={reader['workers']:.0f}) "
+            f"{reader['wall']:.2f} s wall, {reader['cpu']:.2f} s cpu, {reader['rss']:.0f} MB; "
+            f"reader/ours wall x{reader['wall'] / mine['wall']:.2f}, "
+            f"ours/reader cpu x{mine['cpu'] / reader['cpu']:.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--hosts", type=int, default=16)
+    parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
+    parser.add_argument("--changed", type=int, default=10, help="%% of feeds changed (steady)")
+    parser.add_argument("--batch", type=int, default=16, help="each worker's --batch")
+    parser.add_argument(
+        "--compare-reader", type=int, default=1000, help="feeds for the reader comparison (0: none)"
+    )
+    parser.add_argument("--reader-workers", default="32,128")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("AGGREGATOR_TEST_POSTGRES"),
+        help="a server's admin URL (default: $AGGREGATOR_TEST_POSTGRES)",
+    )
+    parser.add_argument(
+        "--aggregator",
+        default=str(Path(sys.executable).with_name("aggregator")),
+        help="the aggregator command the workers run",
+    )
+    args = parser.parse_args()
+    if not args.postgres:
+        parser.error("--postgres URL (or AGGREGATOR_TEST_POSTGRES) is needed")
+    if shutil.which("taskset") is None:
+        parser.error("taskset (util-linux) is needed to pin the workers")
+    counts = [int(w) for w in str(args.workers).split(",")]
+    farm_process = subprocess.Popen(
+        [sys.executable, fetch.__file__, "--farm", "--feeds", str(args.feeds),
+         "--hosts", str(args.hosts), "--content", "rich"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert farm_process.stdout is not None
+        urls: list[str] = json.loads(farm_process.stdout.readline())["urls"]
+        print(f"farm: {len(urls)} feeds on {args.hosts} addresses", file=sys.stderr)
+        report(measure_workers(args, urls, counts, PHASES), len(urls))
+        if args.compare_reader:
+            compare_reader(args, urls, max(counts))
+    finally:
+        farm_process.kill()  # the farm process we started
+        farm_process.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""Leases on due sources (issue 17): claim, renew, release, drop, the workers' rows and
+the lag, against real databases (SQLite always, PostgreSQL when one is given)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.config import Settings
+from aggregator.ingest.policy import SOURCE_CONFIGS_META
+from aggregator.model import SourceKind, SourceSpec
+from aggregator.runtime.worker import apply_config
+from aggregator.store import SourceState, Store, open_store
+from aggregator.store.leases import WorkerRow
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+LEASE = timedelta(minutes=3)
+MIN_INTERVAL = timedelta(minutes=30)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    opened = open_store(db_url)
+    yield opened
+    opened.close()
+
+
+def spec(n: int, **changes: object) -> SourceSpec:
+    return replace(SourceSpec(id=f"s{n}", url=f"https://feeds.example/{n}"), **changes)  # type: ignore[arg-type]
+
+
+def add(store: Store, n: int, **state: object) -> SourceState:
+    """A configured source with fetch state `state` (next_check_at, last_fetch_at, ...)."""
+    added = replace(store.ensure_source(spec(n)), **state)  # type: ignore[arg-type]
+    store.save_source(added)
+    return added
+
+
+def claim(store: Store, owner: str, *, now: datetime = NOW, limit: int = 10) -> list[str]:
+    claimed = store.claim_sources(
+        owner, now=now, lease=LEASE, limit=limit, min_interval=MIN_INTERVAL
+    )
+    return [s.id for s in claimed]
+
+
+def test_a_claim_takes_due_sources_never_fetched_and_longest_overdue_first(store: Store) -> None:
+    add(store, 1, next_check_at=NOW - timedelta(minutes=5), last_fetch_at=NOW - timedelta(hours=1))
+    add(store, 2, next_check_at=NOW - timedelta(hours=2), last_fetch_at=NOW - timedelta(hours=3))
+    add(store, 3)  # never fetched
+    add(store, 4, next_check_at=NOW + timedelta(minutes=1))  # not due yet
+    assert claim(store, "a", limit=2) == ["s3", "s2"]
+    assert claim(store, "b") == ["s1"]  # what the first left, never what it holds
+    assert claim(store, "c") == []
+
+
+def test_only_enabled_remote_sources_due_by_time_and_min_interval_are_claimed(
+    store: Store,
+) -> None:
+    add(store, 1, enabled=False)
+    add(store, 2, disabled_reason="410 Gone", enabled=False)
+    # Due by its next-check time, but fetched less than min_interval ago (a feed asking
+    # for more than two polls an hour does not get them).
+    add(
+        store,
+        3,
+        next_check_at=NOW - timedelta(minutes=1),
+        last_fetch_at=NOW - timedelta(minutes=10),
+    )
+    local = SourceSpec(id="seed-x", url="x.xml", kind=SourceKind.SEED_FEED)
+    store.ensure_source(local)
+    add(store, 4, next_check_at=NOW, last_fetch_at=NOW - MIN_INTERVAL)  # due this instant
+    assert claim(store, "a") == ["s4"]
+
+
+def test_a_lease_is_claimable_again_once_expired_and_not_before(store: Store) -> None:
+    add(store, 1)
+    assert claim(store, "dead") == ["s1"]
+    assert claim(store, "b", now=NOW + LEASE - timedelta(seconds=1)) == []
+    assert claim(store, "b", now=NOW + LEASE) == ["s1"]
+
+
+def test_renewing_keeps_a_lease_past_its_first_expiry(store: Store) -> None:
+    add(store, 1)
+    add(store, 2)
+    assert claim(store, "a") == ["s1", "s2"]
+    assert store.renew_leases("a", until=NOW + 2 * LEASE) == 2
+    assert claim(store, "b", now=NOW + LEASE + timedelta(seconds=1)) == []
+    assert store.renew_leases("b", until=NOW + 2 * LEASE) == 0  # renews only its own
+
+
+def test_release_writes_the_state_and_ends_the_lease_only_while_it_is_ours(store: Store) -> None:
+    first = add(store, 1)
+    second = add(store, 2)
+    assert claim(store, "a") == ["s1", "s2"]
+    # a stalled past its lease without renewing: another worker took s1 meanwhile.
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert claim(store, "b", now=later, limit=1) == ["s1"]
+    fetched = NOW + timedelta(seconds=5)
+    due = fetched + timedelta(hours=1)
+    done = [
+        replace(s, last_fetch_at=fetched, etag='"v2"', next_check_at=due) for s in (first, second)
+    ]
+    assert store.release_sources("a", done) == ["s1"]
+    s1, s2 = store.source("s1"), store.source("s2")
+    assert s1 is not None and s1.etag is None  # left to its new holder
+    assert s2 is not None and s2.etag == '"v2"' and s2.next_check_at == due
+    assert store.lease_holders(later) == {"b": 1}
+
+
+def test_released_sources_are_not_due_until_their_next_check(store: Store) -> None:
+    state = add(store, 1)
+    claim(store, "a")
+    store.release_sources(
+        "a", [replace(state, last_fetch_at=NOW, next_check_at=NOW + timedelta(hours=1))]
+    )
+    assert claim(store, "b", now=NOW + timedelta(minutes=59)) == []
+    assert claim(store, "b", now=NOW + timedelta(hours=1)) == ["s1"]
+
+
+def test_dropped_leases_are_due_again_or_held_by_nobody_until_a_time(store: Store) -> None:
+    add(store, 1)
+    add(store, 2)
+    add(store, 3)
+    claim(store, "a")
+    assert store.drop_leases("a", ["s1"]) == 1
+    assert store.drop_leases("a", ["s2"], hold_until=NOW + timedelta(minutes=1)) == 1
+    assert claim(store, "b") == ["s1"]
+    assert store.renew_leases("a", until=NOW + LEASE) == 1  # s3 only: s2 is nobody's
+    assert claim(store, "b", now=NOW + timedelta(minutes=1)) == ["s2"]
+    assert store.drop_leases("a") == 1
+    assert claim(store, "c", now=NOW + timedelta(minutes=1)) == ["s3"]
+
+
+def test_lag_counts_due_sources_nobody_holds_and_live_leases(store: Store) -> None:
+    add(store, 1)
+    add(store, 2, next_check_at=NOW - timedelta(minutes=7), last_fetch_at=NOW - timedelta(hours=1))
+    add(store, 3, next_check_at=NOW - timedelta(minutes=3), last_fetch_at=NOW - timedelta(hours=1))
+    add(store, 4, next_check_at=NOW + timedelta(minutes=3))
+    lag = store.lag(NOW, min_interval=MIN_INTERVAL)
+    assert (lag.due, lag.never_fetched, lag.oldest_due, lag.leased) == (
+        3,
+        1,
+        NOW - timedelta(minutes=7),
+        0,
+    )
+    claim(store, "a", limit=2)  # s1 and s2
+    lag = store.lag(NOW, min_interval=MIN_INTERVAL)
+    assert (lag.due, lag.never_fetched, lag.oldest_due, lag.leased) == (
+        1,
+        0,
+        NOW - timedelta(minutes=3),
+        2,
+    )
+
+
+def test_workers_register_beat_and_stop(store: Store) -> None:
+    store.register_worker(
+        WorkerRow(
+            id="w1/abc", name="w1", host="h", pid=7, started=NOW, last_beat=NOW, lease_seconds=60
+        )
+    )
+    store.beat_worker("w1/abc", now=NOW + timedelta(seconds=30), feeds_done=4, items_done=9)
+    (row,) = store.workers()
+    assert (row.name, row.feeds_done, row.items_done) == ("w1", 4, 9)
+    assert row.alive(NOW + timedelta(seconds=89))
+    assert not row.alive(NOW + timedelta(seconds=90))  # silent for a lease: dead
+    store.stop_worker("w1/abc", now=NOW + timedelta(seconds=40), feeds_done=5, items_done=9)
+    (row,) = store.workers()
+    assert row.stopped is not None and not row.alive(NOW + timedelta(seconds=41))
+    assert (row.feeds_done, row.items_done) == (5, 9)
+    assert store.forget_workers(before=NOW + timedelta(seconds=41)) == 1
+    assert store.workers() == []
+
+
+def test_config_is_applied_to_the_rows_without_touching_fetch_state(store: Store) -> None:
+    kept = add(store, 1, etag='"e"', next_check_at=NOW + timedelta(hours=1))
+    add(store, 2)
+    store.save_source(replace(store.source("s1") or kept, url="https://moved.example/1"))
+    settings = Settings(sources=(spec(1, title="Renamed"), spec(3)))
+    apply_config(settings, store)
+    s1, s2, s3 = (store.source(f"s{n}") for n in (1, 2, 3))
+    assert s1 is not None and s1.title == "Renamed" and s1.etag == '"e"'
+    assert s1.url == "https://moved.example/1"  # learnt from a permanent redirect: kept
+    assert s1.next_check_at == NOW + timedelta(hours=1)
+    assert s2 is not None and not s2.enabled  # no longer configured
+    assert s3 is not None and s3.enabled
+    assert claim(store, "a") == ["s3"]
+    assert store.get_meta(SOURCE_CONFIGS_META)
+
+
+def test_a_reconfigured_failing_source_starts_afresh(store: Store) -> None:
+    add(store, 1)
+    apply_config(Settings(sources=(spec(1),)), store)
+    failing = store.source("s1")
+    assert failing is not None
+    store.save_source(
+        replace(failing, error_count=5, last_fetch_at=NOW, next_check_at=NOW + timedelta(days=1))
+    )
+    apply_config(Settings(sources=(spec(1),)), store)  # unchanged config: backoff kept
+    assert claim(store, "a", now=NOW + timedelta(hours=1)) == []
+    apply_config(Settings(sources=(spec(1, interval=timedelta(hours=2)),)), store)
+    assert claim(store, "a", now=NOW + timedelta(hours=1)) == ["s1"]

@@ -1,0 +1,470 @@
+"""`aggregator worker` end to end: real worker processes, a loopback farm of feeds that
+counts the requests each feed gets, and a real database (SQLite on one machine; the
+real PostgreSQL for several workers, skipped with the reason when none is given)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aggregator.store import load_date, now_utc, open_store
+
+from feedserver import FeedServer, Reply, Request
+
+PUBLISHED = format_datetime(datetime.now(UTC) - timedelta(hours=2), usegmt=True)
+
+
+def rss(title: str, items: Sequence[tuple[str, str, str]]) -> bytes:
+    """A feed of (guid, title, text) items, each with its own link."""
+    body = "".join(
+        f"<item><guid isPermaLink='false'>{guid}</guid><title>{t}</title>"
+        f"<link>https://news.example/{guid}</link><description>{text}</description>"
+        f"<pubDate>{PUBLISHED}</pubDate></item>"
+        for guid, t, text in items
+    )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        f"<title>{title}</title><link>https://news.example/</link>{body}</channel></rss>"
+    ).encode()
+
+
+def story_text(n: int) -> str:
+    """A text long enough for matching to recognise its copies, distinct per `n`."""
+    words = " ".join(f"word{n}x{i}" for i in range(60))
+    return f"Story {n} reports that the council approved plan {n} on Monday. {words}"
+
+
+def worker_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+
+
+def start_worker(cwd: Path, db: str, *args: str, name: str | None = None) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "aggregator", "worker", "--config", "agg.toml", "--db", db]
+    if name is not None:
+        command += ["--name", name]
+    return subprocess.Popen(
+        [*command, *args],
+        cwd=cwd,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str]:
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+def run_worker(cwd: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "worker", *args],
+        cwd=cwd,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+class Farm:
+    """Feeds on a loopback server, each answering 304 to its ETag, counting requests."""
+
+    def __init__(self, server: FeedServer) -> None:
+        self.server = server
+        self.paths: list[str] = []
+        self.times: list[tuple[str, datetime]] = []  # (path, when its request came)
+
+    def add(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        hold: threading.Barrier | None = None,
+        delay_first: float = 0.0,
+        gate: threading.Event | None = None,
+    ) -> None:
+        etag = f'"{len(self.paths)}"'
+
+        def answer(request: Request) -> Reply:
+            self.times.append((request.path, datetime.now(UTC)))
+            if gate is not None:
+                gate.wait(timeout=60)  # held until the test opens it
+            if delay_first and len(self.times_of(request.path)) == 1:
+                return Reply(body=body, headers={"ETag": etag}, delay=delay_first)
+            if request.headers.get("if-none-match") == etag:
+                return Reply(status=304, headers={"ETag": etag})
+            if hold is not None:
+                # Copies of one story: answered together, so workers store them at once.
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    hold.wait(timeout=2)
+            return Reply(body=body, headers={"ETag": etag, "Content-Type": "application/rss+xml"})
+
+        self.server.route(path, answer)
+        self.paths.append(path)
+
+    def times_of(self, path: str) -> list[datetime]:
+        return [when for p, when in self.times if p == path]
+
+    def requests(self) -> Counter[str]:
+        return Counter(r.path for r in self.server.requests)
+
+    def config(self, cwd: Path, *, interval_minutes: float = 60, timeout: float = 5) -> None:
+        lines = [
+            "[fetch]",
+            'allow = ["127.0.0.1"]',
+            "per_host = 64",  # every feed of the farm is on one host
+            f"timeout = {timeout}",
+            f"min_interval_minutes = {interval_minutes}",
+            "",
+        ]
+        for path in self.paths:
+            lines += [
+                "[[sources]]",
+                f'url = "{self.server.url(path)}"',
+                f'name = "{path.strip("/")}"',
+                f"interval_minutes = {interval_minutes}",
+                'full_text = "never"',  # no article pages: the farm serves feeds only
+                "",
+            ]
+        (cwd / "agg.toml").write_text("\n".join(lines), encoding="utf-8")
+
+
+@pytest.fixture
+def farm() -> Iterator[Farm]:
+    with FeedServer() as server:
+        yield Farm(server)
+
+
+def exported(cwd: Path, db: str) -> list[dict[str, object]]:
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "export", "--db", db, "--config", "agg.toml"],
+        cwd=cwd,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+# -- one machine, SQLite ---------------------------------------------------------------------
+
+
+def test_a_worker_on_sqlite_fetches_each_due_feed_once_and_exits_when_idle(
+    farm: Farm, tmp_path: Path
+) -> None:
+    for n in range(5):
+        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
+    assert first.returncode == 0, first.stderr
+    assert farm.requests() == Counter({p: 1 for p in farm.paths})
+    assert "5 feeds fetched, 5 items stored" in first.stderr
+    again = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
+    assert again.returncode == 0, again.stderr
+    assert farm.requests() == Counter({p: 1 for p in farm.paths})  # none due again yet
+    store = open_store(db)
+    try:
+        assert store.item_count() == 5
+        assert store.lease_holders(now_utc()) == {}  # every lease given back
+        assert [w.stopped is not None for w in store.workers()] == [True, True]
+    finally:
+        store.close()
+
+
+def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
+    farm: Farm, tmp_path: Path
+) -> None:
+    from aggregator.config import load_settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    for n in range(2):
+        items = [(f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    config = tmp_path / "agg.toml"
+    config.write_text("lock_timeout = 1\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    db = str(tmp_path / "agg.sqlite")
+    settings = load_settings(config).with_overrides(db=db)
+    worker = start_worker(tmp_path, db, "--until-idle")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < 2:  # fetching, the lock free
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, "the worker never fetched"
+            time.sleep(0.05)
+        with WriterLock(settings):  # a long `aggregator run`, say, takes it meanwhile
+            gate.set()
+            time.sleep(2.5)  # more than one lock_timeout: the worker keeps waiting
+    finally:
+        gate.set()
+    code, err = finish(worker)
+    assert code == 0, err
+    assert "still waiting: another aggregator process is writing" in err
+    assert farm.requests() == Counter({"/f0": 1, "/f1": 1})
+    store = open_store(db)
+    try:
+        assert store.item_count() == 2
+    finally:
+        store.close()
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def test_a_bad_database_url_exits_2_naming_it(tmp_path: Path) -> None:
+    result = run_worker(tmp_path, "", "--db", "mysql://u:secret@db.example/agg", "--until-idle")
+    assert result.returncode == 2
+    assert "mysql://" in result.stderr and "unknown database URL" in result.stderr
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_postgresql_exits_2_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql://agg:hunter22@127.0.0.1:1/agg?connect_timeout=2"
+    result = run_worker(tmp_path, url, "--db", url, "--until-idle")
+    assert result.returncode == 2
+    assert "cannot open PostgreSQL database" in result.stderr
+    assert "hunter22" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_config_key_exits_2_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "agg.toml").write_text("[fetch]\nconcurrency = 'many'\n", encoding="utf-8")
+    result = run_worker(tmp_path, "", "--config", "agg.toml", "--until-idle")
+    assert result.returncode == 2
+    assert "fetch.concurrency" in result.stderr and "agg.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_lease_shorter_than_a_fetch_exits_2_saying_why(tmp_path: Path) -> None:
+    (tmp_path / "agg.toml").write_text("[fetch]\ntimeout = 30\n", encoding="utf-8")
+    db = str(tmp_path / "agg.sqlite")
+    result = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--lease", "10")
+    assert result.returncode == 2
+    assert "--lease 10" in result.stderr and "[fetch] timeout 30" in result.stderr
+    assert not (tmp_path / "agg.sqlite").exists()  # refused before touching anything
+
+
+def test_bad_option_values_are_usage_errors(tmp_path: Path) -> None:
+    for args in (["--batch", "0"], ["--concurrency", "-1"], ["--lease", "nan"], ["--name", " "]):
+        result = run_worker(tmp_path, "", *args)
+        assert result.returncode == 2, args
+        assert "Traceback" not in result.stderr
+
+
+# -- several workers, PostgreSQL -------------------------------------------------------------
+
+STORIES = 12  # feeds with stories of their own, two items each
+SHARED = 4  # stories carried by COPIES feeds each, their copies answered at the same moment
+COPIES = 3
+
+
+def shared_farm(farm: Farm) -> None:
+    """Feeds with stories of their own, and feeds carrying copies of a shared story,
+    named so that each of the first three claims of SHARED sources (one per worker) gets
+    one copy of every shared story."""
+    for story in range(SHARED):
+        hold = threading.Barrier(COPIES)
+        for copy in range(COPIES):
+            text = story_text(1000 + story)
+            items = [(f"c{story}-{copy}", f"Shared story {story}", text)]
+            farm.add(f"/a{copy}-{story}", rss(f"Copy {copy}", items), hold=hold)
+    for n in range(STORIES):
+        items = [(f"g{n}-{i}", f"Story {n}.{i}", story_text(10 * n + i)) for i in range(2)]
+        farm.add(f"/b{n}", rss(f"Feed {n}", items))
+
+
+def sql(url: str, statement: str) -> list[tuple[Any, ...]]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        cursor = conn.execute(statement)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def three_workers(tmp_path: Path, db: str, *args: str) -> None:
+    workers = [
+        start_worker(tmp_path, db, "--until-idle", "--batch", str(SHARED), "--lease", "10", *args)
+        for _ in range(3)
+    ]
+    for process in workers:
+        code, err = finish(process)
+        assert code == 0, err
+        assert "Traceback" not in err
+
+
+def test_three_workers_fetch_each_feed_once_per_interval_and_merge_copies_into_one_entry(
+    farm: Farm, tmp_path: Path, postgres_url: str
+) -> None:
+    shared_farm(farm)
+    farm.config(tmp_path)
+    three_workers(tmp_path, postgres_url)
+    assert farm.requests() == Counter({p: 1 for p in farm.paths})
+
+    records = exported(tmp_path, postgres_url)
+    keys = [r["key"] for r in records]
+    assert len(keys) == len(set(keys)) == STORIES * 2 + SHARED * COPIES  # none lost or twice
+    entries: dict[object, set[object]] = {}
+    for record in records:
+        entries.setdefault(record["title"], set()).add(record["entry_id"])
+    for story in range(SHARED):
+        assert len(entries[f"Shared story {story}"]) == 1  # one entry, never two
+    assert len({r["entry_id"] for r in records}) == STORIES * 2 + SHARED
+
+    # An interval later (the clock moved on: every source's due time set back by one),
+    # each feed is fetched once more (a conditional GET), and nothing changes.
+    sql(
+        postgres_url,
+        "UPDATE sources SET next_check_at = '2000-01-01T00:00:00.000000Z', "
+        "last_fetch_at = '2000-01-01T00:00:00.000000Z'",
+    )
+    three_workers(tmp_path, postgres_url)
+    assert farm.requests() == Counter({p: 2 for p in farm.paths})
+    assert exported(tmp_path, postgres_url) == records
+
+
+def test_a_killed_workers_sources_are_fetched_by_the_others_once_its_leases_expire(
+    farm: Farm, tmp_path: Path, postgres_url: str
+) -> None:
+    for n in range(8):
+        items = [(f"k{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/k{n}", rss(f"Feed {n}", items), delay_first=30)
+    farm.config(tmp_path)
+    lease = 10.0
+    doomed = start_worker(
+        tmp_path, postgres_url, "--batch", "8", "--lease", str(lease), name="doomed"
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < len(farm.paths):  # its whole batch in flight
+            assert time.monotonic() < deadline, "the first worker never fetched its batch"
+            time.sleep(0.1)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+    rows = sql(postgres_url, "SELECT lease_owner, lease_until FROM sources")
+    assert {owner.split("/")[0] for owner, _ in rows} == {"doomed"}
+    expiry = max(load_date(until) for _, until in rows)
+
+    others = [
+        start_worker(tmp_path, postgres_url, "--until-idle", "--lease", str(lease), name=f"w{i}")
+        for i in range(2)
+    ]
+    for process in others:
+        code, err = finish(process)
+        assert code == 0, err
+    for path in farm.paths:
+        _first, second, *more = farm.times_of(path)
+        assert more == []  # fetched once by the others: never twice
+        # Not before the dead worker's lease ended, and soon after (the others poll).
+        assert expiry <= second <= expiry + timedelta(seconds=lease)
+    records = exported(tmp_path, postgres_url)
+    assert sorted(r["title"] for r in records) == sorted(f"Story {n}" for n in range(8))
+
+
+# -- operations: status, /metrics, SIGTERM ---------------------------------------------------
+
+
+def status_json(cwd: Path, db: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "aggregator",
+            "status",
+            "--json",
+            "--config",
+            "agg.toml",
+            "--db",
+            db,
+        ],
+        cwd=cwd,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_leases_back(
+    farm: Farm, tmp_path: Path
+) -> None:
+    from aggregator.config import load_settings
+    from aggregator.runtime.daemon import Daemon
+
+    # The worker's first batch (a0..a2) is answered once the test opens the gate;
+    # b0..b2 wait their turn.
+    gate = threading.Event()
+    for n in range(3):
+        farm.add(f"/a{n}", rss(f"A{n}", [(f"a{n}", f"A {n}", story_text(n))]), gate=gate)
+    for n in range(3):
+        farm.add(f"/b{n}", rss(f"B{n}", [(f"b{n}", f"B {n}", story_text(10 + n))]))
+    farm.config(tmp_path, timeout=60)
+    db = str(tmp_path / "agg.sqlite")
+    worker = start_worker(tmp_path, db, "--batch", "3", "--lease", "70", name="busy one")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.requests()) < 3:
+            assert time.monotonic() < deadline, "the worker never fetched its batch"
+            time.sleep(0.05)
+        data = status_json(tmp_path, db)
+        (row,) = data["workers"]
+        assert (row["name"], row["state"], row["leases"]) == ("busy one", "alive", 3)
+        assert data["leases"] == 3
+        assert data["lag"]["due"] == 3 and data["lag"]["never_fetched"] == 3
+        text = subprocess.run(
+            [sys.executable, "-m", "aggregator", "status", "--config", "agg.toml", "--db", db],
+            cwd=tmp_path,
+            env=worker_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        assert "busy one" in text and "3 sources leased; 3 due not yet claimed" in text
+        daemon = Daemon(lambda: load_settings(tmp_path / "agg.toml").with_overrides(db=db))
+        try:
+            metrics = daemon.metrics()
+        finally:
+            daemon.close()
+        assert 'aggregator_workers{state="alive"} 1' in metrics
+        assert 'aggregator_worker_leases{name="busy one",' in metrics
+        assert "aggregator_leases 3\n" in metrics and "aggregator_due_sources 3\n" in metrics
+        worker.send_signal(signal.SIGTERM)  # mid-batch: finish it, claim nothing more
+        time.sleep(0.5)
+        gate.set()
+        code, err = finish(worker)
+    finally:
+        gate.set()
+        if worker.poll() is None:
+            worker.kill()
+    assert code == 0, err
+    assert "3 feeds fetched, 3 items stored" in err
+    assert farm.requests() == Counter({f"/a{n}": 1 for n in range(3)})
+    data = status_json(tmp_path, db)
+    assert [(w["state"], w["leases"], w["feeds"]) for w in data["workers"]] == [("stopped", 0, 3)]
+    assert (data["leases"], data["lag"]["due"]) == (0, 3)
+    assert data["items"] == 3
