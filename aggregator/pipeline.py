@@ -70,7 +70,9 @@ from aggregator.runtime.parallel import parallel_map
 from aggregator.store import SourceState, Store, attribution_for
 from aggregator.store.protocol import CommitStore, GatherStore, MetaStore
 from aggregator.store.readstate import (
+    FORGOTTEN_FOLDER,
     SeedFileRecord,
+    SeedFolder,
     SourceEntries,
     clean_fingerprint,
     entries_to_clean,
@@ -141,6 +143,7 @@ class Gathered:
     signatures: Mapping[str, Signature] = field(default_factory=dict)
     seed_files: tuple[SeedFileRecord, ...] = ()  # files read: remembered once stored
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
+    seed_folder: SeedFolder | None = None  # the folder as a whole, remembered once stored
     organisations: Organisations = field(default_factory=Organisations)
     configured: tuple[str, ...] = ()  # the configured sources of this run
     warnings: tuple[str, ...] = ()
@@ -189,12 +192,20 @@ def gather(
     def wanted(source_id: str) -> bool:
         return only is None or source_id in only
 
-    reading = read_seeds(settings, warnings, known=store.seed_files(), reread=options.reread)
+    reading = read_seeds(
+        settings,
+        warnings,
+        known=store.seed_files,
+        folder=store.seed_folder(),
+        reread=options.reread,
+    )
     named = {r.spec.id for r in reading.reads} | {s.id for s in settings.sources}
     for unknown in sorted(set(only or ()) - named):  # a typo would silently do nothing
         warnings.append(f"--only {unknown}: no such source (see `aggregator sources list`)")
     reads = [r for r in reading.reads if wanted(r.spec.id)]
-    records, gone = reading.records, reading.gone
+    records, gone, folder = reading.records, reading.gone, reading.folder
+    if folder is not None and len(reads) < len(reading.reads):
+        folder = FORGOTTEN_FOLDER  # files of sources left out are not remembered this run
     del reading  # the raw entries are let go once cleaned (below)
     specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
@@ -227,6 +238,7 @@ def gather(
         progress=progress,
         seed_files=records,
         gone=gone,
+        seed_folder=folder,
         configured=tuple(specs),
         not_due=due.not_due,
         next_due=due.next_due,
@@ -273,6 +285,7 @@ def _gathered(
     progress: Progress | None = None,
     seed_files: Sequence[SeedFileRecord] = (),
     gone: tuple[str, ...] = (),
+    seed_folder: SeedFolder | None = None,
     not_due: int = 0,
     next_due: datetime | None = None,
 ) -> Gathered:
@@ -316,6 +329,7 @@ def _gathered(
         signatures=signatures,
         seed_files=tuple(f for f in seed_files if f.source_id in ran),
         gone=gone,
+        seed_folder=seed_folder,
         organisations=organisations,
         configured=configured,
         warnings=tuple(warnings),
@@ -596,6 +610,7 @@ def commit(
         gathered.seed_files,
         [c.entries for c in gathered.sources if c.entries is not None],
         gone=gathered.gone,
+        folder=gathered.seed_folder,
     )
     del plan
     release_free_memory()

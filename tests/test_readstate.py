@@ -22,11 +22,13 @@ from aggregator.config import Settings
 from aggregator.model import RawEntry, SourceSpec
 from aggregator.store import open_store
 from aggregator.store.readstate import (
+    SeedFolder,
     SeedStamp,
     SourceEntries,
     entries_to_clean,
     entry_digest,
     legacy_mtime,
+    listing_digest,
     seed_fingerprint,
     unchanged_file,
     upgraded,
@@ -170,8 +172,9 @@ def test_a_file_whose_read_failed_is_read_once_it_can_be(settings: Settings) -> 
 
 def test_records_from_before_nanoseconds_are_compared_then_upgraded(settings: Settings) -> None:
     _run(settings)
-    with closing(sqlite3.connect(settings.db)) as conn, conn:
+    with closing(sqlite3.connect(settings.db)) as conn, conn:  # as an older version left it
         conn.execute("UPDATE seed_files SET mtime_ns = NULL")
+        conn.execute("DELETE FROM meta WHERE name = 'seed_folder'")
     report = _run(settings)
     assert (report.counts["new"], report.counts["unchanged"]) == (0, 4)
     with closing(sqlite3.connect(settings.db)) as conn:
@@ -281,9 +284,8 @@ def test_unchanged_file_needs_size_mtime_to_the_nanosecond_and_fingerprint() -> 
     assert same(legacy, mtime_ns=ns + 1)
     assert not same(legacy, mtime_ns=ns + 2000, stamp=(ns + 2000) / 1e9)
     when = datetime.fromtimestamp(ns / 1e9, tz=UTC)
-    assert upgraded(record, ns, when) is None
     again = upgraded(legacy, ns, when)  # type: ignore[arg-type]
-    assert again is not None and (again.mtime_ns, again.entries, again.size) == (ns, 1, 10)
+    assert (again.mtime_ns, again.entries, again.size, again.mtime) == (ns, 1, 10, when)
 
 
 def test_seed_fingerprint_follows_folder_and_date_order() -> None:
@@ -353,3 +355,69 @@ def test_matching_one_new_item_searches_indexes_never_scans_items(settings: Sett
         plans = {s: conn.execute("EXPLAIN QUERY PLAN " + s).fetchall() for s in reads}
     scans = {s: p for s, p in plans.items() if any("SCAN items" in row[3] for row in p)}
     assert scans == {}
+
+
+def test_a_run_over_an_unchanged_folder_starts_without_the_readers(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    _write(seeds / "a.txt", _seed("Harbour grant awarded", "Port Authority", "Work starts."))
+    _write(seeds / "org.xml", _rss([("1", "Wind farm approved")]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
+    # The CLI as `python -m aggregator run` runs it, then which modules it loaded.
+    probe = (
+        "import sys\nfrom aggregator.cli import main\n"
+        "try:\n    main(['run'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('feedparser', 'aggregator.parse', "
+        "'aggregator.ingest.seedtext') if m in sys.modules))"
+    )
+
+    def loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300, check=True,
+        )  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    assert "feedparser" in loaded()  # the first run reads both files
+    assert loaded() == "[]"
+    _write(seeds / "b.txt", _seed("Library opens late", "City Council", "Hours are extended."))
+    assert loaded() == "['aggregator.ingest.seedtext']"  # a text file read, no feed
+
+
+def test_a_run_over_an_unchanged_folder_reads_no_record_of_a_file(settings: Settings) -> None:
+    _run(settings)
+    _run(settings)  # the folder as a whole is remembered once it was read in full
+
+    def reads_of_records() -> list[str]:
+        store = open_store(settings.db)
+        statements: list[str] = []
+        store._db._conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+        try:
+            report = pipeline.run_once(settings, store, now=NOW)
+        finally:
+            store.close()
+        assert (report.counts["new"], report.counts["unchanged"]) == (0, 4)
+        return [s for s in statements if "FROM seed_files" in s]
+
+    assert reads_of_records() == []
+    # A file touched: the listing differs, and the records are compared again.
+    os.utime(settings.seeds / "b.txt", (MTIME + 60, MTIME + 60))
+    assert reads_of_records() != []
+    assert reads_of_records() == []
+
+
+def test_the_folder_digest_follows_every_path_size_time_and_the_fingerprint() -> None:
+    files = [("a.txt", 10, 1), ("b/c.txt", 20, 2)]
+    base = listing_digest("f", files)
+    assert base == listing_digest("f", list(files))
+    for other in (
+        [("a.txt", 10, 1)],  # one gone
+        [("a.txt", 10, 1), ("b/d.txt", 20, 2)],  # renamed
+        [("a.txt", 11, 1), ("b/c.txt", 20, 2)],  # resized
+        [("a.txt", 10, 2), ("b/c.txt", 20, 2)],  # a nanosecond later
+    ):
+        assert listing_digest("f", other) != base
+    assert listing_digest("g", files) != base
+    folder = SeedFolder(base, 3, {"b/feed.xml": 2})
+    assert SeedFolder.from_json(folder.to_json()) == folder
+    assert SeedFolder.from_json("{not json") == SeedFolder("")

@@ -4,15 +4,15 @@ both parsed into one `SourceRead` per source. Nothing is decided here, nothing s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.config import Settings, slugify
 from aggregator.exceptions import FetchError, ParseError, SourceError
 from aggregator.ingest import seeds as seed_files
-from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import (
     SEED_TEXT_SOURCE,
     FeedMeta,
@@ -22,12 +22,13 @@ from aggregator.model import (
     SourceKind,
     SourceSpec,
 )
-from aggregator.parse import parse_feed
-from aggregator.runtime import eventloop
 from aggregator.store import SourceState
 from aggregator.store.readstate import (
+    FORGOTTEN_FOLDER,
     SeedFileRecord,
+    SeedFolder,
     SeedStamp,
+    listing_digest,
     seed_fingerprint,
     unchanged_file,
     upgraded,
@@ -68,20 +69,24 @@ class SeedReading:
     reads: tuple[SourceRead, ...] = ()
     records: tuple[SeedFileRecord, ...] = ()  # remember once stored
     gone: tuple[str, ...] = ()  # remembered paths no longer there
+    folder: SeedFolder | None = None  # remember once stored (None: as it is)
 
 
 def read_seeds(
     settings: Settings,
     warnings: list[str],
     *,
-    known: Mapping[str, SeedStamp] | None = None,
+    known: Callable[[], Mapping[str, SeedStamp]] = dict,
+    folder: SeedFolder | None = None,
     reread: Collection[str] = (),
 ) -> SeedReading:
     """Every document of the seeds folder: text seeds form one source, feed files one each.
-    A file `known` as it is now is not read; its entries count as unchanged. The
-    sources in `reread` are read whole whatever is known."""
+
+    A folder whose listing is the one `folder` remembers is read no further: every file
+    counts as unchanged, and the records of the files (`known`) are not loaded. Otherwise a
+    file `known` as it is now is not read; its entries count as unchanged. The sources in
+    `reread` are read whole whatever is known."""
     root = settings.seeds
-    known = known or {}
     try:
         files, refused = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
     except SourceError as exc:
@@ -91,6 +96,46 @@ def read_seeds(
     fingerprint = seed_fingerprint(
         str(root.resolve()), settings.date_order, settings.seed_max_bytes
     )
+    listed = listing_digest(fingerprint, ((f.relpath, f.size, f.mtime_ns) for f in files))
+    if not reread and folder is not None and folder.digest == listed:
+        return SeedReading(_unchanged_folder(root, folder))
+    return _read_changed(settings, warnings, files, known(), fingerprint, listed, reread)
+
+
+def _unchanged_folder(root: Path, folder: SeedFolder) -> tuple[SourceRead, ...]:
+    """The reads of a folder as it was: what reading it file by file would give."""
+    reads = [
+        SourceRead(spec=_seed_feed_spec(path), unchanged=n) for path, n in folder.feeds.items()
+    ]
+    if folder.text_entries:
+        reads.insert(
+            0, SourceRead(spec=_text_spec(root), parsed=_NO_TEXT, unchanged=folder.text_entries)
+        )
+    return tuple(reads)
+
+
+def _text_spec(root: Path) -> SourceSpec:
+    return SourceSpec(
+        id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
+    )
+
+
+_NO_TEXT = ParsedFeed(FeedMeta(title="Seed documents"), ())
+
+
+def _read_changed(
+    settings: Settings,
+    warnings: list[str],
+    files: Sequence[seed_files.SeedFile],
+    known: Mapping[str, SeedStamp],
+    fingerprint: str,
+    listed: str,
+    reread: Collection[str],
+) -> SeedReading:
+    """The files of a changed folder, each compared with its record (`known`)."""
+    root = settings.seeds
+    complete = True  # every file listed is known as it is now, or was read now
+    feeds: dict[str, int] = {}
     reads: list[SourceRead] = []
     records: list[SeedFileRecord] = []
     text_entries: list[RawEntry] = []
@@ -106,10 +151,11 @@ def read_seeds(
             fingerprint=fingerprint,
         ):
             assert record is not None
-            if (again := upgraded(record, seed.mtime_ns, seed.mtime)) is not None:
-                records.append(again)
+            if record[3] is None:  # kept before nanoseconds were: keep them now
+                records.append(upgraded(record, seed.mtime_ns, seed.mtime))
             if seed.kind == "feed":
                 reads.append(SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=record[6]))
+                feeds[seed.relpath] = record[6]
             else:
                 text_unchanged += record[6]
             continue
@@ -117,27 +163,34 @@ def read_seeds(
             retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
         except SourceError as exc:
             warnings.append(f"{seed.relpath}: skipped: {exc.message}")
+            complete = False
             continue
         mtime = retrieved.mtime or seed.mtime
         stamp = _stamp(seed, source_id, retrieved, mtime, fingerprint)
+        # Rewritten between listing and reading: the listing no longer tells this file.
+        complete = complete and (stamp.size, stamp.mtime_ns) == (seed.size, seed.mtime_ns)
         if seed.kind == "feed":
             read = _read_seed_feed(seed.relpath, retrieved.body, seed.path.as_uri(), warnings)
             reads.append(read)
             if read.parsed is not None:
                 records.append(replace(stamp, entries=len(read.parsed.entries)))
+                feeds[seed.relpath] = len(read.parsed.entries)
+            else:
+                complete = False
             continue
         raw = _read_text_seed(seed, retrieved.body, mtime, settings, warnings)
         if raw is not None:
             text_entries.append(raw)
             records.append(stamp)
+        else:
+            complete = False
     if text_entries or text_unchanged:
-        spec = SourceSpec(
-            id=SEED_TEXT_SOURCE, url=str(root), kind=SourceKind.SEED_TEXT, title="Seed documents"
-        )
-        meta = FeedMeta(title="Seed documents")
-        parsed = ParsedFeed(meta, tuple(text_entries))
-        reads.insert(0, SourceRead(spec=spec, parsed=parsed, unchanged=text_unchanged))
-    return SeedReading(tuple(reads), tuple(records), _gone(known, files))
+        parsed = ParsedFeed(_NO_TEXT.meta, tuple(text_entries))
+        reads.insert(0, SourceRead(spec=_text_spec(root), parsed=parsed, unchanged=text_unchanged))
+    folder = FORGOTTEN_FOLDER
+    if complete:
+        folder = SeedFolder(listed, len(text_entries) + text_unchanged, feeds)
+    return SeedReading(tuple(reads), tuple(records), _gone(known, files), folder)
 
 
 def _gone(known: Mapping[str, SeedStamp], files: Sequence[seed_files.SeedFile]) -> tuple[str, ...]:
@@ -171,6 +224,10 @@ def _stamp(
 def _read_text_seed(
     seed: seed_files.SeedFile, body: bytes, mtime: datetime, settings: Settings, warnings: list[str]
 ) -> RawEntry | None:
+    # Imported when a file is read: a run over an unchanged folder reads none, and
+    # starts sooner without the readers (feedparser alone is ~0.1 s).
+    from aggregator.ingest.seedtext import decode_text, parse_seed_document
+
     try:
         text = decode_text(body)
     except ValueError as exc:
@@ -198,6 +255,8 @@ def _seed_feed_spec(relpath: str) -> SourceSpec:
 def _read_seed_feed(relpath: str, body: bytes, uri: str, warnings: list[str]) -> SourceRead:
     spec = _seed_feed_spec(relpath)
     try:
+        from aggregator.parse import parse_feed  # see `_read_text_seed`
+
         parsed = parse_feed(body, url=uri, source_id=spec.id)
     except ParseError as exc:
         return SourceRead(spec=spec, error=exc)
@@ -219,6 +278,7 @@ def fetch_remote(
     # httpx and the fetcher are imported only when a source is due: the main job (seeds
     # only) and a run with nothing due start ~0.13 s sooner without them.
     from aggregator.ingest.http import Fetcher, FetchRequest, Validators
+    from aggregator.runtime import eventloop
 
     requests = [
         FetchRequest(
@@ -257,6 +317,8 @@ def _fetched(
     if outcome.not_modified or body is None or body_hash == state.body_hash:
         return read
     try:
+        from aggregator.parse import parse_feed  # see `_read_text_seed`
+
         parsed = parse_feed(body, url=outcome.final_url, source_id=spec.id, headers=outcome.headers)
     except ParseError as exc:
         return replace(read, error=exc)

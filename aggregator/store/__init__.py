@@ -33,7 +33,13 @@ from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import ITEMS_CHANNEL, Database, Row, SQLiteDatabase
 from aggregator.store.documents import DOCUMENTS_VERSION_META, Document
 from aggregator.store.leases import LeaseMethods
-from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
+from aggregator.store.readstate import (
+    FORGOTTEN_FOLDER,
+    SeedFileRecord,
+    SeedFolder,
+    SeedStamp,
+    SourceEntries,
+)
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -505,11 +511,7 @@ class Store(LeaseMethods):
                 else:  # items written meanwhile kept no keys: none can be trusted
                     self._db.execute("DELETE FROM lookup_keys")
                 self._insert_lookup(self._db.execute(sql, bounds).fetchall())
-            self._db.execute(
-                "INSERT INTO meta (name, value) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (LOOKUP_SINCE, wanted),
-            )
+            self._set_meta(LOOKUP_SINCE, wanted)
 
     def lookup(self, tokens: Iterable[str], since: datetime) -> list[tuple[str, str, str]]:
         """(token, item key, entry id) of the items published since `since` found under
@@ -785,7 +787,8 @@ class Store(LeaseMethods):
                 "SELECT path, source_id, size, mtime_ns, mtime, fingerprint, entries "
                 "FROM seed_files"
             ).fetchall()
-        return {row[0]: tuple(row) for row in rows}
+        # Rows index like the tuples they stand for: no copy of a row per file.
+        return {row[0]: row for row in rows}
 
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
@@ -808,12 +811,16 @@ class Store(LeaseMethods):
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
+        folder: SeedFolder | None = None,
     ) -> None:
         """Remember what this run read (after its items are written), and forget the
-        seeds-folder files that are `gone`, in one transaction."""
-        if not (files or entries or gone):
+        seeds-folder files that are `gone`, in one transaction; and the seeds folder as a
+        whole (`folder`, when given)."""
+        if not (files or entries or gone or folder):
             return
         with self.transaction():
+            if folder is not None:
+                self._set_meta(SEED_FOLDER_META, folder.to_json())
             self._db.executemany(
                 "DELETE FROM seed_files WHERE path = ?", [(path,) for path in gone]
             )
@@ -844,9 +851,15 @@ class Store(LeaseMethods):
                 [(e.source_id, e.fingerprint, json.dumps(sorted(e.digests))) for e in entries],
             )
 
+    def seed_folder(self) -> SeedFolder | None:
+        """The seeds folder as last read in full, if known."""
+        text = self.get_meta(SEED_FOLDER_META)
+        return SeedFolder.from_json(text) if text else None
+
     def forget_reads(self, source_id: str) -> None:
         """Make the next run read and clean this source again in full."""
         with self.transaction():
+            self._set_meta(SEED_FOLDER_META, FORGOTTEN_FOLDER.to_json())
             self._db.execute("DELETE FROM seed_files WHERE source_id = ?", (source_id,))
             self._db.execute("DELETE FROM source_entries WHERE source_id = ?", (source_id,))
 
@@ -859,11 +872,15 @@ class Store(LeaseMethods):
 
     def set_meta(self, name: str, value: str) -> None:
         with self.transaction():
-            self._db.execute(
-                "INSERT INTO meta (name, value) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )
+            self._set_meta(name, value)
+
+    def _set_meta(self, name: str, value: str) -> None:
+        """In the caller's transaction."""
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     # -- published documents (`[output] store_documents`) ----------------------------
 
@@ -1020,6 +1037,8 @@ _IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
 # older items are dropped when it is this far behind the window's start.
 LOOKUP_SINCE = "lookup_since"
 LOOKUP_PRUNE_EVERY = timedelta(days=1)
+# The meta holding the seeds folder as last read in full (`readstate.SeedFolder`).
+SEED_FOLDER_META = "seed_folder"
 
 _ITEM_COLUMNS = (
     "key", "source_id", "origin_id", "entry_id", "content_hash", "title", "link", "summary",

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aggregator.model import Item, SourceSpec
 from aggregator.store.articles import CachedArticle, CachedRobots
-from aggregator.store.readstate import SeedFileRecord, SeedStamp, SourceEntries
+from aggregator.store.readstate import SeedFileRecord, SeedFolder, SeedStamp, SourceEntries
 
 if TYPE_CHECKING:
     from aggregator.store import (
@@ -58,6 +58,8 @@ class ArticleStore(Protocol):
 
 class GatherStore(MetaStore, ArticleStore, Protocol):
     def seed_files(self) -> Mapping[str, SeedStamp]: ...
+
+    def seed_folder(self) -> SeedFolder | None: ...
 
     def items_awaiting_pages(
         self, source_ids: Iterable[str], now: datetime, *, feed_id_base: str
@@ -126,6 +128,7 @@ class CommitStore(MatchStore, RulesStore, MetaStore, Protocol):
         entries: Sequence[SourceEntries],
         *,
         gone: Sequence[str] = (),
+        folder: SeedFolder | None = None,
     ) -> None: ...
 
     def save_sources(self, states: Sequence[SourceState]) -> None: ...

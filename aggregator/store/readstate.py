@@ -22,8 +22,9 @@ unchanged feed answering 304 is not cleaned again either.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -93,11 +94,9 @@ def legacy_mtime(stamp: float) -> str:
     return when.isoformat(timespec="microseconds") + "Z"
 
 
-def upgraded(record: SeedStamp, mtime_ns: int, mtime: datetime) -> SeedFileRecord | None:
-    """A record from before nanoseconds were kept, with them (None: it has them)."""
-    path, source_id, size, known_ns, _, fingerprint, entries = record
-    if known_ns is not None:
-        return None
+def upgraded(record: SeedStamp, mtime_ns: int, mtime: datetime) -> SeedFileRecord:
+    """A record from before nanoseconds were kept (`record[3]` None), with them."""
+    path, source_id, size, _, _, fingerprint, entries = record
     return SeedFileRecord(
         path=path,
         source_id=source_id,
@@ -144,3 +143,39 @@ def entries_to_clean(
     are now, under this fingerprint."""
     known = previous.digests if previous and previous.fingerprint == fingerprint else frozenset()
     return [i for i, digest in enumerate(digests) if digest not in known]
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFolder:
+    """The seeds folder as a whole when it was last read in full: a digest of its
+    listing (every file's path, size and modification time, and the fingerprint), and
+    the entries its files gave. A run whose listing has this digest reads no file and
+    no record of one (`collect.read_seeds`): the usual run of a cron job or a daemon."""
+
+    digest: str  # `listing_digest`; "" when nothing is known (never matches)
+    text_entries: int = 0  # of the text and Markdown documents, one source
+    feeds: Mapping[str, int] = field(default_factory=dict)  # feed file -> its entries
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"digest": self.digest, "text": self.text_entries, "feeds": dict(self.feeds)},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> SeedFolder:
+        try:
+            data = json.loads(text)
+            return cls(str(data["digest"]), int(data["text"]), dict(data["feeds"]))
+        except (ValueError, KeyError, TypeError):
+            return cls("")  # unreadable: as if never recorded (the files are compared)
+
+
+FORGOTTEN_FOLDER = SeedFolder("")
+
+
+def listing_digest(fingerprint: str, files: Iterable[tuple[str, int, int]]) -> str:
+    """Of (path, size, st_mtime_ns) of every file listed, in order, and the fingerprint."""
+    digest = hashlib.blake2b(fingerprint.encode(), digest_size=16)
+    digest.update("\n".join(f"{p}\0{s}\0{m}" for p, s, m in files).encode("utf-8", "replace"))
+    return digest.hexdigest()
