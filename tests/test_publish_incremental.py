@@ -15,6 +15,7 @@ import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from threading import Thread
 
 import pytest
 from factories import make_item
@@ -376,3 +377,39 @@ def test_the_change_log_on_either_backend(db_url: str, tmp_path: Path) -> None:
         assert store.changed_entries(pruned, int(store.data_version())) == older
     finally:
         store.close()
+
+
+def test_two_publishes_at_once_in_one_process_each_write_their_own_folder(
+    tmp_path: Path,
+) -> None:
+    """A process may publish two folders at the same moment (a publisher beside a
+    one-off publish, or an application embedding the library in threads): neither may
+    render the other's files or write into the other's folder."""
+    folders = {}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        settings, store, _ = _history(tmp_path / name)
+        _add(store, f"only-in-{name}", "alpha", datetime(2026, 11, 15, tzinfo=UTC))
+        folders[name] = (settings, _full(settings, store))
+        store.close()
+    errors: list[BaseException] = []
+
+    def publish_often(settings: Settings) -> None:
+        try:
+            store = open_store(settings.db)
+            try:
+                for _ in range(15):
+                    publish(settings, store, force=True, now=NOW)
+            finally:
+                store.close()
+        except BaseException as error:  # handed to the test's thread
+            errors.append(error)
+
+    threads = [Thread(target=publish_often, args=(s,)) for s, _ in folders.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    for settings, expected in folders.values():
+        assert _files(settings.out) == expected

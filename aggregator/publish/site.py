@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -363,25 +364,28 @@ def build_outputs(
 PARALLEL_MIN_ENTRIES = 5000
 
 # What the forked workers render: set just before they start, read through the fork.
-# Outputs hold closures over the prepared entries, which cannot be pickled.
+# Outputs hold closures over the prepared entries, which cannot be pickled. Held under
+# a lock, so two publishes in threads of one process never render each other's files.
 _PENDING: tuple[Path, Sequence[Output], list[str]] | None = None
+_PENDING_LOCK = threading.Lock()
 
 
 def _render_and_write(out_dir: Path, outputs: Sequence[Output], warnings: list[str]) -> set[str]:
     """Render and write `outputs` (in workers when large); the paths whose bytes changed.
     New warnings are added to `warnings`."""
     global _PENDING
-    _PENDING = (out_dir, outputs, warnings)
-    try:
-        results = parallel_map(
-            _write_pending,
-            range(len(outputs)),
-            weight=sum(out.size for out in outputs),
-            min_weight=PARALLEL_MIN_ENTRIES,
-            chunksize=4,
-        )
-    finally:
-        _PENDING = None
+    with _PENDING_LOCK:
+        _PENDING = (out_dir, outputs, warnings)
+        try:
+            results = parallel_map(
+                _write_pending,
+                range(len(outputs)),
+                weight=sum(out.size for out in outputs),
+                min_weight=PARALLEL_MIN_ENTRIES,
+                chunksize=4,
+            )
+        finally:
+            _PENDING = None
     changed = set()
     for out, (written, new_warnings) in zip(outputs, results, strict=True):
         if written:
