@@ -196,6 +196,7 @@ def gather(
         settings,
         warnings,
         known=store.seed_files,
+        known_at=store.seed_files_at,
         folder=store.seed_folder(),
         reread=options.reread,
     )

@@ -15,11 +15,12 @@ Two kinds of history, each built once per size in a temporary folder:
 * **seeds** (`--seeds`): N plain-text seed documents in the seeds folder, dated (by their
   modification times) a thousand a day, ingested by one full `aggregator run`.
 
-With `--cache DIR`, a store history is built once into `DIR/store-<size>` (by the code
-that runs the bench: give each checkout a cache of its own) and reused by later
-invocations: each one measures a working copy (the database copied, the published files
-hard-linked: a publish replaces files, never writes into them), so the cached history
-stays as built. Building a million entries takes long; measuring it again should not.
+With `--cache DIR`, a history is built once into `DIR/store-<size>` or `DIR/seeds-<size>`
+(by the code that runs the bench: give each checkout a cache of its own) and reused by
+later invocations: each one measures a working copy (the database copied, the published
+files and seed documents hard-linked: a publish replaces files, never writes into them, and
+the measured runs only add documents of their own), so the cached history stays as built.
+Building a million entries takes long; measuring it again should not.
 
 Then the measured runs, each `aggregator run` in a fresh child process (CPU and peak RSS
 from `os.wait4` of that child, its worker processes included): `add 1` (one new seed
@@ -349,27 +350,28 @@ def _build(kind: str, folder: Path, size: int, build: Callable[[Path, int], None
     )
 
 
-def _cached(cache: Path, size: int) -> Path:
-    """The store history of `size` in `cache`, built there first if it is not yet."""
-    built = cache / f"store-{size}"
+def _cached(cache: Path, kind: str, size: int, build: Callable[[Path, int], None]) -> Path:
+    """The `kind` history of `size` in `cache`, built there first if it is not yet."""
+    built = cache / f"{kind}-{size}"
     if not (built / _BUILT).is_file():
         shutil.rmtree(built, ignore_errors=True)
         built.mkdir(parents=True)
-        _build("store", built, size, build_store_history)
+        _build(kind, built, size, build)
         (built / _BUILT).touch()
     return built
 
 
 def _working_copy(built: Path, folder: Path) -> None:
-    """A copy of a cached history to measure in: published files hard-linked (publishing
-    replaces a file by renaming a new one over it), everything else copied."""
+    """A copy of a cached history to measure in: published files and seed documents
+    hard-linked (publishing replaces a file by renaming a new one over it, and the measured
+    runs write new seed documents only), everything else copied."""
     folders = []
     for path in sorted(built.rglob("*")):
         target = folder / path.relative_to(built)
         if path.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             folders.append((path, target))
-        elif path.parent.is_relative_to(built / "feeds") and not path.name.startswith("."):
+        elif _linked(path, built):
             os.link(path, target)
         else:
             shutil.copy2(path, target)
@@ -377,6 +379,12 @@ def _working_copy(built: Path, folder: Path) -> None:
     for path, target in reversed(folders):
         stat = path.stat()
         os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _linked(path: Path, built: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    return path.is_relative_to(built / "feeds") or path.is_relative_to(built / "seeds")
 
 
 def bench(
@@ -389,8 +397,8 @@ def bench(
 ) -> list[Row]:
     folder = Path(tempfile.mkdtemp(prefix=f"history-{kind}-{size}-", dir=keep or cache))
     try:
-        if cache is not None and kind == "store":
-            _working_copy(_cached(cache, size), folder)
+        if cache is not None:
+            _working_copy(_cached(cache, kind, size, build), folder)
         else:
             _build(kind, folder, size, build)
         return list(_medians(kind, size, measure(folder, runs)))
@@ -405,16 +413,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[10_000, 100_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
-    parser.add_argument(
-        "--cache", type=Path, help="keep the built store histories here and reuse them"
-    )
+    parser.add_argument("--cache", type=Path, help="keep the built histories here and reuse them")
     args = parser.parse_args()
     rows: list[Row] = []
     for size in args.sizes:
         rows += bench("store", size, args.runs, build_store_history, args.keep, args.cache)
         print(_table(rows), file=sys.stderr)
     for size in args.seeds:
-        rows += bench("seeds", size, args.runs, build_seed_history, args.keep)
+        rows += bench("seeds", size, args.runs, build_seed_history, args.keep, args.cache)
         print(_table(rows), file=sys.stderr)
     print(_table(rows))
 

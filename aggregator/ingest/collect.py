@@ -4,7 +4,7 @@ both parsed into one `SourceRead` per source. Nothing is decided here, nothing s
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -25,9 +25,11 @@ from aggregator.model import (
 from aggregator.store import SourceState
 from aggregator.store.readstate import (
     FORGOTTEN_FOLDER,
+    SeedBucket,
     SeedFileRecord,
     SeedFolder,
     SeedStamp,
+    bucket_of,
     listing_digest,
     seed_fingerprint,
     unchanged_file,
@@ -77,15 +79,20 @@ def read_seeds(
     warnings: list[str],
     *,
     known: Callable[[], Mapping[str, SeedStamp]] = dict,
+    known_at: Callable[[Sequence[str]], Mapping[str, SeedStamp]] | None = None,
     folder: SeedFolder | None = None,
     reread: Collection[str] = (),
 ) -> SeedReading:
     """Every document of the seeds folder: text seeds form one source, feed files one each.
 
     A folder whose listing is the one `folder` remembers is read no further: every file
-    counts as unchanged, and the records of the files (`known`) are not loaded. Otherwise a
-    file `known` as it is now is not read; its entries count as unchanged. The sources in
-    `reread` are read whole whatever is known."""
+    counts as unchanged, and the records of the files (`known`) are not loaded. Otherwise
+    the same holds per bucket of paths (`readstate.bucket_of`): the files of a bucket
+    listed as remembered are not compared; the others are compared with their records
+    (`known_at` these paths), and a file known as it is now is not read; its entries count
+    as unchanged. Every record (`known`) is loaded only when a remembered file may be gone
+    or nothing is remembered by bucket. The sources in `reread` are read whole whatever is
+    known."""
     root = settings.seeds
     try:
         files, refused = seed_files.discover_seeds(root, max_bytes=settings.seed_max_bytes)
@@ -99,7 +106,69 @@ def read_seeds(
     listed = listing_digest(fingerprint, ((f.relpath, f.size, f.mtime_ns) for f in files))
     if not reread and folder is not None and folder.digest == listed:
         return SeedReading(_unchanged_folder(root, folder))
-    return _read_changed(settings, warnings, files, known(), fingerprint, listed, reread)
+    listing = _Listing.of(files, fingerprint, listed)
+    remembered = folder if folder is not None and not reread else FORGOTTEN_FOLDER
+    kept = listing.kept(remembered)
+    records: Mapping[str, SeedStamp] | None = None
+    compared = [f.relpath for f, n in listing.pairs() if n not in kept]
+    # Most of the folder compared (a new version, another folder): one read of every
+    # record is cheaper than asking for each.
+    if remembered.buckets and known_at is not None and len(compared) * 2 <= len(files):
+        records = known_at(compared)
+        if listing.may_have_lost(remembered, kept, records):
+            records = None  # a remembered file is gone: which one, every record tells
+    if records is None:
+        records = known()
+        gone = _gone(records, files)
+    else:
+        gone = ()
+    return _read_changed(settings, warnings, listing, remembered, kept, records, gone, reread)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The files listed, each with its bucket, and each bucket's digest."""
+
+    files: Sequence[seed_files.SeedFile]
+    buckets: Sequence[int]  # of each file, in order
+    digests: Mapping[int, str]  # by bucket
+    counts: Mapping[int, int]  # files by bucket
+    digest: str  # of the whole listing
+    fingerprint: str
+
+    @classmethod
+    def of(cls, files: Sequence[seed_files.SeedFile], fingerprint: str, digest: str) -> _Listing:
+        buckets = [bucket_of(f.relpath) for f in files]
+        grouped: dict[int, list[tuple[str, int, int]]] = {}
+        for seed, n in zip(files, buckets, strict=True):
+            grouped.setdefault(n, []).append((seed.relpath, seed.size, seed.mtime_ns))
+        digests = {n: listing_digest(fingerprint, group) for n, group in grouped.items()}
+        counts = {n: len(group) for n, group in grouped.items()}
+        return cls(files, buckets, digests, counts, digest, fingerprint)
+
+    def pairs(self) -> Iterator[tuple[seed_files.SeedFile, int]]:
+        return zip(self.files, self.buckets, strict=True)
+
+    def kept(self, folder: SeedFolder) -> dict[int, SeedBucket]:
+        """The buckets listed as `folder` remembers them: their files are not compared."""
+        kept = {n: b for n, b in folder.buckets.items() if self.digests.get(n) == b.digest}
+        for seed, n in self.pairs():  # a feed file's entries are remembered by the folder
+            if n in kept and seed.kind == "feed" and seed.relpath not in folder.feeds:
+                del kept[n]
+        return kept
+
+    def may_have_lost(
+        self, folder: SeedFolder, kept: Mapping[int, SeedBucket], records: Mapping[str, object]
+    ) -> bool:
+        """Whether a file `folder` remembers is no longer listed: a bucket had a record for
+        each of its files, so one with fewer records among its files listed now lost one."""
+        found: dict[int, int] = {}
+        for seed, n in self.pairs():
+            if seed.relpath in records:
+                found[n] = found.get(n, 0) + 1
+        return any(
+            found.get(n, 0) < bucket.files for n, bucket in folder.buckets.items() if n not in kept
+        )
 
 
 def _unchanged_folder(root: Path, folder: SeedFolder) -> tuple[SourceRead, ...]:
@@ -126,21 +195,31 @@ _NO_TEXT = ParsedFeed(FeedMeta(title="Seed documents"), ())
 def _read_changed(
     settings: Settings,
     warnings: list[str],
-    files: Sequence[seed_files.SeedFile],
+    listing: _Listing,
+    remembered: SeedFolder,
+    kept: Mapping[int, SeedBucket],
     known: Mapping[str, SeedStamp],
-    fingerprint: str,
-    listed: str,
+    gone: tuple[str, ...],
     reread: Collection[str],
 ) -> SeedReading:
-    """The files of a changed folder, each compared with its record (`known`)."""
+    """The files of a changed folder: those of the `kept` buckets counted as they were,
+    the others each compared with its record (`known`)."""
     root = settings.seeds
+    fingerprint = listing.fingerprint
     complete = True  # every file listed is known as it is now, or was read now
     feeds: dict[str, int] = {}
     reads: list[SourceRead] = []
     records: list[SeedFileRecord] = []
     text_entries: list[RawEntry] = []
-    text_unchanged = 0
-    for seed in files:
+    text_unchanged = sum(bucket.text_entries for bucket in kept.values())
+    text_in: dict[int, int] = {}  # text entries by bucket compared now
+    for seed, n in listing.pairs():
+        if n in kept:
+            if seed.kind == "feed":
+                entries = remembered.feeds[seed.relpath]
+                reads.append(SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=entries))
+                feeds[seed.relpath] = entries
+            continue
         source_id = SEED_TEXT_SOURCE if seed.kind != "feed" else seed_feed_source_id(seed.relpath)
         record = known.get(seed.relpath)
         if source_id not in reread and unchanged_file(
@@ -158,6 +237,7 @@ def _read_changed(
                 feeds[seed.relpath] = record[6]
             else:
                 text_unchanged += record[6]
+                text_in[n] = text_in.get(n, 0) + record[6]
             continue
         try:
             retrieved = seed_files.read_seed(seed, root, max_bytes=settings.seed_max_bytes)
@@ -181,6 +261,7 @@ def _read_changed(
         raw = _read_text_seed(seed, retrieved.body, mtime, settings, warnings)
         if raw is not None:
             text_entries.append(raw)
+            text_in[n] = text_in.get(n, 0) + 1
             records.append(stamp)
         else:
             complete = False
@@ -189,8 +270,13 @@ def _read_changed(
         reads.insert(0, SourceRead(spec=_text_spec(root), parsed=parsed, unchanged=text_unchanged))
     folder = FORGOTTEN_FOLDER
     if complete:
-        folder = SeedFolder(listed, len(text_entries) + text_unchanged, feeds)
-    return SeedReading(tuple(reads), tuple(records), _gone(known, files), folder)
+        buckets = {
+            n: kept.get(n) or SeedBucket(digest, listing.counts[n], text_in.get(n, 0))
+            for n, digest in listing.digests.items()
+        }
+        total = len(text_entries) + text_unchanged
+        folder = SeedFolder(listing.digest, total, feeds, buckets)
+    return SeedReading(tuple(reads), tuple(records), gone, folder)
 
 
 def _gone(known: Mapping[str, SeedStamp], files: Sequence[seed_files.SeedFile]) -> tuple[str, ...]:

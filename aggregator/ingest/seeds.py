@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -88,38 +87,68 @@ def discover_seeds(
     Hidden files and folders are skipped, files of other types ignored. Files that must
     not be read (links out of the root, FIFOs, sockets, devices, oversized files) are left
     out and reported as warnings naming the relative path and the reason.
+
+    Every run lists every file, and at 100,000 documents each step per file counts: one
+    loop over the folders (no generator per folder), strings rather than `Path`s, the
+    usual file checked inline (`_inspect` takes the others), one sort at the end.
     """
     resolved_root = _resolve_root(root)
     seeds: list[SeedFile] = []
     warnings: list[str] = []
     regular = stat.S_ISREG
-    for relpath, entry in _walk(root, "", warnings):
-        name = entry.name
-        kind = _KINDS.get(name[name.rfind(".") :].lower())
-        if kind is None:
-            continue
+    make = tuple.__new__  # `SeedFile(...)` less its Python-level `__new__`: same tuple
+    folders = [""]
+    while folders:
+        folder = folders.pop()
         try:
-            if not entry.is_symlink():  # the usual file, checked inline (see `_inspect`)
-                status = entry.stat(follow_symlinks=False)
-                size = status.st_size
-                if regular(status.st_mode) and size <= max_bytes:
-                    seeds.append(
-                        SeedFile(
-                            relpath,
-                            resolved_root,
-                            kind,
-                            size,
-                            status.st_mtime_ns,
-                            status.st_mtime,
-                        )
-                    )
-                    continue
-            seeds.append(_inspect(entry, relpath, kind, resolved_root, max_bytes))
-        except _Refused as refused:
-            warnings.append(f"{relpath}: {refused}")
+            with os.scandir(root / folder if folder else root) as listing:
+                entries = list(listing)
         except OSError as exc:
-            warnings.append(f"{relpath}: cannot be read ({exc.strerror})")
-    seeds.sort(key=lambda seed: seed.relpath)
+            warnings.append(f"{folder or '.'}: folder cannot be listed ({exc.strerror})")
+            continue
+        prefix = f"{folder}/" if folder else ""
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            relpath = prefix + name
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(relpath)
+                continue
+            try:
+                if entry.is_symlink() and entry.is_dir(follow_symlinks=True):
+                    # Entering linked folders could loop, and the links may be swapped
+                    # while we walk; a seed folder that needs one can hold the files.
+                    warnings.append(f"{relpath}: a symbolic link to a folder; not followed")
+                    continue
+                kind = _KINDS.get(name[name.rfind(".") :].lower())
+                if kind is None:
+                    continue
+                if not entry.is_symlink():  # the usual file, checked inline
+                    status = entry.stat(follow_symlinks=False)
+                    size = status.st_size
+                    if regular(status.st_mode) and size <= max_bytes:
+                        seeds.append(
+                            make(
+                                SeedFile,
+                                (
+                                    relpath,
+                                    resolved_root,
+                                    kind,
+                                    size,
+                                    status.st_mtime_ns,
+                                    status.st_mtime,
+                                    None,
+                                ),
+                            )
+                        )
+                        continue
+                seeds.append(_inspect(entry, relpath, kind, resolved_root, max_bytes))
+            except _Refused as refused:
+                warnings.append(f"{relpath}: {refused}")
+            except OSError as exc:
+                warnings.append(f"{relpath}: cannot be read ({exc.strerror})")
+    seeds.sort()  # by relative path: unique, so no other field is ever compared
     return tuple(seeds), tuple(sorted(warnings))
 
 
@@ -149,30 +178,6 @@ def _resolve_root(root: Path) -> Path:
     if not root.is_dir():
         raise SeedPathError("the seed path is not a folder", source_id=SOURCE_ID, url=str(root))
     return root.resolve(strict=True)
-
-
-def _walk(root: Path, folder: str, warnings: list[str]) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """(relative path, entry) of every non-hidden file below `folder` (relative to
-    `root`); symlinked folders are not entered. Strings, not `Path`s: a folder of 100,000
-    documents is listed on every run."""
-    try:
-        with os.scandir(root / folder if folder else root) as entries:
-            children = sorted(entries, key=lambda entry: entry.name)
-    except OSError as exc:
-        warnings.append(f"{folder or '.'}: folder cannot be listed ({exc.strerror})")
-        return
-    for entry in children:
-        if entry.name.startswith("."):
-            continue
-        relpath = f"{folder}/{entry.name}" if folder else entry.name
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, relpath, warnings)
-        elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
-            # Entering linked folders could loop, and the links may be swapped while we
-            # walk; a seed folder that needs one can hold the files themselves.
-            warnings.append(f"{relpath}: a symbolic link to a folder; not followed")
-        else:
-            yield relpath, entry
 
 
 def _inspect(

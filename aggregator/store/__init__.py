@@ -790,6 +790,18 @@ class Store(LeaseMethods):
         # Rows index like the tuples they stand for: no copy of a row per file.
         return {row[0]: row for row in rows}
 
+    def seed_files_at(self, paths: Iterable[str]) -> dict[str, SeedStamp]:
+        """The records of these paths (those that have one), as `seed_files` gives them."""
+        with self._wrap("read seed files"):
+            rows = list(
+                self._rows_in(
+                    "SELECT path, source_id, size, mtime_ns, mtime, fingerprint, entries "
+                    "FROM seed_files WHERE path IN ({})",
+                    paths,
+                )
+            )
+        return {row[0]: row for row in rows}
+
     def source_entries(self, source_ids: Iterable[str]) -> dict[str, SourceEntries]:
         """The raw entries of these feeds as last cleaned, by source id."""
         found: dict[str, SourceEntries] = {}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,19 +147,41 @@ def entries_to_clean(
 
 
 @dataclass(frozen=True, slots=True)
+class SeedBucket:
+    """The files of one bucket of paths (`bucket_of`) when the folder was last read in
+    full: a digest of their listing, how many there were (each has a record), and the
+    entries of the text documents among them."""
+
+    digest: str  # `listing_digest` of its files alone
+    files: int
+    text_entries: int
+
+
+@dataclass(frozen=True, slots=True)
 class SeedFolder:
     """The seeds folder as a whole when it was last read in full: a digest of its
     listing (every file's path, size and modification time, and the fingerprint), and
     the entries its files gave. A run whose listing has this digest reads no file and
-    no record of one (`collect.read_seeds`): the usual run of a cron job or a daemon."""
+    no record of one (`collect.read_seeds`): the usual run of a cron job or a daemon.
+
+    The same per bucket of paths (`buckets`): a run whose listing differs reads the
+    records of the files in the buckets that differ only, so one new document in a
+    folder of 100,000 reads about a hundred records, not every one."""
 
     digest: str  # `listing_digest`; "" when nothing is known (never matches)
     text_entries: int = 0  # of the text and Markdown documents, one source
     feeds: Mapping[str, int] = field(default_factory=dict)  # feed file -> its entries
+    buckets: Mapping[int, SeedBucket] = field(default_factory=dict)  # by `bucket_of`
 
     def to_json(self) -> str:
+        buckets = {str(n): [b.digest, b.files, b.text_entries] for n, b in self.buckets.items()}
         return json.dumps(
-            {"digest": self.digest, "text": self.text_entries, "feeds": dict(self.feeds)},
+            {
+                "digest": self.digest,
+                "text": self.text_entries,
+                "feeds": dict(self.feeds),
+                "buckets": buckets,
+            },
             sort_keys=True,
         )
 
@@ -166,8 +189,12 @@ class SeedFolder:
     def from_json(cls, text: str) -> SeedFolder:
         try:
             data = json.loads(text)
-            return cls(str(data["digest"]), int(data["text"]), dict(data["feeds"]))
-        except (ValueError, KeyError, TypeError):
+            buckets = {
+                int(n): SeedBucket(str(d), int(f), int(t))
+                for n, (d, f, t) in data.get("buckets", {}).items()
+            }
+            return cls(str(data["digest"]), int(data["text"]), dict(data["feeds"]), buckets)
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls("")  # unreadable: as if never recorded (the files are compared)
 
 
@@ -179,3 +206,15 @@ def listing_digest(fingerprint: str, files: Iterable[tuple[str, int, int]]) -> s
     digest = hashlib.blake2b(fingerprint.encode(), digest_size=16)
     digest.update("\n".join(f"{p}\0{s}\0{m}" for p, s, m in files).encode("utf-8", "replace"))
     return digest.hexdigest()
+
+
+# Buckets of paths a changed listing is compared by. Fixed, so a bucket's digest stays
+# comparable as the folder grows: ~100 files a bucket at 100,000 (a hundred records read
+# for one new document), and at most 1,024 small digests kept (~60 KB of meta).
+BUCKETS = 1024
+
+
+def bucket_of(path: str) -> int:
+    """A path's bucket: by a hash of the path, not its folder, so a flat folder of
+    100,000 documents is split as well as one sorted into subfolders."""
+    return zlib.crc32(path.encode("utf-8", "surrogatepass")) % BUCKETS
