@@ -3,9 +3,12 @@ share the due remote sources through leases in the database (issue 17).
 
     register ─► apply the config to the sources' rows (under the writer lock)
     loop:  claim a batch of due sources (a lease each)                    store.leases
-           ─► fetch, parse, clean them: `pipeline.gather_claimed`        no lock held
+           ─► fetch it on the fetcher's thread (`runtime.fetching`)      one client for life
+           ─► claim the next batch and start its fetch                   at most one ahead
+           ─► parse, clean this one: `pipeline.gather_read`              no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
+              (a batch of 304s: its states only, `commit_states`, no lock)
     a heartbeat thread (its own connection) renews the leases and the worker's row
 
 Why the lease never lets a source be fetched twice within its interval: a live worker
