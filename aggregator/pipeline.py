@@ -256,17 +256,28 @@ def gather_claimed(
     """`gather` for the remote sources a worker has leased (`aggregator.runtime.worker`):
     each fetched now, whatever its schedule (the claim chose them as due), then parsed and
     cleaned by the same code as a run's. No seeds folder: a worker fetches feeds only."""
-    filters = compile_filters_of(settings)
     specs = {s.id: s for s in settings.sources}
     claimed = [s for s in claimed if s.id in specs]
-    reads = fetch_remote(settings, claimed, specs)
+    return gather_read(settings, store, claimed, fetch_remote(settings, claimed, specs), now=now)
+
+
+def gather_read(
+    settings: Settings,
+    store: GatherStore,
+    claimed: Sequence[SourceState],
+    reads: list[SourceRead],
+    *,
+    now: datetime,
+) -> Gathered:
+    """`gather_claimed` once the claimed sources are fetched (`reads`, in their order):
+    for a worker that fetches a batch while it cleans and stores the one before."""
     return _gathered(
         settings,
         store,
         reads,
         {s.id: s for s in claimed},
         now=now,
-        filters=filters,
+        filters=compile_filters_of(settings),
         warnings=[],
         configured=tuple(s.id for s in claimed),
     )
@@ -615,22 +626,65 @@ def commit(
     )
     del plan
     release_free_memory()
-    (save_sources or store.save_sources)(
-        [
-            state_after(
-                _fetched(c.read, t),
-                c.state,
-                interval=c.read.spec.interval,
-                fetch=settings.fetch,
-                now=now,
-            )
-            for c, t in zip(gathered.sources, tallies, strict=True)
-        ]
-    )
+    (save_sources or store.save_sources)(_states_after(settings, gathered, tallies, now))
     _record_configs(settings, store, gathered.configured)
     if settings.retention_days is not None:
         counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
     return replace(decided, counts=dict(counts), stored=True)
+
+
+def states_only(settings: Settings, store: MetaStore, gathered: Gathered) -> bool:
+    """Whether committing `gathered` writes nothing but its sources' states: no item to
+    match or store, nothing read to remember (every feed answered 304, kept its body or
+    failed), and the config each source runs under already recorded. Such a batch needs
+    no writer lock (`commit_states`)."""
+    if gathered.seed_files or gathered.gone or gathered.seed_folder is not None:
+        return False
+    if any(c.items or c.entries is not None or c.read.parsed is not None for c in gathered.sources):
+        return False
+    last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
+    configured = {s.id: s for s in settings.sources}
+    return all(
+        sid in configured and last.get(sid) == config_key(configured[sid], settings.fetch)
+        for sid in gathered.configured
+    )
+
+
+def commit_states(
+    settings: Settings,
+    gathered: Gathered,
+    *,
+    now: datetime,
+    save_sources: Callable[[Sequence[SourceState]], None],
+) -> Committed:
+    """`commit` for a batch that `states_only` accepts: each source's state and next due
+    time saved with `save_sources`, its result logged, as `commit` would. Nothing is
+    matched (there is no item), so nothing another writer stores can change the outcome,
+    and no writer lock is needed. Retention is left to the next batch with items."""
+    tallies = [_tally(c, {}) for c in gathered.sources]
+    counts: Counter[str] = Counter()
+    for cleaned, t in zip(gathered.sources, tallies, strict=True):
+        counts.update(new=t.new, updated=t.updated, unchanged=t.unchanged, skipped=t.skipped)
+        _log_result(cleaned.read, t)
+    save_sources(_states_after(settings, gathered, tallies, now))
+    results = tuple(_result(c.read, t) for c, t in zip(gathered.sources, tallies, strict=True))
+    return Committed(results=results, counts=dict(counts), stored=True)
+
+
+def _states_after(
+    settings: Settings, gathered: Gathered, tallies: Sequence[Tally], now: datetime
+) -> list[SourceState]:
+    """Each gathered source's state once stored, with its next due time."""
+    return [
+        state_after(
+            _fetched(c.read, t),
+            c.state,
+            interval=c.read.spec.interval,
+            fetch=settings.fetch,
+            now=now,
+        )
+        for c, t in zip(gathered.sources, tallies, strict=True)
+    ]
 
 
 def _tally(cleaned: Cleaned, planned: Mapping[str, Tally]) -> Tally:
@@ -788,9 +842,12 @@ __all__ = [
     "RunOptions",
     "RunReport",
     "commit",
+    "commit_states",
     "gather",
     "gather_claimed",
+    "gather_read",
     "publish",
     "publish_stage",
     "run_once",
+    "states_only",
 ]

@@ -221,7 +221,7 @@ def test_a_batch_that_trips_a_bug_rests_its_sources_and_the_worker_goes_on(
         stop.set()  # this batch is the last one
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(worker_module, "gather_claimed", broken)
+    monkeypatch.setattr(worker_module, "gather_read", broken)
     options = worker_module.WorkerOptions(name="w", lease=60)
     try:
         worker = worker_module.Worker(settings, store, options, open_store=open_store)

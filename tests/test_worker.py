@@ -228,6 +228,57 @@ def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
         store.close()
 
 
+def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the_lock(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """A batch with nothing to match (every feed answered 304) writes only its sources'
+    states and needs no writer lock: it is stored while a long `aggregator run`, say,
+    holds it. No item is added or lost."""
+    import sqlite3
+
+    from aggregator.config import load_settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    for n in range(2):
+        items = [(f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
+    gate.set()
+    first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
+    assert first.returncode == 0, first.stderr
+    gate.clear()
+    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: every feed due again
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE sources SET next_check_at = ?, last_fetch_at = ?", (long_ago,) * 2)
+
+    worker = start_worker(tmp_path, db, "--until-idle")
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.server.requests) < 4:  # fetching (config applied, the lock free)
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, "the worker never fetched"
+            time.sleep(0.05)
+        with WriterLock(settings):
+            gate.set()  # both answer 304
+            code, err = finish(worker, timeout=60)  # done with the lock held elsewhere
+    finally:
+        gate.set()
+    assert code == 0, err
+    assert "still waiting" not in err
+    assert farm.requests() == Counter({"/f0": 2, "/f1": 2})
+    store = open_store(db)
+    try:
+        assert store.item_count() == 2
+        for state in store.sources():
+            assert state.last_fetch_at is not None and state.last_fetch_at.year > 2000
+            assert state.next_check_at is not None and state.next_check_at > now_utc()
+    finally:
+        store.close()
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 
@@ -377,6 +428,62 @@ def test_a_killed_workers_sources_are_fetched_by_the_others_once_its_leases_expi
         _first, second, *more = farm.times_of(path)
         assert more == []  # fetched once by the others: never twice
         # Not before the dead worker's lease ended, and soon after (the others poll).
+        assert expiry <= second <= expiry + timedelta(seconds=lease)
+    records = exported(tmp_path, postgres_url)
+    assert sorted(r["title"] for r in records) == sorted(f"Story {n}" for n in range(8))
+
+
+def test_a_killed_worker_with_a_batch_fetched_ahead_leaves_both_batches_to_the_others(
+    farm: Farm, tmp_path: Path, postgres_url: str
+) -> None:
+    """A worker fetches its next batch while it stores the one before: killed then, the
+    leases of both batches expire and the others fetch every one of those sources."""
+    from aggregator.config import Settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    for n in range(8):
+        items = [(f"p{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/p{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    lease = 10.0
+    doomed = start_worker(
+        tmp_path, postgres_url, "--batch", "4", "--lease", str(lease), name="doomed"
+    )
+    lock = WriterLock(Settings(db=postgres_url))
+    try:
+        deadline = time.monotonic() + 60
+        while not farm.server.requests:  # its first batch in flight, the config applied
+            assert doomed.poll() is None, finish(doomed)
+            assert time.monotonic() < deadline, "the worker never fetched"
+            time.sleep(0.05)
+        with lock:  # its first batch cannot be stored: it waits for the lock...
+            gate.set()
+            while len(farm.requests()) < len(farm.paths):  # ...and fetches the next
+                assert time.monotonic() < deadline, "the next batch was not fetched ahead"
+                time.sleep(0.05)
+            owners = sql(postgres_url, "SELECT lease_owner FROM sources")
+            assert [owner.split("/")[0] for (owner,) in owners] == ["doomed"] * 8
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(timeout=30)
+    finally:
+        gate.set()
+        if doomed.poll() is None:
+            doomed.kill()
+    rows = sql(postgres_url, "SELECT lease_until FROM sources")
+    expiry = max(load_date(until) for (until,) in rows)
+    assert sql(postgres_url, "SELECT COUNT(*) FROM items") == [(0,)]
+
+    others = [
+        start_worker(tmp_path, postgres_url, "--until-idle", "--lease", str(lease), name=f"w{i}")
+        for i in range(2)
+    ]
+    for process in others:
+        code, err = finish(process)
+        assert code == 0, err
+    for path in farm.paths:
+        _first, second, *more = farm.times_of(path)
+        assert more == []  # fetched once by the others: never twice
         assert expiry <= second <= expiry + timedelta(seconds=lease)
     records = exported(tmp_path, postgres_url)
     assert sorted(r["title"] for r in records) == sorted(f"Story {n}" for n in range(8))

@@ -37,7 +37,7 @@ from aggregator.store.readstate import (
 )
 
 if TYPE_CHECKING:
-    from aggregator.ingest.http import FetchOutcome
+    from aggregator.ingest.http import FetchOutcome, FetchRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,10 +363,23 @@ def fetch_remote(
         return []
     # httpx and the fetcher are imported only when a source is due: the main job (seeds
     # only) and a run with nothing due start ~0.13 s sooner without them.
-    from aggregator.ingest.http import Fetcher, FetchRequest, Validators
+    from aggregator.ingest.http import Fetcher
     from aggregator.runtime import eventloop
 
-    requests = [
+    requests = fetch_requests(due)
+
+    async def fetch_all() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(settings.fetch) as fetcher:
+            return await fetcher.fetch_all(requests)
+
+    return read_outcomes(due, specs, eventloop.run(fetch_all()))
+
+
+def fetch_requests(due: Sequence[SourceState]) -> list[FetchRequest]:
+    """The conditional request of each due source, with its validators."""
+    from aggregator.ingest.http import FetchRequest, Validators
+
+    return [
         FetchRequest(
             source_id=s.id,
             url=s.url,
@@ -375,11 +388,14 @@ def fetch_remote(
         for s in due
     ]
 
-    async def fetch_all() -> list[FetchOutcome | FetchError]:
-        async with Fetcher(settings.fetch) as fetcher:
-            return await fetcher.fetch_all(requests)
 
-    outcomes = eventloop.run(fetch_all())
+def read_outcomes(
+    due: Sequence[SourceState],
+    specs: Mapping[str, SourceSpec],
+    outcomes: Sequence[FetchOutcome | FetchError],
+) -> list[SourceRead]:
+    """What each due source's fetch said (in the order of `due`), parsed when its body
+    changed."""
     return [
         _fetched(specs[state.id], state, outcome)
         for state, outcome in zip(due, outcomes, strict=True)

@@ -3,9 +3,12 @@ share the due remote sources through leases in the database (issue 17).
 
     register ─► apply the config to the sources' rows (under the writer lock)
     loop:  claim a batch of due sources (a lease each)                    store.leases
-           ─► fetch, parse, clean them: `pipeline.gather_claimed`        no lock held
+           ─► fetch it on the fetcher's thread (`runtime.fetching`)      one client for life
+           ─► claim the next batch and start its fetch                   at most one ahead
+           ─► parse, clean this one: `pipeline.gather_read`              no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
+              (a batch of 304s: its states only, `commit_states`, no lock)
     a heartbeat thread (its own connection) renews the leases and the worker's row
 
 Why the lease never lets a source be fetched twice within its interval: a live worker
@@ -28,17 +31,31 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
+from aggregator.ingest.collect import fetch_requests, read_outcomes
 from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, config_keys, reconfigured
-from aggregator.pipeline import Committed, Gathered, commit, compile_filters_of, gather_claimed
+from aggregator.pipeline import (
+    Committed,
+    Gathered,
+    commit,
+    commit_states,
+    compile_filters_of,
+    gather_read,
+    states_only,
+)
 from aggregator.runtime.locking import WriterBusy, WriterLock
 from aggregator.store import SourceState, Store, now_utc
 from aggregator.store.leases import WorkerRow
+
+if TYPE_CHECKING:
+    from aggregator.runtime.fetching import BackgroundFetcher, Outcomes
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +93,17 @@ def lease_problem(options: WorkerOptions, settings: Settings) -> str | None:
             f"{LEASE_MARGIN_SECONDS:g} s)"
         )
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Sources claimed together, their fetch started (`BackgroundFetcher`)."""
+
+    claimed: tuple[SourceState, ...]  # every lease taken, foreign sources included
+    sources: tuple[SourceState, ...]  # those of this worker's config: fetched
+    now: datetime  # when claimed: the time their next due times count from
+    started: float  # time.monotonic() when the fetch started
+    fetching: Future[Outcomes]
 
 
 @dataclass(slots=True)
@@ -136,22 +164,42 @@ class Worker:
             heart.start()  # beating while it waits for the lock, too
             with writer_lock(self.settings, stop):
                 apply_config(self.settings, self.store)
-            while not stop.is_set():
-                if self._round(stop):
-                    continue
-                if self.options.until_idle and self._idle():
-                    break
-                stop.wait(IDLE_POLL_SECONDS)
+            # httpx only in a process that fetches: not for every command of the CLI.
+            from aggregator.runtime.fetching import BackgroundFetcher
+
+            with BackgroundFetcher(self.settings.fetch) as fetcher:
+                self._loop(fetcher, stop)
         finally:
             beating.set()
             if heart.is_alive():
                 heart.join()
-            self._leave()
+            self._leave()  # the leases of a batch fetched ahead are given back too
         return self.counts
 
-    def _round(self, stop: threading.Event) -> bool:
-        """One batch: claimed, fetched, stored. False when nothing was due (or the
-        database could not be reached: the next round tries again)."""
+    def _loop(self, fetcher: BackgroundFetcher, stop: threading.Event) -> None:
+        """Batches one after the other, the next one claimed and its fetch started before
+        this one is cleaned and stored: at most one batch ahead, whose leases the
+        heartbeat renews with the others, and which is given back when asked to stop."""
+        ahead: Batch | None = None
+        while not stop.is_set():
+            batch, ahead = ahead or self._claim(fetcher), None
+            if batch is None:
+                if self.options.until_idle and self._idle():
+                    break
+                stop.wait(IDLE_POLL_SECONDS)
+                continue
+            outcomes = self._outcomes(batch)
+            if outcomes is None:
+                continue
+            if stop.is_set():
+                self._process(batch, outcomes, stop)  # fetched: stored before stopping
+                break
+            ahead = self._claim(fetcher)
+            self._process(batch, outcomes, stop)
+
+    def _claim(self, fetcher: BackgroundFetcher) -> Batch | None:
+        """A batch of due sources leased and its fetch started; None when nothing was due
+        (or the database could not be reached: the next round tries again)."""
         now = now_utc()
         try:
             claimed = self.store.claim_sources(
@@ -163,55 +211,69 @@ class Worker:
             )
         except StorageError as exc:
             log.warning("worker %s: cannot claim sources: %s", self.options.name, exc)
-            return False
+            return None
         if not claimed:
-            return False
-        if stop.is_set():
-            self.store.drop_leases(self.id, [s.id for s in claimed])
-            return True
-        self._process(claimed, now, stop)
-        return True
-
-    def _process(
-        self, claimed: Sequence[SourceState], now: datetime, stop: threading.Event
-    ) -> None:
+            return None
         configured = {s.id for s in self.settings.sources}
         foreign = [s.id for s in claimed if s.id not in configured]
         if foreign:
             # Another worker's config lists them and this one's does not: leave them to it
             # (held by nobody for a lease, so this worker does not claim them again at once).
             log.warning("worker %s: not in this config: %s", self.options.name, foreign)
-            self.store.drop_leases(self.id, foreign, hold_until=now + self._lease)
-        started = time.monotonic()
+            self._drop_quietly(foreign, hold_until=now + self._lease)
+        mine = [s for s in claimed if s.id in configured]
+        return Batch(
+            claimed=tuple(claimed),
+            sources=tuple(mine),
+            now=now,
+            started=time.monotonic(),
+            fetching=fetcher.submit(fetch_requests(mine)),
+        )
+
+    def _outcomes(self, batch: Batch) -> Outcomes | None:
         try:
-            gathered = gather_claimed(self.settings, self.store, claimed, now=now)
+            return batch.fetching.result()
+        except Exception:
+            # A bug in the fetcher (each feed's own failures are values): the sources rest
+            # for a lease before anyone tries them again; the log has the traceback.
+            log.exception("worker %s: fetching a batch failed", self.options.name)
+            self._drop_quietly([s.id for s in batch.claimed], hold_until=batch.now + self._lease)
+            return None
+
+    def _process(self, batch: Batch, outcomes: Outcomes, stop: threading.Event) -> None:
+        specs = {s.id: s for s in self.settings.sources}
+        fetched_at = time.monotonic()
+        try:
+            reads = read_outcomes(batch.sources, specs, outcomes)
+            gathered = gather_read(self.settings, self.store, batch.sources, reads, now=batch.now)
             gathered_at = time.monotonic()
-            committed = self._commit(gathered, now, stop)
+            committed = self._commit(gathered, batch.now, stop)
         except AggregatorError as exc:
             # The database went away mid-batch, or the writer lock stayed busy: the leases
             # are given up, so the sources are due again for whoever claims next.
             log.warning("worker %s: batch given up: %s", self.options.name, exc)
-            self._drop_quietly([s.id for s in claimed])
+            self._drop_quietly([s.id for s in batch.claimed])
             return
         except Exception:
             # A bug tripped by this batch must not stop the worker (nor every worker that
             # claims these sources next): the log has the traceback, and the sources rest
             # for a lease before anyone tries them again.
             log.exception("worker %s: batch failed unexpectedly", self.options.name)
-            self._drop_quietly([s.id for s in claimed], hold_until=now + self._lease)
+            self._drop_quietly([s.id for s in batch.claimed], hold_until=batch.now + self._lease)
             return
         self.counts.batches += 1
         self.counts.feeds += len(gathered.sources)
         self.counts.items += committed.counts.get("new", 0) + committed.counts.get("updated", 0)
         log.info(
-            "worker=%s batch=%d sources=%d new=%d updated=%d gather_ms=%d lock_wait_ms=%d "
-            "store_ms=%d",
+            "worker=%s batch=%d sources=%d new=%d updated=%d fetch_ms=%d clean_ms=%d "
+            "lock_wait_ms=%d store_ms=%d",
             self.options.name,
             self.counts.batches,
             len(gathered.sources),
             committed.counts.get("new", 0),
             committed.counts.get("updated", 0),
-            round((gathered_at - started) * 1000),
+            round((fetched_at - batch.started) * 1000),
+            round((gathered_at - fetched_at) * 1000),
             round(self._last_wait * 1000),
             round(self._last_hold * 1000),
         )
@@ -219,7 +281,17 @@ class Worker:
     def _commit(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
         """Match and store under the writer lock. While another writer holds it (a long
         `aggregator run`, say), keep waiting: the heartbeat keeps the leases, and giving
-        the batch up would have its sources fetched again before their interval."""
+        the batch up would have its sources fetched again before their interval.
+
+        A batch with nothing but its sources' states to write (every feed 304, say:
+        `pipeline.states_only`) takes no lock. The lock makes each match see every item
+        committed before it; such a batch matches and stores no item, so no other
+        writer's match can depend on it, nor it on theirs. Its rows are its own: each
+        source's state is written only while this worker's lease on it holds
+        (`Store.release_sources`), as under the lock."""
+        if states_only(self.settings, self.store, gathered):
+            self._last_wait = self._last_hold = 0.0
+            return commit_states(self.settings, gathered, now=now, save_sources=self._release)
         asked = time.monotonic()
         with writer_lock(self.settings, stop):
             taken = time.monotonic()

@@ -359,6 +359,13 @@ class Store(LeaseMethods):
         """The rows of `sql`, whose `{}` is an IN list of `values` (after the parameters
         `first`), asked in chunks (the databases cap the parameters of one statement)."""
         listed = list(values)
+        if self._db.arrays and listed:
+            # PostgreSQL: the values as one array. An IN list of hundreds of placeholders
+            # made a new statement text for each length, which psycopg parsed again every
+            # time (too long for its cache): 10 % of a worker's CPU on bench/scale.py.
+            array_sql = sql.replace(" IN ({})", " = ANY(?)")
+            yield from self._db.execute(array_sql, [*first, listed])
+            return
         for start in range(0, len(listed), _IN_CHUNK):
             chunk = listed[start : start + _IN_CHUNK]
             yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), [*first, *chunk])
