@@ -52,6 +52,7 @@ from typing import Any
 
 import psycopg
 
+from aggregator.runtime.worker import DEFAULT_BATCH
 from aggregator.store import dump_date
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -336,7 +337,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--changed", type=int, default=10, help="%% of feeds changed (steady)")
-    parser.add_argument("--batch", type=int, default=16, help="each worker's --batch")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="each worker's --batch")
     parser.add_argument(
         "--compare-reader", type=int, default=1000, help="feeds for the reader comparison (0: none)"
     )
