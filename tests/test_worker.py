@@ -417,20 +417,7 @@ def test_a_killed_workers_sources_are_fetched_by_the_others_once_its_leases_expi
     assert {owner.split("/")[0] for owner, _ in rows} == {"doomed"}
     expiry = max(load_date(until) for _, until in rows)
 
-    others = [
-        start_worker(tmp_path, postgres_url, "--until-idle", "--lease", str(lease), name=f"w{i}")
-        for i in range(2)
-    ]
-    for process in others:
-        code, err = finish(process)
-        assert code == 0, err
-    for path in farm.paths:
-        _first, second, *more = farm.times_of(path)
-        assert more == []  # fetched once by the others: never twice
-        # Not before the dead worker's lease ended, and soon after (the others poll).
-        assert expiry <= second <= expiry + timedelta(seconds=lease)
-    records = exported(tmp_path, postgres_url)
-    assert sorted(r["title"] for r in records) == sorted(f"Story {n}" for n in range(8))
+    _others_take_over(farm, tmp_path, postgres_url, expiry=expiry, lease=lease)
 
 
 def test_a_killed_worker_with_a_batch_fetched_ahead_leaves_both_batches_to_the_others(
@@ -474,6 +461,15 @@ def test_a_killed_worker_with_a_batch_fetched_ahead_leaves_both_batches_to_the_o
     expiry = max(load_date(until) for (until,) in rows)
     assert sql(postgres_url, "SELECT COUNT(*) FROM items") == [(0,)]
 
+    _others_take_over(farm, tmp_path, postgres_url, expiry=expiry, lease=lease)
+
+
+def _others_take_over(
+    farm: Farm, tmp_path: Path, postgres_url: str, *, expiry: datetime, lease: float
+) -> None:
+    """Two more workers run until idle: each of the killed worker's 8 feeds is fetched
+    once more, by them, not before its lease ended and soon after (the others poll), and
+    every story is stored."""
     others = [
         start_worker(tmp_path, postgres_url, "--until-idle", "--lease", str(lease), name=f"w{i}")
         for i in range(2)
