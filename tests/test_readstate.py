@@ -284,7 +284,9 @@ def test_unchanged_file_needs_size_mtime_to_the_nanosecond_and_fingerprint() -> 
     assert same(legacy, mtime_ns=ns + 1)
     assert not same(legacy, mtime_ns=ns + 2000, stamp=(ns + 2000) / 1e9)
     when = datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    assert upgraded(record, ns, when) is None  # type: ignore[arg-type]
     again = upgraded(legacy, ns, when)  # type: ignore[arg-type]
+    assert again is not None
     assert (again.mtime_ns, again.entries, again.size, again.mtime) == (ns, 1, 10, when)
 
 

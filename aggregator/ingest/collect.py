@@ -230,8 +230,8 @@ def _read_changed(
             fingerprint=fingerprint,
         ):
             assert record is not None
-            if record[3] is None:  # kept before nanoseconds were: keep them now
-                records.append(upgraded(record, seed.mtime_ns, seed.mtime))
+            if (again := upgraded(record, seed.mtime_ns, seed.mtime)) is not None:
+                records.append(again)  # kept before nanoseconds were: keep them now
             if seed.kind == "feed":
                 reads.append(SourceRead(spec=_seed_feed_spec(seed.relpath), unchanged=record[6]))
                 feeds[seed.relpath] = record[6]

@@ -95,9 +95,11 @@ def legacy_mtime(stamp: float) -> str:
     return when.isoformat(timespec="microseconds") + "Z"
 
 
-def upgraded(record: SeedStamp, mtime_ns: int, mtime: datetime) -> SeedFileRecord:
-    """A record from before nanoseconds were kept (`record[3]` None), with them."""
-    path, source_id, size, _, _, fingerprint, entries = record
+def upgraded(record: SeedStamp, mtime_ns: int, mtime: datetime) -> SeedFileRecord | None:
+    """A record from before nanoseconds were kept, with them (None: it has them)."""
+    path, source_id, size, known_ns, _, fingerprint, entries = record
+    if known_ns is not None:
+        return None
     return SeedFileRecord(
         path=path,
         source_id=source_id,
