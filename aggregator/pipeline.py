@@ -598,12 +598,7 @@ def commit(
         parallel_from=PARALLEL_MIN_ENTRIES,
     )
     del view
-    tallies = [_tally(c, plan.tallies) for c in gathered.sources]
-    counts: Counter[str] = Counter()
-    for cleaned, t in zip(gathered.sources, tallies, strict=True):
-        counts.update(new=t.new, updated=t.updated, unchanged=t.unchanged, skipped=t.skipped)
-        _log_result(cleaned.read, t)
-    results = tuple(_result(c.read, t) for c, t in zip(gathered.sources, tallies, strict=True))
+    tallies, counts, results = _tallied(gathered, plan.tallies)
     decided = Committed(results=results, counts=dict(counts), decisions=plan.decisions)
     if options.dry_run or should_stop():
         return decided
@@ -661,14 +656,23 @@ def commit_states(
     time saved with `save_sources`, its result logged, as `commit` would. Nothing is
     matched (there is no item), so nothing another writer stores can change the outcome,
     and no writer lock is needed. Retention is left to the next batch with items."""
-    tallies = [_tally(c, {}) for c in gathered.sources]
+    tallies, counts, results = _tallied(gathered, {})
+    save_sources(_states_after(settings, gathered, tallies, now))
+    return Committed(results=results, counts=dict(counts), stored=True)
+
+
+def _tallied(
+    gathered: Gathered, planned: Mapping[str, Tally]
+) -> tuple[list[Tally], Counter[str], tuple[SourceResult, ...]]:
+    """Each gathered source's tally under the plan (logged), the run's counts, and each
+    source's result."""
+    tallies = [_tally(c, planned) for c in gathered.sources]
     counts: Counter[str] = Counter()
     for cleaned, t in zip(gathered.sources, tallies, strict=True):
         counts.update(new=t.new, updated=t.updated, unchanged=t.unchanged, skipped=t.skipped)
         _log_result(cleaned.read, t)
-    save_sources(_states_after(settings, gathered, tallies, now))
     results = tuple(_result(c.read, t) for c, t in zip(gathered.sources, tallies, strict=True))
-    return Committed(results=results, counts=dict(counts), stored=True)
+    return tallies, counts, results
 
 
 def _states_after(
