@@ -24,13 +24,13 @@ from aggregator.model import (
 )
 from aggregator.store import SourceState
 from aggregator.store.readstate import (
+    BUCKETS,
     FORGOTTEN_FOLDER,
     SeedBucket,
     SeedFileRecord,
     SeedFolder,
     SeedStamp,
-    bucket_of,
-    listing_digest,
+    digest_of,
     seed_fingerprint,
     unchanged_file,
     upgraded,
@@ -103,10 +103,9 @@ def read_seeds(
     fingerprint = seed_fingerprint(
         str(root.resolve()), settings.date_order, settings.seed_max_bytes
     )
-    listed = listing_digest(fingerprint, ((f.relpath, f.size, f.mtime_ns) for f in files))
-    if not reread and folder is not None and folder.digest == listed:
+    listing = _Listing.of(files, fingerprint)
+    if not reread and folder is not None and folder.digest == listing.digest:
         return SeedReading(_unchanged_folder(root, folder))
-    listing = _Listing.of(files, fingerprint, listed)
     remembered = folder if folder is not None and not reread else FORGOTTEN_FOLDER
     kept = listing.kept(remembered)
     records: Mapping[str, SeedStamp] | None = None
@@ -137,14 +136,11 @@ class _Listing:
     fingerprint: str
 
     @classmethod
-    def of(cls, files: Sequence[seed_files.SeedFile], fingerprint: str, digest: str) -> _Listing:
-        buckets = [bucket_of(f.relpath) for f in files]
-        grouped: dict[int, list[tuple[str, int, int]]] = {}
-        for seed, n in zip(files, buckets, strict=True):
-            grouped.setdefault(n, []).append((seed.relpath, seed.size, seed.mtime_ns))
-        digests = {n: listing_digest(fingerprint, group) for n, group in grouped.items()}
-        counts = {n: len(group) for n, group in grouped.items()}
-        return cls(files, buckets, digests, counts, digest, fingerprint)
+    def of(cls, files: Sequence[seed_files.SeedFile], fingerprint: str) -> _Listing:
+        listing, groups, counts, buckets = seed_files.listing_lines(files, BUCKETS)
+        digests = {n: digest_of(fingerprint, group) for n, group in enumerate(groups) if counts[n]}
+        by_bucket = {n: count for n, count in enumerate(counts) if count}
+        return cls(files, buckets, digests, by_bucket, digest_of(fingerprint, listing), fingerprint)
 
     def pairs(self) -> Iterator[tuple[seed_files.SeedFile, int]]:
         return zip(self.files, self.buckets, strict=True)

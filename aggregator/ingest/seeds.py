@@ -1,6 +1,7 @@
 """Reading local seed documents from the seeds folder, never from outside it.
 
     discover_seeds(root) ──► (SeedFile…, warnings)      what is there, and what was refused
+    listing_lines(files, n) ──► bytes to hash            whole and by bucket (collect.py)
     read_seed(seed, root) ──► Retrieved                  the bytes, re-checked at open time
 
 Containment is decided on *resolved* paths with `Path.is_relative_to`: a string-prefix
@@ -14,14 +15,30 @@ from __future__ import annotations
 
 import os
 import stat
+import zlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, NamedTuple
+from types import ModuleType
+from typing import Literal, NamedTuple, cast
 
 from aggregator.exceptions import SeedPathError
 from aggregator.model import Retrieved
 
-__all__ = ["DEFAULT_MAX_BYTES", "SeedFile", "SeedKind", "discover_seeds", "read_seed"]
+_listing: ModuleType | None
+try:
+    from aggregator.ingest import _listing
+except ImportError:  # not built where this was installed: the Python twins list
+    _listing = None
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "SeedFile",
+    "SeedKind",
+    "discover_seeds",
+    "listing_lines",
+    "read_seed",
+]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 SOURCE_ID = "seeds"
@@ -88,15 +105,52 @@ def discover_seeds(
     not be read (links out of the root, FIFOs, sockets, devices, oversized files) are left
     out and reported as warnings naming the relative path and the reason.
 
-    Every run lists every file, and at 100,000 documents each step per file counts: one
-    loop over the folders (no generator per folder), strings rather than `Path`s, the
-    usual file checked inline (`_inspect` takes the others), one sort at the end.
+    Every run lists every file, and at 100,000 documents each step per file counts: the
+    walk is done in C (`_listing.scan`, ~1.5 µs a file against ~9 µs in Python) where it
+    was built, by its Python twin `_scan` elsewhere. Either hands the usual file over as a
+    finished `SeedFile` and leaves every other entry that may be a seed to `_judge`.
     """
     resolved_root = _resolve_root(root)
+    scan = _scan if _listing is None else _listing.scan
+    found, odd, errors = scan(root, resolved_root, SeedFile, _KINDS, max_bytes)
+    seeds = cast(list[SeedFile], found)
+    warnings = [f"{folder or '.'}: folder cannot be listed ({_reason(e)})" for folder, e in errors]
+    for relpath in odd:
+        try:
+            seed = _judge(root, relpath, resolved_root, max_bytes)
+        except _Refused as refused:
+            warnings.append(f"{relpath}: {refused}")
+        except OSError as exc:
+            warnings.append(f"{relpath}: cannot be read ({exc.strerror})")
+        else:
+            if seed is not None:
+                seeds.append(seed)
+    seeds.sort()  # by relative path: unique, so no other field is ever compared
+    return tuple(seeds), tuple(sorted(warnings))
+
+
+def listing_lines(
+    files: Sequence[SeedFile], buckets: int
+) -> tuple[bytes, list[bytes], list[int], list[int]]:
+    """What `readstate.listing_digest` hashes for `files` (path, size and st_mtime_ns of
+    each, a line each), the same for the files of each bucket (`readstate.bucket_of`
+    modulo `buckets`), each bucket's count of files, and each file's bucket: in C where
+    it was built (`_listing.lines`), else by `_lines`."""
+    if _listing is None:
+        return _lines(files, buckets)
+    return cast(tuple[bytes, list[bytes], list[int], list[int]], _listing.lines(files, buckets))
+
+
+def _scan(
+    root: Path, resolved_root: Path, seed_type: type, kinds: Mapping[str, SeedKind], max_bytes: int
+) -> tuple[list[SeedFile], list[str], list[tuple[str, int]]]:
+    """`_listing.scan` in Python: the regular files within `max_bytes` whose extension is
+    one of `kinds`, as `SeedFile`s; every other entry that may be a seed, by relative path
+    (for `_judge`); each folder that could not be listed, with its errno."""
+    assert seed_type is SeedFile
     seeds: list[SeedFile] = []
-    warnings: list[str] = []
-    regular = stat.S_ISREG
-    make = tuple.__new__  # `SeedFile(...)` less its Python-level `__new__`: same tuple
+    odd: list[str] = []
+    errors: list[tuple[str, int]] = []
     folders = [""]
     while folders:
         folder = folders.pop()
@@ -104,7 +158,7 @@ def discover_seeds(
             with os.scandir(root / folder if folder else root) as listing:
                 entries = list(listing)
         except OSError as exc:
-            warnings.append(f"{folder or '.'}: folder cannot be listed ({exc.strerror})")
+            errors.append((folder, exc.errno or 0))
             continue
         prefix = f"{folder}/" if folder else ""
         for entry in entries:
@@ -115,41 +169,80 @@ def discover_seeds(
             if entry.is_dir(follow_symlinks=False):
                 folders.append(relpath)
                 continue
+            if entry.is_symlink():
+                odd.append(relpath)
+                continue
+            kind = kinds.get(name[name.rfind(".") :].lower())
+            if kind is None:
+                continue
             try:
-                if entry.is_symlink() and entry.is_dir(follow_symlinks=True):
-                    # Entering linked folders could loop, and the links may be swapped
-                    # while we walk; a seed folder that needs one can hold the files.
-                    warnings.append(f"{relpath}: a symbolic link to a folder; not followed")
-                    continue
-                kind = _KINDS.get(name[name.rfind(".") :].lower())
-                if kind is None:
-                    continue
-                if not entry.is_symlink():  # the usual file, checked inline
-                    status = entry.stat(follow_symlinks=False)
-                    size = status.st_size
-                    if regular(status.st_mode) and size <= max_bytes:
-                        seeds.append(
-                            make(
-                                SeedFile,
-                                (
-                                    relpath,
-                                    resolved_root,
-                                    kind,
-                                    size,
-                                    status.st_mtime_ns,
-                                    status.st_mtime,
-                                    None,
-                                ),
-                            )
-                        )
-                        continue
-                seeds.append(_inspect(entry, relpath, kind, resolved_root, max_bytes))
-            except _Refused as refused:
-                warnings.append(f"{relpath}: {refused}")
-            except OSError as exc:
-                warnings.append(f"{relpath}: cannot be read ({exc.strerror})")
-    seeds.sort()  # by relative path: unique, so no other field is ever compared
-    return tuple(seeds), tuple(sorted(warnings))
+                status = entry.stat(follow_symlinks=False)
+            except OSError:
+                odd.append(relpath)
+                continue
+            if not stat.S_ISREG(status.st_mode) or status.st_size > max_bytes:
+                odd.append(relpath)
+                continue
+            seeds.append(
+                SeedFile(
+                    relpath,
+                    resolved_root,
+                    kind,
+                    status.st_size,
+                    status.st_mtime_ns,
+                    status.st_mtime,
+                )
+            )
+    return seeds, odd, errors
+
+
+def _lines(
+    files: Sequence[SeedFile], buckets: int
+) -> tuple[bytes, list[bytes], list[int], list[int]]:
+    """`_listing.lines` in Python."""
+    every = [b"%s\0%d\0%d" % (os.fsencode(f.relpath), f.size, f.mtime_ns) for f in files]
+    of_each = [zlib.crc32(os.fsencode(f.relpath)) % buckets for f in files]
+    grouped: list[list[bytes]] = [[] for _ in range(buckets)]
+    for line, bucket in zip(every, of_each, strict=True):
+        grouped[bucket].append(line)
+    groups = [b"\n".join(group) for group in grouped]
+    return b"\n".join(every), groups, [len(group) for group in grouped], of_each
+
+
+def _judge(root: Path, relpath: str, resolved_root: Path, max_bytes: int) -> SeedFile | None:
+    """What the walk left to Python: a link (to a folder, out of the root, broken), a file
+    that is not regular or too large, a name whose kind only `str.lower` tells. A seed,
+    None (not a seed), or _Refused with the reason."""
+    path = root / relpath
+    status = os.lstat(path)
+    linked = stat.S_ISLNK(status.st_mode)
+    if linked and path.is_dir():
+        # Entering linked folders could loop, and the links may be swapped while we
+        # walk; a seed folder that needs one can hold the files.
+        raise _Refused("a symbolic link to a folder; not followed")
+    name = relpath.rsplit("/", 1)[-1]
+    kind = _KINDS.get(name[name.rfind(".") :].lower())
+    if kind is None:
+        return None
+    target = None
+    if linked:
+        try:
+            target = path.resolve(strict=True)
+        except OSError:
+            raise _Refused("a broken symbolic link") from None
+        _check_inside(target, resolved_root)
+        status = target.stat()
+    # Else reached through real folders only (the walk enters no linked folder) from the
+    # resolved root: inside it, no resolving needed (`SeedFile.path`).
+    _check_regular(status.st_mode)
+    _check_size(status.st_size, max_bytes)
+    return SeedFile(
+        relpath, resolved_root, kind, status.st_size, status.st_mtime_ns, status.st_mtime, target
+    )
+
+
+def _reason(error: int) -> str:
+    return os.strerror(error) if error else "unknown error"
 
 
 def read_seed(seed: SeedFile, root: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Retrieved:
@@ -178,28 +271,6 @@ def _resolve_root(root: Path) -> Path:
     if not root.is_dir():
         raise SeedPathError("the seed path is not a folder", source_id=SOURCE_ID, url=str(root))
     return root.resolve(strict=True)
-
-
-def _inspect(
-    entry: os.DirEntry[str], relpath: str, kind: SeedKind, resolved_root: Path, max_bytes: int
-) -> SeedFile:
-    target = None
-    if entry.is_symlink():
-        try:
-            target = Path(entry.path).resolve(strict=True)
-        except OSError:
-            raise _Refused("a broken symbolic link") from None
-        _check_inside(target, resolved_root)
-        status = target.stat()
-    else:
-        # Reached through real folders only (`_walk` enters no linked folder) from the
-        # resolved root: inside it, no resolving needed (`SeedFile.path`).
-        status = entry.stat(follow_symlinks=False)
-    _check_regular(status.st_mode)
-    _check_size(status.st_size, max_bytes)
-    return SeedFile(
-        relpath, resolved_root, kind, status.st_size, status.st_mtime_ns, status.st_mtime, target
-    )
 
 
 def _check_inside(path: Path, resolved_root: Path) -> None:

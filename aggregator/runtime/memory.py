@@ -10,7 +10,6 @@ glibc's malloc_trim returns those pages, which lowers a cold run's peak by about
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from collections.abc import Callable
 from functools import cache
 
@@ -23,9 +22,11 @@ def release_free_memory() -> None:
 
 @cache
 def _malloc_trim() -> Callable[[int], int] | None:
+    # The symbols already loaded (libc's among them), not `ctypes.util.find_library`:
+    # that runs `ldconfig -p` in a child process, tens of milliseconds on every run.
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):  # TypeError: a platform with no such handle
         return None
     trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
     return trim

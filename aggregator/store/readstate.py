@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -204,9 +205,20 @@ FORGOTTEN_FOLDER = SeedFolder("")
 
 
 def listing_digest(fingerprint: str, files: Iterable[tuple[str, int, int]]) -> str:
-    """Of (path, size, st_mtime_ns) of every file listed, in order, and the fingerprint."""
+    """Of (path, size, st_mtime_ns) of every file listed, in order, and the fingerprint:
+    `digest_of` the lines `seeds.listing_lines` makes of them."""
+    return digest_of(
+        fingerprint, b"\n".join(b"%s\0%d\0%d" % (os.fsencode(p), s, m) for p, s, m in files)
+    )
+
+
+def digest_of(fingerprint: str, listing: bytes) -> str:
+    """Of a listing's lines (`seeds.listing_lines`) and the fingerprint.
+
+    The path in a line is the file name's bytes (`os.fsencode`): a name that is not
+    UTF-8 is told from another, where encoding it with "replace" made both "?"."""
     digest = hashlib.blake2b(fingerprint.encode(), digest_size=16)
-    digest.update("\n".join(f"{p}\0{s}\0{m}" for p, s, m in files).encode("utf-8", "replace"))
+    digest.update(listing)
     return digest.hexdigest()
 
 
@@ -219,4 +231,4 @@ BUCKETS = 1024
 def bucket_of(path: str) -> int:
     """A path's bucket: by a hash of the path, not its folder, so a flat folder of
     100,000 documents is split as well as one sorted into subfolders."""
-    return zlib.crc32(path.encode("utf-8", "surrogatepass")) % BUCKETS
+    return zlib.crc32(os.fsencode(path)) % BUCKETS
