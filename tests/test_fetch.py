@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import importlib.util
@@ -778,6 +779,32 @@ def test_fetch_all_keeps_order_and_limits(
     assert counter.peak["*"] <= 4
     assert all(counter.peak[host] <= 2 for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"))
     assert counter.peak["*"] > 2  # several hosts really were fetched at once
+
+
+def test_calls_in_flight_together_share_the_limits(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    # A worker fetches its next batch while the current one is still in flight: the two
+    # calls together keep within `concurrency` and `per_host`, as one call would.
+    counter = InFlight()
+    servers = [feed_server, other_server]
+    batches: list[list[FetchRequest]] = [[], []]
+    for index in range(16):
+        server = servers[index % 2]
+        server.route(f"/g{index}", counter.handler(f"feed {index}".encode()))  # type: ignore[arg-type]
+        batches[index // 8].append(
+            FetchRequest(source_id=f"s{index}", url=server.url(f"/g{index}"))
+        )
+
+    async def run() -> list[list[FetchOutcome | FetchError]]:
+        async with Fetcher(settings(concurrency=3, per_host=2)) as fetcher:
+            return list(await asyncio.gather(*(fetcher.fetch_all(b) for b in batches)))
+
+    first, second = eventloop.run(run())
+    bodies = [r.body for r in first + second if isinstance(r, FetchOutcome)]
+    assert bodies == [f"feed {index}".encode() for index in range(16)]
+    assert counter.peak["*"] == 3
+    assert counter.peak["127.0.0.1"] <= 2 and counter.peak["127.0.0.2"] <= 2
 
 
 def test_retry_after_holds_back_the_rest_of_the_host(

@@ -518,25 +518,27 @@ def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_le
     from aggregator.config import load_settings
     from aggregator.runtime.daemon import Daemon
 
-    # The worker's first batch (a0..a2) is answered once the test opens the gate;
-    # b0..b2 wait their turn.
+    # The worker's first batch (a0..a2) is answered once the test opens the gate; the
+    # batch it claims ahead (b0..b2) is fetched meanwhile; c0..c2 wait their turn.
     gate = threading.Event()
     for n in range(3):
         farm.add(f"/a{n}", rss(f"A{n}", [(f"a{n}", f"A {n}", story_text(n))]), gate=gate)
     for n in range(3):
         farm.add(f"/b{n}", rss(f"B{n}", [(f"b{n}", f"B {n}", story_text(10 + n))]))
+    for n in range(3):
+        farm.add(f"/c{n}", rss(f"C{n}", [(f"c{n}", f"C {n}", story_text(20 + n))]))
     farm.config(tmp_path, timeout=60)
     db = str(tmp_path / "agg.sqlite")
     worker = start_worker(tmp_path, db, "--batch", "3", "--lease", "70", name="busy one")
     try:
         deadline = time.monotonic() + 60
-        while len(farm.requests()) < 3:
-            assert time.monotonic() < deadline, "the worker never fetched its batch"
+        while len(farm.requests()) < 6:
+            assert time.monotonic() < deadline, "the worker never fetched its two batches"
             time.sleep(0.05)
         data = status_json(tmp_path, db)
         (row,) = data["workers"]
-        assert (row["name"], row["state"], row["leases"]) == ("busy one", "alive", 3)
-        assert data["leases"] == 3
+        assert (row["name"], row["state"], row["leases"]) == ("busy one", "alive", 6)
+        assert data["leases"] == 6
         assert data["lag"]["due"] == 3 and data["lag"]["never_fetched"] == 3
         text = subprocess.run(
             [sys.executable, "-m", "aggregator", "status", "--config", "agg.toml", "--db", db],
@@ -547,7 +549,7 @@ def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_le
             timeout=60,
             check=True,
         ).stdout
-        assert "busy one" in text and "3 sources leased; 3 due not yet claimed" in text
+        assert "busy one" in text and "6 sources leased; 3 due not yet claimed" in text
         daemon = Daemon(lambda: load_settings(tmp_path / "agg.toml").with_overrides(db=db))
         try:
             metrics = daemon.metrics()
@@ -555,8 +557,9 @@ def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_le
             daemon.close()
         assert 'aggregator_workers{state="alive"} 1' in metrics
         assert 'aggregator_worker_leases{name="busy one",' in metrics
-        assert "aggregator_leases 3\n" in metrics and "aggregator_due_sources 3\n" in metrics
-        worker.send_signal(signal.SIGTERM)  # mid-batch: finish it, claim nothing more
+        assert "aggregator_leases 6\n" in metrics and "aggregator_due_sources 3\n" in metrics
+        # Mid-batch: store it and the batch fetched ahead, claim nothing more.
+        worker.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         gate.set()
         code, err = finish(worker)
@@ -565,9 +568,9 @@ def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_le
         if worker.poll() is None:
             worker.kill()
     assert code == 0, err
-    assert "3 feeds fetched, 3 items stored" in err
-    assert farm.requests() == Counter({f"/a{n}": 1 for n in range(3)})
+    assert "6 feeds fetched, 6 items stored" in err
+    assert farm.requests() == Counter({f"/{ab}{n}": 1 for ab in "ab" for n in range(3)})
     data = status_json(tmp_path, db)
-    assert [(w["state"], w["leases"], w["feeds"]) for w in data["workers"]] == [("stopped", 0, 3)]
+    assert [(w["state"], w["leases"], w["feeds"]) for w in data["workers"]] == [("stopped", 0, 6)]
     assert (data["leases"], data["lag"]["due"]) == (0, 3)
-    assert data["items"] == 3
+    assert data["items"] == 6

@@ -112,8 +112,15 @@ class Fetcher:
         self._clock = clock
         self._allow = AllowList.parse(settings.allow)
         self._client: httpx.AsyncClient | None = None
+        # The fetcher's, not one `fetch_all` call's: a worker has two batches in flight
+        # at once, and together they must keep within `concurrency` and `per_host`.
+        # Made on entering, in the loop that will wait on them.
+        self._overall = asyncio.Semaphore(settings.concurrency)
+        self._per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(self._host_slots)
 
     async def __aenter__(self) -> Fetcher:
+        self._overall = asyncio.Semaphore(self._settings.concurrency)
+        self._per_host.clear()
         self._client = _make_client(self._settings, self._allow)
         await self._client.__aenter__()
         return self
@@ -127,6 +134,9 @@ class Fetcher:
         client, self._client = self._client, None
         if client is not None:
             await client.__aexit__(exc_type, exc, tb)
+
+    def _host_slots(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(self._settings.per_host)
 
     async def fetch(self, req: FetchRequest) -> FetchOutcome:
         """Fetch one feed; raises FetchError with a readable message on any failure."""
@@ -151,14 +161,12 @@ class Fetcher:
     async def fetch_all(self, reqs: Sequence[FetchRequest]) -> list[FetchOutcome | FetchError]:
         """Fetch many feeds, politely; results (or errors) in the order of `reqs`.
 
-        At most `concurrency` requests run at once, at most `per_host` per host. When a
-        host answers 429 or 503, its other requests in this run are not sent: they fail
-        at once with the same `retry_after`.
+        At most `concurrency` requests run at once, at most `per_host` per host, counting
+        those of other calls in flight on this fetcher. When a host answers 429 or 503,
+        its other requests in this call are not sent: they fail at once with the same
+        `retry_after`.
         """
-        overall = asyncio.Semaphore(self._settings.concurrency)
-        per_host: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(self._settings.per_host)
-        )
+        overall, per_host = self._overall, self._per_host
         held: dict[str, FetchError] = {}
 
         async def one(req: FetchRequest) -> FetchOutcome | FetchError:

@@ -4,7 +4,8 @@ share the due remote sources through leases in the database (issue 17).
     register ─► apply the config to the sources' rows (under the writer lock)
     loop:  claim a batch of due sources (a lease each)                    store.leases
            ─► fetch it on the fetcher's thread (`runtime.fetching`)      one client for life
-           ─► claim the next batch and start its fetch                   at most one ahead
+           ─► claim the next batch and start its fetch                   at most one ahead,
+                                                                         queued behind it
            ─► parse, clean this one: `pipeline.gather_read`              no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
@@ -63,6 +64,9 @@ DEFAULT_BATCH = 64  # 16 left half of [fetch] concurrency idle (bench/scale.py)
 DEFAULT_LEASE = 180.0  # seconds
 # How long a worker with nothing to claim waits before asking again (at most).
 IDLE_POLL_SECONDS = 1.0
+# The same for `--until-idle` while other workers still hold leases: it stops as soon as
+# they are done, and asking is one light query.
+UNTIL_IDLE_POLL_SECONDS = 0.1
 # Rows of workers not heard of for this long are dropped when a worker starts.
 FORGET_WORKERS_AFTER = timedelta(days=1)
 # A lease must outlast one whole fetch (the total deadline) by this much: even with one
@@ -177,25 +181,27 @@ class Worker:
         return self.counts
 
     def _loop(self, fetcher: BackgroundFetcher, stop: threading.Event) -> None:
-        """Batches one after the other, the next one claimed and its fetch started before
-        this one is cleaned and stored: at most one batch ahead, whose leases the
-        heartbeat renews with the others, and which is given back when asked to stop."""
+        """Batches one after the other, the next one claimed and its fetch started as soon
+        as this one's has: its requests queue behind this batch's for the fetcher's slots
+        and fill them while this batch waits for its slowest feeds. At most one batch
+        ahead, whose leases the heartbeat renews with the others.
+
+        Asked to stop, the worker claims nothing more but stores both batches whose fetch
+        has started: the feeds have answered (or are answering), and giving those sources
+        back would have another worker fetch them again within their interval."""
         ahead: Batch | None = None
-        while not stop.is_set():
-            batch, ahead = ahead or self._claim(fetcher), None
+        while True:
+            batch, ahead = ahead or (None if stop.is_set() else self._claim(fetcher)), None
             if batch is None:
-                if self.options.until_idle and self._idle():
+                if stop.is_set() or (self.options.until_idle and self._idle()):
                     break
-                stop.wait(IDLE_POLL_SECONDS)
+                stop.wait(UNTIL_IDLE_POLL_SECONDS if self.options.until_idle else IDLE_POLL_SECONDS)
                 continue
+            if not stop.is_set():
+                ahead = self._claim(fetcher)
             outcomes = self._outcomes(batch)
-            if outcomes is None:
-                continue
-            if stop.is_set():
-                self._process(batch, outcomes, stop)  # fetched: stored before stopping
-                break
-            ahead = self._claim(fetcher)
-            self._process(batch, outcomes, stop)
+            if outcomes is not None:
+                self._process(batch, outcomes, stop)
 
     def _claim(self, fetcher: BackgroundFetcher) -> Batch | None:
         """A batch of due sources leased and its fetch started; None when nothing was due
