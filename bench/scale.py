@@ -2,6 +2,7 @@
 pinned to one core, on the loopback farm of bench/fetch.py.
 
     python bench/scale.py [--feeds 2000] [--runs 3] [--workers 1,2] [--changed 10]
+                          [--concurrency 32] [--per-host 2]
                           [--compare-reader 1000] [--reader-workers 32,128]
                           [--postgres URL] [--aggregator PATH]
 
@@ -26,6 +27,11 @@ largest W to 1 (the goal: 2 workers >= 1.8x the throughput of 1).
 
 The machine's cores are shared with the farm and PostgreSQL: with one worker they have a
 core to themselves, with two they compete with the workers, which the ratio pays for.
+
+`--concurrency` and `--per-host` are each worker's limits (the product's defaults, 32 and
+2): reader has no per-host limit, and the farm is 16 addresses where the web has one
+host per few feeds, so at the defaults the farm's per-host limit binds at 32 requests in
+flight per worker against reader's 128 threads. Raising them compares like with like.
 
 `--compare-reader N`: on the first N feeds, the largest W cold then warm, next to lemon24's
 reader (bench/fetch.py's driver, each phase at its best worker count of
@@ -339,6 +345,10 @@ def main() -> None:
     parser.add_argument("--changed", type=int, default=10, help="%% of feeds changed (steady)")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="each worker's --batch")
     parser.add_argument(
+        "--concurrency", type=int, default=32, help="each worker's [fetch] concurrency"
+    )
+    parser.add_argument("--per-host", type=int, default=2, help="each worker's [fetch] per_host")
+    parser.add_argument(
         "--compare-reader", type=int, default=1000, help="feeds for the reader comparison (0: none)"
     )
     parser.add_argument("--reader-workers", default="32,128")
@@ -358,6 +368,7 @@ def main() -> None:
     if shutil.which("taskset") is None:
         parser.error("taskset (util-linux) is needed to pin the workers")
     counts = [int(w) for w in str(args.workers).split(",")]
+    fetch.LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
     farm_process = subprocess.Popen(
         [sys.executable, fetch.__file__, "--farm", "--feeds", str(args.feeds),
          "--hosts", str(args.hosts), "--content", "rich"],
@@ -366,7 +377,11 @@ def main() -> None:
     try:
         assert farm_process.stdout is not None
         urls: list[str] = json.loads(farm_process.stdout.readline())["urls"]
-        print(f"farm: {len(urls)} feeds on {args.hosts} addresses", file=sys.stderr)
+        print(
+            f"farm: {len(urls)} feeds on {args.hosts} addresses; each worker: concurrency "
+            f"{args.concurrency}, per_host {args.per_host}",
+            file=sys.stderr,
+        )
         report(measure_workers(args, urls, counts, PHASES), len(urls))
         if args.compare_reader:
             compare_reader(args, urls, max(counts))
