@@ -54,6 +54,9 @@ class Database(ABC):
     #: Appended to the SELECT that picks sources to lease (`store.leases`): PostgreSQL
     #: skips the rows another worker's claim holds; SQLite's one writer needs nothing.
     skip_locked: str = ""
+    #: Appended to a SELECT whose rows the same transaction then updates: PostgreSQL
+    #: locks them, so no other transaction changes them in between.
+    lock_rows: str = ""
     # Whether a list can be one parameter (`x = ANY(?)`): a statement of constant text
     # however many values, which the driver parses and the server plans once.
     arrays: bool = False

@@ -16,7 +16,7 @@ running workers keep their clocks in step (NTP), as they must for due times anyw
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,6 +99,11 @@ class LeaseMethods:
     def transaction(self) -> AbstractContextManager[None]:
         raise NotImplementedError
 
+    def _rows_in(
+        self, sql: str, values: Iterable[str], *, first: Sequence[str] = ()
+    ) -> Iterator[Any]:
+        raise NotImplementedError
+
     # -- leases --------------------------------------------------------------------------
 
     def claim_sources(
@@ -152,13 +157,20 @@ class LeaseMethods:
             f"UPDATE sources SET {_STATE_SETS}, lease_owner = NULL, lease_until = NULL "
             "WHERE id = :id AND lease_owner = :owner"
         )
-        lost = []
+        # Which leases are still ours, asked once and locked until the end of the
+        # transaction (no claim can take them in between), then one batch of updates:
+        # a statement per source cost a round trip each, a third of a warm worker's CPU.
+        held = self._rows_in(
+            f"SELECT id FROM sources WHERE lease_owner = ? AND id IN ({{}}){self._db.lock_rows}",
+            [state.id for state in states],
+            first=[owner],
+        )
         with self.transaction():
-            for state in states:
-                cursor = self._db.execute(sql, {**_state_params(state), "owner": owner})
-                if cursor.rowcount == 0:
-                    lost.append(state.id)
-        return lost
+            ours = {row[0] for row in held}
+            self._db.executemany(
+                sql, [{**_state_params(s), "owner": owner} for s in states if s.id in ours]
+            )
+        return [state.id for state in states if state.id not in ours]
 
     def write_states(self, states: Sequence[SourceState]) -> None:
         """Write sources' fetch state whoever holds them (the config's restarts)."""

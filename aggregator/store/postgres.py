@@ -180,6 +180,7 @@ class PostgresDatabase(Database):
     name = "PostgreSQL"
     errors = (psycopg.Error,)
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    lock_rows = " FOR UPDATE"
     arrays = True
 
     def __init__(self, url: str, *, location: str) -> None:
