@@ -256,11 +256,13 @@ class LeaseMethods:
             "THEN excluded.enabled ELSE sources.enabled END"
         )
         configured = {spec.id for spec in specs}
+        states = [configured_state(spec, None) for spec in specs]
+        # One batch each (psycopg pipelines it): every worker does this at start, over
+        # every configured source, and a statement each was a round trip each.
         with self.transaction():
-            for spec in specs:
-                state = configured_state(spec, None)
-                self._db.execute(
-                    sql,
+            self._db.executemany(
+                sql,
+                [
                     {
                         "id": state.id,
                         "url": state.url,
@@ -269,14 +271,15 @@ class LeaseMethods:
                         "title": state.title,
                         "tags": json.dumps(list(state.tags)),
                         "enabled": int(state.enabled),
-                    },
-                )
+                    }
+                    for state in states
+                ],
+            )
             rows = self._db.execute(
                 "SELECT id FROM sources WHERE kind = 'remote' AND enabled = 1"
             ).fetchall()
-            for (source_id,) in (tuple(r) for r in rows):
-                if source_id not in configured:
-                    self._db.execute("UPDATE sources SET enabled = 0 WHERE id = ?", (source_id,))
+            unlisted = [(row[0],) for row in rows if row[0] not in configured]
+            self._db.executemany("UPDATE sources SET enabled = 0 WHERE id = ?", unlisted)
 
     # -- workers -------------------------------------------------------------------------
 
