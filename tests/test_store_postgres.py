@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -272,6 +273,38 @@ def test_second_writer_waits_for_the_first(postgres_url: str, tmp_path: Path) ->
         waited = time.monotonic() - started
     timer.join()
     assert 0.3 <= waited < 10
+
+
+def test_a_waiting_writer_gets_the_lock_as_soon_as_it_is_released(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Workers hand the writer lock from batch to batch: a waiter polling with a growing
+    delay (0.05 s doubling to 0.5 s) found a lock released after 0.8 s some 0.45 s late,
+    while every other worker waited behind it."""
+    settings = settings_for(postgres_url, tmp_path)
+    first = WriterLock(settings)
+    first.__enter__()
+    released: list[float] = []
+
+    def release() -> None:
+        first.__exit__(None, None, None)
+        released.append(time.monotonic())
+
+    timer = threading.Timer(0.8, release)
+    timer.start()
+    with WriterLock(settings, timeout=30):
+        taken = time.monotonic()
+    timer.join()
+    assert taken - released[0] < 0.3
+
+
+def test_a_writer_lock_timeout_beyond_what_postgresql_counts_still_waits(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # lock_timeout is a 32-bit count of milliseconds; the config allows up to 1e9 s
+    settings = replace(settings_for(postgres_url, tmp_path), lock_timeout=1e9)
+    with WriterLock(settings):
+        pass
 
 
 def test_lock_is_per_database(postgres_url: str, tmp_path: Path) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -53,6 +52,7 @@ _WRITER_LOCK = "aggregator writer "
 _PUBLISHER_LOCK = "aggregator publisher "
 _MIGRATION_LOCK = "aggregator migrate "
 _LOCK_KEY = "hashtextextended(%s || coalesce(current_schema(), ''), 0)"
+_MAX_LOCK_TIMEOUT_MS = 2**31 - 1  # lock_timeout is an int of milliseconds (~24.8 days)
 
 # Error classes (SQLSTATE) that mean our SQL is wrong rather than the database: syntax,
 # unknown column or function, type mismatches. Missing tables, permissions and the like
@@ -286,36 +286,43 @@ class AdvisoryLock:
         self._spare: psycopg.Connection[_Row] | None = None
 
     def acquire(self, timeout: float) -> bool:
-        """Poll `pg_try_advisory_lock` until it is ours (True) or `timeout` s passed."""
+        """Wait up to `timeout` s for the lock: True once it is ours, False if it was not
+        free by then."""
         conn, self._spare = self._spare, None
         if conn is None or conn.broken:
             conn = connect(self._url, self._location, check_encoding=False)
-        deadline = time.monotonic() + timeout
-        delay = 0.05
         try:
-            while True:
-                row = conn.execute(
-                    f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (self._key,)
-                ).fetchone()
-                if row is not None and row[0]:
-                    self._held(conn)
-                    self._conn = conn
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if self._keep_spare:
-                        self._spare = conn
-                    else:
-                        conn.close()
-                    return False
-                time.sleep(min(delay, remaining))
-                delay = min(delay * 2, 0.5)
+            taken = self._wait_for(conn, timeout)
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(
                 f"PostgreSQL database {self._location}: cannot take the {self._what}: "
                 f"{describe(exc, self._url)}"
             ) from None
+        if taken:
+            self._held(conn)
+            self._conn = conn
+        elif self._keep_spare:
+            self._spare = conn
+        else:
+            conn.close()
+        return taken
+
+    def _wait_for(self, conn: psycopg.Connection[_Row], timeout: float) -> bool:
+        """The server queues the waiter and wakes it the moment the holder lets go
+        (`pg_advisory_lock`, bounded by `lock_timeout`): workers hand the writer lock
+        from one batch to the next at once, where polling with a growing delay left it
+        free for up to half a second each time."""
+        if timeout <= 0:
+            row = conn.execute(f"SELECT pg_try_advisory_lock({_LOCK_KEY})", (self._key,)).fetchone()
+            return row is not None and bool(row[0])
+        waiting = max(1, min(_MAX_LOCK_TIMEOUT_MS, round(timeout * 1000)))
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{waiting}ms",))
+        try:
+            conn.execute(f"SELECT pg_advisory_lock({_LOCK_KEY})", (self._key,))
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return True
 
     def _held(self, conn: psycopg.Connection[_Row]) -> None:
         """Called on the connection that now holds the lock."""
