@@ -14,7 +14,7 @@ from aggregator.config import Settings
 from aggregator.ingest.policy import SOURCE_CONFIGS_META
 from aggregator.model import SourceKind, SourceSpec
 from aggregator.runtime.worker import apply_config
-from aggregator.store import SourceState, Store, now_utc, open_store
+from aggregator.store import SourceState, Store, is_postgres_url, now_utc, open_store
 from aggregator.store.leases import WorkerRow
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -190,6 +190,45 @@ def test_config_is_applied_to_the_rows_without_touching_fetch_state(store: Store
     assert s3 is not None and s3.enabled
     assert claim(store, "a") == ["s3"]
     assert store.get_meta(SOURCE_CONFIGS_META)
+
+
+def _writes_to_sources(store: Store, db_url: str) -> object:
+    """Something that changes whenever a source row is written: the rows' versions on
+    PostgreSQL, SQLite's count of changed rows."""
+    if is_postgres_url(db_url):
+        rows = store._db.execute("SELECT id, xmin::text FROM sources ORDER BY id").fetchall()
+        return [(row[0], row[1]) for row in rows]
+    return store._db.execute("SELECT total_changes()").fetchone()[0]
+
+
+def test_a_worker_starting_on_an_unchanged_config_writes_no_source_row(
+    store: Store, db_url: str
+) -> None:
+    add(store, 9)  # configured once, then removed from the config
+    moved = add(store, 1)
+    gone = add(store, 2)
+    store.save_source(replace(moved, url="https://moved.example/1"))
+    store.save_source(replace(gone, enabled=False, disabled_reason="410 Gone"))
+    settings = Settings(sources=(spec(1, title="One", tags=("a",)), spec(2), spec(3)))
+    apply_config(settings, store)
+    before = _writes_to_sources(store, db_url)
+    apply_config(settings, store)  # what every worker does at start
+    assert _writes_to_sources(store, db_url) == before
+    # ... and a change is still written, to that row alone
+    apply_config(
+        replace(settings, sources=(spec(1, title="Uno", tags=("a",)), spec(2), spec(3))), store
+    )
+    s1, s2, s9 = store.source("s1"), store.source("s2"), store.source("s9")
+    assert s1 is not None and s1.title == "Uno" and s1.url == "https://moved.example/1"
+    assert s2 is not None and not s2.enabled  # disabled for a reason: stays so
+    assert s9 is not None and not s9.enabled
+    if is_postgres_url(db_url):
+        changed = {
+            sid
+            for (sid, v), (_, w) in zip(before, _writes_to_sources(store, db_url), strict=True)
+            if v != w
+        }  # type: ignore[call-overload]
+        assert changed == {"s1"}
 
 
 def test_a_reconfigured_failing_source_starts_afresh(store: Store) -> None:

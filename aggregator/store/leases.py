@@ -80,6 +80,33 @@ def _state_params(state: SourceState) -> dict[str, Any]:
     return {"id": state.id, **{c: params[c] for c in _STATE_COLUMNS}}
 
 
+def _configured_params(state: SourceState) -> dict[str, Any]:
+    """The columns `sync_sources` writes, as it writes them."""
+    return {
+        "id": state.id,
+        "url": state.url,
+        "config_url": state.config_url,
+        "kind": state.kind,
+        "title": state.title,
+        "tags": json.dumps(list(state.tags)),
+        "enabled": int(state.enabled),
+    }
+
+
+def _differs(row: Any, wanted: dict[str, Any]) -> bool:
+    """Whether writing `wanted` would change the stored `row` (id, config_url, kind, title,
+    tags, enabled, disabled_reason), by the rules of `sync_sources`' upsert: a new
+    configured URL brings its URL along, and the enabled flag of a source disabled for a
+    reason stays."""
+    if row is None:
+        return True
+    _, config_url, kind, title, tags, enabled, disabled_reason = row
+    return (
+        (config_url, kind, title, tags)
+        != (wanted["config_url"], wanted["kind"], wanted["title"], wanted["tags"])
+    ) or (disabled_reason is None and enabled != wanted["enabled"])
+
+
 _DUE = (
     "enabled = 1 AND kind = 'remote' "
     "AND (next_check_at IS NULL OR next_check_at <= :now) "
@@ -240,7 +267,12 @@ class LeaseMethods:
         """Make the sources' rows say what the config says, touching no fetch state and
         no lease (a worker releasing one at this moment loses nothing): new sources are
         inserted, configured fields refreshed, and remote sources the config no longer
-        lists disabled, as `aggregator sources remove` does."""
+        lists disabled, as `aggregator sources remove` does.
+
+        Only the rows that would change are written: every worker does this at start,
+        under the writer lock, over every configured source, and with a config unchanged
+        since the last start that is one read instead of a write per source (which held
+        the lock, and the other workers starting, for half a second at 1,000 sources)."""
         from aggregator.store import configured_state
 
         sql = (
@@ -256,29 +288,22 @@ class LeaseMethods:
             "THEN excluded.enabled ELSE sources.enabled END"
         )
         configured = {spec.id for spec in specs}
-        states = [configured_state(spec, None) for spec in specs]
-        # One batch each (psycopg pipelines it): every worker does this at start, over
-        # every configured source, and a statement each was a round trip each.
+        wanted = [_configured_params(configured_state(spec, None)) for spec in specs]
         with self.transaction():
-            self._db.executemany(
-                sql,
-                [
-                    {
-                        "id": state.id,
-                        "url": state.url,
-                        "config_url": state.config_url,
-                        "kind": state.kind,
-                        "title": state.title,
-                        "tags": json.dumps(list(state.tags)),
-                        "enabled": int(state.enabled),
-                    }
-                    for state in states
-                ],
-            )
-            rows = self._db.execute(
-                "SELECT id FROM sources WHERE kind = 'remote' AND enabled = 1"
-            ).fetchall()
-            unlisted = [(row[0],) for row in rows if row[0] not in configured]
+            stored = {
+                row[0]: row
+                for row in self._db.execute(
+                    "SELECT id, config_url, kind, title, tags, enabled, disabled_reason "
+                    "FROM sources"
+                ).fetchall()
+            }
+            # One batch each (psycopg pipelines it), not a round trip per source.
+            self._db.executemany(sql, [p for p in wanted if _differs(stored.get(p["id"]), p)])
+            unlisted = [
+                (sid,)
+                for sid, row in stored.items()
+                if row[2] == "remote" and row[5] == 1 and sid not in configured
+            ]
             self._db.executemany("UPDATE sources SET enabled = 0 WHERE id = ?", unlisted)
 
     # -- workers -------------------------------------------------------------------------
