@@ -35,7 +35,9 @@ flight per worker against reader's 128 threads. Raising them compares like with 
 
 `--compare-reader N`: on the first N feeds, the largest W cold then warm, next to lemon24's
 reader (bench/fetch.py's driver, each phase at its best worker count of
-`--reader-workers`, timed around update_feeds), with the ratios of wall time and CPU.
+`--reader-workers`, timed around update_feeds, then at that count as a whole process
+from start to exit, as the workers are timed: start-up, imports and opening the
+database included), with the ratios of wall time and CPU against each.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -162,8 +165,8 @@ def run_workers(
             )
             for k, log in enumerate(logs)
         ]  # fmt: skip
-        usage, timeline = _wait_sampling(processes, url, (since,), start, due)
-        wall = time.perf_counter() - start
+        usage, timeline, last_exit = _wait_sampling(processes, url, (since,), start, due)
+        wall = last_exit - start
         for process, log in zip(processes, logs, strict=True):
             if process.returncode != 0:
                 log.seek(0)
@@ -188,24 +191,40 @@ def pinned(core: int) -> list[str]:
 
 def _wait_sampling(
     processes: list[subprocess.Popen[bytes]], url: str, since: Any, start: float, due: int
-) -> tuple[dict[int, Any], list[tuple[float, int]]]:
+) -> tuple[dict[int, Any], list[tuple[float, int]], float]:
     """Wait for every process, reading the feeds still pending every SAMPLE_SECONDS;
-    each one's resource usage (its children's included) by pid, and the samples."""
+    each one's resource usage (its children's included) by pid, the samples, and when
+    the last one exited. A thread per process waits for it, so that the end is timed to
+    its exit, not to the next sample (a quarter of a second is a tenth of a warm phase)."""
     usage: dict[int, Any] = {}
+    exits: list[float] = []
+    lock = threading.Lock()
+    all_done = threading.Event()
+
+    def reap(process: subprocess.Popen[bytes]) -> None:
+        pid, status, rusage = os.wait4(process.pid, 0)
+        ended = time.perf_counter()
+        with lock:
+            usage[pid] = rusage
+            process.returncode = os.waitstatus_to_exitcode(status)
+            exits.append(ended)
+            if len(exits) == len(processes):
+                all_done.set()
+
+    reapers = [threading.Thread(target=reap, args=(p,), daemon=True) for p in processes]
+    for reaper in reapers:
+        reaper.start()
     timeline: list[tuple[float, int]] = []
     with psycopg.connect(url, autocommit=True) as conn:
-        while len(usage) < len(processes):
-            for process in processes:
-                if process.pid in usage:
-                    continue
-                pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
-                if pid:
-                    usage[pid] = rusage
-                    process.returncode = os.waitstatus_to_exitcode(status)
+        while not all_done.is_set():
             pending = due - _count(conn, _FETCHED, since, 0)
             timeline.append((time.perf_counter() - start, pending))
-            time.sleep(SAMPLE_SECONDS)
-    return usage, timeline
+            all_done.wait(SAMPLE_SECONDS)
+        pending = due - _count(conn, _FETCHED, since, 0)  # as the last one left it
+        timeline.append((min(time.perf_counter(), max(exits)) - start, pending))
+    for reaper in reapers:
+        reaper.join()
+    return usage, timeline, max(exits)
 
 
 def _when(timeline: list[tuple[float, int]], due: int, left: float) -> float:
@@ -315,7 +334,8 @@ def _ratio(ours: float, theirs: float) -> str:
 
 
 def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> None:
-    """The first `--compare-reader` feeds: `workers` workers cold and warm, and reader."""
+    """The first `--compare-reader` feeds: `workers` workers cold and warm, and reader,
+    timed around update_feeds and as a whole process (as the workers are timed)."""
     subset = urls[: args.compare_reader]
     ours = measure_workers(args, subset, [workers], ("cold", "warm"))[workers]
     with tempfile.TemporaryDirectory() as tmp:
@@ -323,17 +343,21 @@ def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> N
         urls_file.write_text(json.dumps(subset))
         reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
         theirs = fetch.measure_reader(urls_file, args.runs, reader_workers)
+        process = fetch.measure_reader_process(urls_file, args.runs, theirs)
     print(f"\n{len(subset)} feeds: {workers} aggregator workers vs reader (best worker count):")
     for phase in ("cold", "warm"):
         mine = rates(ours[phase])
-        reader = theirs[phase]
         print(
             f"{phase}: workers {mine['wall']:.2f} s wall, {mine['cpu']:.2f} s cpu, "
-            f"{mine['rss']:.0f} MB; reader (workers={reader['workers']:.0f}) "
-            f"{reader['wall']:.2f} s wall, {reader['cpu']:.2f} s cpu, {reader['rss']:.0f} MB; "
-            f"reader/ours wall x{reader['wall'] / mine['wall']:.2f}, "
-            f"ours/reader cpu x{mine['cpu'] / reader['cpu']:.2f}"
+            f"{mine['rss']:.0f} MB (start-up included)"
         )
+        for how, reader in (("update_feeds", theirs[phase]), ("process", process[phase])):
+            print(
+                f"  reader {how} (workers={theirs[phase]['workers']:.0f}) "
+                f"{reader['wall']:.2f} s wall, {reader['cpu']:.2f} s cpu, "
+                f"{reader['rss']:.0f} MB: reader/ours wall x{reader['wall'] / mine['wall']:.2f}, "
+                f"ours/reader cpu x{mine['cpu'] / reader['cpu']:.2f}"
+            )
 
 
 def main() -> None:
