@@ -70,7 +70,6 @@ __all__ = [
     "normalise_entry",
 ]
 
-_MAX_BOILERPLATE_ROUNDS = 3
 SEED_LEAD_CHARS = 200  # opening characters of a seed's text that take part in its identity
 SUMMARY_CHARS = 400  # long enough for a lede, short enough for a feed reader's list view
 REPUBLISHER_TAG = "republisher"  # a source tag that says: this source carries others' stories
@@ -141,14 +140,7 @@ def _clean_markup(
     root = parse_fragment(sanitise_bounded(markup))
     wrap_loose_text(root)
     decoded = decode_text_entities(root)
-    # Removing one piece can expose another ("Share this:" glued to a footer), so rules run
-    # again until a round removes nothing: cleaning the output again must find nothing.
     removals = strip_boilerplate(root, rules, where=where, base=base)
-    for _ in range(_MAX_BOILERPLATE_ROUNDS):
-        more = strip_boilerplate(root, rules, where=where, base=base)
-        if not more:
-            break
-        removals += more
     links = rewrite_links(root, base, rules.tracking)
     cleaned = sanitise_bounded(serialise_children(root))
     return _Cleaned(cleaned or None, removals, repaired, decoded, links, cuts.notes(where))

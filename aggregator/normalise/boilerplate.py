@@ -109,10 +109,31 @@ def _strip_readmore(
     return removals
 
 
+_MAX_ROUNDS = 4
+
+
 def strip_boilerplate(
     root: HtmlElement, rules: BoilerplateRules, *, where: str, base: str | None
 ) -> tuple[Removal, ...]:
-    """Remove footers, share lines and read-more links from `root` (mutated); say what went."""
+    """Remove footers, share lines and read-more links from `root` (mutated); say what went.
+
+    Removing one piece can expose another ("Share this:" glued to a footer, a block left
+    alone in its parent once an empty sibling went), so rounds run until one changes
+    nothing: cleaning the output again must find nothing. A round that changed nothing
+    leaves the tree as it found it, and the next would find what it found: none."""
+    removals: tuple[Removal, ...] = ()
+    for number in range(_MAX_ROUNDS):
+        found, dropped = _strip_round(root, rules, where=where, base=base)
+        removals += found
+        if not found and (number > 0 or not dropped):
+            break
+    return removals
+
+
+def _strip_round(
+    root: HtmlElement, rules: BoilerplateRules, *, where: str, base: str | None
+) -> tuple[tuple[Removal, ...], int]:
+    """One round: what it removed, and how many emptied blocks it dropped."""
     # Every block's text (whitespace collapsed) is a substring of the whole field's text
     # collapsed the same way, so a rule with no trigger in the field matches no block.
     field_text = gate_text(collapse_whitespace(root.text_content() or ""))
@@ -136,8 +157,7 @@ def strip_boilerplate(
                 if removal is not None:
                     removals.append(removal)
                     break
-    drop_empty_paragraphs(root)
-    return tuple(removals)
+    return tuple(removals), drop_empty_paragraphs(root)
 
 
 def _possible(rules: tuple[BoilerplateRule, ...], gated: str) -> tuple[BoilerplateRule, ...]:

@@ -174,12 +174,16 @@ def is_empty_block(el: HtmlElement) -> bool:
     return not has_media and not collapse_whitespace(el.text_content() or "")
 
 
-def drop_empty_paragraphs(root: HtmlElement) -> None:
+def drop_empty_paragraphs(root: HtmlElement) -> int:
+    """Remove the blocks left with no text and no image; how many went."""
+    dropped = 0
     for el in list(root.iter("p", "figure", "li", "div", "span", "em", "strong")):
         if el.text and not el.text.isspace():
             continue  # text of its own: not empty (the cheap test that settles most)
         if el is not root and el.getparent() is not None and is_empty_block(el):
             remove_keeping_tail(el)
+            dropped += 1
+    return dropped
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 SQLite gets a file lock beside the database file (filelock). PostgreSQL gets a session
 advisory lock (`pg_advisory_lock`, waited for at most the timeout: the server hands it
-to the next waiter the moment it is released) on a connection of its own, so processes on several machines sharing one database take turns. Either way the
-lock goes when its holder does: the OS releases the file lock of a dead process and the
-server the advisory lock of an ended session, so a kill -9 never leaves a stale lock.
+to the next waiter the moment it is released) on a connection of its own, so processes
+on several machines sharing one database take turns. Either way the lock goes when its
+holder does: the OS releases the file lock of a dead process and the server the
+advisory lock of an ended session, so a kill -9 never leaves a stale lock.
 """
 
 from __future__ import annotations
