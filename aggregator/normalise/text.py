@@ -57,7 +57,9 @@ _MAX_DECODE_ROUNDS = 3
 
 
 def has_mojibake(text: str) -> bool:
-    return _MOJIBAKE_HINT.search(text) is not None
+    # Every hint holds a character above U+00C1, and CPython knows an ASCII string as such
+    # without reading it: most feed text is settled without a search.
+    return not text.isascii() and _MOJIBAKE_HINT.search(text) is not None
 
 
 _MAX_REPAIR_ROUNDS = 3
