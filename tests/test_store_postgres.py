@@ -424,6 +424,9 @@ def test_run_while_another_writes_gives_up_with_the_message(
             "SELECT '?:x 5%%', x::text FROM t -- what?\n",
         ),
         ("SELECT 'it''s ?' WHERE a = ?", "SELECT 'it''s ?' WHERE a = %s"),
+        # a list for = ANY goes in binary (no per-element escaping)
+        ("SELECT k FROM t WHERE k = ANY(?)", "SELECT k FROM t WHERE k = ANY(%b)"),
+        ("SELECT '= ANY(%s)' FROM t", "SELECT '= ANY(%%s)' FROM t"),
     ],
 )
 def test_placeholders_become_psycopg_ones(sqlite: str, postgresql: str) -> None:
