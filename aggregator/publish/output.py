@@ -29,7 +29,6 @@ from aggregator.publish.versions import (
     stand_in,
     stories_of,
 )
-from aggregator.runtime import eventloop
 from aggregator.store import Store, attribution_for
 
 log = logging.getLogger(__name__)
@@ -240,7 +239,9 @@ def notify_hub(settings: Settings, published: PublishReport) -> list[str]:
     topics = [p for p in published.written if p.endswith(".atom")]
     if not hub or not topics:
         return []
-    from aggregator.publish.websub import ping_hub  # httpx: only when there is a hub to ping
+    # httpx and asyncio only when there is a hub to ping: not in every run's start-up
+    from aggregator.publish.websub import ping_hub
+    from aggregator.runtime import eventloop
 
     info = feed_info(settings)
     return eventloop.run(ping_hub(hub, [info.url(p) for p in topics]))
