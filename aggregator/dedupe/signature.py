@@ -46,8 +46,20 @@ READ_MORE_TAIL = re.compile(
 TAIL_CHARS = 160
 
 
+def _may_read_more(tail: str) -> bool:
+    """False when READ_MORE_TAIL cannot match: an ASCII tail (where IGNORECASE means
+    what str.lower does) naming neither "read" nor "full story". Most tails, settled
+    without the pattern, which tries every position of the tail."""
+    if not tail.isascii():
+        return True
+    lowered = tail.lower()
+    return "read" in lowered or "full story" in lowered
+
+
 def _strip_read_more(text: str) -> str:
     head, tail = text[:-TAIL_CHARS], text[-TAIL_CHARS:]
+    if not _may_read_more(tail):
+        return text
     return head + READ_MORE_TAIL.sub("", tail)
 
 
@@ -202,9 +214,10 @@ def fold_text(text: str) -> _Folded:
     numbers = _Figures()
     text = repaired_text(text)
     parts = paragraphs(text, repaired=True)
+    tail = text.rstrip()[-TAIL_CHARS:]
     truncated = bool(parts) and (
         bool(TRUNCATED.search(parts[-1][-TAIL_CHARS:]))
-        or bool(READ_MORE_TAIL.search(text.rstrip()[-TAIL_CHARS:]))
+        or (_may_read_more(tail) and READ_MORE_TAIL.search(tail) is not None)
     )
     for number, paragraph in enumerate(parts):
         words, in_paragraph = _fold_paragraph(
