@@ -221,7 +221,7 @@ def _wait_sampling(
             timeline.append((time.perf_counter() - start, pending))
             all_done.wait(SAMPLE_SECONDS)
         pending = due - _count(conn, _FETCHED, since, 0)  # as the last one left it
-        timeline.append((min(time.perf_counter(), max(exits)) - start, pending))
+        timeline.append((max(exits) - start, pending))
     for reaper in reapers:
         reaper.join()
     return usage, timeline, max(exits)

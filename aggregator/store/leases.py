@@ -15,7 +15,6 @@ running workers keep their clocks in step (NTP), as they must for due times anyw
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -73,24 +72,20 @@ _STATE_COLUMNS = (
 _STATE_SETS = ", ".join(f"{c} = :{c}" for c in _STATE_COLUMNS)
 
 
-def _state_params(state: SourceState) -> dict[str, Any]:
+# The columns `sync_sources` writes: the configured ones, the URL and the enabled flag.
+_CONFIG_COLUMNS = ("url", "config_url", "kind", "title", "tags", "enabled")
+
+
+def _params(state: SourceState, columns: Sequence[str]) -> dict[str, Any]:
+    """The id and `columns` of a source's row, as the store writes them."""
     from aggregator.store import _source_params
 
     params = _source_params(state)
-    return {"id": state.id, **{c: params[c] for c in _STATE_COLUMNS}}
+    return {"id": state.id, **{c: params[c] for c in columns}}
 
 
-def _configured_params(state: SourceState) -> dict[str, Any]:
-    """The columns `sync_sources` writes, as it writes them."""
-    return {
-        "id": state.id,
-        "url": state.url,
-        "config_url": state.config_url,
-        "kind": state.kind,
-        "title": state.title,
-        "tags": json.dumps(list(state.tags)),
-        "enabled": int(state.enabled),
-    }
+def _state_params(state: SourceState) -> dict[str, Any]:
+    return _params(state, _STATE_COLUMNS)
 
 
 def _differs(row: Any, wanted: dict[str, Any]) -> bool:
@@ -288,7 +283,7 @@ class LeaseMethods:
             "THEN excluded.enabled ELSE sources.enabled END"
         )
         configured = {spec.id for spec in specs}
-        wanted = [_configured_params(configured_state(spec, None)) for spec in specs]
+        wanted = [_params(configured_state(spec, None), _CONFIG_COLUMNS) for spec in specs]
         with self.transaction():
             stored = {
                 row[0]: row
