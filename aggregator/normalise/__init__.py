@@ -52,6 +52,7 @@ from aggregator.normalise.html import (
     sanitise_bounded,
     serialise_children,
     text_to_html,
+    tree_text,
     wrap_loose_text,
 )
 from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
@@ -104,6 +105,13 @@ class _Body:
     html: str | None
     removals: tuple[Removal, ...]
     notes: tuple[str, ...]
+    text: str | None = None  # html's text (captions left out), when cleaning read it
+
+    def plain(self) -> str:
+        """The text of `html`, captions left out."""
+        if self.text is not None:
+            return self.text
+        return html_to_text(self.html, skip_captions=True) if self.html else ""
 
 
 _NO_LINKS = LinkReport()
@@ -119,6 +127,7 @@ class _Cleaned:
     entities_decoded: bool = False
     links: LinkReport = _NO_LINKS
     over_budget: tuple[str, ...] = ()  # what bringing the markup within budget cut
+    text: str | None = None  # html's text (captions left out), when read from the tree
 
 
 _NOTHING = _Cleaned(None)
@@ -142,8 +151,13 @@ def _clean_markup(
     decoded = decode_text_entities(root)
     removals = strip_boilerplate(root, rules, where=where, base=base)
     links = rewrite_links(root, base, rules.tracking)
-    cleaned = sanitise_bounded(serialise_children(root))
-    return _Cleaned(cleaned or None, removals, repaired, decoded, links, cuts.notes(where))
+    serialised = serialise_children(root)
+    cleaned = sanitise_bounded(serialised)
+    # Where the last sanitiser pass had nothing to change, `root` is already the tree of
+    # the cleaned markup: its text is read there, saving a parse of the output.
+    text = tree_text(root, skip_captions=True) if cleaned == serialised else None
+    notes = cuts.notes(where)
+    return _Cleaned(cleaned or None, removals, repaired, decoded, links, notes, text)
 
 
 def _body(cleaned: _Cleaned, *, where: str, base: str | None) -> _Body:
@@ -164,7 +178,7 @@ def _body(cleaned: _Cleaned, *, where: str, base: str | None) -> _Body:
         notes.append(f"{report.unsafe_removed} unsafe link(s) removed from {where}")
     for host in report.trackers_removed:
         notes.append(f"tracker image removed from {where}: {host}")
-    return _Body(cleaned.html, cleaned.removals, tuple(notes))
+    return _Body(cleaned.html, cleaned.removals, tuple(notes), cleaned.text)
 
 
 def clean_fragment(
@@ -228,7 +242,7 @@ def _link(raw: RawEntry, rules: BoilerplateRules) -> tuple[str | None, tuple[str
 def _summary(text: str, summary: _Body) -> str | None:
     """The given summary's text, else the item's text, captions left out, cut to length."""
     if summary.html is not None:
-        given = html_to_text(summary.html, skip_captions=True)
+        given = summary.plain()
         if given:
             text = given
     return first_words(text.replace("\n\n", " "), SUMMARY_CHARS) or None
@@ -283,7 +297,7 @@ def normalise_entry(
     if content.html is None or content.html == summary.html:
         # Only a summary (RSS description): it is the content, and the summary derives from it.
         content, summary = summary, _Body(None, content.removals, content.notes)
-    text = html_to_text(content.html, skip_captions=True) if content.html else ""
+    text = content.plain()
     title, title_notes = clean_title(
         raw.title,
         site_names=(attribution.title or "", source.title or ""),

@@ -380,7 +380,11 @@ def sanitise_bounded(markup: str) -> str:
 
 def paragraphs(markup: str, *, skip_captions: bool = False) -> list[str]:
     """The text of each block of `markup`, whitespace collapsed, empty blocks left out."""
-    root = parse_fragment(markup)
+    return tree_paragraphs(parse_fragment(markup), skip_captions=skip_captions)
+
+
+def tree_paragraphs(root: HtmlElement, *, skip_captions: bool = False) -> list[str]:
+    """`paragraphs` of the markup that `root` (from parse_fragment) was parsed from."""
     chunks: list[str] = []
     current: list[str] = []
 
@@ -417,7 +421,12 @@ def paragraphs(markup: str, *, skip_captions: bool = False) -> list[str]:
 def html_to_text(markup: str, *, skip_captions: bool = False) -> str:
     """Plain text of an HTML fragment, Unicode NFC: one paragraph per block, separated by
     a blank line."""
-    text = "\n\n".join(paragraphs(markup, skip_captions=skip_captions))
+    return tree_text(parse_fragment(markup), skip_captions=skip_captions)
+
+
+def tree_text(root: HtmlElement, *, skip_captions: bool = False) -> str:
+    """`html_to_text` of the markup that `root` (from parse_fragment) was parsed from."""
+    text = "\n\n".join(tree_paragraphs(root, skip_captions=skip_captions))
     return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
