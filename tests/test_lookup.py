@@ -24,7 +24,7 @@ from aggregator import dedupe
 from aggregator.config import DedupeConfig, Settings
 from aggregator.dedupe import repair
 from aggregator.dedupe.lookup import load_window_for
-from aggregator.dedupe.signature import unpack_sentences
+from aggregator.dedupe.signature import lookup_tokens, unpack_sentences
 from aggregator.model import Item, SourceSpec
 from aggregator.normalise import identity
 from aggregator.store import ItemWrite, Store, open_store
@@ -317,3 +317,38 @@ def test_an_unrelated_item_reads_only_what_shares_a_key(store: Store, tmp_path: 
     keys = {sig.key for sig, _ in keyed.signatures}
     mates = {i.key for i in stored if i.link == known.link}
     assert known.key in keys and len(keys) < 20 and mates <= keys
+
+
+def test_an_edited_item_is_found_by_its_new_text_only(store: Store) -> None:
+    """Rewriting an item replaces its lookup keys: its old text's keys no longer find it,
+    so matching does not weigh it against stories it has left."""
+    store.cover_lookup(NOW - timedelta(days=WINDOW_DAYS))
+    before = make_item(
+        "k1",
+        text="Harbour ferries will run every ten minutes from Monday under the new timetable.",
+        source="src1",
+        when=NOW,
+    )
+    after = replace(
+        before, text="The museum opens a new wing for regional art on Saturday with free entry."
+    )
+
+    def write(item: Item) -> None:
+        signature = dedupe.signature_of(item).to_json()
+        write = ItemWrite(
+            item=item, entry_id="e1", first_seen=NOW, seen_at=NOW, signature=signature
+        )
+        store.write_items([write])
+
+    def found_by(item: Item) -> set[str]:
+        tokens = lookup_tokens(dedupe.signature_of(item))
+        return {key for _, key, _ in store.lookup(tokens, NOW - timedelta(days=1))}
+
+    write(before)
+    assert found_by(before) == {"k1"}
+    write(after)
+    assert found_by(after) == {"k1"}
+    only_before = dedupe.signature_of(before)
+    stale = set(lookup_tokens(only_before)) - set(lookup_tokens(dedupe.signature_of(after)))
+    assert stale
+    assert store.lookup(stale, NOW - timedelta(days=1)) == []

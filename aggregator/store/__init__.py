@@ -15,6 +15,7 @@ later transaction, so a crash in between costs a refetch, never lost items.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
@@ -43,6 +44,9 @@ from aggregator.store.readstate import (
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
+# A batch of writes dumps the same few times (now, first seen) again and again, and each
+# item's dates twice; formatting one costs microseconds, looking it up a fraction.
+@functools.lru_cache(maxsize=1024)
 def dump_date(value: datetime) -> str:
     """UTC, as "YYYY-MM-DDTHH:MM:SS.ffffffZ": fixed width, so text order is time order."""
     if value.tzinfo is None:
@@ -358,17 +362,27 @@ class Store(LeaseMethods):
     ) -> Iterator[Any]:
         """The rows of `sql`, whose `{}` is an IN list of `values` (after the parameters
         `first`), asked in chunks (the databases cap the parameters of one statement)."""
+        for statement, params in self._in_statements(sql, values, first):
+            yield from self._db.execute(statement, params)
+
+    def _execute_in(self, sql: str, values: Iterable[str]) -> None:
+        """`sql` (a statement without rows), whose `{}` is an IN list of `values`."""
+        for statement, params in self._in_statements(sql, values, ()):
+            self._db.execute(statement, params)
+
+    def _in_statements(
+        self, sql: str, values: Iterable[str], first: Sequence[str]
+    ) -> Iterator[tuple[str, list[Any]]]:
         listed = list(values)
         if self._db.arrays and listed:
             # PostgreSQL: the values as one array. An IN list of hundreds of placeholders
             # made a new statement text for each length, which psycopg parsed again every
             # time (too long for its cache): 10 % of a worker's CPU on bench/scale.py.
-            array_sql = sql.replace(" IN ({})", " = ANY(?)")
-            yield from self._db.execute(array_sql, [*first, listed])
+            yield sql.replace(" IN ({})", " = ANY(?)"), [*first, listed]
             return
         for start in range(0, len(listed), _IN_CHUNK):
             chunk = listed[start : start + _IN_CHUNK]
-            yield from self._db.execute(sql.format(", ".join("?" * len(chunk))), [*first, *chunk])
+            yield sql.format(", ".join("?" * len(chunk))), [*first, *chunk]
 
     def data_version(self) -> str:
         """A counter bumped by every change to stored items: publishing skips work when
@@ -469,9 +483,9 @@ class Store(LeaseMethods):
         since = self._lookup_since()
         if since is None:
             return  # not filled yet: `cover_lookup` reads the signatures when it is
-        self._db.executemany(
-            "DELETE FROM lookup_keys WHERE key = ?", [(w.item.key,) for w in writes]
-        )
+        # One statement for the batch: a statement per item cost the database more than
+        # the rows (none, as a rule: most writes are new items).
+        self._execute_in("DELETE FROM lookup_keys WHERE key IN ({})", [w.item.key for w in writes])
         signed = [(w.item.key, w.signature, dump_date(w.item.published)) for w in writes]
         self._insert_lookup([(k, sig, p) for k, sig, p in signed if sig and p >= since])
 
