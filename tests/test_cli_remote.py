@@ -489,6 +489,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _default_signals() -> None:
+    # A shell runs a background job (`pytest &`) with SIGINT ignored, and the run would
+    # inherit that: Python keeps an ignored SIGINT ignored, as it should. The run under
+    # test is one started from a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_run(workdir: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR")}
     return subprocess.Popen(
@@ -498,6 +505,7 @@ def start_run(workdir: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_signals,
     )
 
 
