@@ -290,10 +290,52 @@ def test_shell_completion_script() -> None:
     assert "_aggregator_completion" in result.stdout
 
 
+ALL_COMMANDS = [
+    "decisions",
+    "explain",
+    "export",
+    "join",
+    "publisher",
+    "run",
+    "schedule",
+    "serve",
+    "sources",
+    "split",
+    "status",
+    "undo",
+    "worker",
+]
+
+
 def test_help_and_version() -> None:
     assert "aggregator" in aggregator("--version", cwd=ROOT).stdout
-    for command in ("run", "export", "explain", "status", "serve", "schedule", "sources"):
-        assert "Usage:" in aggregator(command, "--help", cwd=ROOT).stdout
+    listing = aggregator("--help", cwd=ROOT).stdout.split("Commands:")[1]
+    assert [line.split()[0] for line in listing.strip().splitlines()] == ALL_COMMANDS
+    for command in ALL_COMMANDS:
+        assert f"aggregator {command} [OPTIONS]" in aggregator(command, "--help", cwd=ROOT).stdout
+
+
+def test_each_command_loads_only_its_own_module() -> None:
+    """Commands are imported when they run: `worker` must not pay for the web server's or
+    the item tools' imports. Each command's module is the one that registers it (a wrong
+    map would make the command unreachable or load the wrong code)."""
+    script = (
+        "import importlib, sys\n"
+        "from aggregator.cli import COMMAND_MODULES, main\n"
+        "main(['worker', '--help'], standalone_mode=False)\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('aggregator.cli.'))\n"
+        "for module in set(COMMAND_MODULES.values()):\n"
+        "    importlib.import_module(module)\n"
+        "registered = {n: c.callback.__module__ for n, c in main.commands.items()}\n"
+        "print(loaded)\n"
+        "print(registered == COMMAND_MODULES, sorted(registered))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded, mapped = result.stdout.splitlines()[-2:]
+    assert loaded == "['aggregator.cli.common', 'aggregator.cli.worker']"
+    assert mapped == f"True {sorted(ALL_COMMANDS)}"
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="shared dev corpus not present")

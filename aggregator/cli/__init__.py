@@ -2,7 +2,7 @@
 
     common.py      the `main` group, shared options, store opening, usage errors
     ingest.py      run
-    items.py       export, explain, split
+    items.py       export, explain, split, join, undo, decisions
     background.py  serve, schedule, publisher
     worker.py      worker (leased batches of due sources, several machines)
     sources.py     status, sources list|add|remove|enable|disable|import|export
@@ -14,8 +14,25 @@ Exit codes: 0 success (also when some sources failed but the rest was published)
 
 from __future__ import annotations
 
-# Importing each module registers its commands on `main`.
-from aggregator.cli import background, ingest, items, sources, worker
 from aggregator.cli.common import main
 
-__all__ = ["background", "ingest", "items", "main", "sources", "worker"]
+# Which module's import registers each command on `main`: imported when the command runs
+# (`AggregatorGroup`), so a process pays only for the command it runs.
+COMMAND_MODULES = {
+    "run": "aggregator.cli.ingest",
+    "export": "aggregator.cli.items",
+    "explain": "aggregator.cli.items",
+    "split": "aggregator.cli.items",
+    "join": "aggregator.cli.items",
+    "undo": "aggregator.cli.items",
+    "decisions": "aggregator.cli.items",
+    "serve": "aggregator.cli.background",
+    "schedule": "aggregator.cli.background",
+    "publisher": "aggregator.cli.background",
+    "worker": "aggregator.cli.worker",
+    "status": "aggregator.cli.sources",
+    "sources": "aggregator.cli.sources",
+}
+main.lazy.update(COMMAND_MODULES)
+
+__all__ = ["COMMAND_MODULES", "main"]
