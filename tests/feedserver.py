@@ -183,6 +183,9 @@ class FeedServer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # dripping handlers must not hold up stop()
+    # socketserver's default backlog is 5: a client opening more connections at once had
+    # the rest of its SYNs dropped and resent a second later, as no real server does.
+    request_queue_size = 128
 
 
 class _IPv6Server(_Server):

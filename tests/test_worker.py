@@ -97,6 +97,7 @@ class Farm:
         *,
         hold: threading.Barrier | None = None,
         delay_first: float = 0.0,
+        delay: float = 0.0,
         gate: threading.Event | None = None,
     ) -> None:
         etag = f'"{len(self.paths)}"'
@@ -108,12 +109,13 @@ class Farm:
             if delay_first and len(self.times_of(request.path)) == 1:
                 return Reply(body=body, headers={"ETag": etag}, delay=delay_first)
             if request.headers.get("if-none-match") == etag:
-                return Reply(status=304, headers={"ETag": etag})
+                return Reply(status=304, headers={"ETag": etag}, delay=delay)
             if hold is not None:
                 # Copies of one story: answered together, so workers store them at once.
                 with contextlib.suppress(threading.BrokenBarrierError):
                     hold.wait(timeout=2)
-            return Reply(body=body, headers={"ETag": etag, "Content-Type": "application/rss+xml"})
+            headers = {"ETag": etag, "Content-Type": "application/rss+xml"}
+            return Reply(body=body, headers=headers, delay=delay)
 
         self.server.route(path, answer)
         self.paths.append(path)
@@ -188,6 +190,26 @@ def test_a_worker_on_sqlite_fetches_each_due_feed_once_and_exits_when_idle(
         assert [w.stopped is not None for w in store.workers()] == [True, True]
     finally:
         store.close()
+
+
+def test_slow_feeds_fill_every_request_slot_not_just_two_batches(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """Feeds slow to answer (here 1 s each) make fetching the slower stage: the worker
+    claims batches ahead until its 8 request slots are busy, instead of waiting with two
+    batches of 2 in flight and 4 slots idle."""
+    for n in range(16):
+        farm.add(f"/s{n}", rss(f"Slow {n}", [(f"s{n}", f"Slow {n}", story_text(n))]), delay=1.0)
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    args = ("--config", "agg.toml", "--db", db, "--until-idle", "--batch", "2")
+    result = run_worker(tmp_path, db, *args, "--concurrency", "8")
+    assert result.returncode == 0, result.stderr
+    assert "16 feeds fetched, 16 items stored" in result.stderr
+    assert farm.requests() == Counter({p: 1 for p in farm.paths})
+    arrivals = sorted(when for _, when in farm.times)
+    offsets = [round((when - arrivals[0]).total_seconds(), 3) for when in arrivals]
+    assert offsets[7] < 0.8, offsets  # the first 8 were all sent before any feed answered
 
 
 def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
@@ -518,8 +540,9 @@ def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_le
     from aggregator.config import load_settings
     from aggregator.runtime.daemon import Daemon
 
-    # The worker's first batch (a0..a2) is answered once the test opens the gate; the
-    # batch it claims ahead (b0..b2) is fetched meanwhile; c0..c2 wait their turn.
+    # The worker's first batch (a0..a2) is answered once the test opens the gate; with 3
+    # requests in flight at most, it claims one batch ahead (b0..b2), which waits for a
+    # slot; c0..c2 wait their turn.
     gate = threading.Event()
     for n in range(3):
         farm.add(f"/a{n}", rss(f"A{n}", [(f"a{n}", f"A {n}", story_text(n))]), gate=gate)
@@ -529,11 +552,13 @@ def test_status_and_metrics_show_the_workers_leases_and_lag_and_sigterm_gives_le
         farm.add(f"/c{n}", rss(f"C{n}", [(f"c{n}", f"C {n}", story_text(20 + n))]))
     farm.config(tmp_path, timeout=60)
     db = str(tmp_path / "agg.sqlite")
-    worker = start_worker(tmp_path, db, "--batch", "3", "--lease", "70", name="busy one")
+    worker = start_worker(
+        tmp_path, db, "--batch", "3", "--concurrency", "3", "--lease", "70", name="busy one"
+    )
     try:
         deadline = time.monotonic() + 60
-        while len(farm.requests()) < 6:
-            assert time.monotonic() < deadline, "the worker never fetched its two batches"
+        while len(farm.requests()) < 3 or status_json(tmp_path, db)["leases"] < 6:
+            assert time.monotonic() < deadline, "the worker never claimed its two batches"
             time.sleep(0.05)
         data = status_json(tmp_path, db)
         (row,) = data["workers"]

@@ -4,8 +4,9 @@ share the due remote sources through leases in the database (issue 17).
     register ─► apply the config to the sources' rows (under the writer lock)
     loop:  claim a batch of due sources (a lease each)                    store.leases
            ─► fetch it on the fetcher's thread (`runtime.fetching`)      one client for life
-           ─► claim the next batch and start its fetch                   at most one ahead,
-                                                                         queued behind it
+           ─► claim the next batches and start their fetch               one ahead, or as
+                                                                         many as fill the
+                                                                         fetcher's slots
            ─► parse, clean this one: `pipeline.gather_read`              no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
@@ -31,6 +32,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -177,31 +179,62 @@ class Worker:
             beating.set()
             if heart.is_alive():
                 heart.join()
-            self._leave()  # the leases of a batch fetched ahead are given back too
+            self._leave()  # the leases of batches fetched ahead are given back too
         return self.counts
 
     def _loop(self, fetcher: BackgroundFetcher, stop: threading.Event) -> None:
-        """Batches one after the other, the next one claimed and its fetch started as soon
-        as this one's has: its requests queue behind this batch's for the fetcher's slots
-        and fill them while this batch waits for its slowest feeds. At most one batch
-        ahead, whose leases the heartbeat renews with the others.
+        """Batches stored one after the other, in the order claimed, while the batches
+        after them are fetched (`_claim_ahead`), their leases renewed by the heartbeat.
 
-        Asked to stop, the worker claims nothing more but stores both batches whose fetch
+        Asked to stop, the worker claims nothing more but stores every batch whose fetch
         has started: the feeds have answered (or are answering), and giving those sources
         back would have another worker fetch them again within their interval."""
-        ahead: Batch | None = None
+        pending: deque[Batch] = deque()
         while True:
-            batch, ahead = ahead or (None if stop.is_set() else self._claim(fetcher)), None
-            if batch is None:
+            if not pending and not stop.is_set():
+                first = self._claim(fetcher)
+                if first is not None:
+                    pending.append(first)
+            if not pending:
                 if stop.is_set() or (self.options.until_idle and self._idle()):
                     break
                 stop.wait(UNTIL_IDLE_POLL_SECONDS if self.options.until_idle else IDLE_POLL_SECONDS)
                 continue
+            batch = pending.popleft()
             if not stop.is_set():
-                ahead = self._claim(fetcher)
+                self._claim_ahead(batch, pending, fetcher)
             outcomes = self._outcomes(batch)
             if outcomes is not None:
                 self._process(batch, outcomes, stop)
+
+    def _claim_ahead(self, batch: Batch, pending: deque[Batch], fetcher: BackgroundFetcher) -> None:
+        """Claim the batches to fetch while `batch` is stored.
+
+        When `batch` has been fetched already, storing is the slower stage (new items to
+        clean): one batch ahead keeps the fetcher busy, and claiming more would only hold
+        sources that an idle worker could take. When `batch` is still being fetched,
+        fetching is the slower stage (feeds answering 304, slow hosts): batches are
+        claimed until the requests not yet answered fill the fetcher's slots with a batch
+        to spare, so no slot waits for this thread to come round again."""
+        if batch.fetching.done():
+            if not pending:
+                self._append_claim(pending, fetcher)
+            return
+        wanted = self.settings.fetch.concurrency + self.options.batch
+        unanswered = sum(len(b.sources) for b in (batch, *pending) if not b.fetching.done())
+        while unanswered < wanted:
+            claimed = self._append_claim(pending, fetcher)
+            if claimed == 0:
+                return
+            unanswered += claimed
+
+    def _append_claim(self, pending: deque[Batch], fetcher: BackgroundFetcher) -> int:
+        """Claim a batch onto `pending`; how many leases it took (0: nothing was due)."""
+        batch = self._claim(fetcher)
+        if batch is None:
+            return 0
+        pending.append(batch)
+        return len(batch.claimed)
 
     def _claim(self, fetcher: BackgroundFetcher) -> Batch | None:
         """A batch of due sources leased and its fetch started; None when nothing was due
