@@ -8,6 +8,8 @@ import gzip
 import importlib.util
 import ipaddress
 import re
+import socket
+import ssl
 import threading
 import time
 import zlib
@@ -16,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import brotli  # type: ignore[import-untyped]
+import httpx
 import pytest
+import trustme
 
 from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
@@ -178,6 +182,63 @@ def test_many_hosts_at_high_concurrency_keep_one_pool_per_origin() -> None:
         assert len({request.client_port for request in server.requests}) <= 2
         assert counter.peak[server.host] <= 2
     assert counter.peak["*"] <= 40
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_kept_alive_connection_the_server_closed_is_not_reused(
+    scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server closing an idle keep-alive connection (its keep-alive timeout) says so only
+    by the close itself: the next request must go over a new connection, not fail on the
+    dead one. Over TLS too: the check looks at the TCP socket under the TLS layer."""
+    server_context: ssl.SSLContext | None = None
+    if scheme == "https":
+        authority = trustme.CA()
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("localhost").configure_cert(server_context)
+        trusting = ssl.create_default_context()
+        authority.configure_trust(trusting)
+        # The fetcher trusts the public CAs only: here, the test's own CA instead.
+        monkeypatch.setattr(http_module.httpx, "create_ssl_context", lambda **_: trusting)
+    peers: list[int] = []
+
+    def serve(listener: socket.socket) -> None:
+        for _ in range(2):
+            raw, (_, port) = listener.accept()
+            conn = raw if server_context is None else server_context.wrap_socket(raw, True)
+            with conn:
+                peers.append(port)
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfeed")
+                time.sleep(0.05)  # then closed while idle, without "Connection: close"
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(target=serve, args=(listener,), daemon=True)
+        server.start()
+
+        async def run() -> list[bytes]:
+            bodies = []
+            async with Fetcher(settings(allow=("localhost", *LOOPBACK))) as fetcher:
+                for n in range(2):
+                    url = f"{scheme}://localhost:{port}/f{n}"
+                    bodies.append((await fetcher.fetch(FetchRequest(source_id="s", url=url))).body)
+                    await asyncio.sleep(0.3)
+            return bodies
+
+        assert eventloop.run(run()) == [b"feed", b"feed"]
+        server.join(timeout=10)
+    assert len(set(peers)) == 2
+
+
+def test_new_origins_are_spread_evenly_over_the_pools() -> None:
+    pools = [httpx.AsyncHTTPTransport() for _ in range(4)]
+    sharded = http_module._ShardedTransport(pools)
+    urls = [httpx.URL(f"http://127.0.1.{n}:8080/feed") for n in range(16)]
+    chosen = [sharded.pool_for(url) for url in urls]
+    assert [chosen.count(pool) for pool in pools] == [4, 4, 4, 4]
+    again = [sharded.pool_for(httpx.URL(f"{url}?page=2")) for url in urls]
+    assert again == chosen  # an origin keeps its pool (and its kept-alive connections)
 
 
 def test_fetcher_must_be_entered() -> None:

@@ -516,13 +516,26 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
     """One transport for the client, made of several pools; an origin always goes to the
     same pool, so keep-alive and the per-host limits work as with one pool.
 
-    Each pool may open more connections than the whole run's concurrency (the fetcher's
-    semaphores do the limiting), so an unlucky spread of origins never makes a request
-    wait in a pool.
+    A new origin goes to the pool with the fewest origins so far: hashing put two of 16
+    hosts in one pool and none in another, and a request's cost grows with the
+    connections its pool holds (TRAPS 11). Each pool may open more connections than the
+    whole run's concurrency (the fetcher's semaphores do the limiting), so a busy origin
+    never makes a request wait in a pool.
     """
 
     def __init__(self, shards: Sequence[httpx.AsyncBaseTransport]) -> None:
         self._shards = tuple(shards)
+        self._origins_in = [0] * len(self._shards)  # origins given to each pool so far
+        self._pool_of: dict[tuple[str, str, int | None], httpx.AsyncBaseTransport] = {}
+
+    def pool_for(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        origin = (url.scheme, url.host, url.port)
+        pool = self._pool_of.get(origin)
+        if pool is None:
+            emptiest = min(range(len(self._shards)), key=self._origins_in.__getitem__)
+            self._origins_in[emptiest] += 1
+            pool = self._pool_of[origin] = self._shards[emptiest]
+        return pool
 
     async def __aenter__(self) -> _ShardedTransport:
         for shard in self._shards:
@@ -539,9 +552,7 @@ class _ShardedTransport(httpx.AsyncBaseTransport):
             await shard.__aexit__(exc_type, exc, tb)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        shard = self._shards[hash((url.scheme, url.host, url.port)) % len(self._shards)]
-        return await shard.handle_async_request(request)
+        return await self.pool_for(request.url).handle_async_request(request)
 
     async def aclose(self) -> None:
         for shard in self._shards:
