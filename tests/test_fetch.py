@@ -241,6 +241,36 @@ def test_new_origins_are_spread_evenly_over_the_pools() -> None:
     assert again == chosen  # an origin keeps its pool (and its kept-alive connections)
 
 
+def test_the_background_fetcher_counts_requests_as_each_one_ends(
+    feed_server: FeedServer,
+) -> None:
+    """A worker tops up its fetches by this count: a batch still waiting for one slow feed
+    must count as one request outstanding, not as the whole batch."""
+    from aggregator.runtime.fetching import BackgroundFetcher
+
+    feed_server.route("/slow", Reply(body=b"slow", delay=2.0))
+    for n in range(3):
+        feed_server.route(f"/quick{n}", Reply(body=b"quick"))
+    paths = ["/slow", "/quick0", "/quick1", "/quick2"]
+    requests = [FetchRequest(source_id=p, url=feed_server.url(p)) for p in paths]
+    with BackgroundFetcher(settings()) as fetcher:
+        assert fetcher.unanswered == 0
+        fetching = fetcher.submit(requests)
+        assert fetcher.unanswered == 4
+        deadline = time.monotonic() + 1.5
+        while fetcher.unanswered > 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (fetcher.unanswered, fetching.done()) == (1, False)
+        outcomes = fetching.result(timeout=30)
+        assert fetcher.unanswered == 0
+    assert [o.body for o in outcomes if isinstance(o, FetchOutcome)] == [
+        b"slow",
+        b"quick",
+        b"quick",
+        b"quick",
+    ]
+
+
 def test_fetcher_must_be_entered() -> None:
     with pytest.raises(RuntimeError, match="async with"):
         eventloop.run(Fetcher(settings()).fetch(FetchRequest(source_id="a", url="http://x/")))

@@ -212,6 +212,27 @@ def test_slow_feeds_fill_every_request_slot_not_just_two_batches(
     assert offsets[7] < 0.8, offsets  # the first 8 were all sent before any feed answered
 
 
+def test_a_slow_feed_does_not_leave_the_other_request_slots_idle(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """One feed slow to answer holds its batch back, not the worker: the slots the quick
+    feeds free are filled again at once, so every other feed is fetched meanwhile."""
+    farm.add("/a-slow", rss("Slow", [("slow", "Slow", story_text(0))]), delay=3.0)
+    for n in range(15):
+        farm.add(f"/b{n:02}", rss(f"Quick {n}", [(f"q{n}", f"Quick {n}", story_text(n + 1))]))
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    args = ("--config", "agg.toml", "--db", db, "--until-idle", "--batch", "2")
+    result = run_worker(tmp_path, db, *args, "--concurrency", "4")
+    assert result.returncode == 0, result.stderr
+    assert "16 feeds fetched, 16 items stored" in result.stderr
+    (slow_asked,) = farm.times_of("/a-slow")
+    quick = sorted(when for path, when in farm.times if path != "/a-slow")
+    assert len(quick) == 15
+    # Asked before the slow feed answered (3 s), not batch by batch behind it.
+    assert quick[-1] - slow_asked < timedelta(seconds=2), [w - slow_asked for w in quick]
+
+
 def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
     farm: Farm, tmp_path: Path
 ) -> None:

@@ -158,18 +158,28 @@ class Fetcher:
             logger.exception("unexpected error fetching %s", redact(req.url))
             raise _error(req, f"unexpected error: {type(exc).__name__}: {exc}") from None
 
-    async def fetch_all(self, reqs: Sequence[FetchRequest]) -> list[FetchOutcome | FetchError]:
+    async def fetch_all(
+        self, reqs: Sequence[FetchRequest], *, each_done: Callable[[], None] | None = None
+    ) -> list[FetchOutcome | FetchError]:
         """Fetch many feeds, politely; results (or errors) in the order of `reqs`.
 
         At most `concurrency` requests run at once, at most `per_host` per host, counting
         those of other calls in flight on this fetcher. When a host answers 429 or 503,
         its other requests in this call are not sent: they fail at once with the same
-        `retry_after`.
+        `retry_after`. `each_done` is called as each request ends, before the others of
+        the call have (`runtime.fetching` counts the requests not yet answered).
         """
         overall, per_host = self._overall, self._per_host
         held: dict[str, FetchError] = {}
 
         async def one(req: FetchRequest) -> FetchOutcome | FetchError:
+            try:
+                return await one_politely(req)
+            finally:
+                if each_done is not None:
+                    each_done()
+
+        async def one_politely(req: FetchRequest) -> FetchOutcome | FetchError:
             host = _host_key(req.url)
             async with per_host[host]:
                 if host in held:

@@ -37,6 +37,8 @@ class BackgroundFetcher:
         self._closing: asyncio.Event | None = None
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="fetcher", daemon=True)
+        self._unanswered = 0  # requests submitted and not yet ended, all calls together
+        self._counting = threading.Lock()
 
     def __enter__(self) -> BackgroundFetcher:
         self._thread.start()
@@ -53,11 +55,22 @@ class BackgroundFetcher:
     ) -> None:
         self.close()
 
+    @property
+    def unanswered(self) -> int:
+        """Requests submitted that have not ended yet: in flight or waiting for a slot."""
+        return self._unanswered
+
     def submit(self, requests: Sequence[FetchRequest]) -> Future[Outcomes]:
         """The requests fetched on the loop's thread, as `Fetcher.fetch_all` does."""
         if self._loop is None or self._fetcher is None:
             raise RuntimeError("use the BackgroundFetcher inside 'with'")
-        return asyncio.run_coroutine_threadsafe(self._fetcher.fetch_all(requests), self._loop)
+        self._count(len(requests))
+        fetching = self._fetcher.fetch_all(requests, each_done=lambda: self._count(-1))
+        return asyncio.run_coroutine_threadsafe(fetching, self._loop)
+
+    def _count(self, change: int) -> None:
+        with self._counting:
+            self._unanswered += change
 
     def close(self) -> None:
         loop, closing = self._loop, self._closing

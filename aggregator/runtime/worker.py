@@ -4,9 +4,10 @@ share the due remote sources through leases in the database (issue 17).
     register ─► apply the config to the sources' rows (under the writer lock)
     loop:  claim a batch of due sources (a lease each)                    store.leases
            ─► fetch it on the fetcher's thread (`runtime.fetching`)      one client for life
-           ─► claim the next batches and start their fetch               one ahead, or as
-                                                                         many as fill the
-                                                                         fetcher's slots
+           ─► claim the next batches and start their fetch               one ahead; while
+                                                                         fetching is slower,
+                                                                         as many as keep its
+                                                                         slots busy
            ─► parse, clean this one: `pipeline.gather_read`              no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
@@ -34,7 +35,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -66,6 +67,9 @@ DEFAULT_BATCH = 64  # 16 left half of [fetch] concurrency idle (bench/scale.py)
 DEFAULT_LEASE = 180.0  # seconds
 # How long a worker with nothing to claim waits before asking again (at most).
 IDLE_POLL_SECONDS = 1.0
+# While a batch is fetched, how often the requests not yet answered are topped up: a
+# worker of 128 slots answering 1,000 304s a second frees about a batch in this time.
+REFILL_SECONDS = 0.02
 # The same for `--until-idle` while other workers still hold leases: it stops as soon as
 # they are done, and asking is one light query.
 UNTIL_IDLE_POLL_SECONDS = 0.1
@@ -201,32 +205,35 @@ class Worker:
                 stop.wait(UNTIL_IDLE_POLL_SECONDS if self.options.until_idle else IDLE_POLL_SECONDS)
                 continue
             batch = pending.popleft()
-            if not stop.is_set():
-                self._claim_ahead(batch, pending, fetcher)
+            self._claim_ahead(batch, pending, fetcher, stop)
             outcomes = self._outcomes(batch)
             if outcomes is not None:
                 self._process(batch, outcomes, stop)
 
-    def _claim_ahead(self, batch: Batch, pending: deque[Batch], fetcher: BackgroundFetcher) -> None:
-        """Claim the batches to fetch while `batch` is stored.
+    def _claim_ahead(
+        self, batch: Batch, pending: deque[Batch], fetcher: BackgroundFetcher, stop: threading.Event
+    ) -> None:
+        """Claim the batches to fetch while `batch` is stored; return once it is fetched.
 
         When `batch` has been fetched already, storing is the slower stage (new items to
         clean): one batch ahead keeps the fetcher busy, and claiming more would only hold
-        sources that an idle worker could take. When `batch` is still being fetched,
-        fetching is the slower stage (feeds answering 304, slow hosts): batches are
-        claimed until the requests not yet answered fill the fetcher's slots with a batch
-        to spare, so no slot waits for this thread to come round again."""
+        sources that an idle worker could take. While `batch` is still being fetched,
+        fetching is the slower stage (feeds answering 304, slow hosts): the requests not
+        yet answered are kept at the fetcher's slots and a batch to spare, topped up as
+        they end, not only when a whole batch has (one slow feed held a batch back, and
+        its slots went idle with it)."""
         if batch.fetching.done():
-            if not pending:
+            if not pending and not stop.is_set():
                 self._append_claim(pending, fetcher)
             return
         wanted = self.settings.fetch.concurrency + self.options.batch
-        unanswered = sum(len(b.sources) for b in (batch, *pending) if not b.fetching.done())
-        while unanswered < wanted:
-            claimed = self._append_claim(pending, fetcher)
-            if claimed == 0:
+        while not stop.is_set():
+            while fetcher.unanswered < wanted:
+                if self._append_claim(pending, fetcher) == 0:
+                    return  # nothing due: asked again once this batch is stored
+            done, _ = wait([batch.fetching], timeout=REFILL_SECONDS)
+            if done:
                 return
-            unanswered += claimed
 
     def _append_claim(self, pending: deque[Batch], fetcher: BackgroundFetcher) -> int:
         """Claim a batch onto `pending`; how many leases it took (0: nothing was due)."""
