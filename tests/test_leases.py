@@ -111,6 +111,38 @@ def test_release_writes_the_state_and_ends_the_lease_only_while_it_is_ours(store
     assert store.lease_holders(later) == {"b": 1}
 
 
+def test_a_release_writes_every_field_of_the_fetch_state(store: Store) -> None:
+    """What a fetch learned comes back as it was written, on both backends (PostgreSQL
+    takes a batch as one array per column, typed)."""
+    first, second = add(store, 1), add(store, 2)
+    claim(store, "a")
+    learned = replace(
+        first,
+        url="https://moved.example/feed",
+        enabled=False,
+        feed_title="Feed – «one»",
+        feed_id="urn:feed:1",
+        site_link="https://moved.example/",
+        feed_updated=NOW - timedelta(days=1),
+        etag='"v3"',
+        last_modified="Thu, 19 Nov 2026 10:00:00 GMT",
+        body_hash="abc123",
+        last_fetch_at=NOW,
+        last_status=200,
+        error_count=3,
+        last_error="HTTP 500 Internal Server Error",
+        next_check_at=NOW + timedelta(hours=6),
+        disabled_reason="gone (410)",
+        last_new=7,
+        last_updated=2,
+    )
+    untouched = replace(second, last_fetch_at=NOW, last_status=304)
+    assert store.release_sources("a", [learned, untouched]) == []
+    assert store.source("s1") == learned
+    assert store.source("s2") == untouched
+    assert store.lease_holders(NOW) == {}
+
+
 def test_released_sources_are_not_due_until_their_next_check(store: Store) -> None:
     state = add(store, 1)
     claim(store, "a")

@@ -14,14 +14,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from aggregator.config import Settings
 from aggregator.exceptions import StorageError
 from aggregator.normalise.urlparts import redact
 from aggregator.store import is_postgres_url, sqlite_path
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
     from aggregator.store.postgres import AdvisoryLock
 
 _BUSY = "another aggregator process is writing to this database"
@@ -56,6 +56,9 @@ class WriterLock:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the data folder {self._path.parent}: {exc}") from exc
+        # filelock only where SQLite is used: a PostgreSQL worker starts without it.
+        from filelock import FileLock, Timeout
+
         self._lock = FileLock(str(self._path))
         try:
             self._lock.acquire(timeout=self._timeout)
