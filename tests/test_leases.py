@@ -13,6 +13,7 @@ import pytest
 from aggregator.config import Settings
 from aggregator.ingest.policy import SOURCE_CONFIGS_META
 from aggregator.model import SourceKind, SourceSpec
+from aggregator.runtime.locking import WriterLock
 from aggregator.runtime.worker import apply_config
 from aggregator.store import SourceState, Store, is_postgres_url, now_utc, open_store
 from aggregator.store.leases import WorkerRow
@@ -295,7 +296,10 @@ def test_a_batch_that_trips_a_bug_rests_its_sources_and_the_worker_goes_on(
     monkeypatch.setattr(worker_module, "gather_read", broken)
     options = worker_module.WorkerOptions(name="w", lease=60)
     try:
-        worker = worker_module.Worker(settings, store, options, open_store=open_store)
+        writer = WriterLock(settings, keep_session=True)
+        worker = worker_module.Worker(
+            settings, store, options, open_store=open_store, writer=writer
+        )
         counts = worker.run(stop)  # returns: the bug did not take the worker down
         assert counts.batches == 0
         # Both sources left resting: held by nobody, due to nobody for a lease.

@@ -307,6 +307,40 @@ def test_a_writer_lock_timeout_beyond_what_postgresql_counts_still_waits(
         pass
 
 
+def test_a_kept_writer_lock_session_serves_every_turn_and_survives_its_end(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A worker takes the lock for each batch on one session: between turns the lock is
+    free for others, and a session the server ended while idle is replaced."""
+    import psycopg
+
+    settings = settings_for(postgres_url, tmp_path)
+    kept = WriterLock(settings, keep_session=True)
+    sessions = set()
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+
+        def lock_sessions() -> set[int]:
+            rows = admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).fetchall()
+            return {pid for (pid,) in rows}
+
+        try:
+            for _ in range(3):
+                with kept:
+                    sessions |= lock_sessions()
+                with WriterLock(settings, timeout=0):  # free between turns
+                    pass
+            assert len(sessions) == 1
+            admin.execute("SELECT pg_terminate_backend(%s)", (sessions.pop(),))
+            with kept:  # the kept session is gone: a new one takes the lock
+                assert len(lock_sessions()) == 1
+        finally:
+            kept.close()
+        assert lock_sessions() == set()
+
+
 def test_lock_is_per_database(postgres_url: str, tmp_path: Path) -> None:
     other = with_database(postgres_url, "postgres")
     with (

@@ -21,7 +21,7 @@ from aggregator.cli.common import (
 )
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, ConfigError, StorageError
-from aggregator.runtime.locking import WriterBusy
+from aggregator.runtime.locking import WriterBusy, WriterLock
 from aggregator.runtime.worker import (
     DEFAULT_BATCH,
     DEFAULT_LEASE,
@@ -95,13 +95,15 @@ def worker(
         stop.set()
 
     previous = {sig: signal.signal(sig, stopping) for sig in (signal.SIGTERM, signal.SIGINT)}
+    writer = WriterLock(settings, keep_session=True)
     try:
-        store = _open(settings, stop)
+        store = _open(settings, writer, stop)
     except BaseException:
         _restore(previous)
+        writer.close()
         raise
     try:
-        counts = Worker(settings, store, options, open_store=open_store).run(stop)
+        counts = Worker(settings, store, options, open_store=open_store, writer=writer).run(stop)
     except ConfigError as exc:
         raise config_failure(exc, config) from None
     except AggregatorError as exc:
@@ -109,6 +111,7 @@ def worker(
     finally:
         _restore(previous)
         store.close()
+        writer.close()
     lost = f"; {counts.lost} leases lost to other workers" if counts.lost else ""
     click.echo(
         f"worker {options.name}: {counts.feeds} feeds fetched, {counts.items} items stored "
@@ -118,11 +121,11 @@ def worker(
     )
 
 
-def _open(settings: Settings, stop: threading.Event) -> Store:
+def _open(settings: Settings, writer: WriterLock, stop: threading.Event) -> Store:
     """The store, opened under the writer lock as `run` does (workers starting together
     on a fresh SQLite file would otherwise each create its tables)."""
     try:
-        with writer_lock(settings, stop):
+        with writer_lock(writer, stop):
             return open_store(settings.db)
     except WriterBusy as exc:
         raise click.ClickException(str(exc)) from None

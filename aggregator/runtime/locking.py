@@ -37,11 +37,19 @@ def lock_path(db: str) -> Path:
 
 
 class WriterLock:
-    def __init__(self, settings: Settings, *, timeout: float | None = None) -> None:
+    """`with WriterLock(settings): …` for one turn. With `keep_session`, the object is
+    meant for many turns (`aggregator worker`): on PostgreSQL one session serves them all,
+    until `close`."""
+
+    def __init__(
+        self, settings: Settings, *, timeout: float | None = None, keep_session: bool = False
+    ) -> None:
         self._db = settings.db
         self._timeout = settings.lock_timeout if timeout is None else timeout
+        self._keep_session = keep_session
         self._lock: FileLock | None = None
         self._advisory: AdvisoryLock | None = None
+        self._session: AdvisoryLock | None = None  # the one kept between turns
 
     def __enter__(self) -> WriterLock:
         if is_postgres_url(self._db):
@@ -76,7 +84,11 @@ class WriterLock:
             raise StorageError(
                 f"{location}: PostgreSQL support needs psycopg: pip install 'aggregator[postgres]'"
             ) from None
-        lock = AdvisoryLock(self._db, location=location)
+        lock = self._session or AdvisoryLock(
+            self._db, location=location, keep_session=self._keep_session
+        )
+        if self._keep_session:
+            self._session = lock
         if not lock.acquire(self._timeout):
             raise WriterBusy(
                 f"{_BUSY} (advisory lock on {location} held for more than "
@@ -95,3 +107,9 @@ class WriterLock:
         if self._advisory is not None:
             self._advisory.release()
             self._advisory = None
+
+    def close(self) -> None:
+        """End the session kept between turns (`keep_session`), if any."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()

@@ -136,6 +136,7 @@ class Worker:
         options: WorkerOptions,
         *,
         open_store: Callable[[str], Store],
+        writer: WriterLock,
     ) -> None:
         if options.concurrency is not None:
             fetch = replace(settings.fetch, concurrency=options.concurrency)
@@ -147,6 +148,7 @@ class Worker:
         self.id = f"{options.name}/{uuid.uuid4().hex[:12]}"
         self.counts = WorkerCounts()
         self._open_store = open_store
+        self._writer = writer  # every turn of the writer lock, on one kept session
         self._lease = timedelta(seconds=options.lease)
         self._last_wait = self._last_hold = 0.0  # the last batch's writer lock, seconds
 
@@ -172,7 +174,7 @@ class Worker:
         heart = threading.Thread(target=self._beat, args=(beating,), name="heartbeat")
         try:
             heart.start()  # beating while it waits for the lock, too
-            with writer_lock(self.settings, stop):
+            with writer_lock(self._writer, stop):
                 apply_config(self.settings, self.store)
             # httpx only in a process that fetches: not for every command of the CLI.
             from aggregator.runtime.fetching import BackgroundFetcher
@@ -339,7 +341,7 @@ class Worker:
             self._last_wait = self._last_hold = 0.0
             return commit_states(self.settings, gathered, now=now, save_sources=self._release)
         asked = time.monotonic()
-        with writer_lock(self.settings, stop):
+        with writer_lock(self._writer, stop):
             taken = time.monotonic()
             try:
                 return commit(
@@ -407,12 +409,13 @@ class Worker:
 
 
 @contextmanager
-def writer_lock(settings: Settings, stop: threading.Event) -> Iterator[None]:
-    """The writer lock, waited for as long as it takes (a worker has nothing better to
-    do), each `lock_timeout` logged; given up (WriterBusy) only once asked to stop."""
+def writer_lock(lock: WriterLock, stop: threading.Event) -> Iterator[None]:
+    """A turn of the writer lock, waited for as long as it takes (a worker has nothing
+    better to do), each `lock_timeout` logged; given up (WriterBusy) only once asked to
+    stop. `lock` is the worker's for its life (`WriterLock(keep_session=True)`)."""
     while True:
         try:
-            lock = WriterLock(settings).__enter__()
+            lock.__enter__()
         except WriterBusy as exc:
             if stop.is_set():
                 raise
