@@ -3,7 +3,7 @@ pinned to one core, on the loopback farm of bench/fetch.py.
 
     python bench/scale.py [--feeds 2000] [--runs 3] [--workers 1,2] [--changed 10]
                           [--concurrency 32] [--per-host 2]
-                          [--compare-reader 1000] [--reader-workers 32,128]
+                          [--compare-reader 1000] [--reader-workers 32,128,256]
                           [--postgres URL] [--aggregator PATH]
 
 The farm is bench/fetch.py's (rich content: 50 items a feed, 20–100 KB, 20–200 ms of
@@ -375,7 +375,7 @@ def main() -> None:
     parser.add_argument(
         "--compare-reader", type=int, default=1000, help="feeds for the reader comparison (0: none)"
     )
-    parser.add_argument("--reader-workers", default="32,128")
+    parser.add_argument("--reader-workers", default="32,128,256")
     parser.add_argument(
         "--postgres",
         default=os.environ.get("AGGREGATOR_TEST_POSTGRES"),
