@@ -192,6 +192,15 @@ def test_a_worker_on_sqlite_fetches_each_due_feed_once_and_exits_when_idle(
         store.close()
 
 
+def run_until_idle(farm: Farm, tmp_path: Path, *args: str) -> str:
+    """One worker on SQLite over the farm's feeds until nothing is due; its stderr."""
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    result = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle", *args)
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
 def test_slow_feeds_fill_every_request_slot_not_just_two_batches(
     farm: Farm, tmp_path: Path
 ) -> None:
@@ -200,12 +209,8 @@ def test_slow_feeds_fill_every_request_slot_not_just_two_batches(
     batches of 2 in flight and 4 slots idle."""
     for n in range(16):
         farm.add(f"/s{n}", rss(f"Slow {n}", [(f"s{n}", f"Slow {n}", story_text(n))]), delay=1.0)
-    farm.config(tmp_path)
-    db = str(tmp_path / "agg.sqlite")
-    args = ("--config", "agg.toml", "--db", db, "--until-idle", "--batch", "2")
-    result = run_worker(tmp_path, db, *args, "--concurrency", "8")
-    assert result.returncode == 0, result.stderr
-    assert "16 feeds fetched, 16 items stored" in result.stderr
+    err = run_until_idle(farm, tmp_path, "--batch", "2", "--concurrency", "8")
+    assert "16 feeds fetched, 16 items stored" in err
     assert farm.requests() == Counter({p: 1 for p in farm.paths})
     arrivals = sorted(when for _, when in farm.times)
     offsets = [round((when - arrivals[0]).total_seconds(), 3) for when in arrivals]
@@ -220,12 +225,8 @@ def test_a_slow_feed_does_not_leave_the_other_request_slots_idle(
     farm.add("/a-slow", rss("Slow", [("slow", "Slow", story_text(0))]), delay=3.0)
     for n in range(15):
         farm.add(f"/b{n:02}", rss(f"Quick {n}", [(f"q{n}", f"Quick {n}", story_text(n + 1))]))
-    farm.config(tmp_path)
-    db = str(tmp_path / "agg.sqlite")
-    args = ("--config", "agg.toml", "--db", db, "--until-idle", "--batch", "2")
-    result = run_worker(tmp_path, db, *args, "--concurrency", "4")
-    assert result.returncode == 0, result.stderr
-    assert "16 feeds fetched, 16 items stored" in result.stderr
+    err = run_until_idle(farm, tmp_path, "--batch", "2", "--concurrency", "4")
+    assert "16 feeds fetched, 16 items stored" in err
     (slow_asked,) = farm.times_of("/a-slow")
     quick = sorted(when for path, when in farm.times if path != "/a-slow")
     assert len(quick) == 15
