@@ -20,7 +20,7 @@ from aggregator import __version__
 from aggregator.exceptions import ConfigError
 from aggregator.ingest.allowlist import parse_allow
 from aggregator.model import DATE_ORDERS, DateOrder, SourceSpec
-from aggregator.normalise.urlparts import is_http_url, split_url
+from aggregator.urlparts import is_http_url, split_url
 
 # Counts, sizes, seconds and minutes stay at or below this, days at or below MAX_DAYS:
 # TOML allows inf, nan and numbers of any length, which would overflow timedelta, a date

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from aggregator.exceptions import StorageError
-from aggregator.normalise.urlparts import redact
 from aggregator.store import open_store
+from aggregator.urlparts import redact
 
 
 @pytest.mark.parametrize(

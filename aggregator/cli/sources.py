@@ -24,8 +24,8 @@ from aggregator.cli.common import (
 )
 from aggregator.config import DEFAULT_CONFIG_NAME, Settings, tag_problem
 from aggregator.exceptions import ConfigError, FetchError, ParseError
-from aggregator.normalise.urlparts import is_http_url
 from aggregator.runtime.status import SourceRow, source_rows, status_dict
+from aggregator.urlparts import is_http_url
 
 if TYPE_CHECKING:
     from aggregator.ingest.discover import Checked

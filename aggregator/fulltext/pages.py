@@ -29,8 +29,8 @@ from aggregator.ingest.http import (
     FetchRequest,
     Validators,
 )
-from aggregator.normalise.urlparts import redact
 from aggregator.store.articles import CachedRobots
+from aggregator.urlparts import redact
 
 # RFC 9309 2.4: a crawler should not use a cached robots.txt for more than 24 hours.
 ROBOTS_TTL = timedelta(hours=24)

@@ -23,9 +23,9 @@ from lxml import etree
 
 from aggregator.config import Settings
 from aggregator.exceptions import FetchError, ParseError
-from aggregator.normalise.urlparts import is_http_url, join_url
 from aggregator.parse import parse_feed
 from aggregator.runtime import eventloop
+from aggregator.urlparts import is_http_url, join_url
 
 __all__ = ["USUAL_PATHS", "Checked", "check_feed", "feed_links", "same_document"]
 

@@ -42,7 +42,7 @@ from aggregator.exceptions import FetchError
 from aggregator.ingest.decode import BodyError, read_body, release
 from aggregator.ingest.guard import AllowList, GuardedBackend, GuardedTransport, NetworkRefusal
 from aggregator.ingest.policy import retry_after as parse_retry_after
-from aggregator.normalise.urlparts import redact
+from aggregator.urlparts import redact
 
 __all__ = [
     "FetchOutcome",

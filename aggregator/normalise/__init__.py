@@ -58,8 +58,8 @@ from aggregator.normalise.html import (
 from aggregator.normalise.rules import BoilerplateRules, RuleKind, default_rules
 from aggregator.normalise.text import clean_text, first_words, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
-from aggregator.normalise.urlparts import hostname
 from aggregator.normalise.urls import canonicalise
+from aggregator.urlparts import hostname
 
 __all__ = [
     "DEFAULT_OPTIONS",

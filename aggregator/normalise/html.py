@@ -25,8 +25,8 @@ from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstru
 from aggregator.normalise.budget import tokens, within_budget
 from aggregator.normalise.rules import TrackingRules
 from aggregator.normalise.text import collapse_whitespace, decode_entities, strip_controls
-from aggregator.normalise.urlparts import join_url, split_url
 from aggregator.normalise.urls import SAFE_SCHEMES, clean_url_text, is_tracker, strip_tracking
+from aggregator.urlparts import join_url, split_url
 
 ALLOWED_TAGS: frozenset[str] = frozenset(
     {

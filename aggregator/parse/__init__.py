@@ -45,8 +45,8 @@ from aggregator.exceptions import ParseError
 from aggregator.model import FeedMeta, ParsedFeed, RawEntry
 from aggregator.normalise.authors import clean_author
 from aggregator.normalise.dates import read_date
-from aggregator.normalise.urlparts import join_url
 from aggregator.parse import fast
+from aggregator.urlparts import join_url
 
 log = logging.getLogger(__name__)
 

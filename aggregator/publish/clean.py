@@ -20,8 +20,8 @@ from functools import lru_cache
 from aggregator.model import Attribution, Entry, ViaLink
 from aggregator.normalise.identity import entry_id as derive_entry_id
 from aggregator.normalise.text import strip_controls
-from aggregator.normalise.urlparts import is_http_url
 from aggregator.sources.feeds import is_absolute_iri, output_url, source_feed
+from aggregator.urlparts import is_http_url
 
 # A URL holds no control at all (C0, DEL, C1) nor any character XML cannot hold.
 _CONTROL_IN_URL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")

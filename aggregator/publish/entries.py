@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from aggregator.dedupe import choose_representative
 from aggregator.model import Entry, Item, ViaLink
-from aggregator.normalise.urlparts import split_url
+from aggregator.urlparts import split_url
 
 
 def _is_http(url: str | None) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from aggregator import __version__
 from aggregator.ingest.http import PostAnswer, post_forms
-from aggregator.normalise.urlparts import redact
+from aggregator.urlparts import redact
 
 __all__ = ["ping_hub"]
 

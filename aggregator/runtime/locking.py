@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from aggregator.config import Settings
 from aggregator.exceptions import StorageError
-from aggregator.normalise.urlparts import redact
 from aggregator.store import is_postgres_url, sqlite_path
+from aggregator.urlparts import redact
 
 if TYPE_CHECKING:
     from filelock import FileLock

@@ -34,10 +34,10 @@ from filelock import FileLock, Timeout
 
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.normalise.urlparts import redact
 from aggregator.pipeline import publish_stage
 from aggregator.publish import PublishReport
 from aggregator.store import Store, is_postgres_url, now_utc, sqlite_path
+from aggregator.urlparts import redact
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from aggregator.config import Settings, default_source_id, settings_from_mapping
 from aggregator.exceptions import ConfigError
 from aggregator.model import SourceSpec
 from aggregator.normalise.rules import TrackingRules
-from aggregator.normalise.urlparts import split_url
 from aggregator.normalise.urls import canonicalise
+from aggregator.urlparts import split_url
 
 
 def _load(path: Path) -> tomlkit.TOMLDocument:

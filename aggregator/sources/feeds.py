@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from aggregator.normalise.urlparts import is_http_url
+from aggregator.urlparts import is_http_url
 
 _SLUG_JUNK = re.compile(r"[^a-z0-9]+")
 _SLUG_MAX = 60

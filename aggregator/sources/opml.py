@@ -31,7 +31,7 @@ from lxml import etree
 from aggregator.config import TAG_SEPARATORS, default_source_id, tag_problem
 from aggregator.exceptions import ConfigError
 from aggregator.model import SourceSpec
-from aggregator.normalise.urlparts import split_url
+from aggregator.urlparts import split_url
 
 __all__ = ["find_duplicates", "listed_source", "read_opml", "write_opml"]
 

@@ -28,7 +28,6 @@ from typing import Any
 
 from aggregator.exceptions import StorageError
 from aggregator.model import Attribution, Item, SourceSpec
-from aggregator.normalise.urlparts import redact
 from aggregator.sources.feeds import source_feed
 from aggregator.store.articles import CachedArticle, CachedRobots
 from aggregator.store.backend import ITEMS_CHANNEL, Database, Row, SQLiteDatabase
@@ -42,6 +41,7 @@ from aggregator.store.readstate import (
     SourceEntries,
 )
 from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
+from aggregator.urlparts import redact
 
 
 # A batch of writes dumps the same few times (now, first seen) again and again, and each
@@ -222,7 +222,7 @@ class Store(LeaseMethods):
 
     def __init__(self, database: Database, *, location: str) -> None:
         self._db = database
-        self.location = location  # never holds a password (see `normalise.urlparts.redact`)
+        self.location = location  # never holds a password (see `aggregator.urlparts.redact`)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -41,8 +41,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import RowMaker
 
 from aggregator.exceptions import StorageError
-from aggregator.normalise.urlparts import redact
 from aggregator.store.backend import ITEMS_CHANNEL, Cursor, Database, Params
+from aggregator.urlparts import redact
 
 CONNECT_TIMEOUT = 10  # seconds; a URL's own connect_timeout wins
 
