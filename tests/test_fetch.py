@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import brotli  # type: ignore[import-untyped]
+import httpcore
 import httpx
 import pytest
 import trustme
@@ -27,6 +28,7 @@ from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import guard
 from aggregator.ingest import http as http_module
 from aggregator.ingest.guard import refusal
+from aggregator.ingest.pool import ExclusivePool
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
@@ -229,6 +231,58 @@ def test_a_kept_alive_connection_the_server_closed_is_not_reused(
         assert eventloop.run(run()) == [b"feed", b"feed"]
         server.join(timeout=10)
     assert len(set(peers)) == 2
+
+
+def test_a_burst_to_one_host_opens_only_per_host_connections_and_sends_each_request_once(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore's own pool handed one idle connection to every request arriving before the
+    first one started on it; the others failed on it and went round the pool again, and
+    opened connections they did not need (`ExclusivePool`)."""
+    for n in range(96):
+        feed_server.route(f"/f{n}", Reply(body=b"feed", delay=0.02 * (n % 2)))
+    attempts = 0
+    send_on_connection = httpcore.AsyncHTTPConnection.handle_async_request
+
+    async def counted(self: httpcore.AsyncHTTPConnection, request: httpcore.Request) -> object:
+        nonlocal attempts
+        attempts += 1
+        return await send_on_connection(self, request)
+
+    monkeypatch.setattr(httpcore.AsyncHTTPConnection, "handle_async_request", counted)
+
+    async def run() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(settings(concurrency=32, per_host=6)) as fetcher:
+            return await fetcher.fetch_all(
+                [FetchRequest(source_id=str(n), url=feed_server.url(f"/f{n}")) for n in range(96)]
+            )
+
+    outcomes = eventloop.run(run())
+    assert all(isinstance(o, FetchOutcome) and o.body == b"feed" for o in outcomes)
+    assert attempts == 96
+    assert len({request.client_port for request in feed_server.requests}) <= 6
+
+
+def test_a_full_pool_queues_requests_and_makes_room_for_another_host(
+    feed_server: FeedServer, other_server: FeedServer
+) -> None:
+    feed_server.route("/a", Reply(body=b"a", delay=0.02))
+    other_server.route("/b", Reply(body=b"b"))
+
+    async def run() -> tuple[list[bytes], bytes, int]:
+        async with ExclusivePool(max_connections=2) as pool:
+
+            async def get(url: str) -> bytes:
+                return (await pool.request("GET", url)).content
+
+            burst = await asyncio.gather(*(get(feed_server.url("/a")) for _ in range(6)))
+            other = await get(other_server.url("/b"))
+            return burst, other, len(pool.connections)
+
+    burst, other, held = eventloop.run(run())
+    assert burst == [b"a"] * 6 and other == b"b"
+    assert len({request.client_port for request in feed_server.requests}) == 2
+    assert held == 2  # an idle connection to the first host was closed for the second
 
 
 def test_new_origins_are_spread_evenly_over_the_pools() -> None:

@@ -18,6 +18,7 @@ import httpx
 
 from aggregator.exceptions import ConfigError
 from aggregator.ingest.allowlist import IPNetwork, host_name, parse_allow
+from aggregator.ingest.pool import ExclusivePool
 
 # Embedded IPv4 in IPv6 forms that a gateway would turn into a connection to that IPv4.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -216,14 +217,15 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a pool that connects through `GuardedBackend`.
 
     httpx 0.28 takes no network backend, so the pool it built is replaced by one that
-    uses ours; the SSRF tests against a real server fail if this ever stops working.
+    uses ours (and hands out connections one request at a time: `ExclusivePool`); the
+    SSRF tests against a real server fail if this ever stops working.
     """
 
     def __init__(
         self, backend: GuardedBackend, *, limits: httpx.Limits, ssl_context: ssl.SSLContext
     ) -> None:
         super().__init__(verify=ssl_context, limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = ExclusivePool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
