@@ -177,10 +177,20 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class SourceUpdated:
+    """What became of one source's entries in a run (the dedupe plan's tally of it)."""
+
     new: int = 0
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+
+    def __add__(self, other: SourceUpdated) -> SourceUpdated:
+        return SourceUpdated(
+            new=self.new + other.new,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            skipped=self.skipped + other.skipped,
+        )
 
 
 class SourceResult(NamedTuple):

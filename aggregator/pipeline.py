@@ -19,6 +19,10 @@ they are tested without one. The stages see the store through the Protocols of
 
 Errors are values here: one bad source becomes a failed `SourceResult` and the run goes
 on. Only `AggregatorError`s are caught; anything else is a bug and propagates.
+
+The stages' heavy modules (cleaning, matching, full text, publishing) are imported in the
+functions that use them: a worker's batch of feeds that all answered 304 needs none of
+them, and they were a third of its start.
 """
 
 from __future__ import annotations
@@ -29,12 +33,10 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.config import Settings
-from aggregator.dedupe import Signature, repair
-from aggregator.dedupe.plan import Tally, load_view, plan_items, signatures_for
 from aggregator.exceptions import FetchError, ParseError
-from aggregator.fulltext import awaiting, complete_items
 from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
 from aggregator.ingest.policy import (
     SOURCE_CONFIGS_META,
@@ -54,7 +56,6 @@ from aggregator.model import (
     SourceSpec,
     SourceUpdated,
 )
-from aggregator.normalise import NormaliseOptions, links_shared, normalise_entry
 from aggregator.normalise.filters import ItemFilter, compile_filters, filter_reason
 from aggregator.normalise.organisations import (
     KNOWN_ORGANISATIONS,
@@ -62,11 +63,7 @@ from aggregator.normalise.organisations import (
     carries_others,
     organisations_in,
 )
-from aggregator.publish import PublishReport
-from aggregator.publish.documents import keep_documents
-from aggregator.publish.output import notify_hub, publish
 from aggregator.runtime.memory import release_free_memory
-from aggregator.runtime.parallel import parallel_map
 from aggregator.store import SourceState, Store, attribution_for
 from aggregator.store.protocol import CommitStore, GatherStore, MetaStore
 from aggregator.store.readstate import (
@@ -78,6 +75,11 @@ from aggregator.store.readstate import (
     entries_to_clean,
     entry_digest,
 )
+
+if TYPE_CHECKING:
+    from aggregator.dedupe import Signature
+    from aggregator.normalise.entry import NormaliseOptions
+    from aggregator.publish import PublishReport
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (phase, done, total) for progress bars
@@ -313,7 +315,6 @@ def _gathered(
         states,
         store,
         settings=settings,
-        options=normalise_options(settings, reads, known),
         filters=filters,
         known=known,
         now=now,
@@ -327,14 +328,10 @@ def _gathered(
 
     # Teasers get their article before merging, so stories match on the article (issue 18).
     cleaned = _with_awaiting(settings, store, cleaned, now)
-    items = [i for c in cleaned for i in c.items]
-    full = complete_items(settings, store, items, now=now, fetch=not options.dry_run)
-    cleaned = [replace(c, items=tuple(full.items.get(i.key, i) for i in c.items)) for c in cleaned]
-    # Signatures here, in parallel and with no lock held, so that commit stays cheap.
-    items = [i for c in cleaned for i in c.items]
-    signatures = signatures_for(
-        items, store.known_items(i.key for i in items), parallel_from=PARALLEL_MIN_ENTRIES
-    )
+    if any(c.items for c in cleaned):
+        cleaned, signatures = _completed(settings, store, cleaned, now=now, options=options)
+    else:
+        signatures = {}  # every feed unchanged (a warm worker's batch): nothing to load
     ran = {c.read.spec.id for c in cleaned}
     return Gathered(
         sources=tuple(cleaned),
@@ -350,6 +347,30 @@ def _gathered(
     )
 
 
+def _completed(
+    settings: Settings,
+    store: GatherStore,
+    cleaned: list[Cleaned],
+    *,
+    now: datetime,
+    options: RunOptions,
+) -> tuple[list[Cleaned], dict[str, Signature]]:
+    """The cleaned sources with their teasers completed from their articles, and the
+    signatures of their items."""
+    from aggregator.dedupe.plan import signatures_for
+    from aggregator.fulltext import complete_items
+
+    items = [i for c in cleaned for i in c.items]
+    full = complete_items(settings, store, items, now=now, fetch=not options.dry_run)
+    cleaned = [replace(c, items=tuple(full.items.get(i.key, i) for i in c.items)) for c in cleaned]
+    # Signatures here, in parallel and with no lock held, so that commit stays cheap.
+    items = [i for c in cleaned for i in c.items]
+    signatures = signatures_for(
+        items, store.known_items(i.key for i in items), parallel_from=PARALLEL_MIN_ENTRIES
+    )
+    return cleaned, signatures
+
+
 def _with_awaiting(
     settings: Settings, store: GatherStore, cleaned: list[Cleaned], now: datetime
 ) -> list[Cleaned]:
@@ -362,6 +383,8 @@ def _with_awaiting(
     ids = [source_id for source_id in read if source_id in wanting]
     if not ids:
         return cleaned
+    from aggregator.fulltext import awaiting
+
     found = store.items_awaiting_pages(ids, now, feed_id_base=settings.feed.base_url)
     by_source: dict[str, list[Item]] = {}
     for item in found:
@@ -382,7 +405,6 @@ def _clean(
     store: GatherStore,
     *,
     settings: Settings,
-    options: Mapping[str, NormaliseOptions],
     filters: Mapping[str, ItemFilter],
     known: tuple[str, ...],
     now: datetime,
@@ -394,6 +416,12 @@ def _clean(
     the same fingerprint are cleaned (`aggregator.store.readstate`); the others count as
     unchanged. Text seeds are told apart by file instead (`collect.read_seeds`)."""
     ready = [(at, r) for at, r in enumerate(reads) if r.parsed is not None and r.error is None]
+    if not ready:  # every feed unchanged or failed: nothing to clean, nor to load for it
+        return [_not_cleaned(r, states) for r in reads]
+    from aggregator.normalise.entry import links_shared
+    from aggregator.runtime.parallel import parallel_map
+
+    options = normalise_options(settings, [r for _, r in ready], known)
     feeds = [r.spec.id for _, r in ready if r.spec.kind is not SourceKind.SEED_TEXT]
     previous = store.source_entries(feeds) if feeds else {}
     jobs = []
@@ -401,7 +429,7 @@ def _clean(
     for _, read in ready:
         assert read.parsed is not None
         state = with_feed(states[read.spec.id], read.spec.kind, read.parsed.meta)
-        cleaning = options.get(read.spec.id) or NormaliseOptions(known_organisations=known)
+        cleaning = options[read.spec.id]
         job = _CleanJob(
             spec=read.spec,
             attribution=attribution_for(state, feed_id_base=settings.feed.base_url),
@@ -443,10 +471,12 @@ def _clean(
                 else None
             ),
         )
-    return [
-        done.get(at) or Cleaned(read=r, state=states[r.spec.id], unchanged=r.unchanged)
-        for at, r in enumerate(reads)
-    ]
+    return [done.get(at) or _not_cleaned(r, states) for at, r in enumerate(reads)]
+
+
+def _not_cleaned(read: SourceRead, states: Mapping[str, SourceState]) -> Cleaned:
+    """A source with nothing cleaned this run: unchanged (a 304, the same body) or failed."""
+    return Cleaned(read=read, state=states[read.spec.id], unchanged=read.unchanged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +502,8 @@ class _Cleaned:
 
 
 def clean_entries(job: _CleanJob) -> _Cleaned:
+    from aggregator.normalise.entry import normalise_entry
+
     """Each entry of one source cleaned, then kept or filtered out."""
     cleaned = _Cleaned()
     for index, raw in enumerate(job.entries):
@@ -551,6 +583,8 @@ def normalise_options(
 ) -> dict[str, NormaliseOptions]:
     """Cleaning options per source of this run; local sources have no [[sources]] entry
     and take the top-level settings."""
+    from aggregator.normalise.entry import NormaliseOptions
+
     configured = {s.id: s for s in settings.sources}
     options = {}
     for r in reads:
@@ -586,6 +620,9 @@ def commit(
     Short and cheap (the items come cleaned; signatures of stored items are stored): a
     worker runs it under the writer lock, and stores the sources' states with its own
     `save_sources` (which also ends its leases on them)."""
+    from aggregator.dedupe import repair
+    from aggregator.dedupe.plan import load_view, plan_items
+
     if gathered.items and not options.dry_run:  # the window is found by key (dedupe.lookup)
         store.cover_lookup(now - timedelta(days=settings.dedupe.window_days))
     view = load_view(store, settings, gathered.items, now=now, signatures=gathered.signatures)
@@ -662,8 +699,8 @@ def commit_states(
 
 
 def _tallied(
-    gathered: Gathered, planned: Mapping[str, Tally]
-) -> tuple[list[Tally], Counter[str], tuple[SourceResult, ...]]:
+    gathered: Gathered, planned: Mapping[str, SourceUpdated]
+) -> tuple[list[SourceUpdated], Counter[str], tuple[SourceResult, ...]]:
     """Each gathered source's tally under the plan (logged), the run's counts, and each
     source's result."""
     tallies = [_tally(c, planned) for c in gathered.sources]
@@ -676,7 +713,7 @@ def _tallied(
 
 
 def _states_after(
-    settings: Settings, gathered: Gathered, tallies: Sequence[Tally], now: datetime
+    settings: Settings, gathered: Gathered, tallies: Sequence[SourceUpdated], now: datetime
 ) -> list[SourceState]:
     """Each gathered source's state once stored, with its next due time."""
     return [
@@ -691,14 +728,14 @@ def _states_after(
     ]
 
 
-def _tally(cleaned: Cleaned, planned: Mapping[str, Tally]) -> Tally:
-    gathered = Tally(unchanged=cleaned.unchanged, skipped=cleaned.skipped)
+def _tally(cleaned: Cleaned, planned: Mapping[str, SourceUpdated]) -> SourceUpdated:
+    gathered = SourceUpdated(unchanged=cleaned.unchanged, skipped=cleaned.skipped)
     if not cleaned.items:
         return gathered
     return gathered + planned[cleaned.read.spec.id]
 
 
-def _fetched(read: SourceRead, tally: Tally) -> Fetched:
+def _fetched(read: SourceRead, tally: SourceUpdated) -> Fetched:
     return Fetched(
         kind=read.spec.kind,
         meta=read.parsed.meta if read.parsed is not None else None,
@@ -722,7 +759,7 @@ def _record_configs(settings: Settings, store: CommitStore, ran: Iterable[str]) 
         store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
 
 
-def _log_result(read: SourceRead, c: Tally) -> None:
+def _log_result(read: SourceRead, c: SourceUpdated) -> None:
     """One canonical line per source and run."""
     outcome = read.outcome
     status = outcome.status if outcome else None
@@ -749,15 +786,12 @@ def _log_result(read: SourceRead, c: Tally) -> None:
     )
 
 
-def _result(read: SourceRead, c: Tally) -> SourceResult:
+def _result(read: SourceRead, c: SourceUpdated) -> SourceResult:
     if read.error is not None:
         return SourceResult(read.spec.id, read.error)
     if read.parsed is None:
         return SourceResult(read.spec.id, None)  # not modified
-    return SourceResult(
-        read.spec.id,
-        SourceUpdated(new=c.new, updated=c.updated, unchanged=c.unchanged, skipped=c.skipped),
-    )
+    return SourceResult(read.spec.id, c)
 
 
 # -- the run --------------------------------------------------------------------------------
@@ -822,6 +856,9 @@ def publish_stage(
     documents in the store when asked, note the time and tell the WebSub hub: the
     publish of a run, and each of `aggregator publisher`. Returns the report (None:
     skipped), the entry count and the warnings."""
+    from aggregator.publish.documents import keep_documents
+    from aggregator.publish.output import notify_hub, publish
+
     published, entries = publish(settings, store, force=force, now=now)
     keep_documents(settings, store)
     if published is None:
@@ -850,7 +887,6 @@ __all__ = [
     "gather",
     "gather_claimed",
     "gather_read",
-    "publish",
     "publish_stage",
     "run_once",
     "states_only",

@@ -39,7 +39,7 @@ from hostile import HOSTILE
 
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import Attribution, RawEntry, SourceSpec
-from aggregator.normalise import normalise_entry
+from aggregator.normalise.entry import normalise_entry
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "dev" / "seeds"
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

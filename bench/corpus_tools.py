@@ -5,7 +5,7 @@ Every document goes the way `aggregator.ingest.collect.read_seeds` sends it: fee
 `aggregator.parse.parse_feed` (one SEED_FEED source per file), text seeds through
 `aggregator.ingest.seedtext.decode_text` + `parse_seed_document` (one SEED_TEXT source "seeds",
 `RawEntry.id` set to the file's relative path), then every entry through
-`aggregator.normalise.normalise_entry` with the attribution the store would give the
+`aggregator.normalise.entry.normalise_entry` with the attribution the store would give the
 source on its first run. The generated corpora are written as the same raw documents (feed
 XML, seed text bytes), so encoding accidents, escaped entities, footers, captions and
 "Read more" links meet the real cleaning.
@@ -30,7 +30,7 @@ from aggregator.ingest import seeds as seed_files
 from aggregator.ingest.collect import SEED_TEXT_SOURCE, seed_feed_source_id
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import FeedMeta, Item, RawEntry, SourceKind, SourceSpec
-from aggregator.normalise import NormaliseOptions, normalise_entry
+from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.parse import parse_feed
 from aggregator.store import SourceState, attribution_for
 

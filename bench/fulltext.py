@@ -43,8 +43,8 @@ from aggregator.fulltext import by_readability, by_trafilatura
 from aggregator.fulltext.apply import with_article
 from aggregator.fulltext.extract import Extracted, extract_article
 from aggregator.model import Attribution, Item
-from aggregator.normalise import default_rules
 from aggregator.normalise.html import html_to_text
+from aggregator.normalise.rules import default_rules
 
 from feedserver import FeedServer, Reply, Request
 

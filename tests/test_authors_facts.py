@@ -14,7 +14,7 @@ from lxml import etree
 from test_cli_run import ATOM, aggregator
 
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.normalise import NormaliseOptions, normalise_entry
+from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.parse import read_feed
 from aggregator.sources.opml import listed_source, read_opml, write_opml
 

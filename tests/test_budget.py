@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.normalise import normalise_entry
 from aggregator.normalise.budget import (
     MAX_ATTRIBUTES,
     MAX_DEPTH,
@@ -25,6 +24,7 @@ from aggregator.normalise.budget import (
     surely_within,
     within_budget,
 )
+from aggregator.normalise.entry import normalise_entry
 from aggregator.normalise.html import sanitise
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)

@@ -18,8 +18,8 @@ from aggregator.exceptions import ConfigError
 from aggregator.ingest.collect import SourceRead
 from aggregator.ingest.seedtext import parse_seed_document
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.dates import read_date
+from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.parse import parse_feed, read_feed
 from aggregator.pipeline import normalise_options
 

@@ -28,13 +28,13 @@ from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import guard
 from aggregator.ingest import http as http_module
 from aggregator.ingest.guard import refusal
-from aggregator.ingest.pool import ExclusivePool
 from aggregator.ingest.http import (
     Fetcher,
     FetchOutcome,
     FetchRequest,
     Validators,
 )
+from aggregator.ingest.pool import ExclusivePool
 from aggregator.runtime import eventloop
 
 from feedserver import FeedServer, Reply, Request, feed_server_fixture  # noqa: F401

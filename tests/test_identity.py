@@ -18,7 +18,8 @@ from aggregator.config import default_source_id
 from aggregator.ingest.collect import seed_feed_source_id
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.normalise import identity, normalise_entry
+from aggregator.normalise import identity
+from aggregator.normalise.entry import normalise_entry
 from aggregator.parse import parse_feed
 from aggregator.publish.clean import derived_id, entry_page_path
 from aggregator.sources.feeds import SourceFeed, slugify, source_feed

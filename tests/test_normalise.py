@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from aggregator.dedupe.signature import fold_words
 from aggregator.exceptions import ConfigError
 from aggregator.model import Item, RawEntry, SourceKind, SourceSpec
-from aggregator.normalise import NormaliseOptions, identity, normalise_entry
+from aggregator.normalise import identity
 from aggregator.normalise.dates import parse_date, resolve_dates
+from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.normalise.html import html_to_text
 from aggregator.normalise.rules import default_rules, gate_text, rules_from_documents
 from aggregator.normalise.text import clean_text, repair_mojibake

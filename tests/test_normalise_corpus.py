@@ -19,8 +19,8 @@ import pytest
 
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import Attribution, Item, ParsedFeed, RawEntry, SourceKind, SourceSpec
-from aggregator.normalise import NormaliseOptions, normalise_entry
 from aggregator.normalise.budget import Cuts, within_budget
+from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.normalise.html import looks_like_html, text_to_html
 from aggregator.normalise.text import repair_mojibake
 from aggregator.parse import parse_feed

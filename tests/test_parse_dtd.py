@@ -8,7 +8,7 @@ import pytest
 from factories import make_attribution
 
 from aggregator.model import SourceSpec
-from aggregator.normalise import normalise_entry
+from aggregator.normalise.entry import normalise_entry
 from aggregator.parse import MAX_ENTITY_EXPANSION, parse_feed
 
 ATOM = b"""<?xml version="1.0" encoding="utf-8"?>

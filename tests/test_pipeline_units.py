@@ -153,6 +153,7 @@ def test_an_entry_that_trips_cleaning_is_left_out_and_the_rest_published(
     entry, with a warning naming its source, not the run; later runs are not stuck."""
     from aggregator import pipeline
     from aggregator.config import Settings
+    from aggregator.normalise import entry
 
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -161,14 +162,14 @@ def test_an_entry_that_trips_cleaning_is_left_out_and_the_rest_published(
             f"{title}\n\nPort Authority of Lowmere\n\nThe port authority said on Monday that "
             f"the story of {title.lower()} is told in full here, with dates and names.\n"
         )
-    real = pipeline.normalise_entry
+    real = entry.normalise_entry
 
     def tripping(raw: RawEntry, **kwargs: Any) -> Item:
         if raw.title and "Exploding" in raw.title:
             raise ValueError("a bug")
         return real(raw, **kwargs)
 
-    monkeypatch.setattr(pipeline, "normalise_entry", tripping)
+    monkeypatch.setattr(entry, "normalise_entry", tripping)
     settings = Settings(seeds=seeds, out=tmp_path / "feeds", db=str(tmp_path / "db.sqlite"))
     store = open_store(settings.db)
     try:

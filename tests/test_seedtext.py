@@ -11,7 +11,7 @@ from factories import make_attribution
 
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import RawEntry, SourceSpec
-from aggregator.normalise import normalise_entry
+from aggregator.normalise.entry import normalise_entry
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "seeds" / "000_bc5ed4e3cd933a22.txt"

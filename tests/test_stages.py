@@ -13,12 +13,12 @@ from test_dedupe import FOLLOW_UP, RELEASE, make_item
 from aggregator import pipeline
 from aggregator.config import FetchConfig, Settings
 from aggregator.dedupe import repair, signature_of
-from aggregator.dedupe.plan import StoredView, Tally, plan_items, signatures_for
+from aggregator.dedupe.plan import StoredView, plan_items, signatures_for
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import policy
 from aggregator.ingest.http import FetchOutcome, Validators
 from aggregator.ingest.policy import Fetched, state_after
-from aggregator.model import FeedMeta, Item, SourceKind, SourceSpec
+from aggregator.model import FeedMeta, Item, SourceKind, SourceSpec, SourceUpdated
 from aggregator.normalise import identity
 from aggregator.store import KnownItem, LinkUseRow, SourceState, open_store
 
@@ -53,7 +53,7 @@ def test_a_new_item_is_a_new_story_and_its_copy_joins_the_stored_one() -> None:
     assert entries == {copy.key: "urn:story", other.key: identity.entry_id(other.key)}
     reasons = {w.item.key: w.merge_reason for w in plan.writes}
     assert reasons[copy.key] and reasons[other.key] is None
-    assert plan.tallies["wire"] == Tally(new=2)
+    assert plan.tallies["wire"] == SourceUpdated(new=2)
     assert [a for a, _, _ in plan.decisions] == ["new", "new"]
 
 
@@ -80,7 +80,7 @@ def test_unchanged_updated_gone_and_repeated_items() -> None:
         changed.published,
     )
     assert write.item.updated == NOW
-    assert plan.tallies["s"] == Tally(updated=1, unchanged=1, skipped=2)
+    assert plan.tallies["s"] == SourceUpdated(updated=1, unchanged=1, skipped=2)
     assert plan.moves == ()
 
 
@@ -300,7 +300,7 @@ def test_gather_stores_no_item_and_the_stages_publish_what_a_run_does(
         committed = pipeline.commit(settings, store, gathered, now=NOW)
         assert committed.stored and committed.counts["new"] == 2
         assert store.item_count() == 2 and len(store.seed_files()) == 2
-        pipeline.publish(settings, store, now=NOW)
+        pipeline.publish_stage(settings, store, now=NOW)
     finally:
         store.close()
     store = open_store(_settings(whole).db)

@@ -17,7 +17,7 @@ import pytest
 from aggregator.exceptions import ParseError
 from aggregator.ingest.seedtext import decode_text, parse_seed_document
 from aggregator.model import Entry, Item, RawEntry, SourceSpec
-from aggregator.normalise import normalise_entry
+from aggregator.normalise.entry import normalise_entry
 from aggregator.normalise.identity import entry_id
 from aggregator.parse import parse_feed
 from aggregator.publish.clean import prepare_entry

@@ -323,6 +323,50 @@ def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the
         store.close()
 
 
+def test_a_worker_whose_feeds_all_answer_304_loads_no_cleaning_merging_or_publishing(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """A warm worker's start is most of its time: it must not import what only a changed
+    feed needs (parsing, cleaning, matching, publishing: about a third of its start)."""
+    import sqlite3
+
+    for n in range(3):
+        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
+    run_until_idle(farm, tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: every feed due again
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE sources SET next_check_at = ?, last_fetch_at = ?", (long_ago,) * 2)
+    probe = (
+        "import sys\n"
+        "from aggregator.cli import main\n"
+        "try:\n"
+        f"    main(['worker', '--config', 'agg.toml', '--db', {db!r}, '--until-idle'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "heavy = ('feedparser', 'lxml', 'nh3', 'aggregator.parse', 'aggregator.normalise.entry',\n"
+        "         'aggregator.dedupe', 'aggregator.fulltext', 'aggregator.publish')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert farm.requests() == Counter({p: 2 for p in farm.paths})
+    store = open_store(db)
+    try:
+        assert store.item_count() == 3
+        assert all(s.next_check_at and s.next_check_at > now_utc() for s in store.sources())
+    finally:
+        store.close()
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 

@@ -17,8 +17,8 @@ from aggregator.dedupe import repair
 from aggregator.dedupe.repair import Outcome
 from aggregator.exceptions import AggregatorError
 from aggregator.normalise.provenance import origins
-from aggregator.pipeline import publish
 from aggregator.publish.documents import keep_documents
+from aggregator.publish.output import publish
 from aggregator.runtime.locking import WriterLock
 from aggregator.store import Decision, Store, now_utc
 

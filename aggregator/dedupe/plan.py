@@ -23,7 +23,7 @@ from aggregator import dedupe
 from aggregator.config import Settings
 from aggregator.dedupe import repair
 from aggregator.dedupe.lookup import load_window_for
-from aggregator.model import Item
+from aggregator.model import Item, SourceUpdated
 from aggregator.normalise import identity
 from aggregator.runtime.parallel import parallel_map
 from aggregator.store import ItemWrite, KnownItem, LinkUseRow
@@ -33,7 +33,6 @@ __all__ = [
     "PARALLEL_MIN_ITEMS",
     "Plan",
     "StoredView",
-    "Tally",
     "load_view",
     "plan_items",
     "signatures_for",
@@ -42,24 +41,6 @@ __all__ = [
 # Below this many new items, signatures are computed in-process (workers cost ~0.1 s to
 # fork); the pipeline passes its own threshold, the same as cleaning's.
 PARALLEL_MIN_ITEMS = 2000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Tally:
-    """What became of one source's entries in this run."""
-
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-
-    def __add__(self, other: Tally) -> Tally:
-        return Tally(
-            new=self.new + other.new,
-            updated=self.updated + other.updated,
-            unchanged=self.unchanged + other.unchanged,
-            skipped=self.skipped + other.skipped,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +111,7 @@ class Plan:
     unchanged: tuple[str, ...] = ()  # keys of stored items seen again as they are
     learned_links: Mapping[str, str] = field(default_factory=dict)  # link -> its source
     moves: tuple[tuple[str, str, str], ...] = ()  # (key, entry, why)
-    tallies: Mapping[str, Tally] = field(default_factory=dict)  # by source id
+    tallies: Mapping[str, SourceUpdated] = field(default_factory=dict)  # by source id
     decisions: tuple[tuple[str, str, str], ...] = ()  # (action, source, title)
 
 
@@ -197,7 +178,7 @@ def plan_items(
         learned_links=assigned.learned_links,
         moves=assigned.moves,
         tallies={
-            sid: Tally(
+            sid: SourceUpdated(
                 new=c["new"], updated=c["updated"], unchanged=c["unchanged"], skipped=c["skipped"]
             )
             for sid, c in tallies.items()

@@ -36,7 +36,7 @@ from aggregator.fulltext.plan import (
     wanted,
 )
 from aggregator.model import Item
-from aggregator.normalise import BoilerplateRules, default_rules
+from aggregator.normalise.rules import BoilerplateRules, default_rules
 from aggregator.store.articles import CachedArticle
 
 if TYPE_CHECKING:

@@ -12,8 +12,10 @@ import re
 from dataclasses import replace
 
 from aggregator.model import Item
-from aggregator.normalise import BoilerplateRules, clean_fragment, identity
+from aggregator.normalise import identity
+from aggregator.normalise.entry import clean_fragment
 from aggregator.normalise.html import html_to_text
+from aggregator.normalise.rules import BoilerplateRules
 from aggregator.normalise.urls import canonicalise
 
 _LEADING_HEADING = re.compile(r"^\s*<h[1-3][^>]*>(.*?)</h[1-3]>", re.DOTALL | re.IGNORECASE)

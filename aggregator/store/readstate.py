@@ -34,7 +34,7 @@ from aggregator import __version__
 from aggregator.model import Attribution, RawEntry
 
 if TYPE_CHECKING:  # the store imports the records: no cleaning code loaded for them
-    from aggregator.normalise import NormaliseOptions
+    from aggregator.normalise.entry import NormaliseOptions
     from aggregator.normalise.filters import ItemFilter
 
 
