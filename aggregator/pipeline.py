@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -184,8 +186,9 @@ def gather(
     """Read the seeds folder and fetch the due remote sources (or exactly those in `only`,
     due or not), parse and clean what changed, and complete teasers with their articles.
 
-    Writes no item: only the rows of sources seen for the first time (or reconfigured)
-    and the full-text caches, so several processes may gather at once. `should_stop` is
+    Writes no item: only the rows of sources seen for the first time (or reconfigured),
+    the full-text caches and leases on the due remote sources it fetches (`_leased`;
+    `run_once` ends them), so several processes may gather at once. `should_stop` is
     asked once the sources are fetched; a stopped gather cleans nothing.
     """
     filters = compile_filters_of(settings)  # a bad pattern stops before any work
@@ -217,11 +220,12 @@ def gather(
         settings, states, last, now=now, force=options.all_sources or only is not None
     )
     states.update((s.id, s) for s in due.states)
+    fetching = due.due if options.dry_run else _leased(store, due.due, now=now)
     if progress:
-        progress("fetch", 0, len(due.due))
-    reads.extend(fetch_remote(settings, due.due, specs))
+        progress("fetch", 0, len(fetching))
+    reads.extend(fetch_remote(settings, fetching, specs))
     if progress:
-        progress("fetch", len(due.due), len(due.due))
+        progress("fetch", len(fetching), len(fetching))
     if should_stop():
         return Gathered(
             warnings=tuple(warnings), not_due=due.not_due, next_due=due.next_due, stopped=True
@@ -246,6 +250,32 @@ def gather(
         not_due=due.not_due,
         next_due=due.next_due,
     )
+
+
+# How long a run's leases on the sources it fetches last (`_leased`). They end once its
+# states are stored; this only bounds how long a killed run keeps workers off them.
+RUN_LEASE = timedelta(minutes=10)
+
+
+def run_lease_owner() -> str:
+    """The name of this process's run in the sources' lease columns (and `status`)."""
+    return f"run:{socket.gethostname()}:{os.getpid()}"
+
+
+def _leased(
+    store: GatherStore, due: Sequence[SourceState], *, now: datetime
+) -> Sequence[SourceState]:
+    """Of the due remote sources, those this run now leases: a worker (`aggregator worker`)
+    fetching one of them right now keeps it, and no worker claims the others until the
+    run has stored them (`run_once` ends the leases). So a source is not fetched twice
+    within its interval when runs and workers share a database."""
+    if not due:
+        return due
+    ours = store.lease_these(run_lease_owner(), [s.id for s in due], now=now, until=now + RUN_LEASE)
+    if len(ours) < len(due):
+        busy = [s.id for s in due if s.id not in ours]
+        log.info("left to the workers fetching them: %s", ", ".join(busy))
+    return [s for s in due if s.id in ours]
 
 
 def gather_claimed(
@@ -813,21 +843,27 @@ def run_once(
     write in progress and skips the rest.
     """
     report = RunReport()
-    gathered = gather(
-        settings,
-        store,
-        now=now,
-        only=options.only or None,
-        options=options,
-        progress=progress,
-        should_stop=should_stop,
-    )
-    report.warnings.extend(gathered.warnings)
-    report.not_due, report.next_due = gathered.not_due, gathered.next_due
-    if gathered.stopped:
-        report.stopped = STOPPED_BEFORE_STORING
-        return report
-    committed = commit(settings, store, gathered, now=now, options=options, should_stop=should_stop)
+    try:
+        gathered = gather(
+            settings,
+            store,
+            now=now,
+            only=options.only or None,
+            options=options,
+            progress=progress,
+            should_stop=should_stop,
+        )
+        report.warnings.extend(gathered.warnings)
+        report.not_due, report.next_due = gathered.not_due, gathered.next_due
+        if gathered.stopped:
+            report.stopped = STOPPED_BEFORE_STORING
+            return report
+        committed = commit(
+            settings, store, gathered, now=now, options=options, should_stop=should_stop
+        )
+    finally:
+        if not options.dry_run:
+            store.end_leases(run_lease_owner())  # the states, if any, are stored
     # Publishing reads everything back from the store: let this run's copies go first.
     del gathered
     release_free_memory()

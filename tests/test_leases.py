@@ -144,6 +144,22 @@ def test_a_release_writes_every_field_of_the_fetch_state(store: Store) -> None:
     assert store.lease_holders(NOW) == {}
 
 
+def test_a_run_leases_only_the_sources_nobody_holds_and_ends_its_own(store: Store) -> None:
+    for n in (1, 2, 3):
+        add(store, n)
+    assert claim(store, "worker", limit=1) == ["s1"]
+    until = NOW + timedelta(minutes=10)
+    assert store.lease_these("run", ["s1", "s2", "s3"], now=NOW, until=until) == {"s2", "s3"}
+    assert claim(store, "other") == []  # the run's are held too
+    assert store.lease_holders(NOW) == {"worker": 1, "run": 2}
+    store.end_leases("run")
+    assert store.lease_holders(NOW) == {"worker": 1}
+    assert claim(store, "other") == ["s2", "s3"]
+    # A worker's lease holds the source until it expires, and not after.
+    assert store.lease_these("run", ["s2"], now=NOW + LEASE / 2, until=until) == set()
+    assert store.lease_these("run", ["s2"], now=NOW + LEASE, until=until) == {"s2"}
+
+
 def test_released_sources_are_not_due_until_their_next_check(store: Store) -> None:
     state = add(store, 1)
     claim(store, "a")

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from aggregator.runtime.worker import IDLE_POLL_SECONDS
 from aggregator.store import load_date, now_utc, open_store
 
 from feedserver import FeedServer, Reply, Request
@@ -362,6 +363,106 @@ def test_a_worker_whose_feeds_all_answer_304_loads_no_cleaning_merging_or_publis
     store = open_store(db)
     try:
         assert store.item_count() == 3
+        assert all(s.next_check_at and s.next_check_at > now_utc() for s in store.sources())
+    finally:
+        store.close()
+
+
+# -- runs and workers on one database ----------------------------------------------------------
+
+
+def aggregator_run(cwd: Path, db: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--config", "agg.toml", "--db", db],
+        cwd=cwd,
+        env=worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_run_leaves_a_source_a_worker_is_fetching_to_it(farm: Farm, tmp_path: Path) -> None:
+    import sqlite3
+
+    for n in range(3):
+        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
+    run_until_idle(farm, tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: every feed due again
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE sources SET next_check_at = ?, last_fetch_at = ?", (long_ago,) * 2)
+    store = open_store(db)
+    try:
+        now = now_utc()
+        assert store.lease_these("w1", ["f0"], now=now, until=now + timedelta(minutes=5)) == {"f0"}
+    finally:
+        store.close()
+
+    code, err = finish(aggregator_run(tmp_path, db))
+    assert code == 0, err
+    assert farm.requests() == Counter({"/f0": 1, "/f1": 2, "/f2": 2})
+    store = open_store(db)
+    try:
+        assert store.lease_holders(now_utc()) == {"w1": 1}  # the run's own leases ended
+        due = {s.id: s.next_check_at for s in store.sources()}
+        assert due["f0"] is not None and due["f0"].year == 2000  # still the worker's to store
+        assert all(due[f] and due[f] > now_utc() for f in ("f1", "f2"))
+    finally:
+        store.close()
+
+
+def test_a_worker_leaves_the_sources_a_run_is_fetching_to_it(farm: Farm, tmp_path: Path) -> None:
+    """A worker running while a cron `aggregator run` fetches: each feed fetched once."""
+    import sqlite3
+
+    gate = threading.Event()
+    gate.set()
+    farm.add("/f0", rss("Feed 0", [("g0", "Story 0", story_text(0))]), gate=gate)
+    for n in (1, 2):
+        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
+    farm.add("/probe", rss("Probe", [("gp", "Probe", story_text(9))]))
+    run_until_idle(farm, tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: due again
+
+    def make_due(where: str) -> None:
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            conn.execute(
+                f"UPDATE sources SET next_check_at = ?, last_fetch_at = ? WHERE {where}",
+                (long_ago,) * 2,
+            )
+
+    worker = start_worker(tmp_path, db)
+    try:
+        make_due("id = 'probe'")  # fetched once the worker looks for work: it is up
+        deadline = time.monotonic() + 60
+        while farm.requests()["/probe"] < 2:
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, "the worker never started"
+            time.sleep(0.05)
+        gate.clear()  # the run's fetch of /f0 hangs until the test opens it
+        make_due("id <> 'probe'")
+        run = aggregator_run(tmp_path, db)
+        while len(farm.server.requests) < 7:  # every feed asked for again, by either
+            assert run.poll() is None, finish(run)
+            assert time.monotonic() < deadline, "nobody fetched"
+            time.sleep(0.05)
+        time.sleep(2.5 * IDLE_POLL_SECONDS)  # the worker looks for due sources meanwhile
+        assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2, "/probe": 2})
+        gate.set()
+        code, err = finish(run)
+        assert code == 0, err
+        time.sleep(2.5 * IDLE_POLL_SECONDS)
+        assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2, "/probe": 2})
+    finally:
+        gate.set()
+        worker.send_signal(signal.SIGTERM)
+        code, err = finish(worker)
+    assert code == 0, err
+    store = open_store(db)
+    try:
+        assert store.lease_holders(now_utc()) == {}
         assert all(s.next_check_at and s.next_check_at > now_utc() for s in store.sources())
     finally:
         store.close()

@@ -160,6 +160,37 @@ class LeaseMethods:
             rows = self._db.execute(sql, params).fetchall()
         return sorted((_source_from_row(r) for r in rows), key=_claim_order)
 
+    def lease_these(
+        self, owner: str, ids: Sequence[str], *, now: datetime, until: datetime
+    ) -> set[str]:
+        """Lease to `owner` until `until` those of the sources `ids` that nobody holds; the
+        ids it got. For `aggregator run` (and `serve`'s schedule), which fetches the
+        sources it found due itself: a worker's claim skips them meanwhile, and the run
+        leaves alone those a worker holds. One statement, as `claim_sources`."""
+        from aggregator.store import dump_date
+
+        if not ids:
+            return set()
+        with self.transaction():
+            rows = list(
+                self._rows_in(
+                    "UPDATE sources SET lease_owner = ?, lease_until = ? "
+                    "WHERE (lease_until IS NULL OR lease_until <= ?) AND id IN ({}) "
+                    "RETURNING id",
+                    ids,
+                    first=[owner, dump_date(until), dump_date(now)],
+                )
+            )
+        return {row[0] for row in rows}
+
+    def end_leases(self, owner: str) -> None:
+        """End every lease `owner` holds, leaving the sources' state as it is."""
+        with self.transaction():
+            self._db.execute(
+                "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
+                (owner,),
+            )
+
     def renew_leases(self, owner: str, *, until: datetime) -> int:
         """Push the expiry of every lease `owner` holds to `until`; how many it holds."""
         from aggregator.store import dump_date

@@ -75,6 +75,10 @@ class GatherStore(MetaStore, ArticleStore, Protocol):
         self, specs: Sequence[SourceSpec], *, write: bool = True
     ) -> dict[str, SourceState]: ...
 
+    def lease_these(
+        self, owner: str, ids: Sequence[str], *, now: datetime, until: datetime
+    ) -> set[str]: ...
+
 
 class MatchStore(Protocol):
     def known_items(self, keys: Iterable[str]) -> Mapping[str, KnownItem]: ...
