@@ -532,9 +532,9 @@ class _Cleaned:
 
 
 def clean_entries(job: _CleanJob) -> _Cleaned:
+    """Each entry of one source cleaned, then kept or filtered out."""
     from aggregator.normalise.entry import normalise_entry
 
-    """Each entry of one source cleaned, then kept or filtered out."""
     cleaned = _Cleaned()
     for index, raw in enumerate(job.entries):
         try:

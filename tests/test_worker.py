@@ -202,6 +202,29 @@ def run_until_idle(farm: Farm, tmp_path: Path, *args: str) -> str:
     return result.stderr
 
 
+def make_due(db: str, where: str = "1 = 1") -> None:
+    """An interval later: the sources `where` names are due again (SQLite)."""
+    import sqlite3
+
+    long_ago = "2000-01-01T00:00:00.000000Z"
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            f"UPDATE sources SET next_check_at = ?, last_fetch_at = ? WHERE {where}",
+            (long_ago,) * 2,
+        )
+
+
+def stories_fetched_once(farm: Farm, tmp_path: Path) -> str:
+    """Three feeds of one story each, fetched once by a worker on SQLite, then due again;
+    the database."""
+    for n in range(3):
+        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
+    run_until_idle(farm, tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    make_due(db)
+    return db
+
+
 def test_slow_feeds_fill_every_request_slot_not_just_two_batches(
     farm: Farm, tmp_path: Path
 ) -> None:
@@ -279,7 +302,6 @@ def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the
     """A batch with nothing to match (every feed answered 304) writes only its sources'
     states and needs no writer lock: it is stored while a long `aggregator run`, say,
     holds it. No item is added or lost."""
-    import sqlite3
 
     from aggregator.config import load_settings
     from aggregator.runtime.locking import WriterLock
@@ -295,9 +317,7 @@ def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the
     first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
     assert first.returncode == 0, first.stderr
     gate.clear()
-    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: every feed due again
-    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("UPDATE sources SET next_check_at = ?, last_fetch_at = ?", (long_ago,) * 2)
+    make_due(db)
 
     worker = start_worker(tmp_path, db, "--until-idle")
     try:
@@ -329,15 +349,7 @@ def test_a_worker_whose_feeds_all_answer_304_loads_no_cleaning_merging_or_publis
 ) -> None:
     """A warm worker's start is most of its time: it must not import what only a changed
     feed needs (parsing, cleaning, matching, publishing: about a third of its start)."""
-    import sqlite3
-
-    for n in range(3):
-        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
-    run_until_idle(farm, tmp_path)
-    db = str(tmp_path / "agg.sqlite")
-    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: every feed due again
-    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("UPDATE sources SET next_check_at = ?, last_fetch_at = ?", (long_ago,) * 2)
+    db = stories_fetched_once(farm, tmp_path)
     probe = (
         "import sys\n"
         "from aggregator.cli import main\n"
@@ -383,15 +395,7 @@ def aggregator_run(cwd: Path, db: str) -> subprocess.Popen[str]:
 
 
 def test_a_run_leaves_a_source_a_worker_is_fetching_to_it(farm: Farm, tmp_path: Path) -> None:
-    import sqlite3
-
-    for n in range(3):
-        farm.add(f"/f{n}", rss(f"Feed {n}", [(f"g{n}", f"Story {n}", story_text(n))]))
-    run_until_idle(farm, tmp_path)
-    db = str(tmp_path / "agg.sqlite")
-    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: every feed due again
-    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute("UPDATE sources SET next_check_at = ?, last_fetch_at = ?", (long_ago,) * 2)
+    db = stories_fetched_once(farm, tmp_path)
     store = open_store(db)
     try:
         now = now_utc()
@@ -414,8 +418,6 @@ def test_a_run_leaves_a_source_a_worker_is_fetching_to_it(farm: Farm, tmp_path: 
 
 def test_a_worker_leaves_the_sources_a_run_is_fetching_to_it(farm: Farm, tmp_path: Path) -> None:
     """A worker running while a cron `aggregator run` fetches: each feed fetched once."""
-    import sqlite3
-
     gate = threading.Event()
     gate.set()
     farm.add("/f0", rss("Feed 0", [("g0", "Story 0", story_text(0))]), gate=gate)
@@ -424,25 +426,16 @@ def test_a_worker_leaves_the_sources_a_run_is_fetching_to_it(farm: Farm, tmp_pat
     farm.add("/probe", rss("Probe", [("gp", "Probe", story_text(9))]))
     run_until_idle(farm, tmp_path)
     db = str(tmp_path / "agg.sqlite")
-    long_ago = "2000-01-01T00:00:00.000000Z"  # an interval later: due again
-
-    def make_due(where: str) -> None:
-        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
-            conn.execute(
-                f"UPDATE sources SET next_check_at = ?, last_fetch_at = ? WHERE {where}",
-                (long_ago,) * 2,
-            )
-
     worker = start_worker(tmp_path, db)
     try:
-        make_due("id = 'probe'")  # fetched once the worker looks for work: it is up
+        make_due(db, "id = 'probe'")  # fetched once the worker looks for work: it is up
         deadline = time.monotonic() + 60
         while farm.requests()["/probe"] < 2:
             assert worker.poll() is None, finish(worker)
             assert time.monotonic() < deadline, "the worker never started"
             time.sleep(0.05)
         gate.clear()  # the run's fetch of /f0 hangs until the test opens it
-        make_due("id <> 'probe'")
+        make_due(db, "id <> 'probe'")
         run = aggregator_run(tmp_path, db)
         while len(farm.server.requests) < 7:  # every feed asked for again, by either
             assert run.poll() is None, finish(run)

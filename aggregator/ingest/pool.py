@@ -21,7 +21,7 @@ from httpcore import AsyncConnectionInterface, AsyncConnectionPool
 class ExclusivePool(AsyncConnectionPool):
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
         closing = self._drop_dead_connections()
-        taken = {request.connection for request in self._requests if request.connection}
+        taken = {r.connection for r in self._requests if r.connection is not None}
         free = [c for c in self._connections if c not in taken and c.is_available()]
         for request in self._requests:
             if request.connection is not None:
