@@ -274,7 +274,7 @@ def _leased(
     ours = store.lease_these(run_lease_owner(), [s.id for s in due], now=now, until=now + RUN_LEASE)
     if len(ours) < len(due):
         busy = [s.id for s in due if s.id not in ours]
-        log.info("left to the workers fetching them: %s", ", ".join(busy))
+        log.info("leased by a worker or another run, left to it: %s", ", ".join(busy))
     return [s for s in due if s.id in ours]
 
 
