@@ -106,13 +106,17 @@ _IMPLIED_PARENTS = {
 # One token at a time, as the HTML tokenizer cuts markup: text (a "<" that starts no
 # markup is text), a comment, a bogus comment (<!…>, <?…>, </ …>), or a tag. In a tag a
 # quote opens a value only after "=", and a value may hold ">"; an unclosed quote or
-# comment runs to the end. Possessive quantifiers: no backtracking, linear time.
+# comment runs to the end. Linear time without possessive quantifiers: text is written
+# so that each character can be matched one way only ("unrolled"), and every other
+# alternative, once its first characters match, cannot fail (what follows is optional),
+# so nothing backtracks. (Python 3.11.0–3.11.2, Debian 12's, mismatched the possessive
+# form this had: a "<" that opens a tag was taken as text and no budget was enforced.)
 _TOKEN = re.compile(
-    r"""(?P<text>(?:[^<]++|<(?![A-Za-z/!?]))++)"""
+    r"""(?P<text>(?:[^<]|<(?![A-Za-z/!?]))[^<]*(?:<(?![A-Za-z/!?])[^<]*)*)"""
     r"""|(?P<comment><!--(?:-?>|.*?(?:--!?>|\Z)))"""
-    r"""|(?P<bogus><(?:[!?]|/(?![A-Za-z]))[^>]*+>?)"""
-    r"""|(?P<tag><(?P<close>/)?(?P<name>[A-Za-z][^\s/>]*+)"""
-    r"""(?:[^>=]|=\s*+"[^"]*+(?:"|\Z)|=\s*+'[^']*+(?:'|\Z)|=)*+>?)""",
+    r"""|(?P<bogus><(?:[!?]|/(?![A-Za-z]))[^>]*>?)"""
+    r"""|(?P<tag><(?P<close>/)?(?P<name>[A-Za-z][^\s/>]*)"""
+    r"""(?:[^>=]|=\s*"[^"]*(?:"|\Z)|=\s*'[^']*(?:'|\Z)|=)*>?)""",
     re.DOTALL,
 )
 _TAG_NAME = re.compile(r"<([A-Za-z][^\s/>]*)")
@@ -407,7 +411,7 @@ _FORMATTING_START = re.compile(
 # A tag longer than 2 * MAX_ATTRIBUTES characters (the only ones whose attributes the scan
 # counts) either has that many characters before its ">", or a quoted value holding a ">".
 _LONG_TAG = re.compile(rf"<[A-Za-z][^>]{{{2 * MAX_ATTRIBUTES - 1}}}")
-_QUOTED_GT = re.compile(r"""=\s*+(?:"[^">]*+|'[^'>]*+)>""")
+_QUOTED_GT = re.compile(r"""=\s*(?:"[^">]*|'[^'>]*)>""")
 
 
 def surely_within(markup: str) -> bool:
