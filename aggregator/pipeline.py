@@ -863,7 +863,7 @@ def run_once(
         )
     finally:
         if not options.dry_run:
-            store.end_leases(run_lease_owner())  # the states, if any, are stored
+            store.drop_leases(run_lease_owner())  # the states, if any, are stored
     # Publishing reads everything back from the store: let this run's copies go first.
     del gathered
     release_free_memory()

@@ -152,7 +152,7 @@ def test_a_run_leases_only_the_sources_nobody_holds_and_ends_its_own(store: Stor
     assert store.lease_these("run", ["s1", "s2", "s3"], now=NOW, until=until) == {"s2", "s3"}
     assert claim(store, "other") == []  # the run's are held too
     assert store.lease_holders(NOW) == {"worker": 1, "run": 2}
-    store.end_leases("run")
+    store.drop_leases("run")
     assert store.lease_holders(NOW) == {"worker": 1}
     assert claim(store, "other") == ["s2", "s3"]
     # A worker's lease holds the source until it expires, and not after.

@@ -183,14 +183,6 @@ class LeaseMethods:
             )
         return {row[0] for row in rows}
 
-    def end_leases(self, owner: str) -> None:
-        """End every lease `owner` holds, leaving the sources' state as it is."""
-        with self.transaction():
-            self._db.execute(
-                "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?",
-                (owner,),
-            )
-
     def renew_leases(self, owner: str, *, until: datetime) -> int:
         """Push the expiry of every lease `owner` holds to `until`; how many it holds."""
         from aggregator.store import dump_date
