@@ -18,12 +18,22 @@ and dropped after), W processes `taskset -c K aggregator worker --until-idle`, K
             item (a new ETag), the others answering 304;
   - warm:   the same with no feed changed: every feed answers 304.
 
-Measured from the first worker's start to the last one's exit: feeds per second, items
-stored per second, CPU (user+sys of the workers, PostgreSQL's own left out) per item and
-per feed, the largest worker's peak RSS, and the lag: every feed is due at the start, so
-the oldest due time not yet fetched is the start itself until the last feed is fetched
-(`drain`); `half` is when half the feeds were. Medians of `--runs`; then the ratio of the
-largest W to 1 (the goal: 2 workers >= 1.8x the throughput of 1).
+Cold is measured from the first worker's start to the last one's exit (`--until-idle`):
+a cold start of a large OPML pays for starting the workers. Steady and warm are what
+running workers do, as they run in production: W workers started once and left idle,
+then every feed falls due at one moment, and the phase is timed from that moment until
+the last feed's fetch is stored (the CPU is the workers' over the same span, from
+/proc). `steady+start` and `warm+start` are the same phases done the way cold is, W
+fresh processes from start to exit: the fixed cost of starting a worker (imports, three
+connections, the config, the first answers; ~0.6 s) is in them, and in a phase of a few
+seconds it weighs on the ratio.
+
+Per phase: feeds per second, items stored per second, CPU (user+sys of the workers,
+PostgreSQL's own left out) per item and per feed, the largest worker's peak RSS, and the
+lag: every feed is due at the start, so the oldest due time not yet fetched is the start
+itself until the last feed is fetched (`drain`); `half` is when half the feeds were.
+Medians of `--runs`; then the ratio of the largest W to 1 (the goal: 2 workers >= 1.8x
+the throughput of 1).
 
 The machine's cores are shared with the farm and PostgreSQL: with one worker they have a
 core to themselves, with two they compete with the workers, which the ratio pays for.
@@ -36,8 +46,9 @@ flight per worker against reader's 128 threads. Raising them compares like with 
 `--compare-reader N`: on the first N feeds, the largest W cold then warm, next to lemon24's
 reader (bench/fetch.py's driver, each phase at its best worker count of
 `--reader-workers`, timed around update_feeds, then at that count as a whole process
-from start to exit, as the workers are timed: start-up, imports and opening the
-database included), with the ratios of wall time and CPU against each.
+from start to exit: start-up, imports and opening the database included), with the
+ratios of wall time and CPU against each: running workers' warm against update_feeds,
+warm+start against the whole process.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,8 +80,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 import fetch  # the farm, the [[sources]] config and reader's driver
 
 DATABASE = "bench_scale_thr"
-PHASES = ("cold", "steady", "warm")
-SAMPLE_SECONDS = 0.25  # how often the lag is read
+PHASES = ("cold", "steady", "warm", "steady+start", "warm+start")
+RUNNING = ("steady", "warm")  # the phases done by workers already running
+SAMPLE_SECONDS = 0.25  # how often the lag is read while processes start and exit
+# While running workers drain a phase, the lag is read this often: the phase ends at the
+# first reading with nothing pending, so this is the precision of its end.
+DRAIN_SAMPLE_SECONDS = 0.02
+# How far ahead of "now" the feeds are made due for running workers: an idle worker asks
+# for the next due time at least once a second, so each one is waiting for that moment.
+DUE_AHEAD_SECONDS = 1.5
+_TICKS = os.sysconf("SC_CLK_TCK")
+FARM_PID = 0  # the farm's process, whose CPU each phase reports (set by main)
 _PENDING = (
     "SELECT COUNT(*) FROM sources WHERE kind = 'remote' AND enabled = 1 "
     "AND (last_fetch_at IS NULL OR last_fetch_at < %s)"
@@ -87,6 +108,7 @@ class Phase:
 
     wall: float
     cpu: float  # user+sys of the workers (and their children)
+    farm_cpu: float  # …and of the farm meanwhile: the servers' share of the cores
     rss: float  # the largest worker's peak, MB
     feeds: int
     items: int  # items stored by the phase (new ones)
@@ -128,15 +150,15 @@ def _count(conn: psycopg.Connection[Any], sql: str, params: Any, empty: int) -> 
     return int(row[0]) if row else 0
 
 
-def make_all_due(url: str) -> None:
-    """Every feed's interval elapsed: due now, last fetched a day ago (so the minimum
-    interval between two fetches does not hold it back)."""
-    past = dump_date(datetime.now(UTC) - timedelta(days=1))
+def make_all_due(url: str, at: datetime | None = None) -> None:
+    """Every feed's interval elapsed: due now (or `at`), last fetched a day ago (so the
+    minimum interval between two fetches does not hold it back)."""
+    past = datetime.now(UTC) - timedelta(days=1)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
             "UPDATE sources SET next_check_at = %s, last_fetch_at = %s "
             "WHERE kind = 'remote' AND enabled = 1",
-            (past, past),
+            (dump_date(at or past), dump_date(past)),
         )
 
 
@@ -155,7 +177,7 @@ def run_workers(
     items_before = count(url, "SELECT COUNT(*) FROM items")
     with ExitStack() as stack:
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
-        start = time.perf_counter()
+        start, farm_before = time.perf_counter(), farm_cpu()
         processes = [
             subprocess.Popen(
                 [*pinned(cores[k % len(cores)]), aggregator, "worker", "--config", str(config),
@@ -166,7 +188,7 @@ def run_workers(
             for k, log in enumerate(logs)
         ]  # fmt: skip
         usage, timeline, last_exit = _wait_sampling(processes, url, (since,), start, due)
-        wall = last_exit - start
+        wall, farm = last_exit - start, farm_cpu() - farm_before
         for process, log in zip(processes, logs, strict=True):
             if process.returncode != 0:
                 log.seek(0)
@@ -176,6 +198,7 @@ def run_workers(
     return Phase(
         wall=wall,
         cpu=sum(u.ru_utime + u.ru_stime for u in usage.values()),
+        farm_cpu=farm,
         rss=max(u.ru_maxrss for u in usage.values()) / 1024,
         feeds=due - pending,
         items=count(url, "SELECT COUNT(*) FROM items") - items_before,
@@ -183,6 +206,112 @@ def run_workers(
         drain=_when(timeline, due, 0) if pending == 0 else wall,
         timeline=timeline,
     )
+
+
+class RunningWorkers:
+    """W `aggregator worker` processes left running (no --until-idle), worker K pinned
+    to core K; stopped with SIGTERM, as an operator stops one."""
+
+    def __init__(self, aggregator: str, workers: int, config: Path, url: str, *, batch: int):
+        cores = sorted(os.sched_getaffinity(0))
+        self.url = url
+        # The workers' stderr, for as long as they run: closed by stop().
+        self.logs = [tempfile.TemporaryFile() for _ in range(workers)]  # noqa: SIM115
+        self.processes = [
+            subprocess.Popen(
+                [*pinned(cores[k % len(cores)]), aggregator, "worker", "--config", str(config),
+                 "--db", url, "--name", f"bench-run-{k}", "--batch", str(batch)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+            for k, log in enumerate(self.logs)
+        ]  # fmt: skip
+        deadline = time.monotonic() + 60
+        while count(url, "SELECT COUNT(*) FROM workers WHERE stopped IS NULL") < workers:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError("the running workers did not register within a minute")
+            time.sleep(0.1)
+        time.sleep(1.0)  # past the config, into the idle loop
+
+    def _check_alive(self) -> None:
+        for process, log in zip(self.processes, self.logs, strict=True):
+            if process.poll() is not None:
+                log.seek(0)
+                failure = log.read()[-2000:].decode(errors="replace")
+                raise RuntimeError(f"worker failed ({process.returncode}): {failure}")
+
+    def cpu(self) -> float:
+        """User+sys seconds of the workers so far."""
+        return sum(process_cpu(process.pid) for process in self.processes)
+
+    def peak_rss(self) -> float:
+        """The largest worker's peak RSS so far, MB."""
+        peaks = []
+        for process in self.processes:
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks)
+
+    def due_phase(self) -> Phase:
+        """Every feed falls due at one moment, DUE_AHEAD_SECONDS from now; timed from
+        that moment until the last one's fetch is stored."""
+        url = self.url
+        at = datetime.now(UTC) + timedelta(seconds=DUE_AHEAD_SECONDS)
+        make_all_due(url, at)
+        since = dump_date(at)
+        feeds = count(url, _PENDING, since)
+        items_before = count(url, "SELECT COUNT(*) FROM items")
+        with psycopg.connect(url, autocommit=True) as conn:
+            time.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
+            start, cpu_before, farm_before = time.perf_counter(), self.cpu(), farm_cpu()
+            timeline: list[tuple[float, int]] = []
+            deadline = start + 600
+            while True:
+                pending = feeds - _count(conn, _FETCHED, (since,), 0)
+                timeline.append((time.perf_counter() - start, pending))
+                if pending <= 0:
+                    break
+                self._check_alive()
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"{pending} feeds still pending after 10 minutes")
+                time.sleep(DRAIN_SAMPLE_SECONDS)
+            wall, cpu, farm = timeline[-1][0], self.cpu() - cpu_before, farm_cpu() - farm_before
+        return Phase(
+            wall=wall,
+            cpu=cpu,
+            farm_cpu=farm,
+            rss=self.peak_rss(),
+            feeds=feeds,
+            items=count(url, "SELECT COUNT(*) FROM items") - items_before,
+            half=_when(timeline, feeds, feeds / 2),
+            drain=wall,
+            timeline=timeline,
+        )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in self.logs:
+            log.close()
+
+
+def process_cpu(pid: int) -> float:
+    """User+sys seconds of a running process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15)
+
+
+def farm_cpu() -> float:
+    return process_cpu(FARM_PID) if FARM_PID else 0.0
 
 
 def pinned(core: int) -> list[str]:
@@ -256,16 +385,28 @@ def measure_workers(
             for workers in counts:
                 recreate_database(args.postgres)
                 ask_farm(urls[0], "reset/0")
+                running: RunningWorkers | None = None
                 try:
                     for phase in phases:
                         if phase != "cold":
-                            percent = args.changed if phase == "steady" else 0
+                            percent = args.changed if phase.startswith("steady") else 0
                             ask_farm(urls[0], f"bump/{percent}")
-                            make_all_due(url)
-                        result = run_workers(
-                            args.aggregator, workers, config, url, batch=args.batch,
-                            feeds=len(urls),
-                        )  # fmt: skip
+                        if phase in RUNNING:
+                            if running is None:
+                                running = RunningWorkers(
+                                    args.aggregator, workers, config, url, batch=args.batch
+                                )
+                            result = running.due_phase()
+                        else:
+                            if running is not None:
+                                running.stop()
+                                running = None
+                            if phase != "cold":
+                                make_all_due(url)
+                            result = run_workers(
+                                args.aggregator, workers, config, url, batch=args.batch,
+                                feeds=len(urls),
+                            )  # fmt: skip
                         found[workers][phase].append(result)
                         print(
                             f"  run {run + 1} workers {workers} {phase}: wall {result.wall:.1f}"
@@ -275,6 +416,8 @@ def measure_workers(
                             file=sys.stderr,
                         )
                 finally:
+                    if running is not None:
+                        running.stop()
                     drop_database(args.postgres)
     return found
 
@@ -296,6 +439,7 @@ def rates(phases: list[Phase]) -> dict[str, float]:
         "feeds/s": statistics.median(p.feeds / p.wall for p in phases),
         "items/s": statistics.median(p.items / p.wall for p in phases),
         "cpu": cpu,
+        "farm cpu": median(phases, "farm_cpu"),
         "cpu ms/item": cpu / items * 1000 if items else float("nan"),
         "cpu ms/feed": cpu / feeds * 1000 if feeds else float("nan"),
         "half": median(phases, "half"),
@@ -309,15 +453,24 @@ def rates(phases: list[Phase]) -> dict[str, float]:
 def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
     print(f"\n{feeds} feeds, `aggregator worker` x W (each on one core), medians:")
     header = ("W", "phase", "wall s", "feeds/s", "items/s", "cpu s", "ms/item", "ms/feed",
-              "half s", "drain s", "peak MB")  # fmt: skip
-    print("".join(f"{h:>9}" for h in header))
+              "half s", "drain s", "peak MB", "farm cpu")  # fmt: skip
+    print("".join(f"{h:>13}" if h == "phase" else f"{h:>9}" for h in header))
     table = {w: {p: rates(runs) for p, runs in phases.items()} for w, phases in found.items()}
     for workers, phases in table.items():
         for phase, r in phases.items():
             names = ("wall", "feeds/s", "items/s", "cpu", "cpu ms/item", "cpu ms/feed", "half",
-                     "drain", "rss")  # fmt: skip
+                     "drain", "rss", "farm cpu")  # fmt: skip
             cells = [workers, phase, *(r[name] for name in names)]
-            print("".join(f"{c:>9.2f}" if isinstance(c, float) else f"{c:>9}" for c in cells))
+            print(
+                "".join(
+                    f"{c:>9.2f}"
+                    if isinstance(c, float)
+                    else f"{c:>13}"
+                    if isinstance(c, str)
+                    else f"{c:>9}"
+                    for c in cells
+                )
+            )
     most = max(table)
     if most > 1 and 1 in table:
         for phase in table[1]:
@@ -337,7 +490,7 @@ def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> N
     """The first `--compare-reader` feeds: `workers` workers cold and warm, and reader,
     timed around update_feeds and as a whole process (as the workers are timed)."""
     subset = urls[: args.compare_reader]
-    ours = measure_workers(args, subset, [workers], ("cold", "warm"))[workers]
+    ours = measure_workers(args, subset, [workers], ("cold", "warm", "warm+start"))[workers]
     with tempfile.TemporaryDirectory() as tmp:
         urls_file = Path(tmp) / "urls.json"
         urls_file.write_text(json.dumps(subset))
@@ -345,13 +498,19 @@ def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> N
         theirs = fetch.measure_reader(urls_file, args.runs, reader_workers)
         process = fetch.measure_reader_process(urls_file, args.runs, theirs)
     print(f"\n{len(subset)} feeds: {workers} aggregator workers vs reader (best worker count):")
-    for phase in ("cold", "warm"):
-        mine = rates(ours[phase])
-        print(
-            f"{phase}: workers {mine['wall']:.2f} s wall, {mine['cpu']:.2f} s cpu, "
-            f"{mine['rss']:.0f} MB (start-up included)"
-        )
-        for how, reader in (("update_feeds", theirs[phase]), ("process", process[phase])):
+    # Like with like: running workers against update_feeds, fresh ones against a process.
+    pairs = {
+        "cold": (("cold", "update_feeds", theirs["cold"]), ("cold", "process", process["cold"])),
+        "warm": (("warm", "update_feeds", theirs["warm"]),
+                 ("warm+start", "process", process["warm"])),
+    }  # fmt: skip
+    for phase, against in pairs.items():
+        for ours_phase, how, reader in against:
+            mine = rates(ours[ours_phase])
+            print(
+                f"{ours_phase}: workers {mine['wall']:.2f} s wall, {mine['cpu']:.2f} s cpu, "
+                f"{mine['rss']:.0f} MB"
+            )
             print(
                 f"  reader {how} (workers={theirs[phase]['workers']:.0f}) "
                 f"{reader['wall']:.2f} s wall, {reader['cpu']:.2f} s cpu, "
@@ -367,6 +526,9 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--changed", type=int, default=10, help="%% of feeds changed (steady)")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help="which, comma-separated (cold always runs)"
+    )
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="each worker's --batch")
     parser.add_argument(
         "--concurrency", type=int, default=32, help="each worker's [fetch] concurrency"
@@ -398,6 +560,8 @@ def main() -> None:
          "--hosts", str(args.hosts), "--content", "rich"],
         stdout=subprocess.PIPE,
     )  # fmt: skip
+    global FARM_PID
+    FARM_PID = farm_process.pid
     try:
         assert farm_process.stdout is not None
         urls: list[str] = json.loads(farm_process.stdout.readline())["urls"]
@@ -406,7 +570,12 @@ def main() -> None:
             f"{args.concurrency}, per_host {args.per_host}",
             file=sys.stderr,
         )
-        report(measure_workers(args, urls, counts, PHASES), len(urls))
+        chosen = {"cold", *str(args.phases).split(",")}
+        unknown = chosen - set(PHASES)
+        if unknown:
+            parser.error(f"--phases: unknown {', '.join(sorted(unknown))}")
+        phases = tuple(p for p in PHASES if p in chosen)
+        report(measure_workers(args, urls, counts, phases), len(urls))
         if args.compare_reader:
             compare_reader(args, urls, max(counts))
     finally:

@@ -206,6 +206,17 @@ def test_lag_counts_due_sources_nobody_holds_and_live_leases(store: Store) -> No
     )
 
 
+def test_next_due_is_the_first_due_time_to_come_of_a_source_nobody_holds(store: Store) -> None:
+    assert store.next_due(NOW) is None  # nothing scheduled
+    add(store, 1, next_check_at=NOW - timedelta(minutes=1))  # due already: claimed, not waited for
+    add(store, 2, next_check_at=NOW + timedelta(minutes=9))
+    add(store, 3, next_check_at=NOW + timedelta(minutes=2), enabled=False)
+    add(store, 4, next_check_at=NOW + timedelta(minutes=4))
+    assert store.next_due(NOW) == NOW + timedelta(minutes=4)
+    store.lease_these("a", ["s4"], now=NOW, until=NOW + LEASE)  # a worker holds it
+    assert store.next_due(NOW) == NOW + timedelta(minutes=9)
+
+
 def test_workers_register_beat_and_stop(store: Store) -> None:
     store.register_worker(
         WorkerRow(
@@ -324,5 +335,33 @@ def test_a_batch_that_trips_a_bug_rests_its_sources_and_the_worker_goes_on(
         assert (lag.due, lag.leased) == (0, 2)
         (row,) = store.workers()
         assert row.stopped is not None
+    finally:
+        store.close()
+
+
+def test_an_idle_worker_waits_until_the_next_source_falls_due_and_at_most_a_poll(
+    tmp_path: Path,
+) -> None:
+    from aggregator.runtime import worker as worker_module
+
+    settings = Settings(db=str(tmp_path / "agg.sqlite"), sources=(spec(1), spec(2)))
+    store = open_store(settings.db)
+    try:
+        writer = WriterLock(settings, keep_session=True)
+        worker = worker_module.Worker(
+            settings, store, worker_module.WorkerOptions(name="w"), open_store=open_store,
+            writer=writer,
+        )  # fmt: skip
+        poll = worker_module.IDLE_POLL_SECONDS
+        assert worker._idle_wait() == poll  # no source scheduled
+        add(store, 1, next_check_at=now_utc() + timedelta(hours=1))
+        assert worker._idle_wait() == poll
+        add(store, 2, next_check_at=now_utc() + timedelta(seconds=poll / 2))
+        assert 0 < worker._idle_wait() <= poll / 2
+        until_idle = worker_module.Worker(
+            settings, store, worker_module.WorkerOptions(name="w", until_idle=True),
+            open_store=open_store, writer=writer,
+        )  # fmt: skip
+        assert until_idle._idle_wait() == worker_module.UNTIL_IDLE_POLL_SECONDS
     finally:
         store.close()

@@ -204,7 +204,7 @@ class Worker:
             if not pending:
                 if stop.is_set() or (self.options.until_idle and self._idle()):
                     break
-                stop.wait(UNTIL_IDLE_POLL_SECONDS if self.options.until_idle else IDLE_POLL_SECONDS)
+                stop.wait(self._idle_wait())
                 continue
             batch = pending.popleft()
             self._claim_ahead(batch, pending, fetcher, stop)
@@ -362,6 +362,23 @@ class Worker:
                 self.options.name,
                 ", ".join(lost),
             )
+
+    def _idle_wait(self) -> float:
+        """Seconds to wait before claiming again: until the next source falls due, and
+        at most IDLE_POLL_SECONDS, since nothing announces a source added, a lease
+        expired or a due time moved. Polling alone woke a worker up to a poll late for
+        every source falling due while it idled: the lag of a steady state."""
+        if self.options.until_idle:
+            return UNTIL_IDLE_POLL_SECONDS
+        now = now_utc()
+        try:
+            due = self.store.next_due(now)
+        except StorageError as exc:
+            log.warning("worker %s: %s", self.options.name, exc)
+            return IDLE_POLL_SECONDS
+        if due is None:
+            return IDLE_POLL_SECONDS
+        return min(IDLE_POLL_SECONDS, max(0.0, (due - now).total_seconds()))
 
     def _idle(self) -> bool:
         try:

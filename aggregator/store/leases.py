@@ -281,6 +281,20 @@ class LeaseMethods:
             leased=int(leased[0]),
         )
 
+    def next_due(self, now: datetime) -> datetime | None:
+        """When the first source nobody holds falls due after `now`: an idle worker
+        sleeps until then rather than a whole poll interval (which a steady state of
+        sources falling due one by one paid in lag). None when none is scheduled."""
+        from aggregator.store import dump_date, load_date
+
+        with self._wrap("read the next due time"):
+            row = self._db.execute(
+                "SELECT MIN(next_check_at) FROM sources WHERE enabled = 1 AND kind = 'remote' "
+                f"AND next_check_at > :now AND {_FREE}",
+                {"now": dump_date(now)},
+            ).fetchone()
+        return load_date(row[0]) if row and row[0] else None
+
     def sync_sources(self, specs: Sequence[SourceSpec]) -> None:
         """Make the sources' rows say what the config says, touching no fetch state and
         no lease (a worker releasing one at this moment loses nothing): new sources are
