@@ -695,20 +695,57 @@ def commit(
     return replace(decided, counts=dict(counts), stored=True)
 
 
-def states_only(settings: Settings, store: MetaStore, gathered: Gathered) -> bool:
-    """Whether committing `gathered` writes nothing but its sources' states: no item to
-    match or store, nothing read to remember (every feed answered 304, kept its body or
-    failed), and the config each source runs under already recorded. Such a batch needs
-    no writer lock (`commit_states`)."""
-    if gathered.seed_files or gathered.gone or gathered.seed_folder is not None:
-        return False
-    if any(c.items or c.entries is not None or c.read.parsed is not None for c in gathered.sources):
-        return False
+def split_states_only(
+    settings: Settings, store: MetaStore, gathered: Gathered
+) -> tuple[Gathered, Gathered]:
+    """`gathered` as two batches: its sources with nothing but a state to write, for
+    `commit_states` (no writer lock), and the rest, for `commit`. When one feed of a
+    batch of 64 has a new item, the lock is held for that feed's items and state, not
+    for 64 states: the lock is the one step all workers take in turn. While the config
+    a source runs under is not recorded yet, the whole batch is the rest (`commit`
+    records it)."""
+    if not _configs_recorded(settings, store, gathered):
+        return Gathered(configured=gathered.configured), gathered
+    quiet = tuple(c for c in gathered.sources if not _needs_writer(c))
+    rest = tuple(c for c in gathered.sources if _needs_writer(c))
+    return (
+        Gathered(sources=quiet, configured=gathered.configured),
+        replace(gathered, sources=rest),
+    )
+
+
+def has_writes(gathered: Gathered) -> bool:
+    """Whether `commit` of `gathered` would store anything (sources, or seed files)."""
+    return bool(
+        gathered.sources or gathered.seed_files or gathered.gone or gathered.seed_folder is not None
+    )
+
+
+def _needs_writer(cleaned: Cleaned) -> bool:
+    """Whether storing this source's read matches or stores more than its state: items,
+    the entries it lists, or a parsed feed to remember."""
+    return bool(cleaned.items) or cleaned.entries is not None or cleaned.read.parsed is not None
+
+
+def _configs_recorded(settings: Settings, store: MetaStore, gathered: Gathered) -> bool:
     last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
     configured = {s.id: s for s in settings.sources}
     return all(
         sid in configured and last.get(sid) == config_key(configured[sid], settings.fetch)
         for sid in gathered.configured
+    )
+
+
+def combined(parts: Sequence[Committed]) -> Committed:
+    """The commits of the parts of one batch (`split_states_only`) as one."""
+    counts: Counter[str] = Counter()
+    for part in parts:
+        counts.update(part.counts)
+    return Committed(
+        results=tuple(r for part in parts for r in part.results),
+        counts=dict(counts),
+        decisions=tuple(d for part in parts for d in part.decisions),
+        stored=all(part.stored for part in parts),
     )
 
 
@@ -719,10 +756,11 @@ def commit_states(
     now: datetime,
     save_sources: Callable[[Sequence[SourceState]], None],
 ) -> Committed:
-    """`commit` for a batch that `states_only` accepts: each source's state and next due
-    time saved with `save_sources`, its result logged, as `commit` would. Nothing is
-    matched (there is no item), so nothing another writer stores can change the outcome,
-    and no writer lock is needed. Retention is left to the next batch with items."""
+    """`commit` for the sources `split_states_only` finds quiet: each source's state and
+    next due time saved with `save_sources`, its result logged, as `commit` would.
+    Nothing is matched (there is no item), so nothing another writer stores can change
+    the outcome, and no writer lock is needed. Retention is left to the next batch with
+    items."""
     tallies, counts, results = _tallied(gathered, {})
     save_sources(_states_after(settings, gathered, tallies, now))
     return Committed(results=results, counts=dict(counts), stored=True)
@@ -918,12 +956,14 @@ __all__ = [
     "Gathered",
     "RunOptions",
     "RunReport",
+    "combined",
     "commit",
     "commit_states",
     "gather",
     "gather_claimed",
     "gather_read",
+    "has_writes",
     "publish_stage",
     "run_once",
-    "states_only",
+    "split_states_only",
 ]

@@ -2,7 +2,7 @@
 pinned to one core, on the loopback farm of bench/fetch.py.
 
     python bench/scale.py [--feeds 2000] [--runs 3] [--workers 1,2] [--changed 10]
-                          [--concurrency 32] [--per-host 2]
+                          [--concurrency 32] [--per-host 2] [--phases cold,steady,…]
                           [--compare-reader 1000] [--reader-workers 32,128,256]
                           [--postgres URL] [--aggregator PATH]
 

@@ -344,6 +344,70 @@ def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the
         store.close()
 
 
+def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_lock(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """The writer lock is the step all workers take in turn: a batch where one feed of
+    three has a new item stores the other two's states (304s) without it, while another
+    writer holds it, and only the changed feed's item and state wait. Nothing is lost."""
+
+    from aggregator.config import load_settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    for n in range(3):
+        items = [(f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
+    gate.set()
+    first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
+    assert first.returncode == 0, first.stderr
+    gate.clear()
+    changed = rss("Feed 2", [(f"g{n}", f"Story {n}", story_text(n)) for n in (2, 9)])
+
+    def new_item(request: Request) -> Reply:
+        gate.wait(timeout=60)
+        return Reply(body=changed, headers={"ETag": '"v2"', "Content-Type": "application/rss+xml"})
+
+    farm.server.route("/f2", new_item)
+    make_due(db)
+
+    worker = start_worker(tmp_path, db, "--until-idle")
+    store = open_store(db)
+    try:
+        deadline = time.monotonic() + 60
+        while len(farm.server.requests) < 6:  # fetching (config applied, the lock free)
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, "the worker never fetched"
+            time.sleep(0.05)
+        with WriterLock(settings):
+            gate.set()  # f0 and f1 answer 304, f2 with a new item
+            while True:
+                states = {s.id: s for s in store.sources()}
+                if all(states[sid].next_check_at > now_utc() for sid in ("f0", "f1")):  # type: ignore[operator]
+                    break
+                assert worker.poll() is None, finish(worker)
+                assert time.monotonic() < deadline, "the 304s waited for the lock"
+                time.sleep(0.05)
+            assert store.lease_holders(now_utc()).popitem()[1] == 1  # f2's, waiting
+            assert store.item_count() == 3  # the new item not yet
+            assert states["f2"].next_check_at is not None
+            assert states["f2"].next_check_at < now_utc()  # still due: not stored yet
+        code, err = finish(worker, timeout=60)
+        assert code == 0, err
+        assert store.item_count() == 4
+        assert store.lease_holders(now_utc()) == {}
+        assert all(s.next_check_at and s.next_check_at > now_utc() for s in store.sources())
+    finally:
+        gate.set()
+        if worker.poll() is None:
+            worker.kill()
+        store.close()
+    assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2})
+
+
 def test_a_worker_whose_feeds_all_answer_304_loads_no_cleaning_merging_or_publishing(
     farm: Farm, tmp_path: Path
 ) -> None:

@@ -11,7 +11,8 @@ share the due remote sources through leases in the database (issue 17).
            ─► parse, clean this one: `pipeline.gather_read`              no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
-              (a batch of 304s: its states only, `commit_states`, no lock)
+              (the sources with no item, 304s: their states only,
+              `commit_states`, no lock)
     a heartbeat thread (its own connection) renews the leases and the worker's row
 
 Why the lease never lets a source be fetched twice within its interval: a live worker
@@ -48,11 +49,13 @@ from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, config_keys, r
 from aggregator.pipeline import (
     Committed,
     Gathered,
+    combined,
     commit,
     commit_states,
     compile_filters_of,
     gather_read,
-    states_only,
+    has_writes,
+    split_states_only,
 )
 from aggregator.runtime.locking import WriterBusy, WriterLock
 from aggregator.store import SourceState, Store, now_utc
@@ -331,15 +334,22 @@ class Worker:
         `aggregator run`, say), keep waiting: the heartbeat keeps the leases, and giving
         the batch up would have its sources fetched again before their interval.
 
-        A batch with nothing but its sources' states to write (every feed 304, say:
-        `pipeline.states_only`) takes no lock. The lock makes each match see every item
-        committed before it; such a batch matches and stores no item, so no other
-        writer's match can depend on it, nor it on theirs. Its rows are its own: each
-        source's state is written only while this worker's lease on it holds
-        (`Store.release_sources`), as under the lock."""
-        if states_only(self.settings, self.store, gathered):
-            self._last_wait = self._last_hold = 0.0
-            return commit_states(self.settings, gathered, now=now, save_sources=self._release)
+        The sources with nothing but their state to write (a 304, a kept body, a
+        failure: `pipeline.split_states_only`) are stored first, with no lock. The lock
+        makes each match see every item committed before it; those sources match and
+        store no item, so no other writer's match can depend on them, nor they on
+        theirs. Their rows are their own: each source's state is written only while this
+        worker's lease on it holds (`Store.release_sources`), as under the lock."""
+        quiet, rest = split_states_only(self.settings, self.store, gathered)
+        parts = []
+        if quiet.sources:
+            parts.append(commit_states(self.settings, quiet, now=now, save_sources=self._release))
+        self._last_wait = self._last_hold = 0.0
+        if has_writes(rest):
+            parts.append(self._commit_locked(rest, now, stop))
+        return combined(parts)
+
+    def _commit_locked(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
         asked = time.monotonic()
         with writer_lock(self._writer, stop):
             taken = time.monotonic()
