@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from aggregator.config import Settings
 from aggregator.runtime.worker import IDLE_POLL_SECONDS
 from aggregator.store import load_date, now_utc, open_store
 
@@ -214,6 +215,36 @@ def make_due(db: str, where: str = "1 = 1") -> None:
         )
 
 
+def gated_feeds_fetched_once(
+    farm: Farm, tmp_path: Path, count: int
+) -> tuple[threading.Event, str, Settings]:
+    """`count` feeds of one story each, fetched and stored once by a worker; their
+    answers then wait for the returned gate (closed) until the test opens it."""
+    from aggregator.config import load_settings
+
+    gate = threading.Event()
+    for n in range(count):
+        items = [(f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    db = str(tmp_path / "agg.sqlite")
+    settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
+    gate.set()
+    first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
+    assert first.returncode == 0, first.stderr
+    gate.clear()
+    return gate, db, settings
+
+
+def wait_for_requests(farm: Farm, worker: subprocess.Popen[str], count: int) -> None:
+    """Until the farm has had `count` requests in all (a minute at most)."""
+    deadline = time.monotonic() + 60
+    while len(farm.server.requests) < count:
+        assert worker.poll() is None, finish(worker)
+        assert time.monotonic() < deadline, "the worker never fetched"
+        time.sleep(0.05)
+
+
 def stories_fetched_once(farm: Farm, tmp_path: Path) -> str:
     """Three feeds of one story each, fetched once by a worker on SQLite, then due again;
     the database."""
@@ -303,29 +334,14 @@ def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the
     states and needs no writer lock: it is stored while a long `aggregator run`, say,
     holds it. No item is added or lost."""
 
-    from aggregator.config import load_settings
     from aggregator.runtime.locking import WriterLock
 
-    gate = threading.Event()
-    for n in range(2):
-        items = [(f"g{n}", f"Story {n}", story_text(n))]
-        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
-    farm.config(tmp_path)
-    db = str(tmp_path / "agg.sqlite")
-    settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
-    gate.set()
-    first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
-    assert first.returncode == 0, first.stderr
-    gate.clear()
+    gate, db, settings = gated_feeds_fetched_once(farm, tmp_path, 2)
     make_due(db)
 
     worker = start_worker(tmp_path, db, "--until-idle")
     try:
-        deadline = time.monotonic() + 60
-        while len(farm.server.requests) < 4:  # fetching (config applied, the lock free)
-            assert worker.poll() is None, finish(worker)
-            assert time.monotonic() < deadline, "the worker never fetched"
-            time.sleep(0.05)
+        wait_for_requests(farm, worker, 4)  # fetching (config applied, the lock free)
         with WriterLock(settings):
             gate.set()  # both answer 304
             code, err = finish(worker, timeout=60)  # done with the lock held elsewhere
@@ -351,20 +367,9 @@ def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_l
     three has a new item stores the other two's states (304s) without it, while another
     writer holds it, and only the changed feed's item and state wait. Nothing is lost."""
 
-    from aggregator.config import load_settings
     from aggregator.runtime.locking import WriterLock
 
-    gate = threading.Event()
-    for n in range(3):
-        items = [(f"g{n}", f"Story {n}", story_text(n))]
-        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
-    farm.config(tmp_path)
-    db = str(tmp_path / "agg.sqlite")
-    settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
-    gate.set()
-    first = run_worker(tmp_path, db, "--config", "agg.toml", "--db", db, "--until-idle")
-    assert first.returncode == 0, first.stderr
-    gate.clear()
+    gate, db, settings = gated_feeds_fetched_once(farm, tmp_path, 3)
     changed = rss("Feed 2", [(f"g{n}", f"Story {n}", story_text(n)) for n in (2, 9)])
 
     def new_item(request: Request) -> Reply:
@@ -377,11 +382,8 @@ def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_l
     worker = start_worker(tmp_path, db, "--until-idle")
     store = open_store(db)
     try:
+        wait_for_requests(farm, worker, 6)  # fetching (config applied, the lock free)
         deadline = time.monotonic() + 60
-        while len(farm.server.requests) < 6:  # fetching (config applied, the lock free)
-            assert worker.poll() is None, finish(worker)
-            assert time.monotonic() < deadline, "the worker never fetched"
-            time.sleep(0.05)
         with WriterLock(settings):
             gate.set()  # f0 and f1 answer 304, f2 with a new item
             while True:
