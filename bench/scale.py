@@ -71,7 +71,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 
@@ -181,21 +181,15 @@ def run_workers(
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
         start, farm_before = time.perf_counter(), farm_cpu()
         processes = [
-            subprocess.Popen(
-                [*pinned(cores[k % len(cores)]), aggregator, "worker", "--config", str(config),
-                 "--db", url, "--until-idle", "--name", f"bench-{k}", "--batch", str(batch)],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
+            start_worker(aggregator, cores[k % len(cores)], log, config, url, batch=batch,
+                         name=f"bench-{k}", until_idle=True)
             for k, log in enumerate(logs)
         ]  # fmt: skip
         usage, timeline, last_exit = _wait_sampling(processes, url, (since,), start, due)
         wall, farm = last_exit - start, farm_cpu() - farm_before
         for process, log in zip(processes, logs, strict=True):
             if process.returncode != 0:
-                log.seek(0)
-                failure = log.read()[-2000:].decode(errors="replace")
-                raise RuntimeError(f"worker failed ({process.returncode}): {failure}")
+                raise worker_failed(process, log)
     pending = count(url, _PENDING, since)
     return Phase(
         wall=wall,
@@ -210,6 +204,32 @@ def run_workers(
     )
 
 
+def start_worker(
+    aggregator: str,
+    core: int,
+    log: IO[bytes],
+    config: Path,
+    url: str,
+    *,
+    batch: int,
+    name: str,
+    until_idle: bool,
+) -> subprocess.Popen[bytes]:
+    """`aggregator worker` pinned to `core`, its stderr into `log`."""
+    command = [*pinned(core), aggregator, "worker", "--config", str(config), "--db", url,
+               "--name", name, "--batch", str(batch)]  # fmt: skip
+    if until_idle:
+        command.append("--until-idle")
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def worker_failed(process: subprocess.Popen[bytes], log: IO[bytes]) -> RuntimeError:
+    """The error for a worker that exited badly, with the end of what it logged."""
+    log.seek(0)
+    failure = log.read()[-2000:].decode(errors="replace")
+    return RuntimeError(f"worker failed ({process.returncode}): {failure}")
+
+
 class RunningWorkers:
     """W `aggregator worker` processes left running (no --until-idle), worker K pinned
     to core K; stopped with SIGTERM, as an operator stops one."""
@@ -220,12 +240,8 @@ class RunningWorkers:
         # The workers' stderr, for as long as they run: closed by stop().
         self.logs = [tempfile.TemporaryFile() for _ in range(workers)]  # noqa: SIM115
         self.processes = [
-            subprocess.Popen(
-                [*pinned(cores[k % len(cores)]), aggregator, "worker", "--config", str(config),
-                 "--db", url, "--name", f"bench-run-{k}", "--batch", str(batch)],
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
+            start_worker(aggregator, cores[k % len(cores)], log, config, url, batch=batch,
+                         name=f"bench-run-{k}", until_idle=False)
             for k, log in enumerate(self.logs)
         ]  # fmt: skip
         deadline = time.monotonic() + 60
@@ -239,9 +255,7 @@ class RunningWorkers:
     def _check_alive(self) -> None:
         for process, log in zip(self.processes, self.logs, strict=True):
             if process.poll() is not None:
-                log.seek(0)
-                failure = log.read()[-2000:].decode(errors="replace")
-                raise RuntimeError(f"worker failed ({process.returncode}): {failure}")
+                raise worker_failed(process, log)
 
     def cpu(self) -> float:
         """User+sys seconds of the workers so far."""
