@@ -87,6 +87,63 @@ def test_update_keeps_entry_and_first_seen(db_url: str) -> None:
     assert stored.item.text == "new"
 
 
+def test_one_batch_naming_an_item_twice_keeps_the_first_entry_and_the_last_text(
+    db_url: str,
+) -> None:
+    # PostgreSQL writes a batch as one statement, which may not touch a row twice.
+    store = open_store(db_url)
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    later = NOW + timedelta(hours=1)
+    store.write_items(
+        [
+            ItemWrite(item=make_item("k1"), entry_id="urn:e1", first_seen=NOW, seen_at=NOW),
+            ItemWrite(item=make_item("k2"), entry_id="urn:e2", first_seen=NOW, seen_at=NOW),
+            ItemWrite(
+                item=make_item("k1", text="edited"),
+                entry_id="urn:other",
+                first_seen=later,
+                seen_at=later,
+            ),
+        ]
+    )
+    stored = {s.item.key: s for s in store.items(feed_id_base="https://feeds.example/")}
+    assert stored.keys() == {"k1", "k2"}
+    assert (stored["k1"].entry_id, stored["k1"].first_seen) == ("urn:e1", NOW)
+    assert stored["k1"].item.text == "edited"
+
+
+def test_a_batch_of_items_keeps_every_field_as_written(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Markup, quotes, backslashes, braces and non-ASCII text, as a batch of one statement
+    # carries them (PostgreSQL takes each column as one binary array), over two
+    # statements (the rows are sent in chunks).
+    monkeypatch.setattr("aggregator.store._ROWS_PER_STATEMENT", 2)
+    awkward = 'Quote " \\ backslash {brace,comma} «ünïcode» \u2028 <p class="x">&amp;</p>'
+    store = open_store(db_url)
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    items = [make_item(f"k{n}", text=f"{awkward} {n}") for n in range(3)]
+    store.write_items(
+        [
+            ItemWrite(
+                item=item,
+                entry_id=f"urn:e{n}",
+                first_seen=NOW,
+                seen_at=NOW,
+                merge_reason="same link" if n else None,
+                merge_score=0.5 if n else None,
+            )
+            for n, item in enumerate(items)
+        ]
+    )
+    stored = {s.item.key: s for s in store.items(feed_id_base="https://feeds.example/")}
+    for n, item in enumerate(items):
+        assert stored[item.key].item.text == f"{awkward} {n}"
+        assert stored[item.key].item.summary == item.summary
+        assert stored[item.key].item.authors == ("Org",)
+        assert stored[item.key].merge_score == (0.5 if n else None)
+
+
 def test_prune_leaves_tombstones(db_url: str) -> None:
     store = open_store(db_url)
     store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))

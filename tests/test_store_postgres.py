@@ -461,6 +461,12 @@ def test_run_while_another_writes_gives_up_with_the_message(
         # a list for = ANY goes in binary (no per-element escaping)
         ("SELECT k FROM t WHERE k = ANY(?)", "SELECT k FROM t WHERE k = ANY(%b)"),
         ("SELECT '= ANY(%s)' FROM t", "SELECT '= ANY(%%s)' FROM t"),
+        # so do the columns of rows given as arrays (Store._insert_many)
+        (
+            "INSERT INTO t SELECT * FROM unnest(?::text[], ?::float8[])",
+            "INSERT INTO t SELECT * FROM unnest(%b::text[], %b::float8[])",
+        ),
+        ("SELECT '%s::text[]', ?::text", "SELECT '%%s::text[]', %s::text"),
     ],
 )
 def test_placeholders_become_psycopg_ones(sqlite: str, postgresql: str) -> None:

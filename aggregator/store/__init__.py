@@ -419,13 +419,18 @@ class Store(LeaseMethods):
         every row.
 
         PostgreSQL takes the rows as one array per column, in one statement: one statement
-        per row cost it more than the rows themselves (a worker writes thousands at once)."""
+        per row cost it more than the rows themselves (a worker writes thousands at once).
+        The arrays go in binary (`pg_sql`): in text, the client escapes every element, which
+        for items' markup cost more than a statement per row."""
         if not rows:
             return
         if self._db.arrays:
-            columns = [list(column) for column in zip(*rows, strict=True)]
             unnest = ", ".join(f"?::{name}[]" for name in types)
-            self._db.execute(sql.format(f"SELECT * FROM unnest({unnest})"), columns)
+            statement = sql.format(f"SELECT * FROM unnest({unnest})")
+            # In chunks: filling the lookup table of a large window is millions of rows.
+            for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                chunk = rows[start : start + _ROWS_PER_STATEMENT]
+                self._db.execute(statement, [list(c) for c in zip(*chunk, strict=True)])
         else:
             self._db.executemany(sql.format(f"VALUES ({', '.join('?' * len(types))})"), rows)
 
@@ -463,10 +468,19 @@ class Store(LeaseMethods):
                 [(w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)) for w in writes],
                 types=("text", "text", "text"),
             )
-            self._db.executemany(_UPSERT_ITEM, [_item_params(w) for w in writes])
+            self._upsert_items(writes)
             # The entries as stored: an update keeps its item's entry, whatever it was told.
             self._note_changes(self._entries_of_keys(w.item.key for w in writes))
             self._index_writes(writes)
+
+    def _upsert_items(self, writes: Sequence[ItemWrite]) -> None:
+        rows = [_item_params(w) for w in writes]
+        if len({w.item.key for w in writes}) < len(writes):
+            # One statement cannot upsert a row twice: a batch naming an item twice goes
+            # row by row, the later write updating the earlier.
+            self._db.executemany(_UPSERT_ITEM.format(_ITEM_ROW), rows)
+        else:
+            self._insert_many(_UPSERT_ITEM, rows, types=_ITEM_TYPES)
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
         with self.transaction():
@@ -512,13 +526,14 @@ class Store(LeaseMethods):
         # The tokens are the dedupe package's to define; the store only keeps them.
         from aggregator.dedupe.signature import Signature, lookup_tokens
 
-        self._db.executemany(
-            "INSERT INTO lookup_keys (token, key, published) VALUES (?, ?, ?)",
+        self._insert_many(
+            "INSERT INTO lookup_keys (token, key, published) {}",
             [
                 (token, key, published)
                 for key, signature, published in rows
                 for token in lookup_tokens(Signature.from_json(signature))
             ],
+            types=("text", "text", "text"),
         )
 
     def lookup_covers(self, since: datetime) -> bool:
@@ -1083,6 +1098,7 @@ def _document_params(d: Document) -> tuple[Any, ...]:
 
 
 _IN_CHUNK = 500  # values per IN list: far below SQLite's and PostgreSQL's caps
+_ROWS_PER_STATEMENT = 10_000  # rows per INSERT of arrays (`Store._insert_many`)
 
 # The meta holding the date since which `lookup_keys` holds every signed item; the keys of
 # older items are dropped when it is this far behind the window's start.
@@ -1098,10 +1114,13 @@ _ITEM_COLUMNS = (
     "merge_score", "signature", "merge_detail",
 )  # fmt: skip
 
-# An update keeps the entry, the first-seen time and the merge decision of the item.
+_ITEM_ROW = f"VALUES ({', '.join('?' * len(_ITEM_COLUMNS))})"
+_ITEM_TYPES = tuple("float8" if c == "merge_score" else "text" for c in _ITEM_COLUMNS)
+
+# An update keeps the entry, the first-seen time and the merge decision of the item
+# (`{}`: its rows, see `Store._insert_many`).
 _UPSERT_ITEM = (
-    f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(_ITEM_COLUMNS))}) "
+    f"INSERT INTO items ({', '.join(_ITEM_COLUMNS)}) {{}} "
     "ON CONFLICT (key) DO UPDATE SET "
     + ", ".join(
         f"{c} = excluded.{c}"

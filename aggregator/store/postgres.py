@@ -108,10 +108,15 @@ def pg_sql(sql: str) -> str:
             return f"%({match.group(1)})s"
         return text.replace("%", "%%")  # a literal, a comment or a bare %
 
-    # A list bound to `= ANY(?)` (`Store._rows_in`) goes in binary: the text format
-    # escapes each element in Python, twice the client's CPU for the tens of thousands
-    # of lookup tokens a worker's batch asks for.
-    return _SQL_TOKEN.sub(token, sql).replace("= ANY(%s)", "= ANY(%b)")
+    # A list bound to `= ANY(?)` (`Store._rows_in`) or cast to an array (`?::text[]`,
+    # `Store._insert_many`) goes in binary: the text format escapes each element in
+    # Python, twice the client's CPU for the tens of thousands of lookup tokens a worker's
+    # batch asks for, and more than that for the markup of the items it writes.
+    converted = _SQL_TOKEN.sub(token, sql).replace("= ANY(%s)", "= ANY(%b)")
+    return _ARRAY_PARAMETER.sub(r"%b\1", converted)
+
+
+_ARRAY_PARAMETER = re.compile(r"(?<!%)%s(::\w+\[\])")
 
 
 def pg_ddl(statement: str) -> str:
