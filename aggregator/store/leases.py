@@ -102,9 +102,12 @@ def _differs(row: Any, wanted: dict[str, Any]) -> bool:
     ) or (disabled_reason is None and enabled != wanted["enabled"])
 
 
+# Never fetched (NULL) reads as '', before every date: the form of the `sources_claim`
+# index, so a claim walks it in order.
+_DUE_ORDER = "COALESCE(next_check_at, '')"
 _DUE = (
     "enabled = 1 AND kind = 'remote' "
-    "AND (next_check_at IS NULL OR next_check_at <= :now) "
+    f"AND {_DUE_ORDER} <= :now "
     "AND (last_fetch_at IS NULL OR last_fetch_at <= :fetched_before)"
 )
 _FREE = "(lease_until IS NULL OR lease_until <= :now)"
@@ -146,7 +149,7 @@ class LeaseMethods:
             "UPDATE sources SET lease_owner = :owner, lease_until = :until "
             "WHERE id IN (SELECT id FROM sources "
             f"WHERE {_DUE} AND {_FREE} "
-            "ORDER BY next_check_at IS NOT NULL, next_check_at, id "
+            f"ORDER BY {_DUE_ORDER}, id "
             f"LIMIT :limit{self._db.skip_locked}) RETURNING *"
         )
         params = {

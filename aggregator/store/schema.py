@@ -258,6 +258,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX lookup_keys_token ON lookup_keys (token, published)",
         "CREATE INDEX lookup_keys_key ON lookup_keys (key)",
     ),
+    (
+        # A worker's claim walks the due sources in the order it takes them (never
+        # fetched first, then the longest overdue) and stops at its batch. Without it,
+        # each claim read and sorted every due source: a round over 20,000 due sources
+        # (a cold start, a large OPML) cost 20 ms per claim on PostgreSQL and 8 on
+        # SQLite, against 3 and 1.6 with it (bench/claims.py).
+        "CREATE INDEX sources_claim ON sources (COALESCE(next_check_at, ''), id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
