@@ -85,9 +85,14 @@ DATABASE = "bench_scale_thr"
 PHASES = ("cold", "steady", "warm", "steady+start", "warm+start")
 RUNNING = ("steady", "warm")  # the phases done by workers already running
 SAMPLE_SECONDS = 0.25  # how often the lag is read while processes start and exit
-# While running workers drain a phase, the lag is read this often: the phase ends at the
-# first reading with nothing pending, so this is the precision of its end.
+# While running workers drain a phase, the lag is read this often once the last
+# DRAIN_TAIL of the feeds is pending: the phase ends at the first reading with nothing
+# pending, so this is the precision of its end. Before, it is read every
+# DRAIN_BULK_SECONDS (the precision of the half-drained time): each reading is a COUNT
+# over the sources, PostgreSQL CPU taken from the cores the workers use.
 DRAIN_SAMPLE_SECONDS = 0.02
+DRAIN_BULK_SECONDS = 0.1
+DRAIN_TAIL = 0.2
 # How far ahead of "now" the feeds are made due for running workers: an idle worker asks
 # for the next due time at least once a second, so each one is waiting for that moment.
 DUE_AHEAD_SECONDS = 1.5
@@ -292,7 +297,8 @@ class RunningWorkers:
                 self._check_alive()
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"{pending} feeds still pending after 10 minutes")
-                time.sleep(DRAIN_SAMPLE_SECONDS)
+                bulk = pending > feeds * DRAIN_TAIL
+                time.sleep(DRAIN_BULK_SECONDS if bulk else DRAIN_SAMPLE_SECONDS)
             wall, cpu, farm = timeline[-1][0], self.cpu() - cpu_before, farm_cpu() - farm_before
         return Phase(
             wall=wall,
