@@ -39,6 +39,9 @@ the throughput of 1).
 
 The machine's cores are shared with the farm and PostgreSQL: with one worker they have a
 core to themselves, with two they compete with the workers, which the ratio pays for.
+Each phase reports the farm's CPU and, when the server runs on this machine, PostgreSQL's
+(every `postgres` process, with the backends that exited meanwhile): what the workers'
+writes cost the server, counted against reader's CPU, which stores in its own process.
 
 `--concurrency` and `--per-host` are each worker's limits (the product's defaults, 32 and
 2): reader has no per-host limit, and the farm is 16 addresses where the web has one
@@ -116,6 +119,7 @@ class Phase:
     wall: float
     cpu: float  # user+sys of the workers (and their children)
     farm_cpu: float  # …and of the farm meanwhile: the servers' share of the cores
+    db_cpu: float  # …and of PostgreSQL, if it runs here (0 otherwise)
     rss: float  # the largest worker's peak, MB
     feeds: int
     items: int  # items stored by the phase (new ones)
@@ -184,14 +188,14 @@ def run_workers(
     items_before = count(url, "SELECT COUNT(*) FROM items")
     with ExitStack() as stack:
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
-        start, farm_before = time.perf_counter(), farm_cpu()
+        start, farm_before, db_before = time.perf_counter(), farm_cpu(), database_cpu()
         processes = [
             start_worker(aggregator, cores[k % len(cores)], log, config, url, batch=batch,
                          name=f"bench-{k}", until_idle=True)
             for k, log in enumerate(logs)
         ]  # fmt: skip
         usage, timeline, last_exit = _wait_sampling(processes, url, (since,), start, due)
-        wall, farm = last_exit - start, farm_cpu() - farm_before
+        wall, farm, db = last_exit - start, farm_cpu() - farm_before, database_cpu() - db_before
         for process, log in zip(processes, logs, strict=True):
             if process.returncode != 0:
                 raise worker_failed(process, log)
@@ -200,6 +204,7 @@ def run_workers(
         wall=wall,
         cpu=sum(u.ru_utime + u.ru_stime for u in usage.values()),
         farm_cpu=farm,
+        db_cpu=db,
         rss=max(u.ru_maxrss for u in usage.values()) / 1024,
         feeds=due - pending,
         items=count(url, "SELECT COUNT(*) FROM items") - items_before,
@@ -286,7 +291,8 @@ class RunningWorkers:
         items_before = count(url, "SELECT COUNT(*) FROM items")
         with psycopg.connect(url, autocommit=True) as conn:
             time.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
-            start, cpu_before, farm_before = time.perf_counter(), self.cpu(), farm_cpu()
+            start, cpu_before = time.perf_counter(), self.cpu()
+            farm_before, db_before = farm_cpu(), database_cpu()
             timeline: list[tuple[float, int]] = []
             deadline = start + 600
             while True:
@@ -299,11 +305,13 @@ class RunningWorkers:
                     raise RuntimeError(f"{pending} feeds still pending after 10 minutes")
                 bulk = pending > feeds * DRAIN_TAIL
                 time.sleep(DRAIN_BULK_SECONDS if bulk else DRAIN_SAMPLE_SECONDS)
-            wall, cpu, farm = timeline[-1][0], self.cpu() - cpu_before, farm_cpu() - farm_before
+            wall, cpu = timeline[-1][0], self.cpu() - cpu_before
+            farm, db = farm_cpu() - farm_before, database_cpu() - db_before
         return Phase(
             wall=wall,
             cpu=cpu,
             farm_cpu=farm,
+            db_cpu=db,
             rss=self.peak_rss(),
             feeds=feeds,
             items=count(url, "SELECT COUNT(*) FROM items") - items_before,
@@ -334,6 +342,24 @@ def process_cpu(pid: int) -> float:
 
 def farm_cpu() -> float:
     return process_cpu(FARM_PID) if FARM_PID else 0.0
+
+
+def database_cpu() -> float:
+    """User+sys seconds of the PostgreSQL processes of this machine so far, with their
+    reaped children (a backend that exited is counted in its postmaster): 0 when the
+    server runs elsewhere."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / _TICKS
 
 
 def pinned(core: int) -> list[str]:
@@ -467,6 +493,7 @@ def rates(phases: list[Phase]) -> dict[str, float]:
         "items/s": statistics.median(p.items / p.wall for p in phases),
         "cpu": cpu,
         "farm cpu": median(phases, "farm_cpu"),
+        "pg cpu": median(phases, "db_cpu"),
         "cpu ms/item": cpu / items * 1000 if items else float("nan"),
         "cpu ms/feed": cpu / feeds * 1000 if feeds else float("nan"),
         "half": median(phases, "half"),
@@ -480,13 +507,13 @@ def rates(phases: list[Phase]) -> dict[str, float]:
 def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
     print(f"\n{feeds} feeds, `aggregator worker` x W (each on one core), medians:")
     header = ("W", "phase", "wall s", "feeds/s", "items/s", "cpu s", "ms/item", "ms/feed",
-              "half s", "drain s", "peak MB", "farm cpu")  # fmt: skip
+              "half s", "drain s", "peak MB", "farm cpu", "pg cpu")  # fmt: skip
     print("".join(f"{h:>13}" if h == "phase" else f"{h:>9}" for h in header))
     table = {w: {p: rates(runs) for p, runs in phases.items()} for w, phases in found.items()}
     for workers, phases in table.items():
         for phase, r in phases.items():
             names = ("wall", "feeds/s", "items/s", "cpu", "cpu ms/item", "cpu ms/feed", "half",
-                     "drain", "rss", "farm cpu")  # fmt: skip
+                     "drain", "rss", "farm cpu", "pg cpu")  # fmt: skip
             cells = [workers, phase, *(r[name] for name in names)]
             print(
                 "".join(
@@ -534,15 +561,17 @@ def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> N
     for phase, against in pairs.items():
         for ours_phase, how, reader in against:
             mine = rates(ours[ours_phase])
+            with_db = mine["cpu"] + mine["pg cpu"]
             print(
-                f"{ours_phase}: workers {mine['wall']:.2f} s wall, {mine['cpu']:.2f} s cpu, "
-                f"{mine['rss']:.0f} MB"
+                f"{ours_phase}: workers {mine['wall']:.2f} s wall, {mine['cpu']:.2f} s cpu "
+                f"({with_db:.2f} s with PostgreSQL's), {mine['rss']:.0f} MB"
             )
             print(
                 f"  reader {how} (workers={theirs[phase]['workers']:.0f}) "
                 f"{reader['wall']:.2f} s wall, {reader['cpu']:.2f} s cpu, "
                 f"{reader['rss']:.0f} MB: reader/ours wall x{reader['wall'] / mine['wall']:.2f}, "
-                f"ours/reader cpu x{mine['cpu'] / reader['cpu']:.2f}"
+                f"ours/reader cpu x{mine['cpu'] / reader['cpu']:.2f} "
+                f"(x{with_db / reader['cpu']:.2f} with PostgreSQL's)"
             )
 
 
