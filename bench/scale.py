@@ -334,9 +334,15 @@ class RunningWorkers:
             log.close()
 
 
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of a /proc/PID/stat line after the command name (which may hold
+    spaces and parentheses): index 0 is the state, 11 utime, 12 stime."""
+    return stat.rsplit(")", 1)[1].split()
+
+
 def process_cpu(pid: int) -> float:
     """User+sys seconds of a running process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat_fields(Path(f"/proc/{pid}/stat").read_text())
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14 and 15)
 
 
@@ -357,7 +363,7 @@ def database_cpu() -> float:
         except OSError:  # exited meanwhile
             continue
         if "(postgres)" in stat:
-            fields = stat.rsplit(")", 1)[1].split()
+            fields = _stat_fields(stat)
             total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return total / _TICKS
 

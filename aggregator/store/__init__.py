@@ -413,10 +413,16 @@ class Store(LeaseMethods):
         )
 
     def _insert_many(
-        self, sql: str, rows: Sequence[tuple[Any, ...]], *, types: tuple[str, ...]
+        self,
+        sql: str,
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        types: tuple[str, ...],
+        row_by_row: bool = False,
     ) -> None:
         """`sql`, an INSERT whose `{}` stands for its rows (of PostgreSQL `types`), for
-        every row.
+        every row; `row_by_row`, one statement per row on PostgreSQL too (an upsert whose
+        rows may name one row twice: one statement cannot update a row twice).
 
         PostgreSQL takes the rows as one array per column, in one statement: one statement
         per row cost it more than the rows themselves (a worker writes thousands at once).
@@ -424,7 +430,7 @@ class Store(LeaseMethods):
         for items' markup cost more than a statement per row."""
         if not rows:
             return
-        if self._db.arrays:
+        if self._db.arrays and not row_by_row:
             unnest = ", ".join(f"?::{name}[]" for name in types)
             statement = sql.format(f"SELECT * FROM unnest({unnest})")
             # In chunks: filling the lookup table of a large window is millions of rows.
@@ -468,19 +474,17 @@ class Store(LeaseMethods):
                 [(w.entry_id, dump_date(w.seen_at), dump_date(w.item.updated)) for w in writes],
                 types=("text", "text", "text"),
             )
-            self._upsert_items(writes)
+            # A batch naming an item twice goes row by row, the later write updating
+            # the earlier.
+            self._insert_many(
+                _UPSERT_ITEM,
+                [_item_params(w) for w in writes],
+                types=_ITEM_TYPES,
+                row_by_row=len({w.item.key for w in writes}) < len(writes),
+            )
             # The entries as stored: an update keeps its item's entry, whatever it was told.
             self._note_changes(self._entries_of_keys(w.item.key for w in writes))
             self._index_writes(writes)
-
-    def _upsert_items(self, writes: Sequence[ItemWrite]) -> None:
-        rows = [_item_params(w) for w in writes]
-        if len({w.item.key for w in writes}) < len(writes):
-            # One statement cannot upsert a row twice: a batch naming an item twice goes
-            # row by row, the later write updating the earlier.
-            self._db.executemany(_UPSERT_ITEM.format(_ITEM_ROW), rows)
-        else:
-            self._insert_many(_UPSERT_ITEM, rows, types=_ITEM_TYPES)
 
     def touch_items(self, keys: Sequence[str], seen_at: datetime) -> None:
         with self.transaction():
@@ -1114,7 +1118,6 @@ _ITEM_COLUMNS = (
     "merge_score", "signature", "merge_detail",
 )  # fmt: skip
 
-_ITEM_ROW = f"VALUES ({', '.join('?' * len(_ITEM_COLUMNS))})"
 _ITEM_TYPES = tuple("float8" if c == "merge_score" else "text" for c in _ITEM_COLUMNS)
 
 # An update keeps the entry, the first-seen time and the merge decision of the item
