@@ -245,6 +245,44 @@ def test_failed_write_rolls_back_and_the_store_goes_on(postgres_url: str) -> Non
     store.close()
 
 
+def _long_item_stored(url: str) -> tuple[object, ...]:
+    """Store one item whose text is long enough to be compressed; how it was compressed
+    and what reads back."""
+    store = open_store(url)
+    store.ensure_source(SourceSpec(id="src", url="u", kind=SourceKind.REMOTE))
+    text = " ".join(f"Paragraph {n} of a long release, repeated." for n in range(400))
+    store.write_items(
+        [ItemWrite(item=make_item("k", text=text), entry_id="urn:e", first_seen=NOW, seen_at=NOW)]
+    )
+    (stored,) = store.items(feed_id_base="https://feeds.example/")
+    store.close()
+    assert stored.item.text == text
+    (row,) = query(url, "SELECT pg_column_compression(text) FROM items")
+    return row
+
+
+def lz4_available(url: str) -> bool:
+    (row,) = query(url, "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'")
+    return "lz4" in row[0]  # type: ignore[operator]
+
+
+def test_long_values_are_stored_with_lz4(postgres_url: str) -> None:
+    # lz4 costs the server a fraction of pglz's CPU to compress; a cold ingest stores
+    # every item's markup and text once.
+    if not lz4_available(postgres_url):
+        pytest.skip("this PostgreSQL was built without lz4")
+    assert _long_item_stored(postgres_url) == ("lz4",)
+
+
+def test_a_compression_the_operator_chose_is_kept(postgres_url: str) -> None:
+    if not lz4_available(postgres_url):
+        pytest.skip("this PostgreSQL was built without lz4")
+    database = urlsplit(postgres_url).path.lstrip("/")
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} SET default_toast_compression = pglz")
+    assert _long_item_stored(postgres_url) == ("pglz",)
+
+
 # -- the writer lock ----------------------------------------------------------------------
 
 
