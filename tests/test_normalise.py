@@ -22,7 +22,7 @@ from aggregator.normalise.dates import parse_date, resolve_dates
 from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.normalise.html import html_to_text
 from aggregator.normalise.rules import default_rules, gate_text, rules_from_documents
-from aggregator.normalise.text import clean_text, repair_mojibake
+from aggregator.normalise.text import clean_text, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
 from aggregator.normalise.urls import canonical_url
 
@@ -65,6 +65,21 @@ def normalise(raw: RawEntry, source: SourceSpec = SOURCE, **options: object) -> 
 )
 def test_clean_text(given_text: str, expected: str) -> None:
     assert clean_text(given_text) == expected
+
+
+@pytest.mark.parametrize("length", [5, 127, 128, 5000])
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_controls_xml_cannot_hold_go_from_text_of_any_length(length: int, ascii_only: bool) -> None:
+    # Short and long text take different paths to the same answer: every C0 control but
+    # tab, line feed and carriage return goes, wherever it stands.
+    filler = ("Word\tby\nword\r" if ascii_only else "Café\u2028 ") * length
+    filler = filler[:length]
+    for control in [*map(chr, range(0x20)), "\ud800", "\ufffe"]:
+        if control in "\t\n\r":
+            continue
+        assert strip_controls(filler + control) == filler, repr(control)
+        assert strip_controls(control + filler + control) == filler, repr(control)
+    assert strip_controls(filler) is filler  # nothing to strip: no copy made
 
 
 def test_repair_mojibake_reports_whether_it_changed_anything() -> None:

@@ -140,6 +140,20 @@ def test_tracking_images_are_removed(markup: str) -> None:
     assert _full_clean(markup) == "<p>Text</p>"
 
 
+@pytest.mark.parametrize(
+    "src",
+    [
+        "https://www.facebook.com/trips/photo.jpg",  # a tracker's path is a prefix of it
+        "https://pixel.wp.com.cdn.example/g.jpg",  # a tracker's host is a prefix of it
+        "https://notpixel.wp.com/g.jpg",
+        "https://t.co/images/card.jpg",  # only t.co/i is a tracker
+    ],
+)
+def test_images_that_only_resemble_a_tracker_stay(src: str) -> None:
+    markup = f'<p>Text<img src="{src}" alt="A"></p>'
+    assert _full_clean(markup) == markup
+
+
 def test_real_images_stay() -> None:
     cleaned = _full_clean('<p><img src="https://cdn.example/p.jpg" width="600" alt="A"></p>')
     assert cleaned == '<p><img src="https://cdn.example/p.jpg" width="600" alt="A"></p>'

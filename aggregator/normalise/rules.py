@@ -98,6 +98,16 @@ class TrackingRules:
     params: frozenset[str] = frozenset()
     prefixes: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()  # "host" or "host/path-prefix"
+    _hosts_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # One match where a test per host was made for each image of each item.
+        alternatives = "|".join(map(re.escape, self.hosts)) or "(?!)"
+        object.__setattr__(self, "_hosts_pattern", re.compile(f"(?:{alternatives})(?=/|\\Z)"))
+
+    def tracks(self, where: str) -> bool:
+        """True if `where` (a host and path) is one of `hosts` or lies under one."""
+        return self._hosts_pattern.match(where) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -143,5 +143,4 @@ def canonical_url(url: str, base: str | None = None) -> str | None:
 def is_tracker(url: str, tracking: TrackingRules) -> bool:
     """True if `url` (absolute) is served by a known tracker host."""
     parts = urlsplit(url)
-    where = (parts.hostname or "") + parts.path
-    return any(where == h or where.startswith(h + "/") for h in tracking.hosts)
+    return tracking.tracks((parts.hostname or "") + parts.path)
