@@ -14,13 +14,13 @@ from factories import make_attribution
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator.dedupe.signature import fold_words
 from aggregator.exceptions import ConfigError
 from aggregator.model import Item, RawEntry, SourceKind, SourceSpec
 from aggregator.normalise import identity
 from aggregator.normalise.dates import parse_date, resolve_dates
 from aggregator.normalise.entry import NormaliseOptions, normalise_entry
 from aggregator.normalise.html import html_to_text
+from aggregator.normalise.identity import fold_words
 from aggregator.normalise.rules import default_rules, gate_text, rules_from_documents
 from aggregator.normalise.text import clean_text, repair_mojibake, strip_controls
 from aggregator.normalise.titles import clean_title
@@ -99,6 +99,7 @@ def test_repair_mojibake_reports_whether_it_changed_anything() -> None:
         ("שָׁלוֹם", "שלום"),  # every combining mark (Hebrew points), not only the Latin ones
         ("İstanbul", "istanbul"),
         ("snake_case, dots.and-dashes", "snake case dots and dashes"),
+        ("__init__ zero\u200bwidth ½ 3.5%", "init zero width 1 2 3 5"),
     ],
 )
 def test_the_one_text_fold(given_text: str, expected: str) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from aggregator.model import SEED_TEXT_SOURCE, Item
-from aggregator.normalise.identity import fold
+from aggregator.normalise.identity import fold_words
 from aggregator.normalise.text import decode_entities, repair_mojibake
 
 # Bump when folding or hashing changes. Version 2 added `truncated` and `dated`; version 3
@@ -88,11 +88,6 @@ def paragraphs(text: str, *, repaired: bool = False) -> list[str]:
 
 def sentences(paragraph: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(paragraph) if s]
-
-
-def fold_words(text: str) -> list[str]:
-    """Case-, accent- and punctuation-insensitive words (the one fold, identity.fold)."""
-    return fold(text).split()
 
 
 def _hash(text: str) -> int:
