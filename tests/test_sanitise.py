@@ -16,6 +16,7 @@ from aggregator.normalise.html import (
     ALLOWED_TAGS,
     GENERIC_ATTRIBUTES,
     html_to_text,
+    is_safe_url,
     parse_fragment,
     rewrite_links,
     sanitise,
@@ -138,6 +139,26 @@ def test_relative_links_are_resolved_against_the_item_link() -> None:
 )
 def test_tracking_images_are_removed(markup: str) -> None:
     assert _full_clean(markup) == "<p>Text</p>"
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("https://example.org/a?b=1&amp;c=2", True),
+        ("mailto:press@example.org", True),
+        ("HTTPS://EXAMPLE.ORG/", True),  # a scheme in capitals is read, not matched
+        ("https://example.org/\u200bjavascript:alert(1)", True),  # a path, not a scheme
+        ("/relative/page", True),
+        ("ht\u200btps://example.org/", True),
+        ("java\u200bscript:alert(1)", False),
+        ("&#104;ttps:javascript:alert(1)", True),
+        ("&#106;avascript:alert(1)", False),
+        ("data:text/html,x", False),
+        (" \tjavascript:alert(1)", False),
+    ],
+)
+def test_a_url_is_judged_as_the_most_lenient_reader_takes_it(value: str, safe: bool) -> None:
+    assert is_safe_url(value) is safe
 
 
 @pytest.mark.parametrize(
