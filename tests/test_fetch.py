@@ -910,6 +910,7 @@ def test_fetch_all_keeps_order_and_limits(
             server = servers[index % 3]
             server.route(f"/f{index}", counter.handler(f"feed {index}".encode()))  # type: ignore[arg-type]
             requests.append(FetchRequest(source_id=f"s{index}", url=server.url(f"/f{index}")))
+        requests.insert(5, FetchRequest(source_id="invalid", url="http://[::1/feed"))
         requests.append(FetchRequest(source_id="bad", url=feed_server.url("/missing")))
 
         async def run() -> list[FetchOutcome | FetchError]:
@@ -917,6 +918,9 @@ def test_fetch_all_keeps_order_and_limits(
                 return await fetcher.fetch_all(requests)
 
         results = eventloop.run(run())
+    invalid = results.pop(5)
+    assert isinstance(invalid, FetchError) and invalid.source_id == "invalid"
+    assert invalid.message.startswith("not a valid URL")
     bodies = [r.body for r in results[:-1] if isinstance(r, FetchOutcome)]
     assert bodies == [f"feed {index}".encode() for index in range(18)]
     assert isinstance(results[-1], FetchError)

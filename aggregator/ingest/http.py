@@ -140,13 +140,18 @@ class Fetcher:
 
     async def fetch(self, req: FetchRequest) -> FetchOutcome:
         """Fetch one feed; raises FetchError with a readable message on any failure."""
+        return await self._fetch_parsed(req, _parse_url(req))
+
+    async def _fetch_parsed(self, req: FetchRequest, url: httpx.URL) -> FetchOutcome:
+        """`fetch`, `req.url` parsed already (httpx parses a URL in Python: a 304 cost
+        three parses of its URL when each step parsed its own)."""
         if self._client is None:
             raise RuntimeError("use the Fetcher inside 'async with'")
         total = self._settings.timeout
         started = time.monotonic()
         try:
             async with asyncio.timeout(total):
-                outcome = await self._fetch(self._client, req)
+                outcome = await self._fetch(self._client, req, url)
             return replace(outcome, elapsed=time.monotonic() - started)
         except TimeoutError:
             raise _error(req, f"timed out after {total:g} s") from None
@@ -180,13 +185,17 @@ class Fetcher:
                     each_done()
 
         async def one_politely(req: FetchRequest) -> FetchOutcome | FetchError:
-            host = _host_key(req.url)
+            try:
+                url = _parse_url(req)
+            except FetchError as error:
+                return error
+            host = url.host
             async with per_host[host]:
                 if host in held:
                     return _held_back(req, host, held[host])
                 async with overall:
                     try:
-                        return await self.fetch(req)
+                        return await self._fetch_parsed(req, url)
                     except FetchError as error:
                         if error.retry_after is not None:
                             held.setdefault(host, error)
@@ -196,17 +205,20 @@ class Fetcher:
             tasks = [group.create_task(one(req)) for req in reqs]
         return [task.result() for task in tasks]
 
-    async def _fetch(self, client: httpx.AsyncClient, req: FetchRequest) -> FetchOutcome:
-        url = _parse_url(req)
+    async def _fetch(
+        self, client: httpx.AsyncClient, req: FetchRequest, url: httpx.URL
+    ) -> FetchOutcome:
         origin = _origin(url)
         credentials = url.userinfo
-        seen = {_loop_key(url)}
+        seen: set[str] = set()  # filled at the first redirect: most fetches have none
         permanent = True
         for hop in range(self._settings.max_redirects + 1):
             response = await self._send(client, req, url, hop)
             try:
                 if response.status_code not in _REDIRECTS:
                     return await self._finish(req, url, response, permanent and hop > 0)
+                if not seen:
+                    seen.add(_loop_key(url))
                 url = _next_hop(req, url, response, origin, credentials)
             finally:
                 await release(response)
@@ -339,13 +351,6 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
 
 def _loop_key(url: httpx.URL) -> str:
     return str(url.copy_with(userinfo=b"", fragment=None))
-
-
-def _host_key(url: str) -> str:
-    try:
-        return httpx.URL(url).host
-    except httpx.InvalidURL:
-        return ""
 
 
 def _next_hop(
