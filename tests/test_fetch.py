@@ -629,6 +629,54 @@ def test_redirect_loop(feed_server: FeedServer) -> None:
     assert error.message == f"redirect loop at {feed_server.url('/a')}"
 
 
+def test_a_cookie_set_by_a_redirect_is_sent_on_the_next_hop(feed_server: FeedServer) -> None:
+    # A consent or bot check: the feed sends a visitor without its cookie to a page that
+    # sets it and sends them back.
+    def feed(request: Request) -> Reply:
+        if "consent=yes" in request.headers.get("cookie", ""):
+            return Reply(body=RSS)
+        return Reply(status=302, headers={"Location": "/consent"})
+
+    feed_server.route("/feed", feed)
+    feed_server.route(
+        "/consent",
+        Reply(status=302, headers=[("Location", "/feed"), ("Set-Cookie", "consent=yes; Path=/")]),
+    )
+    assert fetch(feed_server.url("/feed")).body == RSS
+    assert [r.path for r in feed_server.requests] == ["/feed", "/consent", "/feed"]
+
+
+def test_a_consent_check_that_never_lets_go_is_a_loop(feed_server: FeedServer) -> None:
+    feed_server.redirect("/feed", "/consent")
+    feed_server.route(
+        "/consent",
+        Reply(status=302, headers=[("Location", "/feed"), ("Set-Cookie", "consent=yes; Path=/")]),
+    )
+    error = fetch_error(feed_server.url("/feed"))
+    assert error.message == f"redirect loop at {feed_server.url('/feed')}"
+    assert len(feed_server.requests) == 4  # each URL without the cookie, then with it
+
+
+def test_no_cookie_outlives_its_fetch(feed_server: FeedServer) -> None:
+    # One jar for every feed of a long-running worker grew with each site that set a
+    # cookie, and every request paid for copying it.
+    feed_server.route("/a", Reply(body=RSS, headers={"Set-Cookie": "visitor=1; Path=/"}))
+    feed_server.route(
+        "/hop", Reply(status=302, headers=[("Location", "/a"), ("Set-Cookie", "hop=1; Path=/")])
+    )
+    feed_server.route("/b", Reply(body=RSS))
+    settings_ = settings()
+
+    async def run() -> None:
+        async with Fetcher(settings_) as fetcher:
+            for path in ("/a", "/hop", "/b", "/a"):
+                await fetcher.fetch(FetchRequest(source_id="s", url=feed_server.url(path)))
+
+    eventloop.run(run())
+    sent = [(r.path, r.headers.get("cookie")) for r in feed_server.requests]
+    assert sent == [("/a", None), ("/hop", None), ("/a", "hop=1"), ("/b", None), ("/a", None)]
+
+
 def test_redirect_without_location(feed_server: FeedServer) -> None:
     feed_server.route("/a", Reply(status=302))
     assert fetch_error(feed_server.url("/a")).message == "redirect (302) without a Location header"

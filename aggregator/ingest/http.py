@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import http.cookiejar
 import logging
 import ssl
 import time
@@ -211,25 +212,34 @@ class Fetcher:
         origin = _origin(url)
         credentials = url.userinfo
         seen: set[str] = set()  # filled at the first redirect: most fetches have none
+        # This fetch's own cookies: what one hop sets, the next is sent (a consent or
+        # bot check that redirects back to the feed); no other fetch ever sees them.
+        cookies = httpx.Cookies()
         permanent = True
         for hop in range(self._settings.max_redirects + 1):
-            response = await self._send(client, req, url, hop)
+            response = await self._send(client, req, url, hop, cookies)
             try:
                 if response.status_code not in _REDIRECTS:
                     return await self._finish(req, url, response, permanent and hop > 0)
                 if not seen:
-                    seen.add(_loop_key(url))
+                    seen.add(_loop_key(url, cookies))
+                cookies.extract_cookies(response)
                 url = _next_hop(req, url, response, origin, credentials)
             finally:
                 await release(response)
-            if _loop_key(url) in seen:
+            if _loop_key(url, cookies) in seen:
                 raise _error(req, f"redirect loop at {redact(str(url))}")
-            seen.add(_loop_key(url))
+            seen.add(_loop_key(url, cookies))
             permanent = permanent and response.status_code in _PERMANENT_REDIRECTS
         raise _error(req, f"too many redirects (more than {self._settings.max_redirects})")
 
     async def _send(
-        self, client: httpx.AsyncClient, req: FetchRequest, url: httpx.URL, hop: int
+        self,
+        client: httpx.AsyncClient,
+        req: FetchRequest,
+        url: httpx.URL,
+        hop: int,
+        cookies: httpx.Cookies,
     ) -> httpx.Response:
         if url.scheme not in ("http", "https"):
             what = "redirect to" if hop else "URL with"
@@ -238,7 +248,8 @@ class Fetcher:
         if req.accept is not None:
             headers[b"Accept"] = req.accept.encode("ascii")
         try:
-            return await client.send(client.build_request("GET", url, headers=headers), stream=True)
+            request = client.build_request("GET", url, headers=headers, cookies=cookies or None)
+            return await client.send(request, stream=True)
         except NetworkRefusal as refusal:
             raise _error(req, str(refusal)) from None
         except httpx.TransportError as exc:
@@ -349,8 +360,11 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
-def _loop_key(url: httpx.URL) -> str:
-    return str(url.copy_with(userinfo=b"", fragment=None))
+def _loop_key(url: httpx.URL, cookies: httpx.Cookies) -> str:
+    """What a redirect loop comes back to: the URL with the same cookies. A URL visited
+    again with a cookie set on the way is a new request (a consent check's return)."""
+    jar = sorted(f"{c.domain} {c.path} {c.name}={c.value}" for c in cookies.jar)
+    return "\n".join([str(url.copy_with(userinfo=b"", fragment=None)), *jar])
 
 
 def _next_hop(
@@ -456,6 +470,11 @@ def _make_client(settings: FetchConfig, allow: AllowList) -> httpx.AsyncClient:
     ]
     return httpx.AsyncClient(
         transport=shards[0] if len(shards) == 1 else _ShardedTransport(shards),
+        # The client keeps no cookie: a jar shared by every feed for a worker's life
+        # grew with each site that sets one (most CDNs do), and httpx copies the whole
+        # jar into every request (41 ms a request with 5,000 cookies). `_fetch` carries
+        # a fetch's own cookies across its redirects.
+        cookies=http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=())),
         timeout=timeout,
         follow_redirects=False,  # we follow them, re-checking every hop
         trust_env=False,  # no proxy from the environment can bypass the address check
