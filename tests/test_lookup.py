@@ -333,18 +333,23 @@ def test_an_edited_item_is_found_by_its_new_text_only(store: Store) -> None:
         before, text="The museum opens a new wing for regional art on Saturday with free entry."
     )
 
-    def write(item: Item) -> None:
+    def write(item: Item, *, replaces_stored: bool = True) -> None:
         signature = dedupe.signature_of(item).to_json()
-        write = ItemWrite(
-            item=item, entry_id="e1", first_seen=NOW, seen_at=NOW, signature=signature
+        item_write = ItemWrite(
+            item=item,
+            entry_id="e1",
+            first_seen=NOW,
+            seen_at=NOW,
+            signature=signature,
+            replaces_stored=replaces_stored,
         )
-        store.write_items([write])
+        store.write_items([item_write])
 
     def found_by(item: Item) -> set[str]:
         tokens = lookup_tokens(dedupe.signature_of(item))
         return {key for _, key, _ in store.lookup(tokens, NOW - timedelta(days=1))}
 
-    write(before)
+    write(before, replaces_stored=False)  # new: no old keys to look for
     assert found_by(before) == {"k1"}
     write(after)
     assert found_by(after) == {"k1"}

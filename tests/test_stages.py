@@ -55,6 +55,8 @@ def test_a_new_item_is_a_new_story_and_its_copy_joins_the_stored_one() -> None:
     assert reasons[copy.key] and reasons[other.key] is None
     assert plan.tallies["wire"] == SourceUpdated(new=2)
     assert [a for a, _, _ in plan.decisions] == ["new", "new"]
+    # Nothing stored under their keys: the store has no old lookup keys of theirs to clear.
+    assert not any(w.replaces_stored for w in plan.writes)
 
 
 def test_unchanged_updated_gone_and_repeated_items() -> None:
@@ -80,6 +82,7 @@ def test_unchanged_updated_gone_and_repeated_items() -> None:
         changed.published,
     )
     assert write.item.updated == NOW
+    assert write.replaces_stored  # its old text's lookup keys go
     assert plan.tallies["s"] == SourceUpdated(updated=1, unchanged=1, skipped=2)
     assert plan.moves == ()
 

@@ -296,6 +296,7 @@ def _assign_new(
                 merge_score=match.score if merged else None,
                 signature=signatures[item.key].to_json(),
                 merge_detail=_detail(match),
+                replaces_stored=False,
             )
         )
     return _Assigned(writes=tuple(writes), moves=tuple(moves), learned_links=matched.learned_links)
