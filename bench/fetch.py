@@ -1,7 +1,7 @@
 """Benchmark of fetching: our Fetcher and `aggregator run` next to lemon24's reader.
 
     python bench/fetch.py [--feeds 1000] [--runs 3] [--hosts 16] [--content rich|plain]
-                          [--full-text never|auto]
+                          [--full-text never|auto] [--recent]
 
 Starts a loopback feed farm in its own process (asyncio, keep-alive): N feeds of 50
 items, 20–100 KB, RSS and Atom alternating, 20–200 ms of latency each, ETag and
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email.utils
 import gzip
 import html
 import json
@@ -52,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,21 +115,37 @@ def rich_body(rng: random.Random, size: int, index: int, number: int) -> str:
 BODIES = {"plain": plain_body, "rich": rich_body}
 
 
-def feed_item(index: int, number: int, *, atom: bool, body: str, date: str) -> str:
+def feed_item(index: int, number: int, *, atom: bool, body: str, date: datetime) -> str:
     """One item of feed `index`, RSS or Atom, its body escaped as the feed carries it."""
     text = html.escape(body, quote=False)
     link = f"https://site{index}.example/posts/{number}"
     if atom:
         return (
             f"<entry><id>{link}</id><title>Post {number} of feed {index}</title>"
-            f'<link href="{link}"/><updated>{date}</updated>'
+            f'<link href="{link}"/><updated>{date:%Y-%m-%dT%H:%M:%SZ}</updated>'
             f'<content type="html">{text}</content></entry>'
         )
     return (
         f"<item><guid>{link}</guid><title>Post {number} of feed {index}</title>"
-        f"<link>{link}</link><pubDate>Wed, 01 May 2024 10:00:00 GMT</pubDate>"
+        f"<link>{link}</link><pubDate>{email.utils.format_datetime(date, usegmt=True)}</pubDate>"
         f"<description>{text}</description></item>"
     )
+
+
+# Items are dated in May 2024 unless the farm is `--recent`: then within the last week,
+# inside the dedupe window, as on a real cold start of live feeds (matching reads the
+# stored items that share a key with each new one, and every item's lookup keys are
+# written). RECENT["since"] is the farm's start, so that every feed's dates stay put.
+RECENT: dict[str, datetime | None] = {"since": None}
+
+
+def _item_date(number: int, *, added: bool, atom: bool) -> datetime:
+    since = RECENT["since"]
+    if since is None:
+        if not atom:  # every RSS item of the farm has always said 1 May
+            return datetime(2024, 5, 1, 10, tzinfo=UTC)
+        return datetime(2024, 6 if added else 5, 1 + number % 28, 10, tzinfo=UTC)
+    return since - timedelta(days=0 if added else 1 + number % 6, hours=number % 24)
 
 
 def feed_document(index: int, content: str = "rich", version: int = 1) -> bytes:
@@ -141,12 +159,12 @@ def feed_document(index: int, content: str = "rich", version: int = 1) -> bytes:
     items = []
     for number in range(50):
         body = body_of(rng, per_item, index, number)
-        date = f"2024-05-{1 + number % 28:02d}T10:00:00Z"
+        date = _item_date(number, added=False, atom=atom)
         items.append(feed_item(index, number, atom=atom, body=body, date=date))
     for number in range(50, 49 + version):
         extra = random.Random(f"{index}/{number}")
         body = body_of(extra, per_item, index, number)
-        date = f"2024-06-{1 + number % 28:02d}T10:00:00Z"
+        date = _item_date(number, added=True, atom=atom)
         items.insert(0, feed_item(index, number, atom=atom, body=body, date=date))
     if atom:
         head = (
@@ -582,6 +600,11 @@ def main() -> None:
     )
     parser.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
+        "--recent",
+        action="store_true",
+        help="date the items within the last week, inside the dedupe window (else May 2024)",
+    )
+    parser.add_argument(
         "--child", choices=["fetcher", "reader", "reader-process"], help=argparse.SUPPRESS
     )
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -590,6 +613,8 @@ def main() -> None:
     parser.add_argument("--total-timeout", type=float, default=30.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.farm:
+        if args.recent:
+            RECENT["since"] = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         asyncio.run(serve_farm(args.feeds, args.hosts, 16, args.content))
         return
     LIMITS.update(concurrency=args.concurrency, per_host=args.per_host)
@@ -606,7 +631,8 @@ def main() -> None:
 
     farm_process = subprocess.Popen(
         [sys.executable, __file__, "--farm", "--feeds", str(args.feeds),
-         "--hosts", str(args.hosts), "--content", args.content],
+         "--hosts", str(args.hosts), "--content", args.content,
+         *(["--recent"] if args.recent else [])],
         stdout=subprocess.PIPE,
     )  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="bench-fetch-"))
