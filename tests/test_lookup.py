@@ -357,3 +357,33 @@ def test_an_edited_item_is_found_by_its_new_text_only(store: Store) -> None:
     stale = set(lookup_tokens(only_before)) - set(lookup_tokens(dedupe.signature_of(after)))
     assert stale
     assert store.lookup(stale, NOW - timedelta(days=1)) == []
+
+
+def test_every_token_of_an_item_finds_it_even_one_holding_a_space(store: Store) -> None:
+    """PostgreSQL gets an item's tokens as one text split at spaces: an item whose link
+    holds a space (no canonical link does) is stored token by token, and found as well."""
+    store.cover_lookup(NOW - timedelta(days=WINDOW_DAYS))
+    plain = make_item("k1", text="Ferries run every ten minutes.", source="src1", when=NOW)
+    spaced = replace(
+        make_item("k2", text="The museum opens a new wing.", source="src2", when=NOW),
+        link="https://odd.example/a story",
+    )
+    signatures = {item.key: dedupe.signature_of(item) for item in (plain, spaced)}
+    store.write_items(
+        [
+            ItemWrite(
+                item=item,
+                entry_id=f"e-{item.key}",
+                first_seen=NOW,
+                seen_at=NOW,
+                signature=signatures[item.key].to_json(),
+                replaces_stored=False,
+            )
+            for item in (plain, spaced)
+        ]
+    )
+    for key, signature in signatures.items():
+        tokens = lookup_tokens(signature)
+        assert len(tokens) > 1
+        for token in tokens:
+            assert key in {k for _, k, _ in store.lookup([token], NOW - timedelta(days=1))}
