@@ -266,6 +266,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # SQLite, against 3 and 1.6 with it (bench/claims.py).
         "CREATE INDEX sources_claim ON sources (COALESCE(next_check_at, ''), id)",
     ),
+    (
+        # An updated item's old lookup keys are deleted by their tokens, read from its
+        # stored signature (`Store._lookup_tokens_stored`), so the index by item key only
+        # cost a write per row: ~27 rows per new item, a cold ingest's millions
+        # (inserting a million rows took 5.0 s with it on PostgreSQL, 3.6 s without).
+        "DROP INDEX lookup_keys_key",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
