@@ -71,7 +71,7 @@ def load_window_for(
         return load_window(store, settings, now)
     constraints = constraints_from(store.decisions(active_only=True))
     found: dict[str, set[str]] = defaultdict(set)  # token -> keys
-    for token, key, _ in store.lookup(set().union(*map(query_tokens, new)), since):
+    for token, key in store.keys_under(set().union(*map(query_tokens, new)), since):
         if key not in leaving:
             found[token].add(key)
     # An anchor of more stories than this is never used (`StoryIndex._candidates`): its

@@ -623,6 +623,17 @@ class Store(LeaseMethods):
                 for r in self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),))
             ]
 
+    def keys_under(self, tokens: Iterable[str], since: datetime) -> list[tuple[str, str]]:
+        """(token, item key) of the items published since `since` found under these
+        tokens: `lookup` without the entries, which costs the database a read of each
+        item found (`lookup_covers(since)` must hold)."""
+        sql = "SELECT token, key FROM lookup_keys WHERE published >= ? AND token IN ({})"
+        with self._wrap("read lookup keys"):
+            return [
+                (r[0], r[1])
+                for r in self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),))
+            ]
+
     def window_signatures(
         self, since: datetime, *, keys: Iterable[str] = (), entries: Iterable[str] = ()
     ) -> list[tuple[str, str, str]]:
