@@ -227,9 +227,10 @@ class Fetcher:
                 url = _next_hop(req, url, response, origin, credentials)
             finally:
                 await release(response)
-            if _loop_key(url, cookies) in seen:
+            visit = _loop_key(url, cookies)
+            if visit in seen:
                 raise _error(req, f"redirect loop at {redact(str(url))}")
-            seen.add(_loop_key(url, cookies))
+            seen.add(visit)
             permanent = permanent and response.status_code in _PERMANENT_REDIRECTS
         raise _error(req, f"too many redirects (more than {self._settings.max_redirects})")
 

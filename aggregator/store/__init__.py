@@ -554,15 +554,14 @@ class Store(LeaseMethods):
         from aggregator.dedupe.signature import Signature, lookup_tokens
 
         tokened = [(k, p, lookup_tokens(Signature.from_json(sig))) for k, sig, p in rows]
-        rest: list[tuple[str, str, list[str]]] = []
-        if not self._db.arrays:
-            rest = tokened
-        else:
+        rest = tokened  # what goes as one row per token
+        if self._db.arrays:
             # PostgreSQL: an item's tokens as one text, split by the server. As rows, a
             # cold ingest sent ~27 (token, key, published) per item, each value dumped by
             # a Python call. Tokens are canonical links and numbers: none holds a space,
             # and an item whose would goes as rows.
             joined: list[tuple[str, str, list[str]]] = []
+            rest = []
             for row in tokened:
                 (rest if any(" " in token for token in row[2]) else joined).append(row)
             self._insert_many(
@@ -617,22 +616,20 @@ class Store(LeaseMethods):
             "JOIN items i ON i.key = k.key "
             "WHERE k.published >= ? AND k.token IN ({})"
         )
-        with self._wrap("read lookup keys"):
-            return [
-                (r[0], r[1], r[2])
-                for r in self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),))
-            ]
+        return [(r[0], r[1], r[2]) for r in self._under_tokens(sql, tokens, since)]
 
     def keys_under(self, tokens: Iterable[str], since: datetime) -> list[tuple[str, str]]:
         """(token, item key) of the items published since `since` found under these
         tokens: `lookup` without the entries, which costs the database a read of each
         item found (`lookup_covers(since)` must hold)."""
         sql = "SELECT token, key FROM lookup_keys WHERE published >= ? AND token IN ({})"
+        return [(r[0], r[1]) for r in self._under_tokens(sql, tokens, since)]
+
+    def _under_tokens(self, sql: str, tokens: Iterable[str], since: datetime) -> list[Any]:
+        """The rows of `sql`, a read of `lookup_keys` by published date (`?`) and token
+        (its `{}`)."""
         with self._wrap("read lookup keys"):
-            return [
-                (r[0], r[1])
-                for r in self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),))
-            ]
+            return list(self._rows_in(sql, sorted(set(tokens)), first=(dump_date(since),)))
 
     def window_signatures(
         self, since: datetime, *, keys: Iterable[str] = (), entries: Iterable[str] = ()
