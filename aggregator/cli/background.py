@@ -79,11 +79,13 @@ def _plan(settings: Settings, schedule: bool, tick: float) -> str:
 
 def _run_daemon(daemon: Any, *, schedule: bool, listen: socket.socket | None) -> None:
     from aggregator.runtime import eventloop
+    from aggregator.runtime.memory import settle_long_lived
 
     if (warning := base_url_warning(daemon.settings)) is not None:
         # Logged, not echoed: a daemon's stderr is its log (JSON lines with --log-format json).
         logging.getLogger("aggregator.runtime.daemon").warning(warning)
 
+    settle_long_lived()
     eventloop.run(daemon.run(schedule=schedule, listen=listen))
 
 

@@ -32,6 +32,7 @@ from aggregator.pipeline import (
     run_once,
 )
 from aggregator.runtime.locking import WriterLock
+from aggregator.runtime.memory import settle_long_lived
 from aggregator.store import now_utc
 
 
@@ -68,6 +69,7 @@ def run(
         click.echo(f"  warning {warning}", err=True)
     try:
         with WriterLock(settings), opened_store(settings) as store, StopOnSigterm() as stop:
+            settle_long_lived()
             report = run_once(
                 settings,
                 store,

@@ -22,6 +22,7 @@ from aggregator.cli.common import (
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, ConfigError, StorageError
 from aggregator.runtime.locking import WriterBusy, WriterLock
+from aggregator.runtime.memory import settle_long_lived
 from aggregator.runtime.worker import (
     DEFAULT_BATCH,
     DEFAULT_LEASE,
@@ -102,6 +103,11 @@ def worker(
         _restore(previous)
         writer.close()
         raise
+    # A worker fetches: its HTTP client's modules are loaded before what lives as long as
+    # the process settles out of the collector's way.
+    import aggregator.runtime.fetching  # noqa: F401
+
+    settle_long_lived()
     try:
         counts = Worker(settings, store, options, open_store=open_store, writer=writer).run(stop)
     except ConfigError as exc:
