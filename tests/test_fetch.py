@@ -34,7 +34,7 @@ from aggregator.ingest.http import (
     FetchRequest,
     Validators,
 )
-from aggregator.ingest.pool import ExclusivePool
+from aggregator.ingest.pool import SWEEP_SECONDS, ExclusivePool
 from aggregator.runtime import eventloop
 
 from feedserver import FeedServer, Reply, Request, feed_server_fixture  # noqa: F401
@@ -261,6 +261,46 @@ def test_a_burst_to_one_host_opens_only_per_host_connections_and_sends_each_requ
     assert all(isinstance(o, FetchOutcome) and o.body == b"feed" for o in outcomes)
     assert attempts == 96
     assert len({request.client_port for request in feed_server.requests}) <= 6
+
+
+def test_an_idle_connection_its_server_closed_is_closed_while_other_hosts_are_fetched(
+    feed_server: FeedServer,
+) -> None:
+    """The pool asks only the connection it hands out whether it is still good, and the
+    others every `SWEEP_SECONDS`: one whose server closed it while idle, to a host not
+    asked again, is still closed soon (not held, with its socket, until that host's next
+    request) while the pool serves other hosts."""
+    feed_server.route("/b", Reply(body=b"b"))
+    closed_by_server = threading.Event()
+
+    def serve_once(listener: socket.socket) -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+            time.sleep(0.05)
+        closed_by_server.set()  # idle, then closed, without "Connection: close"
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        server = threading.Thread(target=serve_once, args=(listener,), daemon=True)
+        server.start()
+        other = f"http://127.0.0.1:{listener.getsockname()[1]}/a"
+
+        async def run() -> tuple[int, int]:
+            async with ExclusivePool(max_connections=8) as pool:
+                await pool.request("GET", other)
+                held_at_first = len(pool.connections)
+                deadline = time.monotonic() + SWEEP_SECONDS * 2.5
+                while time.monotonic() < deadline:
+                    await pool.request("GET", feed_server.url("/b"))
+                    await asyncio.sleep(0.05)
+                return held_at_first, len(pool.connections)
+
+        held_at_first, held_at_last = eventloop.run(run())
+        server.join(timeout=10)
+    assert closed_by_server.is_set()
+    assert held_at_first == 1
+    assert held_at_last == 1  # the feed server's connection only: the closed one is gone
 
 
 def test_a_full_pool_queues_requests_and_makes_room_for_another_host(
