@@ -387,3 +387,34 @@ def test_every_token_of_an_item_finds_it_even_one_holding_a_space(store: Store) 
         assert len(tokens) > 1
         for token in tokens:
             assert key in {k for _, k, _ in store.lookup([token], NOW - timedelta(days=1))}
+
+
+def test_an_item_is_filed_under_the_lookup_tokens_its_write_gives(store: Store) -> None:
+    """A plan's writes carry their tokens (`ItemWrite.lookup`, checked against the
+    signature in test_stages): the store files the item under those, without parsing its
+    signature back; a write without them is filed under its signature's."""
+    store.cover_lookup(NOW - timedelta(days=WINDOW_DAYS))
+    given = make_item("k1", text="Ferries run every ten minutes.", source="src1", when=NOW)
+    read = make_item("k2", text="The museum opens a new wing.", source="src2", when=NOW)
+    store.write_items(
+        [
+            ItemWrite(
+                item=item,
+                entry_id=f"e-{item.key}",
+                first_seen=NOW,
+                seen_at=NOW,
+                signature=dedupe.signature_of(item).to_json(),
+                replaces_stored=False,
+                lookup=lookup,
+            )
+            for item, lookup in ((given, ("tok-a", "tok-b")), (read, None))
+        ]
+    )
+    since = NOW - timedelta(days=1)
+    assert {(t, k) for t, k, _ in store.lookup(["tok-a", "tok-b"], since)} == {
+        ("tok-a", "k1"),
+        ("tok-b", "k1"),
+    }
+    assert store.lookup(lookup_tokens(dedupe.signature_of(given)), since) == []
+    read_tokens = lookup_tokens(dedupe.signature_of(read))
+    assert {k for _, k, _ in store.lookup(read_tokens, since)} == {"k2"}

@@ -3,6 +3,7 @@ stages run one by one on a real store."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,14 @@ from aggregator import pipeline
 from aggregator.config import FetchConfig, Settings
 from aggregator.dedupe import repair, signature_of
 from aggregator.dedupe.plan import StoredView, plan_items, signatures_for
+from aggregator.dedupe.signature import Signature, lookup_tokens
 from aggregator.exceptions import ConfigError, FetchError
 from aggregator.ingest import policy
 from aggregator.ingest.http import FetchOutcome, Validators
 from aggregator.ingest.policy import Fetched, state_after
 from aggregator.model import FeedMeta, Item, SourceKind, SourceSpec, SourceUpdated
 from aggregator.normalise import identity
-from aggregator.store import KnownItem, LinkUseRow, SourceState, open_store
+from aggregator.store import ItemWrite, KnownItem, LinkUseRow, SourceState, open_store
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -57,6 +59,15 @@ def test_a_new_item_is_a_new_story_and_its_copy_joins_the_stored_one() -> None:
     assert [a for a, _, _ in plan.decisions] == ["new", "new"]
     # Nothing stored under their keys: the store has no old lookup keys of theirs to clear.
     assert not any(w.replaces_stored for w in plan.writes)
+    assert_lookup_of_signatures(plan.writes)
+
+
+def assert_lookup_of_signatures(writes: Sequence[ItemWrite]) -> None:
+    """Each write carries the lookup tokens of the signature it stores: the store files
+    the item under them as given, without parsing the signature back."""
+    for write in writes:
+        assert write.signature is not None and write.lookup is not None
+        assert write.lookup == tuple(lookup_tokens(Signature.from_json(write.signature)))
 
 
 def test_unchanged_updated_gone_and_repeated_items() -> None:
@@ -83,6 +94,7 @@ def test_unchanged_updated_gone_and_repeated_items() -> None:
     )
     assert write.item.updated == NOW
     assert write.replaces_stored  # its old text's lookup keys go
+    assert_lookup_of_signatures(plan.writes)
     assert plan.tallies["s"] == SourceUpdated(updated=1, unchanged=1, skipped=2)
     assert plan.moves == ()
 

@@ -23,6 +23,7 @@ from aggregator import dedupe
 from aggregator.config import Settings
 from aggregator.dedupe import repair
 from aggregator.dedupe.lookup import load_window_for
+from aggregator.dedupe.signature import lookup_tokens
 from aggregator.model import Item, SourceUpdated
 from aggregator.normalise import identity
 from aggregator.runtime.parallel import parallel_map
@@ -238,6 +239,7 @@ def _updated(
         first_seen=old.first_seen,
         seen_at=now,
         signature=signature.to_json(),
+        lookup=tuple(lookup_tokens(signature)),
     )
     return write, signature
 
@@ -295,6 +297,7 @@ def _assign_new(
                 merge_reason=match.reason if merged else None,
                 merge_score=match.score if merged else None,
                 signature=signatures[item.key].to_json(),
+                lookup=tuple(lookup_tokens(signatures[item.key])),
                 merge_detail=_detail(match),
                 replaces_stored=False,
             )

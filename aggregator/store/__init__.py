@@ -144,6 +144,9 @@ class ItemWrite:
     # there are no old lookup keys to clear. Wrongly False, it leaves the old version's
     # keys, which only find a candidate that matching then weighs on its stored signature.
     replaces_stored: bool = True
+    # The item's lookup tokens (`dedupe.signature.lookup_tokens`), when the writer has its
+    # signature at hand (a plan does); None: they are read from `signature`, parsed back.
+    lookup: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -545,22 +548,26 @@ class Store(LeaseMethods):
             sql = "DELETE FROM lookup_keys WHERE key = ? AND token IN ({})"
             for statement, params in self._in_statements(sql, tokens, (key,)):
                 self._db.execute(statement, params)
-        signed = [(w.item.key, w.signature, dump_date(w.item.published)) for w in writes]
-        self._insert_lookup([(k, sig, p) for k, sig, p in signed if sig and p >= since])
+        signed = [(w.item.key, w.signature, dump_date(w.item.published), w.lookup) for w in writes]
+        self._insert_lookup([(k, sig, p, t) for k, sig, p, t in signed if sig and p >= since])
 
-    def _insert_lookup(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        """(key, signature, published) of items, each stored under its lookup tokens."""
+    def _insert_lookup(self, rows: Iterable[tuple[str, str, str, Sequence[str] | None]]) -> None:
+        """(key, signature, published, lookup tokens or None) of items, each stored under
+        its lookup tokens: those given, else read from the signature."""
         # The tokens are the dedupe package's to define; the store only keeps them.
         from aggregator.dedupe.signature import Signature, lookup_tokens
 
-        tokened = [(k, p, lookup_tokens(Signature.from_json(sig))) for k, sig, p in rows]
+        tokened = [
+            (k, p, lookup_tokens(Signature.from_json(sig)) if tokens is None else tokens)
+            for k, sig, p, tokens in rows
+        ]
         rest = tokened  # what goes as one row per token
         if self._db.arrays:
             # PostgreSQL: an item's tokens as one text, split by the server. As rows, a
             # cold ingest sent ~27 (token, key, published) per item, each value dumped by
             # a Python call. Tokens are canonical links and numbers: none holds a space,
             # and an item whose would goes as rows.
-            joined: list[tuple[str, str, list[str]]] = []
+            joined: list[tuple[str, str, Sequence[str]]] = []
             rest = []
             for row in tokened:
                 (rest if any(" " in token for token in row[2]) else joined).append(row)
@@ -605,7 +612,8 @@ class Store(LeaseMethods):
                     sql, bounds = sql + " AND published < ?", (wanted, covered)
                 else:  # items written meanwhile kept no keys: none can be trusted
                     self._db.execute("DELETE FROM lookup_keys")
-                self._insert_lookup(self._db.execute(sql, bounds).fetchall())
+                rows = self._db.execute(sql, bounds).fetchall()
+                self._insert_lookup((r[0], r[1], r[2], None) for r in rows)
             self._set_meta(LOOKUP_SINCE, wanted)
 
     def lookup(self, tokens: Iterable[str], since: datetime) -> list[tuple[str, str, str]]:
