@@ -418,3 +418,29 @@ def test_an_item_is_filed_under_the_lookup_tokens_its_write_gives(store: Store) 
     assert store.lookup(lookup_tokens(dedupe.signature_of(given)), since) == []
     read_tokens = lookup_tokens(dedupe.signature_of(read))
     assert {k for _, k, _ in store.lookup(read_tokens, since)} == {"k2"}
+
+
+def test_lists_of_values_find_the_same_rows_whatever_the_values_hold(store: Store) -> None:
+    """PostgreSQL gets a list of values (tokens, keys, links ...) as one text that the server
+    splits at the ASCII unit separator; a list with a value holding it, or with only the
+    empty value, goes as an array: each finds exactly its rows."""
+    store.cover_lookup(NOW - timedelta(days=WINDOW_DAYS))
+    odd = ("plain", "unit\x1fseparated", "")
+    item = make_item("k1", text="Ferries run every ten minutes.", source="src1", when=NOW)
+    store.write_items(
+        [
+            ItemWrite(
+                item=item,
+                entry_id="e1",
+                first_seen=NOW,
+                seen_at=NOW,
+                signature=dedupe.signature_of(item).to_json(),
+                replaces_stored=False,
+                lookup=odd,
+            )
+        ]
+    )
+    since = NOW - timedelta(days=1)
+    for asked in (["plain"], ["plain", "other"], ["unit\x1fseparated", "plain"], [""], odd):
+        assert {t for t, _ in store.keys_under(asked, since)} == set(asked) & set(odd), asked
+    assert store.keys_under(["unit", "separated", "other"], since) == []
