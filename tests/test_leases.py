@@ -16,7 +16,7 @@ from aggregator.model import SourceKind, SourceSpec
 from aggregator.runtime.locking import WriterLock
 from aggregator.runtime.worker import apply_config
 from aggregator.store import SourceState, Store, is_postgres_url, now_utc, open_store
-from aggregator.store.leases import WorkerRow
+from aggregator.store.leases import RELEASE_WHERE, WorkerRow
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=3)
@@ -365,3 +365,27 @@ def test_an_idle_worker_waits_until_the_next_source_falls_due_and_at_most_a_poll
         assert until_idle._idle_wait() == worker_module.UNTIL_IDLE_POLL_SECONDS
     finally:
         store.close()
+
+
+def test_storing_a_batch_ends_each_lease_through_its_source_whatever_the_statistics(
+    store: Store, db_url: str
+) -> None:
+    """Statistics taken while no lease was held (autovacuum's analyze at a quiet moment)
+    say every owner is NULL. With an index by owner, PostgreSQL then ended each lease of
+    a stored batch through it, reading every lease the worker held for each source: the
+    cost of storing grew with the square of a worker's leases."""
+    if not is_postgres_url(db_url):
+        pytest.skip("a PostgreSQL planner's choice")
+    for n in range(300):
+        add(store, n)
+    store._db.execute("ANALYZE sources")
+    assert len(claim(store, "worker-a", limit=200)) == 200
+    release = RELEASE_WHERE.replace(":id", "$1").replace(":owner", "$2")
+    store._db.execute("SET plan_cache_mode = force_generic_plan")
+    store._db.execute(
+        f"PREPARE release_one (text, text) AS UPDATE sources SET lease_until = NULL {release}"
+    )
+    plan = "\n".join(
+        row[0] for row in store._db.execute("EXPLAIN EXECUTE release_one ('s1', 'worker-a')")
+    )
+    assert "sources_pkey" in plan, plan

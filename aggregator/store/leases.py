@@ -111,6 +111,9 @@ _DUE = (
     "AND (last_fetch_at IS NULL OR last_fetch_at <= :fetched_before)"
 )
 _FREE = "(lease_until IS NULL OR lease_until <= :now)"
+# Which row storing a source's state ends the lease of: found by its primary key (schema
+# migration 12 says why no index by owner may compete).
+RELEASE_WHERE = "WHERE id = :id AND lease_owner = :owner"
 
 
 class LeaseMethods:
@@ -203,7 +206,7 @@ class LeaseMethods:
         new holder writes it). Returns the ids of those lost leases."""
         sql = (
             f"UPDATE sources SET {_STATE_SETS}, lease_owner = NULL, lease_until = NULL "
-            "WHERE id = :id AND lease_owner = :owner"
+            f"{RELEASE_WHERE}"
         )
         # Which leases are still ours, asked once and locked until the end of the
         # transaction (no claim can take them in between), then one batch of updates:
