@@ -335,11 +335,12 @@ def test_new_origins_are_spread_evenly_over_the_pools() -> None:
     assert again == chosen  # an origin keeps its pool (and its kept-alive connections)
 
 
-def test_the_background_fetcher_counts_requests_as_each_one_ends(
+def test_the_background_fetcher_hands_on_each_answer_as_it_ends(
     feed_server: FeedServer,
 ) -> None:
-    """A worker tops up its fetches by this count: a batch still waiting for one slow feed
-    must count as one request outstanding, not as the whole batch."""
+    """A worker stores what has answered and tops up its fetches by the count of those
+    that have not: a call still waiting for one slow feed must hand on its quick ones'
+    answers at once, and count as one request outstanding, not as the whole call."""
     from aggregator.runtime.fetching import BackgroundFetcher
 
     feed_server.route("/slow", Reply(body=b"slow", delay=2.0))
@@ -348,21 +349,42 @@ def test_the_background_fetcher_counts_requests_as_each_one_ends(
     paths = ["/slow", "/quick0", "/quick1", "/quick2"]
     requests = [FetchRequest(source_id=p, url=feed_server.url(p)) for p in paths]
     with BackgroundFetcher(settings()) as fetcher:
-        assert fetcher.unanswered == 0
-        fetching = fetcher.submit(requests)
+        assert (fetcher.unanswered, fetcher.answers()) == (0, [])
+        fetcher.submit(requests)
         assert fetcher.unanswered == 4
+        quick = []
         deadline = time.monotonic() + 1.5
-        while fetcher.unanswered > 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert (fetcher.unanswered, fetching.done()) == (1, False)
-        outcomes = fetching.result(timeout=30)
+        while len(quick) < 3 and time.monotonic() < deadline:
+            quick += fetcher.answers(timeout=0.1)
+        assert fetcher.unanswered == 1
+        assert sorted(a.request.source_id for a in quick) == ["/quick0", "/quick1", "/quick2"]
+        assert {a.outcome.body for a in quick if isinstance(a.outcome, FetchOutcome)} == {b"quick"}
+        (slow,) = fetcher.answers(timeout=30)
         assert fetcher.unanswered == 0
-    assert [o.body for o in outcomes if isinstance(o, FetchOutcome)] == [
-        b"slow",
-        b"quick",
-        b"quick",
-        b"quick",
-    ]
+    assert slow.request.source_id == "/slow"
+    assert isinstance(slow.outcome, FetchOutcome) and slow.outcome.body == b"slow"
+    assert slow.ended - max(a.ended for a in quick) > 0.5
+
+
+def test_a_fetch_that_never_ends_normally_is_still_answered(feed_server: FeedServer) -> None:
+    """Requests whose call ends without an outcome (here cancelled as the fetcher closes)
+    are answered with the exception: a worker waiting for them must not wait forever."""
+    import asyncio
+
+    from aggregator.runtime.fetching import BackgroundFetcher
+
+    feed_server.route("/slow", Reply(body=b"slow", delay=5.0))
+    feed_server.route("/quick", Reply(body=b"quick"))
+    paths = ["/slow", "/quick"]
+    with BackgroundFetcher(settings()) as fetcher:
+        fetcher.submit([FetchRequest(source_id=p, url=feed_server.url(p)) for p in paths])
+        (quick,) = fetcher.answers(timeout=3)
+        started = time.monotonic()
+    assert time.monotonic() - started < 3  # closing did not wait for the slow feed
+    (slow,) = fetcher.answers()
+    assert (quick.request.source_id, slow.request.source_id) == ("/quick", "/slow")
+    assert isinstance(slow.outcome, asyncio.CancelledError)
+    assert fetcher.unanswered == 0
 
 
 def test_fetcher_must_be_entered() -> None:

@@ -289,6 +289,41 @@ def test_a_slow_feed_does_not_leave_the_other_request_slots_idle(
     assert quick[-1] - slow_asked < timedelta(seconds=2), [w - slow_asked for w in quick]
 
 
+def test_a_slow_feed_holds_back_only_its_own_items(farm: Farm, tmp_path: Path) -> None:
+    """The feeds claimed with a slow one, and after it, are stored as they answer: their
+    items are in the database while the slow feed is still answering, which then stores
+    its own."""
+    gate = threading.Event()
+    farm.add("/a-slow", rss("Slow", [("slow", "Slow", story_text(0))]), gate=gate)
+    for n in range(11):
+        farm.add(f"/b{n:02}", rss(f"Quick {n}", [(f"q{n}", f"Quick {n}", story_text(n + 1))]))
+    farm.config(tmp_path, timeout=60)
+    db = str(tmp_path / "agg.sqlite")
+    worker = start_worker(tmp_path, db, "--until-idle", "--batch", "4")
+    try:
+        # Well before the slow feed is given up on (no data for 20 s): still answering.
+        deadline = time.monotonic() + 15
+        while stored_items(db) < 11:
+            assert worker.poll() is None, finish(worker)
+            assert time.monotonic() < deadline, f"{stored_items(db)} items stored"
+            time.sleep(0.1)
+        assert farm.requests()["/a-slow"] == 1
+    finally:
+        gate.set()
+    code, err = finish(worker)
+    assert code == 0, err
+    assert "12 feeds fetched, 12 items stored" in err
+    assert farm.requests() == Counter({p: 1 for p in farm.paths})
+
+
+def stored_items(db: str) -> int:
+    store = open_store(db)
+    try:
+        return store.item_count()
+    finally:
+        store.close()
+
+
 def test_a_worker_waits_for_the_writer_lock_rather_than_fetching_again(
     farm: Farm, tmp_path: Path
 ) -> None:

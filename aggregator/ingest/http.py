@@ -46,6 +46,7 @@ from aggregator.ingest.policy import retry_after as parse_retry_after
 from aggregator.urlparts import redact
 
 __all__ = [
+    "EachDone",
     "FetchOutcome",
     "FetchRequest",
     "Fetcher",
@@ -99,6 +100,10 @@ class FetchOutcome:
     permanent_url: str | None  # set when every hop was a 301/308: the URL to store
     fetched_at: datetime
     elapsed: float = 0.0  # seconds from sending the request to the last body byte
+
+
+# Told of each request of a `Fetcher.fetch_all` call as it ends: its index in the call.
+EachDone = Callable[[int, "FetchOutcome | FetchError"], None]
 
 
 def _utc_now() -> datetime:
@@ -165,25 +170,24 @@ class Fetcher:
             raise _error(req, f"unexpected error: {type(exc).__name__}: {exc}") from None
 
     async def fetch_all(
-        self, reqs: Sequence[FetchRequest], *, each_done: Callable[[], None] | None = None
+        self, reqs: Sequence[FetchRequest], *, each_done: EachDone | None = None
     ) -> list[FetchOutcome | FetchError]:
         """Fetch many feeds, politely; results (or errors) in the order of `reqs`.
 
         At most `concurrency` requests run at once, at most `per_host` per host, counting
         those of other calls in flight on this fetcher. When a host answers 429 or 503,
         its other requests in this call are not sent: they fail at once with the same
-        `retry_after`. `each_done` is called as each request ends, before the others of
-        the call have (`runtime.fetching` counts the requests not yet answered).
+        `retry_after`. `each_done(index, outcome)` is called as each request ends, before
+        the others of the call have (`runtime.fetching` hands each answer on at once).
         """
         overall, per_host = self._overall, self._per_host
         held: dict[str, FetchError] = {}
 
-        async def one(req: FetchRequest) -> FetchOutcome | FetchError:
-            try:
-                return await one_politely(req)
-            finally:
-                if each_done is not None:
-                    each_done()
+        async def one(index: int, req: FetchRequest) -> FetchOutcome | FetchError:
+            outcome = await one_politely(req)
+            if each_done is not None:
+                each_done(index, outcome)
+            return outcome
 
         async def one_politely(req: FetchRequest) -> FetchOutcome | FetchError:
             try:
@@ -203,7 +207,7 @@ class Fetcher:
                         return error
 
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(req)) for req in reqs]
+            tasks = [group.create_task(one(i, req)) for i, req in enumerate(reqs)]
         return [task.result() for task in tasks]
 
     async def _fetch(

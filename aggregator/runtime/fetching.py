@@ -7,27 +7,43 @@ else. With the loop on its own thread, a batch's requests are in flight while th
 calling thread cleans and stores the previous batch, and the connections to the feeds'
 hosts are kept from one batch to the next. Parsing and cleaning stay on the calling
 thread: the loop's thread only waits on sockets, so it holds the GIL briefly.
+
+Each request's answer is handed on as it ends (`answers`), not with the others of its
+call: a worker stores what has answered while a slow feed is still being waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Collection, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from aggregator.config import FetchConfig
 from aggregator.exceptions import FetchError
 from aggregator.ingest.http import Fetcher, FetchOutcome, FetchRequest
 from aggregator.runtime import eventloop
 
-Outcomes = list[FetchOutcome | FetchError]
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One request ended, handed on from the loop's thread as it ends."""
+
+    request: FetchRequest
+    # An exception other than FetchError: a bug, or the fetcher closing; the request's
+    # whole call ended with it (a feed's own failures are FetchError values).
+    outcome: FetchOutcome | FetchError | BaseException
+    ended: float  # time.monotonic() when it ended
 
 
 class BackgroundFetcher:
-    """`with BackgroundFetcher(config) as f: f.submit(requests).result()`. Closing it
-    cancels the fetches still in flight and closes the client's connections."""
+    """`with BackgroundFetcher(config) as f: f.submit(requests); f.answers(timeout)`.
+    Closing it cancels the fetches still in flight and closes the client's connections."""
 
     def __init__(self, config: FetchConfig) -> None:
         self._config = config
@@ -37,6 +53,7 @@ class BackgroundFetcher:
         self._closing: asyncio.Event | None = None
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="fetcher", daemon=True)
+        self._answers: queue.SimpleQueue[Answer] = queue.SimpleQueue()
         self._unanswered = 0  # requests submitted and not yet ended, all calls together
         self._counting = threading.Lock()
 
@@ -60,13 +77,53 @@ class BackgroundFetcher:
         """Requests submitted that have not ended yet: in flight or waiting for a slot."""
         return self._unanswered
 
-    def submit(self, requests: Sequence[FetchRequest]) -> Future[Outcomes]:
-        """The requests fetched on the loop's thread, as `Fetcher.fetch_all` does."""
+    def submit(self, requests: Sequence[FetchRequest]) -> None:
+        """The requests fetched on the loop's thread, as `Fetcher.fetch_all` does; each
+        one's Answer comes out of `answers` as soon as it ends, whatever the others do (a
+        slow feed holds back nobody's answer but its own)."""
         if self._loop is None or self._fetcher is None:
             raise RuntimeError("use the BackgroundFetcher inside 'with'")
+        if not requests:
+            return
         self._count(len(requests))
-        fetching = self._fetcher.fetch_all(requests, each_done=lambda: self._count(-1))
-        return asyncio.run_coroutine_threadsafe(fetching, self._loop)
+        undelivered = set(range(len(requests)))  # changed on the loop's thread only
+
+        def each_done(index: int, outcome: FetchOutcome | FetchError) -> None:
+            undelivered.discard(index)
+            self._hand_on(Answer(requests[index], outcome, time.monotonic()))
+
+        fetching = self._fetcher.fetch_all(requests, each_done=each_done)
+        future = asyncio.run_coroutine_threadsafe(fetching, self._loop)
+        future.add_done_callback(lambda f: self._fail_undelivered(f, requests, undelivered))
+
+    def answers(self, timeout: float = 0.0) -> list[Answer]:
+        """The answers that came since the last call, waiting up to `timeout` seconds
+        for the first one when there is none yet (none: an empty list)."""
+        try:
+            first = self._answers.get(block=timeout > 0, timeout=timeout or None)
+        except queue.Empty:
+            return []
+        got = [first]
+        while True:
+            try:
+                got.append(self._answers.get_nowait())
+            except queue.Empty:
+                return got
+
+    def _hand_on(self, answer: Answer) -> None:
+        self._answers.put(answer)
+        self._count(-1)
+
+    def _fail_undelivered(
+        self, future: Future[Any], requests: Sequence[FetchRequest], undelivered: Collection[int]
+    ) -> None:
+        """A call that raised (a bug) or was cancelled still answers each of its requests:
+        a caller waiting for them must not wait forever."""
+        failure = asyncio.CancelledError() if future.cancelled() else future.exception()
+        if failure is None:
+            return
+        for index in sorted(undelivered):
+            self._hand_on(Answer(requests[index], failure, time.monotonic()))
 
     def _count(self, change: int) -> None:
         with self._counting:

@@ -4,11 +4,13 @@ share the due remote sources through leases in the database (issue 17).
     register ─► apply the config to the sources' rows (under the writer lock)
     loop:  claim a batch of due sources (a lease each)                    store.leases
            ─► fetch it on the fetcher's thread (`runtime.fetching`)      one client for life
-           ─► claim the next batches and start their fetch               one ahead; while
+           ─► claim the next batches and start their fetch               a batch ahead; while
                                                                          fetching is slower,
                                                                          as many as keep its
                                                                          slots busy
-           ─► parse, clean this one: `pipeline.gather_read`              no lock held
+           ─► take what has answered, up to a batch, in the order the    a slow feed holds
+              fetches end                                                back only itself
+           ─► parse, clean it: `pipeline.gather_read`                    no lock held
            ─► match and store: `pipeline.commit` under the writer lock,  one writer
               each source's new state written as its lease ends          (checked: ours)
               (the sources with no item, 304s: their states only,
@@ -36,14 +38,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from aggregator.config import Settings
-from aggregator.exceptions import AggregatorError, StorageError
+from aggregator.exceptions import AggregatorError, FetchError, StorageError
 from aggregator.ingest.collect import fetch_requests, read_outcomes
 from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, config_keys, reconfigured
 from aggregator.pipeline import (
@@ -62,7 +63,8 @@ from aggregator.store import SourceState, Store, now_utc
 from aggregator.store.leases import WorkerRow
 
 if TYPE_CHECKING:
-    from aggregator.runtime.fetching import BackgroundFetcher, Outcomes
+    from aggregator.ingest.http import FetchOutcome
+    from aggregator.runtime.fetching import BackgroundFetcher
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,13 @@ DEFAULT_BATCH = 64  # 16 left half of [fetch] concurrency idle (bench/scale.py)
 DEFAULT_LEASE = 180.0  # seconds
 # How long a worker with nothing to claim waits before asking again (at most).
 IDLE_POLL_SECONDS = 1.0
-# While a batch is fetched, how often the requests not yet answered are topped up: a
-# worker of 128 slots answering 1,000 304s a second frees about a batch in this time.
+# While fetching is the slower stage, how often the requests not yet answered are topped
+# up: a worker of 128 slots answering 1,000 304s a second frees about a batch in this time.
 REFILL_SECONDS = 0.02
+# How long the first source of a group waits for a batch's worth of others to answer
+# before it is stored with fewer: a slow feed delays the others' items by at most this,
+# and a trickle of answers is stored in groups, not one commit each.
+GROUP_WAIT_SECONDS = 0.1
 # The same for `--until-idle` while other workers still hold leases: it stops as soon as
 # they are done, and asking is one light query.
 UNTIL_IDLE_POLL_SECONDS = 0.1
@@ -109,14 +115,21 @@ def lease_problem(options: WorkerOptions, settings: Settings) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
-    """Sources claimed together, their fetch started (`BackgroundFetcher`)."""
+class Claim:
+    """Sources leased together, their fetch started (`BackgroundFetcher.submit`)."""
 
-    claimed: tuple[SourceState, ...]  # every lease taken, foreign sources included
-    sources: tuple[SourceState, ...]  # those of this worker's config: fetched
     now: datetime  # when claimed: the time their next due times count from
     started: float  # time.monotonic() when the fetch started
-    fetching: Future[Outcomes]
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A claimed source whose fetch has ended, waiting to be stored."""
+
+    source: SourceState
+    claim: Claim
+    outcome: FetchOutcome | FetchError
+    ended: float  # time.monotonic() when it ended
 
 
 @dataclass(slots=True)
@@ -154,6 +167,8 @@ class Worker:
         self._writer = writer  # every turn of the writer lock, on one kept session
         self._lease = timedelta(seconds=options.lease)
         self._last_wait = self._last_hold = 0.0  # the last batch's writer lock, seconds
+        # Each source being fetched: its state as claimed, and its claim.
+        self._in_flight: dict[str, tuple[SourceState, Claim]] = {}
 
     # -- the loop --------------------------------------------------------------------
 
@@ -192,65 +207,94 @@ class Worker:
         return self.counts
 
     def _loop(self, fetcher: BackgroundFetcher, stop: threading.Event) -> None:
-        """Batches stored one after the other, in the order claimed, while the batches
-        after them are fetched (`_claim_ahead`), their leases renewed by the heartbeat.
+        """Sources stored in groups of up to a batch, in the order their fetches end,
+        while the next ones are fetched (`_top_up`), their leases renewed by the
+        heartbeat. A group is whatever has answered: one slow feed holds back its own
+        storing, not that of the feeds claimed with it or after it.
 
-        Asked to stop, the worker claims nothing more but stores every batch whose fetch
-        has started: the feeds have answered (or are answering), and giving those sources
-        back would have another worker fetch them again within their interval."""
-        pending: deque[Batch] = deque()
+        Asked to stop, the worker claims nothing more but stores every source whose
+        fetch has started: the feeds have answered (or are answering), and giving those
+        sources back would have another worker fetch them again within their interval."""
+        fetched: deque[Fetched] = deque()
+        dry = False  # the last claim found nothing due: asked again once something is stored
         while True:
-            if not pending and not stop.is_set():
-                first = self._claim(fetcher)
-                if first is not None:
-                    pending.append(first)
-            if not pending:
+            self._receive(fetcher, fetched)
+            # Storing waits for fetching (304s, slow hosts) when less than a batch has
+            # answered: then the requests in flight are kept at every slot and a batch.
+            starved = len(fetched) < self.options.batch
+            group = self._take_group(fetcher, fetched)
+            if not stop.is_set() and not dry:
+                dry = self._top_up(fetcher, len(fetched), starved=starved)
+            if group:
+                self._store(group, stop)
+                dry = False
+                continue
+            if not fetched and fetcher.unanswered == 0:
                 if stop.is_set() or (self.options.until_idle and self._idle()):
                     break
                 stop.wait(self._idle_wait())
+                dry = False
                 continue
-            batch = pending.popleft()
-            self._claim_ahead(batch, pending, fetcher, stop)
-            outcomes = self._outcomes(batch)
-            if outcomes is not None:
-                self._process(batch, outcomes, stop)
+            self._receive(fetcher, fetched, timeout=REFILL_SECONDS)
 
-    def _claim_ahead(
-        self, batch: Batch, pending: deque[Batch], fetcher: BackgroundFetcher, stop: threading.Event
+    def _receive(
+        self, fetcher: BackgroundFetcher, fetched: deque[Fetched], timeout: float = 0.0
     ) -> None:
-        """Claim the batches to fetch while `batch` is stored; return once it is fetched.
+        """The fetches ended since last asked (waiting up to `timeout` for one) onto
+        `fetched`, each with its claim."""
+        broken: list[tuple[SourceState, BaseException]] = []
+        for answer in fetcher.answers(timeout):
+            source, claim = self._in_flight.pop(answer.request.source_id)
+            outcome = answer.outcome
+            if isinstance(outcome, FetchError) or not isinstance(outcome, BaseException):
+                fetched.append(Fetched(source, claim, outcome, answer.ended))
+            else:
+                broken.append((source, outcome))
+        if broken:
+            # A bug in the fetcher (each feed's own failures are values): the sources rest
+            # for a lease before anyone tries them again; the log has the traceback.
+            log.error(
+                "worker %s: fetching failed: %s",
+                self.options.name,
+                ", ".join(source.id for source, _ in broken),
+                exc_info=broken[0][1],
+            )
+            self._drop_quietly([s.id for s, _ in broken], hold_until=now_utc() + self._lease)
 
-        When `batch` has been fetched already, storing is the slower stage (new items to
-        clean): one batch ahead keeps the fetcher busy, and claiming more would only hold
-        sources that an idle worker could take. While `batch` is still being fetched,
-        fetching is the slower stage (feeds answering 304, slow hosts): the requests not
-        yet answered are kept at the fetcher's slots and a batch to spare, topped up as
-        they end, not only when a whole batch has (one slow feed held a batch back, and
-        its slots went idle with it)."""
-        if batch.fetching.done():
-            if not pending and not stop.is_set():
-                self._append_claim(pending, fetcher)
-            return
-        wanted = self.settings.fetch.concurrency + self.options.batch
-        while not stop.is_set():
-            while fetcher.unanswered < wanted:
-                if self._append_claim(pending, fetcher) == 0:
-                    return  # nothing due: asked again once this batch is stored
-            done, _ = wait([batch.fetching], timeout=REFILL_SECONDS)
-            if done:
-                return
+    def _take_group(self, fetcher: BackgroundFetcher, fetched: deque[Fetched]) -> list[Fetched]:
+        """The next group to store: a batch when that many have answered; fewer once
+        nothing else is in flight, or once the first of them has waited GROUP_WAIT_SECONDS
+        for the rest; none yet otherwise."""
+        size = self.options.batch
+        if len(fetched) < size:
+            if not fetched:
+                return []
+            waited = time.monotonic() - fetched[0].ended
+            if fetcher.unanswered and waited < GROUP_WAIT_SECONDS:
+                return []
+            size = len(fetched)
+        return [fetched.popleft() for _ in range(size)]
 
-    def _append_claim(self, pending: deque[Batch], fetcher: BackgroundFetcher) -> int:
-        """Claim a batch onto `pending`; how many leases it took (0: nothing was due)."""
-        batch = self._claim(fetcher)
-        if batch is None:
-            return 0
-        pending.append(batch)
-        return len(batch.claimed)
+    def _top_up(self, fetcher: BackgroundFetcher, waiting: int, *, starved: bool) -> bool:
+        """Claim batches until the sources outstanding (in flight, or answered and not
+        yet stored) are a batch, plus [fetch] concurrency when storing is `starved`;
+        True when nothing was due.
 
-    def _claim(self, fetcher: BackgroundFetcher) -> Batch | None:
-        """A batch of due sources leased and its fetch started; None when nothing was due
-        (or the database could not be reached: the next round tries again)."""
+        When storing is the slower stage (new items to clean), a batch ahead keeps the
+        store fed, and claiming more would only hold sources that an idle worker could
+        take. When fetching is (feeds answering 304, slow hosts), every request slot is
+        kept busy, and a batch to spare, topped up as each request ends, not only when
+        a whole batch has (one slow feed left a batch's slots idle with it)."""
+        wanted = self.options.batch + (self.settings.fetch.concurrency if starved else 0)
+        while fetcher.unanswered + waiting < wanted:
+            if self._claim(fetcher) == 0:
+                return True
+        return False
+
+    def _claim(self, fetcher: BackgroundFetcher) -> int:
+        """Lease a batch of due sources and start their fetch; how many leases it took
+        (0: nothing was due, or the database could not be reached: the next round tries
+        again)."""
         now = now_utc()
         try:
             claimed = self.store.claim_sources(
@@ -262,9 +306,9 @@ class Worker:
             )
         except StorageError as exc:
             log.warning("worker %s: cannot claim sources: %s", self.options.name, exc)
-            return None
+            return 0
         if not claimed:
-            return None
+            return 0
         configured = {s.id for s in self.settings.sources}
         foreign = [s.id for s in claimed if s.id not in configured]
         if foreign:
@@ -273,44 +317,38 @@ class Worker:
             log.warning("worker %s: not in this config: %s", self.options.name, foreign)
             self._drop_quietly(foreign, hold_until=now + self._lease)
         mine = [s for s in claimed if s.id in configured]
-        return Batch(
-            claimed=tuple(claimed),
-            sources=tuple(mine),
-            now=now,
-            started=time.monotonic(),
-            fetching=fetcher.submit(fetch_requests(mine)),
-        )
+        claim = Claim(now=now, started=time.monotonic())
+        self._in_flight.update((s.id, (s, claim)) for s in mine)
+        fetcher.submit(fetch_requests(mine))
+        return len(claimed)
 
-    def _outcomes(self, batch: Batch) -> Outcomes | None:
-        try:
-            return batch.fetching.result()
-        except Exception:
-            # A bug in the fetcher (each feed's own failures are values): the sources rest
-            # for a lease before anyone tries them again; the log has the traceback.
-            log.exception("worker %s: fetching a batch failed", self.options.name)
-            self._drop_quietly([s.id for s in batch.claimed], hold_until=batch.now + self._lease)
-            return None
-
-    def _process(self, batch: Batch, outcomes: Outcomes, stop: threading.Event) -> None:
-        specs = {s.id: s for s in self.settings.sources}
+    def _store(self, group: list[Fetched], stop: threading.Event) -> None:
+        """Parse, clean, match and store a group of fetched sources, ending their leases."""
+        sources = [f.source for f in group]
+        outcomes = [f.outcome for f in group]
+        # The latest claim's time: a source's next due time never comes sooner than
+        # its interval after the claim that fetched it.
+        now = max(f.claim.now for f in group)
+        started = min(f.claim.started for f in group)
         fetched_at = time.monotonic()
+        specs = {s.id: s for s in self.settings.sources}
         try:
-            reads = read_outcomes(batch.sources, specs, outcomes)
-            gathered = gather_read(self.settings, self.store, batch.sources, reads, now=batch.now)
+            reads = read_outcomes(sources, specs, outcomes)
+            gathered = gather_read(self.settings, self.store, sources, reads, now=now)
             gathered_at = time.monotonic()
-            committed = self._commit(gathered, batch.now, stop)
+            committed = self._commit(gathered, now, stop)
         except AggregatorError as exc:
             # The database went away mid-batch, or the writer lock stayed busy: the leases
             # are given up, so the sources are due again for whoever claims next.
             log.warning("worker %s: batch given up: %s", self.options.name, exc)
-            self._drop_quietly([s.id for s in batch.claimed])
+            self._drop_quietly([s.id for s in sources])
             return
         except Exception:
             # A bug tripped by this batch must not stop the worker (nor every worker that
             # claims these sources next): the log has the traceback, and the sources rest
             # for a lease before anyone tries them again.
             log.exception("worker %s: batch failed unexpectedly", self.options.name)
-            self._drop_quietly([s.id for s in batch.claimed], hold_until=batch.now + self._lease)
+            self._drop_quietly([s.id for s in sources], hold_until=now + self._lease)
             return
         self.counts.batches += 1
         self.counts.feeds += len(gathered.sources)
@@ -323,7 +361,7 @@ class Worker:
             len(gathered.sources),
             committed.counts.get("new", 0),
             committed.counts.get("updated", 0),
-            round((fetched_at - batch.started) * 1000),
+            round((fetched_at - started) * 1000),
             round((gathered_at - fetched_at) * 1000),
             round(self._last_wait * 1000),
             round(self._last_hold * 1000),
