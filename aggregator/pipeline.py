@@ -41,10 +41,10 @@ from aggregator.config import Settings
 from aggregator.exceptions import FetchError, ParseError
 from aggregator.ingest.collect import SourceRead, fetch_remote, read_seeds
 from aggregator.ingest.policy import (
-    SOURCE_CONFIGS_META,
     Fetched,
-    config_key,
     due_sources,
+    keys_to_record,
+    recorded_configs,
     state_after,
     with_feed,
 )
@@ -149,7 +149,9 @@ class Gathered:
     gone: tuple[str, ...] = ()  # remembered seeds-folder paths no longer there
     seed_folder: SeedFolder | None = None  # the folder as a whole, remembered once stored
     organisations: Organisations = field(default_factory=Organisations)
-    configured: tuple[str, ...] = ()  # the configured sources of this run
+    # The config key of each configured source of this run that its row does not hold
+    # yet (`policy.keys_to_record`): recorded by `commit`.
+    config_keys: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     not_due: int = 0  # enabled remote sources left for a later run
     next_due: datetime | None = None  # when the first of those is due
@@ -215,9 +217,12 @@ def gather(
     del reading  # the raw entries are let go once cleaned (below)
     specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
-    last = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
     due = due_sources(
-        settings, states, last, now=now, force=options.all_sources or only is not None
+        settings,
+        states,
+        recorded_configs(states.values()),
+        now=now,
+        force=options.all_sources or only is not None,
     )
     states.update((s.id, s) for s in due.states)
     fetching = due.due if options.dry_run else _leased(store, due.due, now=now)
@@ -246,7 +251,7 @@ def gather(
         seed_files=records,
         gone=gone,
         seed_folder=folder,
-        configured=tuple(specs),
+        config_keys=keys_to_record(specs.values(), states, settings.fetch),
         not_due=due.not_due,
         next_due=due.next_due,
     )
@@ -303,16 +308,23 @@ def gather_read(
 ) -> Gathered:
     """`gather_claimed` once the claimed sources are fetched (`reads`, in their order):
     for a worker that fetches a batch while it cleans and stores the one before."""
+    states = {s.id: s for s in claimed}
     return _gathered(
         settings,
         store,
         reads,
-        {s.id: s for s in claimed},
+        states,
         now=now,
         filters=compile_filters_of(settings),
         warnings=[],
-        configured=tuple(s.id for s in claimed),
+        config_keys=keys_to_record(_specs_of(settings, claimed), states, settings.fetch),
     )
+
+
+def _specs_of(settings: Settings, states: Iterable[SourceState]) -> list[SourceSpec]:
+    """The config's entries of these sources (those it lists)."""
+    configured = {s.id: s for s in settings.sources}
+    return [configured[s.id] for s in states if s.id in configured]
 
 
 def _gathered(
@@ -324,7 +336,7 @@ def _gathered(
     now: datetime,
     filters: Mapping[str, ItemFilter],
     warnings: list[str],
-    configured: tuple[str, ...],
+    config_keys: Mapping[str, str],
     options: RunOptions = RunOptions(),
     progress: Progress | None = None,
     seed_files: Sequence[SeedFileRecord] = (),
@@ -370,7 +382,7 @@ def _gathered(
         gone=gone,
         seed_folder=seed_folder,
         organisations=organisations,
-        configured=configured,
+        config_keys=config_keys,
         warnings=tuple(warnings),
         not_due=not_due,
         next_due=next_due,
@@ -689,29 +701,24 @@ def commit(
     del plan
     release_free_memory()
     (save_sources or store.save_sources)(_states_after(settings, gathered, tallies, now))
-    _record_configs(settings, store, gathered.configured)
+    store.record_config_keys(gathered.config_keys)
     if settings.retention_days is not None:
         counts["pruned"] = store.prune(now - timedelta(days=settings.retention_days), now)
     return replace(decided, counts=dict(counts), stored=True)
 
 
-def split_states_only(
-    settings: Settings, store: MetaStore, gathered: Gathered
-) -> tuple[Gathered, Gathered]:
+def split_states_only(gathered: Gathered) -> tuple[Gathered, Gathered]:
     """`gathered` as two batches: its sources with nothing but a state to write, for
     `commit_states` (no writer lock), and the rest, for `commit`. When one feed of a
     batch of 64 has a new item, the lock is held for that feed's items and state, not
     for 64 states: the lock is the one step all workers take in turn. While the config
     a source runs under is not recorded yet, the whole batch is the rest (`commit`
     records it)."""
-    if not _configs_recorded(settings, store, gathered):
-        return Gathered(configured=gathered.configured), gathered
+    if gathered.config_keys:
+        return Gathered(), gathered
     quiet = tuple(c for c in gathered.sources if not _needs_writer(c))
     rest = tuple(c for c in gathered.sources if _needs_writer(c))
-    return (
-        Gathered(sources=quiet, configured=gathered.configured),
-        replace(gathered, sources=rest),
-    )
+    return Gathered(sources=quiet), replace(gathered, sources=rest)
 
 
 def has_writes(gathered: Gathered) -> bool:
@@ -725,15 +732,6 @@ def _needs_writer(cleaned: Cleaned) -> bool:
     """Whether storing this source's read matches or stores more than its state: items,
     the entries it lists, or a parsed feed to remember."""
     return bool(cleaned.items) or cleaned.entries is not None or cleaned.read.parsed is not None
-
-
-def _configs_recorded(settings: Settings, store: MetaStore, gathered: Gathered) -> bool:
-    last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
-    configured = {s.id: s for s in settings.sources}
-    return all(
-        sid in configured and last.get(sid) == config_key(configured[sid], settings.fetch)
-        for sid in gathered.configured
-    )
 
 
 def combined(parts: Sequence[Committed]) -> Committed:
@@ -813,18 +811,6 @@ def _fetched(read: SourceRead, tally: SourceUpdated) -> Fetched:
         new=tally.new,
         updated=tally.updated,
     )
-
-
-def _record_configs(settings: Settings, store: CommitStore, ran: Iterable[str]) -> None:
-    """Remember the config each remote source of this run ran under (see `due_sources`)."""
-    last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
-    # Keys only for the sources of this run: a worker commits a batch of a few sources at
-    # a time, and hashing every source's config each time would cost O(sources) a batch.
-    configured = {s.id: s for s in settings.sources}
-    keys = {sid: key for sid, key in last.items() if sid in configured}
-    keys.update({sid: config_key(configured[sid], settings.fetch) for sid in ran})
-    if keys != last:
-        store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
 
 
 def _log_result(read: SourceRead, c: SourceUpdated) -> None:

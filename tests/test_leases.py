@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Settings
-from aggregator.ingest.policy import SOURCE_CONFIGS_META
+from aggregator.ingest.policy import config_key
 from aggregator.model import SourceKind, SourceSpec
 from aggregator.runtime.locking import WriterLock
 from aggregator.runtime.worker import apply_config
@@ -249,7 +249,18 @@ def test_config_is_applied_to_the_rows_without_touching_fetch_state(store: Store
     assert s2 is not None and not s2.enabled  # no longer configured
     assert s3 is not None and s3.enabled
     assert claim(store, "a") == ["s3"]
-    assert store.get_meta(SOURCE_CONFIGS_META)
+    # Each configured source's row keeps the config it runs under; claimed with it, a
+    # batch has nothing to record and its states need no writer lock.
+    assert (s1.config_key, s2.config_key, s3.config_key) == (
+        config_key(spec(1, title="Renamed"), settings.fetch),
+        None,
+        config_key(spec(3), settings.fetch),
+    )
+    later = NOW + timedelta(hours=2)
+    claimed = store.claim_sources(
+        "b", now=later, lease=timedelta(minutes=3), limit=10, min_interval=timedelta(0)
+    )
+    assert {s.id: s.config_key for s in claimed}["s1"] == s1.config_key
 
 
 def _writes_to_sources(store: Store, db_url: str) -> object:

@@ -3,6 +3,7 @@ SQLite and on a real PostgreSQL database; see conftest.py)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -303,6 +304,35 @@ def test_decisions_and_shared_links_persist_and_undo_moves_back(db_url: str) -> 
     assert store.entry_items("urn:e3") == ["k3"]
     assert [d.id for d in store.decisions(active_only=True)] == [first]
     store.close()
+
+
+def test_upgrading_moves_the_recorded_configs_onto_the_sources_rows(tmp_path: Path) -> None:
+    """A version-12 database kept the config each source ran under as one JSON record:
+    on upgrade each key moves to its source's row (a changed config is still noticed)."""
+    from aggregator.store.schema import MIGRATIONS
+
+    db = tmp_path / "old.sqlite"
+    with sqlite3.connect(db) as conn:
+        for statements in MIGRATIONS[:12]:
+            for statement in statements:
+                conn.execute(statement)
+        for sid in ("a", "b", "c"):
+            conn.execute("INSERT INTO sources (id, url, kind) VALUES (?, 'u', 'remote')", (sid,))
+        keys = {"a": "key-a", "b": "key-b", "gone": "key-x"}  # c never recorded
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('source_configs', ?)", (json.dumps(keys),)
+        )
+        conn.execute("PRAGMA user_version = 12")
+    store = open_store(str(db))
+    try:
+        assert [(s.id, s.config_key) for s in store.sources()] == [
+            ("a", "key-a"),
+            ("b", "key-b"),
+            ("c", None),
+        ]
+        assert store.get_meta("source_configs") is None
+    finally:
+        store.close()
 
 
 def test_upgrading_learns_links_one_source_gave_several_items(tmp_path: Path) -> None:

@@ -105,6 +105,28 @@ def test_first_open_migrates_in_one_go(postgres_url: str) -> None:
     assert query(postgres_url, "SELECT count(*) FROM schema_version") == [(1,)]
 
 
+def test_upgrading_moves_the_recorded_configs_onto_the_sources_rows(postgres_url: str) -> None:
+    """Migration 13 on PostgreSQL: the JSON record of each source's config key (schema 12)
+    becomes a key on each source's row, in the migration's transaction."""
+    open_store(postgres_url).close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE sources DROP COLUMN config_key")
+        conn.execute("UPDATE schema_version SET version = 12")
+        for sid in ("a", "b"):
+            conn.execute("INSERT INTO sources (id, url, kind) VALUES (%s, 'u', 'remote')", (sid,))
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('source_configs', %s)",
+            (json.dumps({"a": "key-a", "gone": "key-x"}),),
+        )
+    store = open_store(postgres_url)
+    try:
+        assert [(s.id, s.config_key) for s in store.sources()] == [("a", "key-a"), ("b", None)]
+        assert store.get_meta("source_configs") is None
+    finally:
+        store.close()
+    assert query(postgres_url, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+
+
 def test_workers_starting_together_migrate_once(postgres_url: str) -> None:
     errors: list[BaseException] = []
 

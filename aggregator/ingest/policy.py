@@ -27,7 +27,7 @@ import hashlib
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -45,7 +45,6 @@ __all__ = [
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_RETRY_AFTER_CAP",
     "JITTER_SPREAD",
-    "SOURCE_CONFIGS_META",
     "Due",
     "Fetched",
     "afresh",
@@ -54,8 +53,10 @@ __all__ = [
     "due_at",
     "due_sources",
     "is_due",
+    "keys_to_record",
     "next_check_at",
     "reconfigured",
+    "recorded_configs",
     "refresh_hint",
     "retry_after",
     "state_after",
@@ -233,10 +234,10 @@ def is_due(state: SourceState, *, now: datetime, min_interval: timedelta, force:
 
 # -- a changed config starts a source afresh -------------------------------------------------
 
-# Store meta: a key per remote source of its config (and [fetch]) as of the last run, so a
-# run can tell the operator changed something since: a source refused, failing or gone
-# under the old config is worth trying again now, not after its backoff.
-SOURCE_CONFIGS_META = "source_configs"
+# Each source's row keeps a key of the config (and [fetch]) it last ran under
+# (`SourceState.config_key`), so a run can tell the operator changed something since: a
+# source refused, failing or gone under the old config is worth trying again now, not
+# after its backoff.
 
 
 def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
@@ -245,6 +246,27 @@ def config_key(source: SourceSpec, fetch: FetchConfig) -> str:
 
 def config_keys(settings: Settings) -> dict[str, str]:
     return {s.id: config_key(s, settings.fetch) for s in settings.sources}
+
+
+def recorded_configs(states: Iterable[SourceState]) -> dict[str, str]:
+    """The key of the config each source last ran under, by id; those never recorded are
+    left out (`reconfigured` takes them as unchanged)."""
+    return {s.id: s.config_key for s in states if s.config_key is not None}
+
+
+def keys_to_record(
+    specs: Iterable[SourceSpec], states: Mapping[str, SourceState], fetch: FetchConfig
+) -> dict[str, str]:
+    """The config keys of `specs` that their sources' rows (`states`, by id) do not hold
+    yet: what a run or a worker's batch records once stored. Empty for a worker whose
+    config has not changed since it started (it recorded them then)."""
+    keys = {}
+    for spec in specs:
+        key = config_key(spec, fetch)
+        state = states.get(spec.id)
+        if state is None or state.config_key != key:
+            keys[spec.id] = key
+    return keys
 
 
 def reconfigured(settings: Settings, last: Mapping[str, str]) -> set[str]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import os
 import signal
@@ -28,7 +27,7 @@ from typing import Any
 
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, is_due, reconfigured
+from aggregator.ingest.policy import afresh, is_due, reconfigured, recorded_configs
 from aggregator.pipeline import RunOptions, run_once
 from aggregator.runtime.locking import WriterLock
 from aggregator.runtime.status import WorkersMetrics, status_dict
@@ -120,9 +119,7 @@ class Daemon:
         seeds_changed = fingerprint != self._seeds_seen
         states = {s.id: s for s in store.sources()}
         # A source the operator reconfigured (SIGHUP) starts afresh: see policy.due_sources.
-        changed = reconfigured(
-            self.settings, json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
-        )
+        changed = reconfigured(self.settings, recorded_configs(states.values()))
         due = []
         for source in self.settings.sources:
             state = states.get(source.id)

@@ -29,7 +29,6 @@ are matched one after the other, the second against the first as stored.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -46,7 +45,7 @@ from typing import TYPE_CHECKING
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, FetchError, StorageError
 from aggregator.ingest.collect import fetch_requests, read_outcomes
-from aggregator.ingest.policy import SOURCE_CONFIGS_META, afresh, config_keys, reconfigured
+from aggregator.ingest.policy import afresh, keys_to_record, reconfigured, recorded_configs
 from aggregator.pipeline import (
     Committed,
     Gathered,
@@ -378,7 +377,7 @@ class Worker:
         store no item, so no other writer's match can depend on them, nor they on
         theirs. Their rows are their own: each source's state is written only while this
         worker's lease on it holds (`Store.release_sources`), as under the lock."""
-        quiet, rest = split_states_only(self.settings, self.store, gathered)
+        quiet, rest = split_states_only(gathered)
         parts = []
         if quiet.sources:
             parts.append(commit_states(self.settings, quiet, now=now, save_sources=self._release))
@@ -498,15 +497,15 @@ def apply_config(settings: Settings, store: Store) -> None:
     removed ones disabled, and a reconfigured one started afresh (its backoff cleared,
     as `policy.due_sources` does for a run). Run under the writer lock."""
     store.sync_sources(settings.sources)
-    last: dict[str, str] = json.loads(store.get_meta(SOURCE_CONFIGS_META) or "{}")
-    changed = reconfigured(settings, last)
+    states = {s.id: s for s in store.sources()}
+    changed = reconfigured(settings, recorded_configs(states.values()))
     if changed:
         sources = {s.id: s for s in settings.sources}
-        states = [s for s in store.sources() if s.id in changed]
-        store.write_states([fresh for s in states if (fresh := afresh(s, sources[s.id])) != s])
-    keys = config_keys(settings)  # as `pipeline.commit` records them: configured ones only
-    if keys != last:
-        store.set_meta(SOURCE_CONFIGS_META, json.dumps(keys, sort_keys=True))
+        stale = [states[sid] for sid in changed if sid in states]
+        store.write_states([fresh for s in stale if (fresh := afresh(s, sources[s.id])) != s])
+    # Recorded now, so that the batches this worker stores have none left to record:
+    # their sources' states need no writer lock (`pipeline.split_states_only`).
+    store.record_config_keys(keys_to_record(settings.sources, states, settings.fetch))
 
 
 __all__ = [

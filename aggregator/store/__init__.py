@@ -19,7 +19,7 @@ import functools
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -40,7 +40,7 @@ from aggregator.store.readstate import (
     SeedStamp,
     SourceEntries,
 )
-from aggregator.store.schema import MIGRATIONS, SCHEMA_VERSION
+from aggregator.store.schema import DATA_MIGRATIONS, MIGRATIONS, SCHEMA_VERSION
 from aggregator.urlparts import redact
 
 
@@ -102,6 +102,9 @@ class SourceState:
     disabled_reason: str | None = None
     last_new: int = 0
     last_updated: int = 0
+    # The config it last ran under (`policy.config_key`): when the config's differs, the
+    # source starts afresh (`policy.reconfigured`). Written by `record_config_keys` only.
+    config_key: str | None = None
 
     @property
     def display_title(self) -> str:
@@ -245,6 +248,8 @@ class Store(LeaseMethods):
                     with self._db.transaction():
                         for statement in statements:
                             self._db.execute_ddl(statement)
+                        if number in DATA_MIGRATIONS:
+                            DATA_MIGRATIONS[number](self._db)
                         self._db.set_schema_version(number)
 
     def is_empty(self) -> bool:
@@ -323,7 +328,9 @@ class Store(LeaseMethods):
             return
         columns = ", ".join(_SOURCE_COLUMNS)
         placeholders = ", ".join(f":{c}" for c in _SOURCE_COLUMNS)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _SOURCE_COLUMNS if c != "id")
+        updates = ", ".join(
+            f"{c} = excluded.{c}" for c in _SOURCE_COLUMNS if c not in ("id", "config_key")
+        )
         sql = (
             f"INSERT INTO sources ({columns}) VALUES ({placeholders}) "
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
@@ -331,6 +338,16 @@ class Store(LeaseMethods):
         with self.transaction():
             for state in states:
                 self._db.execute(sql, _source_params(state))
+
+    def record_config_keys(self, keys: Mapping[str, str]) -> None:
+        """Remember the config each source (by id) ran under; one batch of updates."""
+        if not keys:
+            return
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE sources SET config_key = ? WHERE id = ?",
+                [(key, source_id) for source_id, key in keys.items()],
+            )
 
     def remove_source(self, source_id: str) -> None:
         """Forget a source's fetch state; its items stay until retention drops them."""
