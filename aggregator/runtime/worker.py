@@ -122,7 +122,7 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
-class Fetched:
+class ReadyToStore:
     """A claimed source whose fetch has ended, waiting to be stored."""
 
     source: SourceState
@@ -214,7 +214,7 @@ class Worker:
         Asked to stop, the worker claims nothing more but stores every source whose
         fetch has started: the feeds have answered (or are answering), and giving those
         sources back would have another worker fetch them again within their interval."""
-        fetched: deque[Fetched] = deque()
+        fetched: deque[ReadyToStore] = deque()
         dry = False  # the last claim found nothing due: asked again once something is stored
         while True:
             self._receive(fetcher, fetched)
@@ -237,7 +237,7 @@ class Worker:
             self._receive(fetcher, fetched, timeout=REFILL_SECONDS)
 
     def _receive(
-        self, fetcher: BackgroundFetcher, fetched: deque[Fetched], timeout: float = 0.0
+        self, fetcher: BackgroundFetcher, fetched: deque[ReadyToStore], timeout: float = 0.0
     ) -> None:
         """The fetches ended since last asked (waiting up to `timeout` for one) onto
         `fetched`, each with its claim."""
@@ -246,7 +246,7 @@ class Worker:
             source, claim = self._in_flight.pop(answer.request.source_id)
             outcome = answer.outcome
             if isinstance(outcome, FetchError) or not isinstance(outcome, BaseException):
-                fetched.append(Fetched(source, claim, outcome, answer.ended))
+                fetched.append(ReadyToStore(source, claim, outcome, answer.ended))
             else:
                 broken.append((source, outcome))
         if broken:
@@ -260,7 +260,9 @@ class Worker:
             )
             self._drop_quietly([s.id for s, _ in broken], hold_until=now_utc() + self._lease)
 
-    def _take_group(self, fetcher: BackgroundFetcher, fetched: deque[Fetched]) -> list[Fetched]:
+    def _take_group(
+        self, fetcher: BackgroundFetcher, fetched: deque[ReadyToStore]
+    ) -> list[ReadyToStore]:
         """The next group to store: a batch when that many have answered; fewer once
         nothing else is in flight, or once the first of them has waited GROUP_WAIT_SECONDS
         for the rest; none yet otherwise."""
@@ -321,7 +323,7 @@ class Worker:
         fetcher.submit(fetch_requests(mine))
         return len(claimed)
 
-    def _store(self, group: list[Fetched], stop: threading.Event) -> None:
+    def _store(self, group: list[ReadyToStore], stop: threading.Event) -> None:
         """Parse, clean, match and store a group of fetched sources, ending their leases."""
         sources = [f.source for f in group]
         outcomes = [f.outcome for f in group]
