@@ -428,6 +428,15 @@ def test_signature_survives_a_json_round_trip() -> None:
     assert Signature.from_json(sig.to_json()) == sig
 
 
+def test_a_signature_is_serialised_once_and_a_changed_copy_afresh() -> None:
+    sig = signature_of(republished(RELEASE))
+    text = sig.to_json()
+    assert sig.to_json() is text  # made once: storing under the lock only reads it
+    other = replace(sig, title="another headline")
+    assert json.loads(other.to_json())["title"] == "another headline"
+    assert json.loads(text)["title"] != "another headline"
+
+
 def test_a_version_1_signature_still_loads_as_untruncated_and_undated() -> None:
     stored = json.loads(signature_of(digest_teaser(16)).to_json())
     for name in ("truncated", "dated"):

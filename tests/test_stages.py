@@ -330,6 +330,32 @@ def test_gather_stores_no_item_and_the_stages_publish_what_a_run_does(
         assert (staged / "feeds" / name).read_bytes() == (whole / "feeds" / name).read_bytes()
 
 
+def test_commit_stores_the_signatures_gather_serialised_and_makes_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Serialising signatures is work done before the writer lock: gather makes each
+    one's JSON, and commit (what a worker runs under the lock) stores it and makes none."""
+    _seeds(tmp_path / "seeds")
+    settings = _settings(tmp_path)
+    store = open_store(settings.db)
+    try:
+        gathered = pipeline.gather(settings, store, now=NOW)
+        made: list[str] = []
+        dumps = Signature._dumps
+
+        def counted(signature: Signature) -> str:
+            made.append(signature.key)
+            return dumps(signature)
+
+        monkeypatch.setattr(Signature, "_dumps", counted)
+        committed = pipeline.commit(settings, store, gathered, now=NOW)
+        assert committed.counts["new"] == 2 and made == []
+        stored = {text for text, _ in store.signatures(datetime(1970, 1, 1, tzinfo=UTC))}
+        assert stored == {s.to_json() for s in gathered.signatures.values()}
+    finally:
+        store.close()
+
+
 def test_a_dry_commit_decides_and_stores_nothing(tmp_path: Path) -> None:
     _seeds(tmp_path / "seeds")
     settings = _settings(tmp_path)

@@ -287,12 +287,24 @@ class Signature:
     figures: bytes = b""  # (hash, sentence start) pairs of the numbers it states
     shapes: bytes = b""  # (masked hash, sentence start) of sentences stating numbers
     version: int = SIGNATURE_VERSION
+    # Its JSON once made (`to_json`); not part of what it says, and never copied by
+    # `dataclasses.replace` (which makes another signature).
+    _json: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def publisher(self) -> str:
         return self.unit or self.source_id
 
     def to_json(self) -> str:
+        """Made once per signature: the gather stage makes it with no lock held
+        (`pipeline`), so that storing, under the writer lock, only reads it."""
+        text = self._json
+        if text is None:
+            text = self._dumps()
+            object.__setattr__(self, "_json", text)
+        return text
+
+    def _dumps(self) -> str:
         return json.dumps(
             {
                 "v": self.version,
