@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -135,6 +135,17 @@ class Settings:
     # How ambiguous numeric dates (04/05/2026) are read when a source says nothing:
     # seeds, seed feeds and every source without a date_order of its own.
     date_order: DateOrder | None = None
+    # The sources by id, made once: a worker looks up each batch's sources, and a dict
+    # of every source made for each batch cost O(sources configured) per batch.
+    _by_id: dict[str, SourceSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_id", {s.id: s for s in self.sources})
+
+    @property
+    def sources_by_id(self) -> Mapping[str, SourceSpec]:
+        """The configured sources by id (not to be changed)."""
+        return self._by_id
 
     def with_overrides(self, **changes: Any) -> Settings:
         """CLI overrides; None means "not given"."""

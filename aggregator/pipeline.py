@@ -309,21 +309,22 @@ def gather_read(
     """`gather_claimed` once the claimed sources are fetched (`reads`, in their order):
     for a worker that fetches a batch while it cleans and stores the one before."""
     states = {s.id: s for s in claimed}
+    specs = _specs_of(settings, claimed)
     return _gathered(
         settings,
         store,
         reads,
         states,
         now=now,
-        filters=compile_filters_of(settings),
+        filters=compile_filters_of(settings, specs),
         warnings=[],
-        config_keys=keys_to_record(_specs_of(settings, claimed), states, settings.fetch),
+        config_keys=keys_to_record(specs, states, settings.fetch),
     )
 
 
 def _specs_of(settings: Settings, states: Iterable[SourceState]) -> list[SourceSpec]:
     """The config's entries of these sources (those it lists)."""
-    configured = {s.id: s for s in settings.sources}
+    configured = settings.sources_by_id
     return [configured[s.id] for s in states if s.id in configured]
 
 
@@ -423,9 +424,13 @@ def _with_awaiting(
     a retry (`aggregator.fulltext`) added to this run's: the page is tried again with
     the source's next fetch, though the feed did not change (a 304, or entries cleaned
     before), and the feed is not read or cleaned again for it."""
-    wanting = {s.id for s in settings.sources if s.full_text != "never"}
+    configured = settings.sources_by_id
     read = [c.read.spec.id for c in cleaned if c.read.error is None]
-    ids = [source_id for source_id in read if source_id in wanting]
+    ids = [
+        source_id
+        for source_id in read
+        if (spec := configured.get(source_id)) is not None and spec.full_text != "never"
+    ]
     if not ids:
         return cleaned
     from aggregator.fulltext import awaiting
@@ -608,11 +613,14 @@ def _entry_digests(
     return _EntryDigests(fingerprint, digests, fresh)
 
 
-def compile_filters_of(settings: Settings) -> dict[str, ItemFilter]:
-    """Validate per-source filters up front, so a bad pattern stops before any work."""
+def compile_filters_of(
+    settings: Settings, sources: Iterable[SourceSpec] | None = None
+) -> dict[str, ItemFilter]:
+    """Validate per-source filters up front, so a bad pattern stops before any work: of
+    every configured source, or of `sources` (a worker's batch)."""
     return {
         source.id: compile_filters(source.filters, source_id=source.id)
-        for source in settings.sources
+        for source in (settings.sources if sources is None else sources)
         if source.filters
     }
 
@@ -630,7 +638,7 @@ def normalise_options(
     and take the top-level settings."""
     from aggregator.normalise.entry import NormaliseOptions
 
-    configured = {s.id: s for s in settings.sources}
+    configured = settings.sources_by_id
     options = {}
     for r in reads:
         own = configured.get(r.spec.id)

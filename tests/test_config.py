@@ -70,6 +70,25 @@ filters = { exclude = ["sponsored"] }
     assert source.filters == {"exclude": ["sponsored"]}
 
 
+def test_sources_are_found_by_id_in_the_config_as_overridden(tmp_path: Path) -> None:
+    """What a worker looks each batch's sources up in: the config's sources, and after an
+    override (the CLI's) the overriding ones, never those of the settings it came from."""
+    config = tmp_path / "aggregator.toml"
+    config.write_text(
+        '[[sources]]\nurl = "https://a.example/feed"\nname = "First"\n'
+        '[[sources]]\nurl = "https://b.example/feed"\nname = "Second"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config)
+    assert {k: v.url for k, v in settings.sources_by_id.items()} == {
+        "first": "https://a.example/feed",
+        "second": "https://b.example/feed",
+    }
+    narrowed = settings.with_overrides(sources=settings.sources[1:])
+    assert list(narrowed.sources_by_id) == ["second"]
+    assert list(settings.sources_by_id) == ["first", "second"]
+
+
 def test_database_url_is_kept_as_is(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path, 'db = "postgresql://u:p@db/agg"\n'))
     assert s.db == "postgresql://u:p@db/agg"

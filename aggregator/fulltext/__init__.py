@@ -58,7 +58,12 @@ def complete_items(
 ) -> FullText:
     """The items of this run that a fetched article (or a note saying why not) changes.
     `fetch` False (a dry run): the cache only, no request, nothing written."""
-    modes = {s.id: (s.full_text, s.full_text_selector) for s in settings.sources}
+    configured = settings.sources_by_id
+    modes = {
+        source_id: (spec.full_text, spec.full_text_selector)
+        for source_id in {item.source.source_id for item in items}
+        if (spec := configured.get(source_id)) is not None
+    }
     wants = wanted(items, modes)
     if not wants:
         return FullText()

@@ -310,7 +310,7 @@ class Worker:
             return 0
         if not claimed:
             return 0
-        configured = {s.id for s in self.settings.sources}
+        configured = self.settings.sources_by_id
         foreign = [s.id for s in claimed if s.id not in configured]
         if foreign:
             # Another worker's config lists them and this one's does not: leave them to it
@@ -332,7 +332,7 @@ class Worker:
         now = max(f.claim.now for f in group)
         started = min(f.claim.started for f in group)
         fetched_at = time.monotonic()
-        specs = {s.id: s for s in self.settings.sources}
+        specs = self.settings.sources_by_id
         try:
             reads = read_outcomes(sources, specs, outcomes)
             gathered = gather_read(self.settings, self.store, sources, reads, now=now)
