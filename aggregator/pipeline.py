@@ -627,7 +627,11 @@ def compile_filters_of(
 
 def stored_organisations(store: MetaStore) -> list[str]:
     """The organisations learnt by earlier runs."""
-    names: list[str] = json.loads(store.get_meta(KNOWN_ORGANISATIONS) or "[]")
+    return _organisation_names(store.get_meta(KNOWN_ORGANISATIONS))
+
+
+def _organisation_names(stored: str | None) -> list[str]:
+    names: list[str] = json.loads(stored or "[]")
     return names
 
 
@@ -697,8 +701,10 @@ def commit(
     for key, entry_id, reason in plan.moves:
         store.reassign(key, entry_id, reason, now)
     store.add_shared_links(dict(plan.learned_links), now)
-    known = json.dumps(list(gathered.organisations.known(stored_organisations(store))))
-    if store.get_meta(KNOWN_ORGANISATIONS) != known:
+    # Read once: this runs under the writer lock, where each round trip holds it longer.
+    stored = store.get_meta(KNOWN_ORGANISATIONS)
+    known = json.dumps(list(gathered.organisations.known(_organisation_names(stored))))
+    if stored != known:
         store.set_meta(KNOWN_ORGANISATIONS, known)
     counts["split"] = repair.apply_config_rules(settings, store, now)
     store.touch_items(plan.unchanged, now)

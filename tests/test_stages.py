@@ -356,6 +356,25 @@ def test_commit_stores_the_signatures_gather_serialised_and_makes_none(
         store.close()
 
 
+def test_the_organisations_learnt_are_kept_for_the_next_gather(tmp_path: Path) -> None:
+    """A commit remembers the organisations its sources name (seeds name their issuer),
+    so that later gathers know them: the next one, with nothing new, keeps them."""
+    _seeds(tmp_path / "seeds")
+    settings = _settings(tmp_path)
+    store = open_store(settings.db)
+    try:
+        assert pipeline.stored_organisations(store) == []
+        first = pipeline.gather(settings, store, now=NOW)
+        pipeline.commit(settings, store, first, now=NOW)
+        learnt = pipeline.stored_organisations(store)
+        assert "Port Authority of Lowmere" in learnt
+        again = pipeline.gather(settings, store, now=NOW + timedelta(hours=1))
+        pipeline.commit(settings, store, again, now=NOW + timedelta(hours=1))
+        assert pipeline.stored_organisations(store) == learnt
+    finally:
+        store.close()
+
+
 def test_a_dry_commit_decides_and_stores_nothing(tmp_path: Path) -> None:
     _seeds(tmp_path / "seeds")
     settings = _settings(tmp_path)
