@@ -293,7 +293,7 @@ def gather_claimed(
     """`gather` for the remote sources a worker has leased (`aggregator.runtime.worker`):
     each fetched now, whatever its schedule (the claim chose them as due), then parsed and
     cleaned by the same code as a run's. No seeds folder: a worker fetches feeds only."""
-    specs = {s.id: s for s in settings.sources}
+    specs = settings.sources_by_id
     claimed = [s for s in claimed if s.id in specs]
     return gather_read(settings, store, claimed, fetch_remote(settings, claimed, specs), now=now)
 

@@ -306,7 +306,7 @@ def due_sources(
     each enabled source now, whatever its schedule. A source whose config (or `[fetch]`)
     changed since the last run (`last_configs`) starts afresh: a refusal, failure or 410
     under the old config says nothing about the new one."""
-    sources = {s.id: s for s in settings.sources}
+    sources = settings.sources_by_id
     restarted = {}
     for source_id in reconfigured(settings, last_configs) & states.keys():
         state = states[source_id]

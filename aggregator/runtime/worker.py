@@ -71,6 +71,9 @@ DEFAULT_BATCH = 64  # 16 left half of [fetch] concurrency idle (bench/scale.py)
 DEFAULT_LEASE = 180.0  # seconds
 # How long a worker with nothing to claim waits before asking again (at most).
 IDLE_POLL_SECONDS = 1.0
+# The same for `--until-idle` while other workers still hold leases: it stops as soon as
+# they are done, and asking is one light query.
+UNTIL_IDLE_POLL_SECONDS = 0.1
 # While fetching is the slower stage, how often the requests not yet answered are topped
 # up: a worker of 128 slots answering 1,000 304s a second frees about a batch in this time.
 REFILL_SECONDS = 0.02
@@ -78,9 +81,6 @@ REFILL_SECONDS = 0.02
 # before it is stored with fewer: a slow feed delays the others' items by at most this,
 # and a trickle of answers is stored in groups, not one commit each.
 GROUP_WAIT_SECONDS = 0.1
-# The same for `--until-idle` while other workers still hold leases: it stops as soon as
-# they are done, and asking is one light query.
-UNTIL_IDLE_POLL_SECONDS = 0.1
 # Rows of workers not heard of for this long are dropped when a worker starts.
 FORGET_WORKERS_AFTER = timedelta(days=1)
 # A lease must outlast one whole fetch (the total deadline) by this much: even with one
@@ -502,7 +502,7 @@ def apply_config(settings: Settings, store: Store) -> None:
     states = {s.id: s for s in store.sources()}
     changed = reconfigured(settings, recorded_configs(states.values()))
     if changed:
-        sources = {s.id: s for s in settings.sources}
+        sources = settings.sources_by_id
         stale = [states[sid] for sid in changed if sid in states]
         store.write_states([fresh for s in stale if (fresh := afresh(s, sources[s.id])) != s])
     # Recorded now, so that the batches this worker stores have none left to record:
