@@ -181,12 +181,18 @@ def feed_document(index: int, content: str = "rich", version: int = 1) -> bytes:
 
 
 class Farm:
+    """The feeds' documents and how each request is answered. The farm stands in for
+    servers on the web, whose CPU is not this machine's: it spends as little of the
+    shared cores as it can (its 304s are kept as bytes until their feed changes)."""
+
     def __init__(self, feeds: int, content: str) -> None:
         self.content = content
         self.bodies = {i: feed_document(i, content) for i in range(feeds)}
         self.gzipped = {i: gzip.compress(b, 6) for i, b in self.bodies.items() if i % 2 == 0}
         self.versions = dict.fromkeys(self.bodies, 1)
+        self.latency = {i: random.Random(i).uniform(0.02, 0.2) for i in self.bodies}
         self.bumps = 0
+        self._unchanged: dict[int, bytes] = {}  # each feed's 304 answer
 
     def bump(self, percent: int) -> int:
         """One new item in `percent` % of the feeds (a new ETag), a different share each
@@ -196,9 +202,7 @@ class Farm:
         changed = [i for i in self.bodies if step and (i + self.bumps) % step == 0]
         for i in changed:
             self.versions[i] += 1
-            self.bodies[i] = feed_document(i, self.content, self.versions[i])
-            if i in self.gzipped:
-                self.gzipped[i] = gzip.compress(self.bodies[i], 6)
+            self._set_body(i, feed_document(i, self.content, self.versions[i]))
         return len(changed)
 
     def reset(self) -> int:
@@ -206,71 +210,119 @@ class Farm:
         changed = [i for i, version in self.versions.items() if version > 1]
         for i in changed:
             self.versions[i] = 1
-            self.bodies[i] = feed_document(i, self.content)
-            if i in self.gzipped:
-                self.gzipped[i] = gzip.compress(self.bodies[i], 6)
+            self._set_body(i, feed_document(i, self.content))
         return len(changed)
 
-    async def respond(self, path: str, headers: dict[str, str]) -> tuple[int, list[str], bytes]:
-        kind, _, number = path.strip("/").partition("/")
+    def _set_body(self, index: int, body: bytes) -> None:
+        self.bodies[index] = body
+        if index in self.gzipped:
+            self.gzipped[index] = gzip.compress(body, 6)
+        self._unchanged.pop(index, None)
+
+    def answer(self, head: bytes) -> tuple[float, bytes | None]:
+        """The delay and the bytes of the answer to one request's head (None: never
+        answered, `hang`; b"": `drip`)."""
+        lines = head.decode("latin-1").split("\r\n")
+        kind, _, number = lines[0].split(" ")[1].strip("/").partition("/")
         if kind == "hang":
-            await asyncio.sleep(3600)
+            return 0.0, None
+        if kind == "drip":
+            return 0.0, b""
         if kind == "bump":  # bench/scale.py's steady state: some feeds change
-            return 200, [], str(self.bump(int(number))).encode()
+            return 0.0, _response(200, [], str(self.bump(int(number))).encode())
         if kind == "reset":  # …and each of its cold runs starts from the same feeds
-            return 200, [], str(self.reset()).encode()
+            return 0.0, _response(200, [], str(self.reset()).encode())
         index = int(number)
         if index % 97 == 5:
-            return 404, [], b"not found"
+            return 0.0, _response(404, [], b"not found")
         if index % 89 == 7:
-            return 500, [], b"oops"
-        await asyncio.sleep(random.Random(index).uniform(0.02, 0.2))
+            return 0.0, _response(500, [], b"oops")
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])
+        }
         etag = f'"feed-{index}-v{self.versions[index]}"'
         base = [f"ETag: {etag}", "Last-Modified: Wed, 29 May 2024 10:00:00 GMT"]
         if headers.get("if-none-match") == etag:
-            return 304, base, b""
+            if index not in self._unchanged:
+                self._unchanged[index] = _response(304, base, b"")
+            return self.latency[index], self._unchanged[index]
+        zipped = index in self.gzipped and "gzip" in headers.get("accept-encoding", "")
+        return self.latency[index], self._changed(index, base, zipped=zipped)
+
+    def _changed(self, index: int, base: list[str], *, zipped: bool) -> bytes:
         content_type = "application/atom+xml" if index % 2 else "application/rss+xml"
         base.append(f"Content-Type: {content_type}; charset=utf-8")
-        if index in self.gzipped and "gzip" in headers.get("accept-encoding", ""):
-            return 200, [*base, "Content-Encoding: gzip"], self.gzipped[index]
-        return 200, base, self.bodies[index]
+        if zipped:
+            return _response(200, [*base, "Content-Encoding: gzip"], self.gzipped[index])
+        return _response(200, base, self.bodies[index])
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+def _response(status: int, headers: list[str], body: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class FarmConnection(asyncio.Protocol):
+    """One keep-alive connection: each request answered after its feed's latency, one
+    at a time (a pipelined request waits for the answer before it)."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+        self.buffer = b""
+        self.busy = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def _next(self) -> None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if self.busy or end < 0 or self.transport is None:
+            return
+        head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
         try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                path = head[0].split(" ")[1]
-                headers = {
-                    k.strip().lower(): v.strip()
-                    for k, _, v in (line.partition(":") for line in head[1:] if line)
-                }
-                if path.startswith("/drip/"):
-                    await self.drip(writer)
-                    return
-                status, extra, body = await self.respond(path, headers)
-                lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", *extra]
-                writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, IndexError, ValueError):
-            pass
-        finally:
-            writer.close()
+            delay, answer = self.farm.answer(head)
+        except (IndexError, ValueError, KeyError):
+            self.transport.close()
+            return
+        self.busy = True
+        if answer is None:
+            return  # hangs until the client gives up
+        if answer == b"":
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+            self._drip()
+            return
+        asyncio.get_running_loop().call_later(delay, self._send, answer)
 
-    async def drip(self, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-        for _ in range(100_000):
-            writer.write(b"<")
-            await writer.drain()
-            await asyncio.sleep(1)
+    def _send(self, answer: bytes) -> None:
+        if self.transport is None:
+            return
+        self.transport.write(answer)
+        self.busy = False
+        self._next()
+
+    def _drip(self) -> None:
+        if self.transport is not None:
+            self.transport.write(b"<")
+            asyncio.get_running_loop().call_later(1.0, self._drip)
 
 
 async def serve_farm(feeds: int, hosts: int, hangers: int, content: str) -> None:
     farm = Farm(feeds, content)
+    loop = asyncio.get_running_loop()
     ports: dict[str, int] = {}
     addresses = [f"127.0.1.{h + 1}" for h in range(hosts)]
     addresses += [f"127.0.2.{h + 1}" for h in range(hangers)]
     for address in addresses:
-        server = await asyncio.start_server(farm.handle, address, 0, backlog=1024)
+        server = await loop.create_server(lambda: FarmConnection(farm), address, 0, backlog=1024)
         ports[address] = server.sockets[0].getsockname()[1]
     urls = [
         f"http://127.0.1.{i % hosts + 1}:{ports[f'127.0.1.{i % hosts + 1}']}/feed/{i}"
