@@ -79,8 +79,12 @@ UNTIL_IDLE_POLL_SECONDS = 0.1
 REFILL_SECONDS = 0.02
 # How long the first source of a group waits for a batch's worth of others to answer
 # before it is stored with fewer: a slow feed delays the others' items by at most this,
-# and a trickle of answers is stored in groups, not one commit each.
-GROUP_WAIT_SECONDS = 0.1
+# and a trickle of answers is stored in groups, not one commit each (at most ~50 a
+# second). While storing is the slower stage, answers pile up meanwhile and groups are
+# whole batches anyway; while the worker waits on the network, storing what has answered
+# is free. 0.1 s left each steady round of running workers idle at its start and end:
+# ~0.2 s of a 2 s round with two workers (bench/scale.py).
+GROUP_WAIT_SECONDS = 0.02
 # Rows of workers not heard of for this long are dropped when a worker starts.
 FORGET_WORKERS_AFTER = timedelta(days=1)
 # A lease must outlast one whole fetch (the total deadline) by this much: even with one
