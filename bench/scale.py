@@ -45,6 +45,9 @@ core to themselves, with two they compete with the workers, which the ratio pays
 Each phase reports the farm's CPU and, when the server runs on this machine, PostgreSQL's
 (every `postgres` process, with the backends that exited meanwhile): what the workers'
 writes cost the server, counted against reader's CPU, which stores in its own process.
+`busy` is the cores in use on average over a phase (workers, farm and PostgreSQL), and
+each ratio line gives the best ratio the machine allows: the one-worker phase's wall
+time against the W-worker phase's CPU (workers, farm and PostgreSQL) spread over W cores.
 
 `--concurrency` and `--per-host` are each worker's limits (the product's defaults, 32 and
 2): reader has no per-host limit, and the farm is 16 addresses where the web has one
@@ -513,6 +516,8 @@ def rates(phases: list[Phase]) -> dict[str, float]:
         "half": median(phases, "half"),
         "drain": median(phases, "drain"),
         "rss": median(phases, "rss"),
+        # The machine's cores in use on average: the workers', the farm's and PostgreSQL's.
+        "busy": statistics.median((p.cpu + p.farm_cpu + p.db_cpu) / p.wall for p in phases),
         "items": items,
         "feeds": feeds,
     }
@@ -521,13 +526,13 @@ def rates(phases: list[Phase]) -> dict[str, float]:
 def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
     print(f"\n{feeds} feeds, `aggregator worker` x W (each on one core), medians:")
     header = ("W", "phase", "wall s", "feeds/s", "items/s", "cpu s", "ms/item", "ms/feed",
-              "half s", "drain s", "peak MB", "farm cpu", "pg cpu")  # fmt: skip
+              "half s", "drain s", "peak MB", "farm cpu", "pg cpu", "busy")  # fmt: skip
     print("".join(f"{h:>13}" if h == "phase" else f"{h:>9}" for h in header))
     table = {w: {p: rates(runs) for p, runs in phases.items()} for w, phases in found.items()}
     for workers, phases in table.items():
         for phase, r in phases.items():
             names = ("wall", "feeds/s", "items/s", "cpu", "cpu ms/item", "cpu ms/feed", "half",
-                     "drain", "rss", "farm cpu", "pg cpu")  # fmt: skip
+                     "drain", "rss", "farm cpu", "pg cpu", "busy")  # fmt: skip
             cells = [workers, phase, *(r[name] for name in names)]
             print(
                 "".join(
@@ -541,12 +546,17 @@ def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
             )
     most = max(table)
     if most > 1 and 1 in table:
+        cores = min(most, len(os.sched_getaffinity(0)))
         for phase in table[1]:
             one, many = table[1][phase], table[most][phase]
+            # The W-worker phase cannot end sooner than its CPU (the workers', the farm's,
+            # PostgreSQL's) spread over the cores: the best ratio this machine allows.
+            spent = many["cpu"] + many["farm cpu"] + many["pg cpu"]
             print(
                 f"{most} workers / 1, {phase}: throughput x{many['feeds/s'] / one['feeds/s']:.2f}"
                 f" (feeds/s), x{_ratio(many['items/s'], one['items/s'])} (items/s); "
-                f"cpu x{many['cpu'] / one['cpu']:.2f}"
+                f"cpu x{many['cpu'] / one['cpu']:.2f}; at most x{one['wall'] * cores / spent:.2f}"
+                f" with {cores} cores busy all along"
             )
 
 
