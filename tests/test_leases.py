@@ -184,6 +184,19 @@ def test_dropped_leases_are_due_again_or_held_by_nobody_until_a_time(store: Stor
     assert claim(store, "c", now=NOW + timedelta(minutes=1)) == ["s3"]
 
 
+def test_dropping_a_batch_ends_only_the_owners_leases_in_it(store: Store) -> None:
+    for n in range(1, 6):
+        add(store, n)
+    assert claim(store, "a", limit=3) == ["s1", "s2", "s3"]
+    assert claim(store, "b", limit=2) == ["s4", "s5"]
+    # s4 is b's: dropping it in a's batch leaves it with b; "gone" matches no row.
+    assert store.drop_leases("a", ["s1", "s2", "s4", "gone"]) == 2
+    assert store.drop_leases("a", []) == 0
+    assert claim(store, "c") == ["s1", "s2"]
+    assert store.renew_leases("a", until=NOW + LEASE) == 1  # s3
+    assert store.renew_leases("b", until=NOW + LEASE) == 2  # s4 and s5
+
+
 def test_lag_counts_due_sources_nobody_holds_and_live_leases(store: Store) -> None:
     add(store, 1)
     add(store, 2, next_check_at=NOW - timedelta(minutes=7), last_fetch_at=NOW - timedelta(hours=1))

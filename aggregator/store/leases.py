@@ -276,10 +276,13 @@ class LeaseMethods:
         with self.transaction():
             if source_ids is None:
                 return int(self._db.execute(sql, (until, owner)).rowcount)
-            return sum(
-                int(self._db.execute(sql + " AND id = ?", (until, owner, sid)).rowcount)
-                for sid in source_ids
+            if not source_ids:
+                return 0
+            # One statement for the lot: a batch given up is a batch of round trips less.
+            dropped = self._rows_in(
+                sql + " AND id IN ({}) RETURNING id", source_ids, first=[until, owner]
             )
+            return sum(1 for _ in dropped)
 
     def lease_holders(self, now: datetime) -> dict[str, int]:
         """Live leases per owner."""
