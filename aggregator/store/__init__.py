@@ -382,7 +382,7 @@ class Store(LeaseMethods):
             }
 
     def _rows_in(
-        self, sql: str, values: Iterable[str], *, first: Sequence[str] = ()
+        self, sql: str, values: Iterable[str], *, first: Sequence[str | None] = ()
     ) -> Iterator[Any]:
         """The rows of `sql`, whose `{}` is an IN list of `values` (after the parameters
         `first`), asked in chunks (the databases cap the parameters of one statement)."""
@@ -395,7 +395,7 @@ class Store(LeaseMethods):
             self._db.execute(statement, params)
 
     def _in_statements(
-        self, sql: str, values: Iterable[str], first: Sequence[str]
+        self, sql: str, values: Iterable[str], first: Sequence[str | None]
     ) -> Iterator[tuple[str, list[Any]]]:
         listed = list(values)
         if self._db.arrays and listed:

@@ -152,7 +152,7 @@ class LeaseMethods:
         raise NotImplementedError
 
     def _rows_in(
-        self, sql: str, values: Iterable[str], *, first: Sequence[str] = ()
+        self, sql: str, values: Iterable[str], *, first: Sequence[str | None] = ()
     ) -> Iterator[Any]:
         raise NotImplementedError
 
