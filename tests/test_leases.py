@@ -329,6 +329,29 @@ def test_a_reconfigured_failing_source_starts_afresh(store: Store) -> None:
     assert claim(store, "a", now=NOW + timedelta(hours=1)) == ["s1"]
 
 
+def test_a_config_change_restarts_every_failing_source_and_keeps_the_leases(
+    store: Store,
+) -> None:
+    for n in (1, 2, 3):
+        add(store, n)
+    apply_config(Settings(sources=(spec(1), spec(2), spec(3))), store)
+    for n in (1, 2, 3):
+        failing = store.source(f"s{n}")
+        assert failing is not None
+        store.save_source(
+            replace(
+                failing, error_count=5, last_fetch_at=NOW, next_check_at=NOW + timedelta(days=1)
+            )
+        )
+    assert store.lease_these("w", ["s3"], now=NOW, until=NOW + timedelta(hours=2)) == {"s3"}
+    slower = timedelta(hours=2)
+    apply_config(Settings(sources=tuple(spec(n, interval=slower) for n in (1, 2, 3))), store)
+    assert claim(store, "a", now=NOW + timedelta(hours=1)) == ["s1", "s2"]
+    s3 = store.source("s3")
+    assert s3 is not None and s3.error_count == 0  # started afresh, still w's
+    assert store.renew_leases("w", until=NOW + LEASE) == 1
+
+
 def test_a_batch_that_trips_a_bug_rests_its_sources_and_the_worker_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

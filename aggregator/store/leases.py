@@ -131,13 +131,24 @@ def release_statement(*, arrays: bool) -> str:
             f"UPDATE sources SET {_STATE_SETS}, lease_owner = NULL, lease_until = NULL "
             "WHERE id = :id AND lease_owner = :owner"
         )
+    return states_from_arrays(", lease_owner = NULL, lease_until = NULL")
+
+
+@cache
+def states_from_arrays(also_set: str = "") -> str:
+    """PostgreSQL: an UPDATE of sources' states, one array parameter per column of
+    `state_arrays` (each row found by its id), setting `also_set` too."""
     columns = ("id", *_STATE_COLUMNS)
     arrays_of = ", ".join(f"?::{'integer' if c in _INTEGER_COLUMNS else 'text'}[]" for c in columns)
     return (
-        f"UPDATE sources AS s SET {', '.join(f'{c} = v.{c}' for c in _STATE_COLUMNS)}, "
-        "lease_owner = NULL, lease_until = NULL "
-        f"FROM unnest({arrays_of}) AS v({', '.join(columns)}) WHERE s.id = v.id"
+        f"UPDATE sources AS s SET {', '.join(f'{c} = v.{c}' for c in _STATE_COLUMNS)}"
+        f"{also_set} FROM unnest({arrays_of}) AS v({', '.join(columns)}) WHERE s.id = v.id"
     )
+
+
+def state_arrays(rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    """The parameters of `states_from_arrays`: the rows (`_state_params`) by column."""
+    return [[row[c] for row in rows] for c in ("id", *_STATE_COLUMNS)]
 
 
 class LeaseMethods:
@@ -241,10 +252,7 @@ class LeaseMethods:
             rows = [_state_params(s) for s in states if s.id in ours]
             # One statement cannot update a row twice: a source given twice goes row by row.
             if self._db.arrays and rows and len({r["id"] for r in rows}) == len(rows):
-                columns = ("id", *_STATE_COLUMNS)
-                self._db.execute(
-                    release_statement(arrays=True), [[r[c] for r in rows] for c in columns]
-                )
+                self._db.execute(release_statement(arrays=True), state_arrays(rows))
             elif rows:
                 self._db.executemany(
                     release_statement(arrays=False), [{**r, "owner": owner} for r in rows]
@@ -252,12 +260,17 @@ class LeaseMethods:
         return [state.id for state in states if state.id not in ours]
 
     def write_states(self, states: Sequence[SourceState]) -> None:
-        """Write sources' fetch state whoever holds them (the config's restarts)."""
+        """Write sources' fetch state whoever holds them (the config's restarts), their
+        leases untouched."""
+        rows = [_state_params(state) for state in states]
         with self.transaction():
-            for state in states:
-                self._db.execute(
-                    f"UPDATE sources SET {_STATE_SETS} WHERE id = :id", _state_params(state)
-                )
+            # A config changed for every source restarts them all, under the writer lock
+            # every worker waits for at start: one statement, not one per source.
+            if self._db.arrays and rows and len({r["id"] for r in rows}) == len(rows):
+                self._db.execute(states_from_arrays(), state_arrays(rows))
+                return
+            for row in rows:
+                self._db.execute(f"UPDATE sources SET {_STATE_SETS} WHERE id = :id", row)
 
     def drop_leases(
         self,
