@@ -250,8 +250,7 @@ class LeaseMethods:
         with self.transaction():
             ours = {row[0] for row in held if row[1] == owner}
             rows = [_state_params(s) for s in states if s.id in ours]
-            # One statement cannot update a row twice: a source given twice goes row by row.
-            if self._db.arrays and rows and len({r["id"] for r in rows}) == len(rows):
+            if self._in_one_statement(rows):
                 self._db.execute(release_statement(arrays=True), state_arrays(rows))
             elif rows:
                 self._db.executemany(
@@ -266,11 +265,17 @@ class LeaseMethods:
         with self.transaction():
             # A config changed for every source restarts them all, under the writer lock
             # every worker waits for at start: one statement, not one per source.
-            if self._db.arrays and rows and len({r["id"] for r in rows}) == len(rows):
+            if self._in_one_statement(rows):
                 self._db.execute(states_from_arrays(), state_arrays(rows))
-                return
-            for row in rows:
-                self._db.execute(f"UPDATE sources SET {_STATE_SETS} WHERE id = :id", row)
+            else:
+                for row in rows:
+                    self._db.execute(f"UPDATE sources SET {_STATE_SETS} WHERE id = :id", row)
+
+    def _in_one_statement(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """Whether these sources' states (`_state_params`) are written by one
+        `states_from_arrays` statement: on PostgreSQL, and each source given once (one
+        statement cannot update a row twice; a source given twice goes row by row)."""
+        return bool(self._db.arrays and rows) and len({r["id"] for r in rows}) == len(rows)
 
     def drop_leases(
         self,
@@ -289,8 +294,6 @@ class LeaseMethods:
         with self.transaction():
             if source_ids is None:
                 return int(self._db.execute(sql, (until, owner)).rowcount)
-            if not source_ids:
-                return 0
             # One statement for the lot: a batch given up is a batch of round trips less.
             dropped = self._rows_in(
                 sql + " AND id IN ({}) RETURNING id", source_ids, first=[until, owner]
