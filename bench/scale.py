@@ -1,7 +1,7 @@
 """Benchmark of scaling out: `aggregator worker` processes sharing one PostgreSQL, each
 pinned to one core, on the loopback farm of bench/fetch.py.
 
-    python bench/scale.py [--feeds 2000] [--runs 3] [--workers 1,2] [--changed 10]
+    python bench/scale.py [--feeds 2000] [--runs 3] [--rounds 5] [--workers 1,2] [--changed 10]
                           [--concurrency 32] [--per-host 2] [--phases cold,steady,…]
                           [--compare-reader 1000] [--reader-workers 32,128,256]
                           [--recent] [--postgres URL] [--aggregator PATH]
@@ -27,7 +27,10 @@ running workers do, as they run in production: W workers started once and left i
 then every feed falls due at one moment, and the phase is timed from that moment until
 the last feed's fetch is stored (the CPU is the workers' over the same span, from
 /proc). One steady round before them is not measured: the first changed feeds a worker
-sees load and compile the cleaning code, once in its life. `steady+start` and
+sees load and compile the cleaning code, once in its life. Each run measures `--rounds`
+rounds of each with the same running workers: a round is a few seconds, and the CPU the
+same round of work takes on this machine moves by half from one round to the next, so
+one round a run left the ratio to chance. `steady+start` and
 `warm+start` are the same phases done the way cold is, W fresh processes from start to
 exit: the fixed cost of starting a worker (imports, three connections, the config, the
 first answers; ~0.6 s) is in them, and in a phase of a few seconds it weighs on the
@@ -37,8 +40,8 @@ Per phase: feeds per second, items stored per second, CPU (user+sys of the worke
 PostgreSQL's own left out) per item and per feed, the largest worker's peak RSS, and the
 lag: every feed is due at the start, so the oldest due time not yet fetched is the start
 itself until the last feed is fetched (`drain`); `half` is when half the feeds were.
-Medians of `--runs`; then the ratio of the largest W to 1 (the goal: 2 workers >= 1.8x
-the throughput of 1).
+Medians of `--runs` (times `--rounds` for steady and warm); then the ratio of the largest
+W to 1 (the goal: 2 workers >= 1.8x the throughput of 1).
 
 The machine's cores are shared with the farm and PostgreSQL: with one worker they have a
 core to themselves, with two they compete with the workers, which the ratio pays for.
@@ -453,6 +456,7 @@ def measure_workers(
                 running: RunningWorkers | None = None
                 try:
                     for phase in phases:
+                        percent = args.changed if phase.startswith("steady") else 0
                         if phase in RUNNING and running is None:
                             running = RunningWorkers(
                                 args.aggregator, workers, config, url, batch=args.batch
@@ -461,30 +465,32 @@ def measure_workers(
                             # compile the cleaning code, once in its life.
                             ask_farm(urls[0], f"bump/{args.changed}")
                             running.due_phase()
-                        if phase != "cold":
-                            percent = args.changed if phase.startswith("steady") else 0
-                            ask_farm(urls[0], f"bump/{percent}")
                         if phase in RUNNING:
                             assert running is not None
-                            result = running.due_phase()
+                            results = []
+                            for _ in range(args.rounds):
+                                ask_farm(urls[0], f"bump/{percent}")
+                                results.append(running.due_phase())
                         else:
                             if running is not None:
                                 running.stop()
                                 running = None
                             if phase != "cold":
+                                ask_farm(urls[0], f"bump/{percent}")
                                 make_all_due(url)
-                            result = run_workers(
+                            results = [run_workers(
                                 args.aggregator, workers, config, url, batch=args.batch,
                                 feeds=len(urls),
-                            )  # fmt: skip
-                        found[workers][phase].append(result)
-                        print(
-                            f"  run {run + 1} workers {workers} {phase}: wall {result.wall:.1f}"
-                            f" s, cpu {result.cpu:.1f} s, {result.feeds} feeds, "
-                            f"{result.items} items, half {result.half:.1f} s, drain "
-                            f"{result.drain:.1f} s, peak {result.rss:.0f} MB",
-                            file=sys.stderr,
-                        )
+                            )]  # fmt: skip
+                        found[workers][phase].extend(results)
+                        for result in results:
+                            print(
+                                f"  run {run + 1} workers {workers} {phase}: wall "
+                                f"{result.wall:.1f} s, cpu {result.cpu:.1f} s, {result.feeds} "
+                                f"feeds, {result.items} items, half {result.half:.1f} s, "
+                                f"drain {result.drain:.1f} s, peak {result.rss:.0f} MB",
+                                file=sys.stderr,
+                            )
                 finally:
                     if running is not None:
                         running.stop()
@@ -603,6 +609,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of steady and warm per run (running workers)"
+    )
     parser.add_argument("--hosts", type=int, default=16)
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--changed", type=int, default=10, help="%% of feeds changed (steady)")
