@@ -352,6 +352,42 @@ def test_a_config_change_restarts_every_failing_source_and_keeps_the_leases(
     assert store.renew_leases("w", until=NOW + LEASE) == 1
 
 
+def test_a_run_refreshing_a_renamed_source_keeps_the_state_a_worker_stores_meanwhile(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run reads the sources' rows, then writes the configured fields of those whose
+    config changed (`ensure_sources`); a worker that stores one of them in between (its
+    fetch just ended) keeps its new validators and next due time."""
+    run_store, worker_store = open_store(db_url), open_store(db_url)
+    try:
+        add(run_store, 1, etag='"v1"')
+        assert claim(worker_store, "w") == ["s1"]
+        fetched_at, due_at = NOW + timedelta(minutes=1), NOW + timedelta(hours=1)
+        read_rows = run_store.sources
+
+        def rows_then_the_worker_stores() -> list[SourceState]:
+            rows = read_rows()
+            (row,) = rows
+            stored = replace(row, etag='"v2"', last_fetch_at=fetched_at, next_check_at=due_at)
+            assert worker_store.release_sources("w", [stored]) == []
+            return rows
+
+        monkeypatch.setattr(run_store, "sources", rows_then_the_worker_stores)
+        states = run_store.ensure_sources([spec(1, title="Renamed")])
+        assert states["s1"].title == "Renamed"
+        source = worker_store.source("s1")
+        assert source is not None
+        assert source.title == "Renamed"
+        assert (source.etag, source.last_fetch_at, source.next_check_at) == (
+            '"v2"',
+            fetched_at,
+            due_at,
+        )
+    finally:
+        run_store.close()
+        worker_store.close()
+
+
 def test_a_batch_that_trips_a_bug_rests_its_sources_and_the_worker_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

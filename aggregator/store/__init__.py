@@ -314,9 +314,10 @@ class Store(LeaseMethods):
             return {}
         existing = {state.id: state for state in self.sources()}
         states = {spec.id: configured_state(spec, existing.get(spec.id)) for spec in specs}
-        changed = [state for sid, state in states.items() if state != existing.get(sid)]
         if write:
-            self.save_sources(changed)
+            # Their configured fields only: a worker that stored one's fetch state since
+            # the read above keeps it (the whole row, as read, put the old state back).
+            self.write_configured([s for s in specs if states[s.id] != existing.get(s.id)])
         return states
 
     def save_source(self, state: SourceState) -> None:

@@ -75,6 +75,21 @@ _STATE_SETS = ", ".join(f"{c} = :{c}" for c in _STATE_COLUMNS)
 
 # The columns `sync_sources` writes: the configured ones, the URL and the enabled flag.
 _CONFIG_COLUMNS = ("url", "config_url", "kind", "title", "tags", "enabled")
+# A source's row as its config says (`_configured_params`), its fetch state and lease
+# untouched: a worker storing that state at the same moment loses nothing. The rules of
+# `store.configured_state`, applied to the row as it is when written, not as it was read.
+CONFIGURED_UPSERT = (
+    "INSERT INTO sources (id, url, config_url, kind, title, tags, enabled) "
+    "VALUES (:id, :url, :config_url, :kind, :title, :tags, :enabled) "
+    "ON CONFLICT (id) DO UPDATE SET title = excluded.title, tags = excluded.tags, "
+    "kind = excluded.kind, config_url = excluded.config_url, "
+    # A URL learnt from a permanent redirect stays, unless the configured one changed.
+    "url = CASE WHEN sources.config_url = excluded.config_url "
+    "THEN sources.url ELSE excluded.url END, "
+    # A source disabled for a reason (a 410) stays so until its config changes.
+    "enabled = CASE WHEN sources.disabled_reason IS NULL "
+    "THEN excluded.enabled ELSE sources.enabled END"
+)
 
 
 def _params(state: SourceState, columns: Sequence[str]) -> dict[str, Any]:
@@ -83,6 +98,13 @@ def _params(state: SourceState, columns: Sequence[str]) -> dict[str, Any]:
 
     params = _source_params(state)
     return {"id": state.id, **{c: params[c] for c in columns}}
+
+
+def _configured_params(spec: SourceSpec) -> dict[str, Any]:
+    """`CONFIGURED_UPSERT`'s parameters for a configured source."""
+    from aggregator.store import configured_state
+
+    return _params(configured_state(spec, None), _CONFIG_COLUMNS)
 
 
 def _state_params(state: SourceState) -> dict[str, Any]:
@@ -348,6 +370,14 @@ class LeaseMethods:
             ).fetchone()
         return load_date(row[0]) if row and row[0] else None
 
+    def write_configured(self, specs: Sequence[SourceSpec]) -> None:
+        """Write what the config says of these sources in one transaction: new ones
+        inserted, the others' configured fields refreshed, fetch state and leases as they
+        are (`CONFIGURED_UPSERT`)."""
+        if specs:
+            with self.transaction():
+                self._db.executemany(CONFIGURED_UPSERT, [_configured_params(s) for s in specs])
+
     def sync_sources(self, specs: Sequence[SourceSpec]) -> None:
         """Make the sources' rows say what the config says, touching no fetch state and
         no lease (a worker releasing one at this moment loses nothing): new sources are
@@ -358,22 +388,8 @@ class LeaseMethods:
         under the writer lock, over every configured source, and with a config unchanged
         since the last start that is one read instead of a write per source (which held
         the lock, and the other workers starting, for half a second at 1,000 sources)."""
-        from aggregator.store import configured_state
-
-        sql = (
-            "INSERT INTO sources (id, url, config_url, kind, title, tags, enabled) "
-            "VALUES (:id, :url, :config_url, :kind, :title, :tags, :enabled) "
-            "ON CONFLICT (id) DO UPDATE SET title = excluded.title, tags = excluded.tags, "
-            "kind = excluded.kind, config_url = excluded.config_url, "
-            # A URL learnt from a permanent redirect stays, unless the configured one changed.
-            "url = CASE WHEN sources.config_url = excluded.config_url "
-            "THEN sources.url ELSE excluded.url END, "
-            # A source disabled for a reason (a 410) stays so until its config changes.
-            "enabled = CASE WHEN sources.disabled_reason IS NULL "
-            "THEN excluded.enabled ELSE sources.enabled END"
-        )
         configured = {spec.id for spec in specs}
-        wanted = [_params(configured_state(spec, None), _CONFIG_COLUMNS) for spec in specs]
+        wanted = [_configured_params(spec) for spec in specs]
         with self.transaction():
             stored = {
                 row[0]: row
@@ -383,7 +399,8 @@ class LeaseMethods:
                 ).fetchall()
             }
             # One batch each (psycopg pipelines it), not a round trip per source.
-            self._db.executemany(sql, [p for p in wanted if _differs(stored.get(p["id"]), p)])
+            changed = [p for p in wanted if _differs(stored.get(p["id"]), p)]
+            self._db.executemany(CONFIGURED_UPSERT, changed)
             unlisted = [
                 (sid,)
                 for sid, row in stored.items()
