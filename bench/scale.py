@@ -12,7 +12,7 @@ latency, ETag and gzip, a few 404/500), in its own process; every source has
 are dated May 2024, outside the dedupe window, so matching finds no stored item to read
 and no lookup key is written; `--recent` dates them within the last week, as on a real
 cold start of live feeds, where both are paid for. For each
-worker count W (each run in a fresh database `bench_scale_thr`, created on `--postgres`
+worker count W (each run in a fresh database `bench_scale_thr_W`, created on `--postgres`
 and dropped after), W processes `taskset -c K aggregator worker --until-idle`, K = 0…W-1:
 
   - cold:   empty database, every feed due at once;
@@ -28,9 +28,12 @@ then every feed falls due at one moment, and the phase is timed from that moment
 the last feed's fetch is stored (the CPU is the workers' over the same span, from
 /proc). One steady round before them is not measured: the first changed feeds a worker
 sees load and compile the cleaning code, once in its life. Each run measures `--rounds`
-rounds of each with the same running workers: a round is a few seconds, and the CPU the
-same round of work takes on this machine moves by half from one round to the next, so
-one round a run left the ratio to chance. `steady+start` and
+rounds of each with the same running workers, and the worker counts take turns: every
+count's workers run at once (each set idle on its own database while another's round
+runs), and each round of W workers follows one of 1 by a few seconds, on the same
+change of the farm. The CPU the same round of work takes on this machine moved by half
+from one minute to the next: one round per run, with the 2-worker phases a minute or two
+after the 1-worker ones, left the ratio to that drift. `steady+start` and
 `warm+start` are the same phases done the way cold is, W fresh processes from start to
 exit: the fixed cost of starting a worker (imports, three connections, the config, the
 first answers; ~0.6 s) is in them, and in a phase of a few seconds it weighs on the
@@ -59,10 +62,11 @@ flight per worker against reader's 128 threads. Raising them compares like with 
 
 `--compare-reader N`: on the first N feeds, the largest W cold then warm, next to lemon24's
 reader (bench/fetch.py's driver, each phase at its best worker count of
-`--reader-workers`, timed around update_feeds, then at that count as a whole process
-from start to exit: start-up, imports and opening the database included), with the
-ratios of wall time and CPU against each: running workers' warm against update_feeds,
-warm+start against the whole process.
+`--reader-workers`, timed around update_feeds, then at the count best in the same run as
+a whole process from start to exit: start-up, imports and opening the database
+included), with the ratios of wall time and CPU against each: running workers' warm
+against update_feeds, warm+start against the whole process. Run by run, ours then
+reader's: each run of reader follows one of ours.
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ from aggregator.store import dump_date
 sys.path.insert(0, str(Path(__file__).parent))
 import fetch  # the farm, the [[sources]] config and reader's driver
 
-DATABASE = "bench_scale_thr"
+DATABASE = "bench_scale_thr"  # …with the worker count after it: one database per count
 PHASES = ("cold", "steady", "warm", "steady+start", "warm+start")
 RUNNING = ("steady", "warm")  # the phases done by workers already running
 SAMPLE_SECONDS = 0.25  # how often the lag is read while processes start and exit
@@ -145,15 +149,19 @@ def database_url(admin: str, name: str) -> str:
     return f"{base}/{name}"
 
 
-def recreate_database(admin: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DATABASE}")
+def database_name(workers: int) -> str:
+    return f"{DATABASE}_{workers}"
 
 
-def drop_database(admin: str) -> None:
+def recreate_database(admin: str, name: str) -> None:
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+
+
+def drop_database(admin: str, name: str) -> None:
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def count(url: str, sql: str, *params: object, empty: int = 0) -> int:
@@ -441,61 +449,98 @@ def write_config(path: Path, urls: list[str]) -> None:
 
 
 def measure_workers(
-    args: argparse.Namespace, urls: list[str], counts: list[int], phases: tuple[str, ...]
+    args: argparse.Namespace,
+    urls: list[str],
+    counts: list[int],
+    phases: tuple[str, ...],
+    *,
+    first_run: int = 0,
 ) -> dict[int, dict[str, list[Phase]]]:
-    """Each phase with each worker count, `--runs` times, worker counts interleaved."""
-    url = database_url(args.postgres, DATABASE)
+    """Each phase with each worker count, `--runs` times. The worker counts take turns
+    phase by phase, and round by round for running workers: each count in a database of
+    its own, the running workers of every count started together and idle while another
+    count's round runs. The machine's speed drifts by half within minutes, and a ratio
+    of phases minutes apart measured the drift as much as the workers."""
     found: dict[int, dict[str, list[Phase]]] = {w: {p: [] for p in phases} for w in counts}
+    urls_of = {w: database_url(args.postgres, database_name(w)) for w in counts}
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "aggregator.toml"
         write_config(config, urls)
-        for run in range(args.runs):
-            for workers in counts:
-                recreate_database(args.postgres)
-                ask_farm(urls[0], "reset/0")
-                running: RunningWorkers | None = None
-                try:
-                    for phase in phases:
-                        percent = args.changed if phase.startswith("steady") else 0
-                        if phase in RUNNING and running is None:
-                            running = RunningWorkers(
-                                args.aggregator, workers, config, url, batch=args.batch
-                            )
-                            # Not measured: a worker's first changed feeds load and
-                            # compile the cleaning code, once in its life.
-                            ask_farm(urls[0], f"bump/{args.changed}")
-                            running.due_phase()
-                        if phase in RUNNING:
-                            assert running is not None
-                            results = []
-                            for _ in range(args.rounds):
-                                ask_farm(urls[0], f"bump/{percent}")
-                                results.append(running.due_phase())
-                        else:
-                            if running is not None:
-                                running.stop()
-                                running = None
-                            if phase != "cold":
-                                ask_farm(urls[0], f"bump/{percent}")
-                                make_all_due(url)
-                            results = [run_workers(
-                                args.aggregator, workers, config, url, batch=args.batch,
-                                feeds=len(urls),
-                            )]  # fmt: skip
-                        found[workers][phase].extend(results)
-                        for result in results:
-                            print(
-                                f"  run {run + 1} workers {workers} {phase}: wall "
-                                f"{result.wall:.1f} s, cpu {result.cpu:.1f} s, {result.feeds} "
-                                f"feeds, {result.items} items, half {result.half:.1f} s, "
-                                f"drain {result.drain:.1f} s, peak {result.rss:.0f} MB",
-                                file=sys.stderr,
-                            )
-                finally:
-                    if running is not None:
-                        running.stop()
-                    drop_database(args.postgres)
+        for run in range(first_run, first_run + args.runs):
+            running: dict[int, RunningWorkers] = {}
+            try:
+                for workers in counts:
+                    recreate_database(args.postgres, database_name(workers))
+                for phase in phases:
+                    percent = args.changed if phase.startswith("steady") else 0
+                    if phase == "cold":
+                        for workers in counts:
+                            ask_farm(urls[0], "reset/0")  # each count from the same feeds
+                            cold = run_workers(
+                                args.aggregator, workers, config, urls_of[workers],
+                                batch=args.batch, feeds=len(urls),
+                            )  # fmt: skip
+                            _record(found, run, workers, phase, cold)
+                    elif phase in RUNNING:
+                        if not running:
+                            running = _start_running(args, urls, counts, config, urls_of)
+                        for _ in range(args.rounds):
+                            ask_farm(urls[0], f"bump/{percent}")  # the same change for each
+                            for workers in counts:
+                                _record(found, run, workers, phase, running[workers].due_phase())
+                    else:
+                        _stop_running(running)
+                        ask_farm(urls[0], f"bump/{percent}")
+                        for workers in counts:
+                            make_all_due(urls_of[workers])
+                            fresh = run_workers(
+                                args.aggregator, workers, config, urls_of[workers],
+                                batch=args.batch, feeds=len(urls),
+                            )  # fmt: skip
+                            _record(found, run, workers, phase, fresh)
+            finally:
+                _stop_running(running)
+                for workers in counts:
+                    drop_database(args.postgres, database_name(workers))
     return found
+
+
+def _start_running(
+    args: argparse.Namespace,
+    urls: list[str],
+    counts: list[int],
+    config: Path,
+    urls_of: dict[int, str],
+) -> dict[int, RunningWorkers]:
+    """The running workers of every count, each set on its own database, past the
+    round that is not measured: a worker's first changed feeds load and compile the
+    cleaning code, once in its life."""
+    running = {}
+    for workers in counts:
+        running[workers] = RunningWorkers(
+            args.aggregator, workers, config, urls_of[workers], batch=args.batch
+        )
+    ask_farm(urls[0], f"bump/{args.changed}")
+    for workers in counts:
+        running[workers].due_phase()
+    return running
+
+
+def _stop_running(running: dict[int, RunningWorkers]) -> None:
+    for workers in list(running):
+        running.pop(workers).stop()
+
+
+def _record(
+    found: dict[int, dict[str, list[Phase]]], run: int, workers: int, phase: str, result: Phase
+) -> None:
+    found[workers][phase].append(result)
+    print(
+        f"  run {run + 1} workers {workers} {phase}: wall {result.wall:.1f} s, cpu "
+        f"{result.cpu:.1f} s, {result.feeds} feeds, {result.items} items, half "
+        f"{result.half:.1f} s, drain {result.drain:.1f} s, peak {result.rss:.0f} MB",
+        file=sys.stderr,
+    )
 
 
 # -- the report --------------------------------------------------------------------------
@@ -570,17 +615,56 @@ def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}" if theirs else "-"
 
 
+READER_PHASES = ("cold", "warm", "warm+start")  # ours, next to reader's
+
+
+def _best_reader(
+    runs_by_count: dict[int, list[dict[str, dict[str, float]]]],
+) -> dict[str, dict[str, float]]:
+    """Per phase, reader at the thread count with the lowest median wall time: its
+    medians (wall, cpu, rss) and the count (`workers`)."""
+    best: dict[str, dict[str, float]] = {}
+    for count, runs in runs_by_count.items():
+        for phase in ("cold", "warm"):
+            medians = {
+                k: statistics.median(r[phase][k] for r in runs) for k in ("wall", "cpu", "rss")
+            }
+            if phase not in best or medians["wall"] < best[phase]["wall"]:
+                best[phase] = {**medians, "workers": count}
+    return best
+
+
 def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> None:
     """The first `--compare-reader` feeds: `workers` workers cold and warm, and reader,
-    timed around update_feeds and as a whole process (as the workers are timed)."""
+    timed around update_feeds and as a whole process (as the workers are timed). Run by
+    run, ours then reader's, so that both sides of a ratio are minutes apart at most, not
+    a quarter of an hour (the machine's speed drifts)."""
     subset = urls[: args.compare_reader]
-    ours = measure_workers(args, subset, [workers], ("cold", "warm", "warm+start"))[workers]
+    one_run = argparse.Namespace(**{**vars(args), "runs": 1})
+    reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
+    ours: dict[str, list[Phase]] = {p: [] for p in READER_PHASES}
+    inprocess: dict[int, list[dict[str, dict[str, float]]]] = {n: [] for n in reader_workers}
+    processes: list[dict[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         urls_file = Path(tmp) / "urls.json"
         urls_file.write_text(json.dumps(subset))
-        reader_workers = [int(w) for w in str(args.reader_workers).split(",")]
-        theirs = fetch.measure_reader(urls_file, args.runs, reader_workers)
-        process = fetch.measure_reader_process(urls_file, args.runs, theirs)
+        for run in range(args.runs):
+            found = measure_workers(one_run, subset, [workers], READER_PHASES, first_run=run)
+            for phase, phases in found[workers].items():
+                ours[phase].extend(phases)
+            for count in reader_workers:
+                fetch.LIMITS["reader_workers"] = count
+                inprocess[count].append(fetch.measure_inprocess("reader", urls_file, 1))
+            # As a whole process at the thread count that was its best in this run.
+            best_now = _best_reader({n: runs[-1:] for n, runs in inprocess.items()})
+            processes.append(fetch.measure_reader_process(urls_file, 1, best_now))
+    theirs = _best_reader(inprocess)
+    process = {
+        phase: {
+            k: statistics.median(run[phase][k] for run in processes) for k in ("wall", "cpu", "rss")
+        }
+        for phase in ("cold", "warm")
+    }
     print(f"\n{len(subset)} feeds: {workers} aggregator workers vs reader (best worker count):")
     # Like with like: running workers against update_feeds, fresh ones against a process.
     pairs = {
