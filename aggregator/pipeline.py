@@ -350,7 +350,10 @@ def _gathered(
     changed, complete teasers with their articles, compute the signatures. Empties
     `reads` once cleaned, so the raw entries are let go (memory) before what follows."""
     organisations = organisations_in((r.spec.kind, r.parsed) for r in reads if r.parsed)
-    known = organisations.known(stored_organisations(store))
+    # A worker's group of 304s and failures (most groups, in a steady state) cleans
+    # nothing: it reads no known organisations, nor gives memory back that it never took.
+    cleaning = any(_to_clean(r) for r in reads)
+    known = organisations.known(stored_organisations(store)) if cleaning else ()
     if progress:
         progress("clean", 0, len(reads))
     cleaned = _clean(
@@ -365,7 +368,8 @@ def _gathered(
         reread=options.reread,
     )
     reads.clear()
-    release_free_memory()  # the raw entries are gone: the dedupe index comes next
+    if cleaning:
+        release_free_memory()  # the raw entries are gone: the dedupe index comes next
     if progress:
         progress("clean", len(cleaned), len(cleaned))
 
@@ -449,6 +453,11 @@ def _adding(cleaned: Cleaned, stored: Sequence[Item]) -> Cleaned:
     return replace(cleaned, items=cleaned.items + more) if more else cleaned
 
 
+def _to_clean(read: SourceRead) -> bool:
+    """Whether a source's read has entries to clean (its feed was read and parsed)."""
+    return read.parsed is not None and read.error is None
+
+
 def _clean(
     reads: Sequence[SourceRead],
     states: Mapping[str, SourceState],
@@ -465,7 +474,7 @@ def _clean(
     a feed, only the entries whose raw content changed since it was last cleaned under
     the same fingerprint are cleaned (`aggregator.store.readstate`); the others count as
     unchanged. Text seeds are told apart by file instead (`collect.read_seeds`)."""
-    ready = [(at, r) for at, r in enumerate(reads) if r.parsed is not None and r.error is None]
+    ready = [(at, r) for at, r in enumerate(reads) if _to_clean(r)]
     if not ready:  # every feed unchanged or failed: nothing to clean, nor to load for it
         return [_not_cleaned(r, states) for r in reads]
     from aggregator.normalise.entry import links_shared

@@ -179,3 +179,36 @@ def test_an_entry_that_trips_cleaning_is_left_out_and_the_rest_published(
     assert report.entries == 1
     assert any(w.startswith("seeds: entry") and "ValueError: a bug" in w for w in report.warnings)
     assert b"Harbour Reopens After Storm" in (tmp_path / "feeds" / "index.atom").read_bytes()
+
+
+def test_a_group_of_304s_reads_nothing_for_cleaning_and_a_changed_feed_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker gathers every group it stores, and in a steady state most are feeds that
+    answered 304: nothing to clean, so the known organisations (a read of the store per
+    group) are not asked for. A group with a changed feed asks for them once."""
+    from aggregator import pipeline
+    from aggregator.config import Settings
+
+    spec = SourceSpec(id="org", url="https://org.example/feed.xml")
+    settings = Settings(db=str(tmp_path / "db.sqlite"), sources=(spec,))
+    store = open_store(settings.db)
+    asked: list[str] = []
+    read_meta = store.get_meta
+
+    def counting(name: str) -> str | None:
+        asked.append(name)
+        return read_meta(name)
+
+    monkeypatch.setattr(store, "get_meta", counting)
+    try:
+        state = store.ensure_source(spec)
+        unchanged = pipeline.gather_read(settings, store, [state], [SourceRead(spec)], now=NOW)
+        assert [c.read.spec.id for c in unchanged.sources] == ["org"]
+        assert pipeline.KNOWN_ORGANISATIONS not in asked
+        changed = SourceRead(spec, parsed=feed("Org", ["The Org said it opened a library."]))
+        gathered = pipeline.gather_read(settings, store, [state], [changed], now=NOW)
+        assert [len(c.items) for c in gathered.sources] == [1]
+        assert asked.count(pipeline.KNOWN_ORGANISATIONS) == 1
+    finally:
+        store.close()
