@@ -472,14 +472,30 @@ def measure_inprocess(kind: str, urls_file: Path, runs: int) -> dict[str, dict[s
 
 def measure_reader(urls_file: Path, runs: int, workers: list[int]) -> dict[str, dict[str, float]]:
     """reader at each worker count; per phase, the count with the lowest median wall time."""
-    best: dict[str, dict[str, float]] = {}
+    by_count = {}
     for count in workers:
         LIMITS["reader_workers"] = count
-        for phase, m in measure_inprocess("reader", urls_file, runs).items():
-            if phase not in best or m["wall"] < best[phase]["wall"]:
-                best[phase] = {**m, "workers": count}
+        by_count[count] = [measure_inprocess("reader", urls_file, runs)]
+    best = best_reader(by_count)
     for phase, m in best.items():
         print(f"  reader {phase}: best with workers={m['workers']:.0f}", file=sys.stderr)
+    return best
+
+
+def best_reader(
+    runs_by_count: dict[int, list[dict[str, dict[str, float]]]],
+) -> dict[str, dict[str, float]]:
+    """Per phase, reader at the thread count with the lowest median wall time over its
+    runs (each `measure_inprocess`'s figures): its medians (wall, cpu, rss) and the count
+    (`workers`)."""
+    best: dict[str, dict[str, float]] = {}
+    for count, runs in runs_by_count.items():
+        for phase in ("cold", "warm"):
+            medians = {
+                k: statistics.median(r[phase][k] for r in runs) for k in ("wall", "cpu", "rss")
+            }
+            if phase not in best or medians["wall"] < best[phase]["wall"]:
+                best[phase] = {**medians, "workers": count}
     return best
 
 

@@ -473,31 +473,27 @@ def measure_workers(
                     recreate_database(args.postgres, database_name(workers))
                 for phase in phases:
                     percent = args.changed if phase.startswith("steady") else 0
-                    if phase == "cold":
-                        for workers in counts:
-                            ask_farm(urls[0], "reset/0")  # each count from the same feeds
-                            cold = run_workers(
-                                args.aggregator, workers, config, urls_of[workers],
-                                batch=args.batch, feeds=len(urls),
-                            )  # fmt: skip
-                            _record(found, run, workers, phase, cold)
-                    elif phase in RUNNING:
+                    if phase in RUNNING:
                         if not running:
                             running = _start_running(args, urls, counts, config, urls_of)
                         for _ in range(args.rounds):
                             ask_farm(urls[0], f"bump/{percent}")  # the same change for each
                             for workers in counts:
                                 _record(found, run, workers, phase, running[workers].due_phase())
-                    else:
-                        _stop_running(running)
-                        ask_farm(urls[0], f"bump/{percent}")
-                        for workers in counts:
+                        continue
+                    _stop_running(running)
+                    if phase != "cold":
+                        ask_farm(urls[0], f"bump/{percent}")  # the same change for each
+                    for workers in counts:
+                        if phase == "cold":
+                            ask_farm(urls[0], "reset/0")  # each count from the same feeds
+                        else:
                             make_all_due(urls_of[workers])
-                            fresh = run_workers(
-                                args.aggregator, workers, config, urls_of[workers],
-                                batch=args.batch, feeds=len(urls),
-                            )  # fmt: skip
-                            _record(found, run, workers, phase, fresh)
+                        fresh = run_workers(
+                            args.aggregator, workers, config, urls_of[workers],
+                            batch=args.batch, feeds=len(urls),
+                        )  # fmt: skip
+                        _record(found, run, workers, phase, fresh)
             finally:
                 _stop_running(running)
                 for workers in counts:
@@ -618,22 +614,6 @@ def _ratio(ours: float, theirs: float) -> str:
 READER_PHASES = ("cold", "warm", "warm+start")  # ours, next to reader's
 
 
-def _best_reader(
-    runs_by_count: dict[int, list[dict[str, dict[str, float]]]],
-) -> dict[str, dict[str, float]]:
-    """Per phase, reader at the thread count with the lowest median wall time: its
-    medians (wall, cpu, rss) and the count (`workers`)."""
-    best: dict[str, dict[str, float]] = {}
-    for count, runs in runs_by_count.items():
-        for phase in ("cold", "warm"):
-            medians = {
-                k: statistics.median(r[phase][k] for r in runs) for k in ("wall", "cpu", "rss")
-            }
-            if phase not in best or medians["wall"] < best[phase]["wall"]:
-                best[phase] = {**medians, "workers": count}
-    return best
-
-
 def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> None:
     """The first `--compare-reader` feeds: `workers` workers cold and warm, and reader,
     timed around update_feeds and as a whole process (as the workers are timed). Run by
@@ -656,9 +636,9 @@ def compare_reader(args: argparse.Namespace, urls: list[str], workers: int) -> N
                 fetch.LIMITS["reader_workers"] = count
                 inprocess[count].append(fetch.measure_inprocess("reader", urls_file, 1))
             # As a whole process at the thread count that was its best in this run.
-            best_now = _best_reader({n: runs[-1:] for n, runs in inprocess.items()})
+            best_now = fetch.best_reader({n: runs[-1:] for n, runs in inprocess.items()})
             processes.append(fetch.measure_reader_process(urls_file, 1, best_now))
-    theirs = _best_reader(inprocess)
+    theirs = fetch.best_reader(inprocess)
     process = {
         phase: {
             k: statistics.median(run[phase][k] for run in processes) for k in ("wall", "cpu", "rss")
