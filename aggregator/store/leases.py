@@ -78,7 +78,7 @@ _CONFIG_COLUMNS = ("url", "config_url", "kind", "title", "tags", "enabled")
 # A source's row as its config says (`_configured_params`), its fetch state and lease
 # untouched: a worker storing that state at the same moment loses nothing. The rules of
 # `store.configured_state`, applied to the row as it is when written, not as it was read.
-CONFIGURED_UPSERT = (
+_CONFIGURED_UPSERT = (
     "INSERT INTO sources (id, url, config_url, kind, title, tags, enabled) "
     "VALUES (:id, :url, :config_url, :kind, :title, :tags, :enabled) "
     "ON CONFLICT (id) DO UPDATE SET title = excluded.title, tags = excluded.tags, "
@@ -101,7 +101,7 @@ def _params(state: SourceState, columns: Sequence[str]) -> dict[str, Any]:
 
 
 def _configured_params(spec: SourceSpec) -> dict[str, Any]:
-    """`CONFIGURED_UPSERT`'s parameters for a configured source."""
+    """`_CONFIGURED_UPSERT`'s parameters for a configured source."""
     from aggregator.store import configured_state
 
     return _params(configured_state(spec, None), _CONFIG_COLUMNS)
@@ -373,10 +373,10 @@ class LeaseMethods:
     def write_configured(self, specs: Sequence[SourceSpec]) -> None:
         """Write what the config says of these sources in one transaction: new ones
         inserted, the others' configured fields refreshed, fetch state and leases as they
-        are (`CONFIGURED_UPSERT`)."""
+        are (`_CONFIGURED_UPSERT`)."""
         if specs:
             with self.transaction():
-                self._db.executemany(CONFIGURED_UPSERT, [_configured_params(s) for s in specs])
+                self._db.executemany(_CONFIGURED_UPSERT, [_configured_params(s) for s in specs])
 
     def sync_sources(self, specs: Sequence[SourceSpec]) -> None:
         """Make the sources' rows say what the config says, touching no fetch state and
@@ -400,7 +400,7 @@ class LeaseMethods:
             }
             # One batch each (psycopg pipelines it), not a round trip per source.
             changed = [p for p in wanted if _differs(stored.get(p["id"]), p)]
-            self._db.executemany(CONFIGURED_UPSERT, changed)
+            self._db.executemany(_CONFIGURED_UPSERT, changed)
             unlisted = [
                 (sid,)
                 for sid, row in stored.items()
