@@ -4,7 +4,7 @@ pinned to one core, on the loopback farm of bench/fetch.py.
     python bench/scale.py [--feeds 2000] [--runs 3] [--rounds 5] [--workers 1,2] [--changed 10]
                           [--concurrency 32] [--per-host 2] [--phases cold,steady,…]
                           [--compare-reader 1000] [--reader-workers 32,128,256]
-                          [--recent] [--postgres URL] [--aggregator PATH]
+                          [--recent] [--cores-seconds 30] [--postgres URL] [--aggregator PATH]
 
 The farm is bench/fetch.py's (rich content: 50 items a feed, 20–100 KB, 20–200 ms of
 latency, ETag and gzip, a few 404/500), in its own process; every source has
@@ -54,6 +54,11 @@ writes cost the server, counted against reader's CPU, which stores in its own pr
 `busy` is the cores in use on average over a phase (workers, farm and PostgreSQL), and
 each ratio line gives the best ratio the machine allows: the one-worker phase's wall
 time against the W-worker phase's CPU (workers, farm and PostgreSQL) spread over W cores.
+That W-worker CPU is larger than one worker's for the same work, and not all of it is
+ours: bench/cores.py, run before and after the workers (`--cores-seconds` each), measures
+how much more CPU the same CPU-bound work takes on one core of this machine while the
+other works (3-13 % on this virtual machine, run to run), and the ceiling that leaves
+for W CPU-bound processes of any program.
 
 `--concurrency` and `--per-host` are each worker's limits (the product's defaults, 32 and
 2): reader has no per-host limit, and the farm is 16 addresses where the web has one
@@ -95,6 +100,7 @@ from aggregator.runtime.worker import DEFAULT_BATCH
 from aggregator.store import dump_date
 
 sys.path.insert(0, str(Path(__file__).parent))
+import cores  # what the machine's cores allow
 import fetch  # the farm, the [[sources]] config and reader's driver
 
 DATABASE = "bench_scale_thr"  # …with the worker count after it: one database per count
@@ -570,7 +576,9 @@ def rates(phases: list[Phase]) -> dict[str, float]:
     }
 
 
-def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
+def report(
+    found: dict[int, dict[str, list[Phase]]], feeds: int, machine: list[cores.Scaling]
+) -> None:
     print(f"\n{feeds} feeds, `aggregator worker` x W (each on one core), medians:")
     header = ("W", "phase", "wall s", "feeds/s", "items/s", "cpu s", "ms/item", "ms/feed",
               "half s", "drain s", "peak MB", "farm cpu", "pg cpu", "busy")  # fmt: skip
@@ -593,7 +601,7 @@ def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
             )
     most = max(table)
     if most > 1 and 1 in table:
-        cores = min(most, len(os.sched_getaffinity(0)))
+        usable = min(most, len(os.sched_getaffinity(0)))
         for phase in table[1]:
             one, many = table[1][phase], table[most][phase]
             # The W-worker phase cannot end sooner than its CPU (the workers', the farm's,
@@ -602,9 +610,13 @@ def report(found: dict[int, dict[str, list[Phase]]], feeds: int) -> None:
             print(
                 f"{most} workers / 1, {phase}: throughput x{many['feeds/s'] / one['feeds/s']:.2f}"
                 f" (feeds/s), x{_ratio(many['items/s'], one['items/s'])} (items/s); "
-                f"cpu x{many['cpu'] / one['cpu']:.2f}; at most x{one['wall'] * cores / spent:.2f}"
-                f" with {cores} cores busy all along"
+                f"cpu x{many['cpu'] / one['cpu']:.2f}; at most x{one['wall'] * usable / spent:.2f}"
+                f" with {usable} cores busy all along"
             )
+    # The same work takes more CPU on a core while the other one works, whatever the
+    # program: the part of the workers' extra CPU (`cpu x`) that is the machine's.
+    for when, scaling in zip(("before", "after"), machine, strict=False):
+        print(f"bench/cores.py {when}: {cores.describe(scaling, len(os.sched_getaffinity(0)))}")
 
 
 def _ratio(ours: float, theirs: float) -> str:
@@ -692,6 +704,12 @@ def main() -> None:
     )
     parser.add_argument("--reader-workers", default="32,128,256")
     parser.add_argument(
+        "--cores-seconds",
+        type=float,
+        default=30.0,
+        help="bench/cores.py before and after the workers, this long each (0: not run)",
+    )
+    parser.add_argument(
         "--recent",
         action="store_true",
         help="items dated within the last week: matching and lookup keys do their work "
@@ -735,7 +753,11 @@ def main() -> None:
         if unknown:
             parser.error(f"--phases: unknown {', '.join(sorted(unknown))}")
         phases = tuple(p for p in PHASES if p in chosen)
-        report(measure_workers(args, urls, counts, phases), len(urls))
+        machine = [cores.measure(args.cores_seconds, cores.FEEDS)] if args.cores_seconds else []
+        found = measure_workers(args, urls, counts, phases)
+        if args.cores_seconds:
+            machine.append(cores.measure(args.cores_seconds, cores.FEEDS))
+        report(found, len(urls), machine)
         if args.compare_reader:
             compare_reader(args, urls, max(counts))
     finally:
