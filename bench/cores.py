@@ -47,7 +47,7 @@ class Scaling:
     busy: float  # …while they work
     readings: tuple[int, int]  # how many of each
     inflation: float  # busy / idle
-    ceiling: float  # cores / inflation
+    ceiling: float  # cores / inflation (at most the cores)
     rss: float  # the probe's peak RSS, MB
 
 
@@ -130,7 +130,8 @@ def measure(seconds: float, feeds: int) -> Scaling:
         busy=statistics.median(busy),
         readings=(len(idle), len(busy)),
         inflation=inflation,
-        ceiling=len(cores) / inflation,
+        # Below ×1 is noise (a short run): no machine does more than a core's work per core.
+        ceiling=len(cores) / max(inflation, 1.0),
         rss=result["rss"],
     )
 

@@ -209,7 +209,7 @@ def run_workers(
 ) -> Phase:
     """`workers` processes, worker K pinned to core K, until all are idle and exit. In an
     empty database (cold) all `feeds` are due."""
-    cores = sorted(os.sched_getaffinity(0))
+    cpus = sorted(os.sched_getaffinity(0))
     started = datetime.now(UTC)
     since = dump_date(started)
     due = count(url, _PENDING, since, empty=feeds)
@@ -218,7 +218,7 @@ def run_workers(
         logs = [stack.enter_context(tempfile.TemporaryFile()) for _ in range(workers)]
         start, farm_before, db_before = time.perf_counter(), farm_cpu(), database_cpu()
         processes = [
-            start_worker(aggregator, cores[k % len(cores)], log, config, url, batch=batch,
+            start_worker(aggregator, cpus[k % len(cpus)], log, config, url, batch=batch,
                          name=f"bench-{k}", until_idle=True)
             for k, log in enumerate(logs)
         ]  # fmt: skip
@@ -273,12 +273,12 @@ class RunningWorkers:
     to core K; stopped with SIGTERM, as an operator stops one."""
 
     def __init__(self, aggregator: str, workers: int, config: Path, url: str, *, batch: int):
-        cores = sorted(os.sched_getaffinity(0))
+        cpus = sorted(os.sched_getaffinity(0))
         self.url = url
         # The workers' stderr, for as long as they run: closed by stop().
         self.logs = [tempfile.TemporaryFile() for _ in range(workers)]  # noqa: SIM115
         self.processes = [
-            start_worker(aggregator, cores[k % len(cores)], log, config, url, batch=batch,
+            start_worker(aggregator, cpus[k % len(cpus)], log, config, url, batch=batch,
                          name=f"bench-run-{k}", until_idle=False)
             for k, log in enumerate(self.logs)
         ]  # fmt: skip
