@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,23 +52,27 @@ class Scaling:
     rss: float  # the probe's peak RSS, MB
 
 
-def _documents(feeds: int) -> list[bytes]:
+def _reader(feeds: int) -> Callable[[int], object]:
+    """A function reading the document of a given turn (the `feeds` documents in turn)."""
     from fetch import feed_document
 
-    return [feed_document(index) for index in range(feeds)]
+    from aggregator.parse import read_feed
+
+    bodies = [feed_document(index) for index in range(feeds)]
+    return lambda turn: read_feed(
+        bodies[turn % len(bodies)], url="https://b.example/", source_id="b"
+    )
 
 
 def probe(feeds: int, until: float) -> None:
     """Read documents until the monotonic clock reaches `until`; print each reading's
     (start, end, cpu) and the peak RSS."""
-    from aggregator.parse import read_feed
-
-    bodies = _documents(feeds)
+    read = _reader(feeds)
     readings = []
     index = 0
     while (start := time.monotonic()) < until:
         cpu = time.thread_time()
-        read_feed(bodies[index % len(bodies)], url="https://b.example/", source_id="b")
+        read(index)
         readings.append((start, time.monotonic(), time.thread_time() - cpu))
         index += 1
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -76,14 +81,12 @@ def probe(feeds: int, until: float) -> None:
 
 def load(feeds: int, origin: float, until: float) -> None:
     """Work during the even half periods after `origin`, sleep during the odd ones."""
-    from aggregator.parse import read_feed
-
-    bodies = _documents(feeds)
+    read = _reader(feeds)
     index = 0
     while (now := time.monotonic()) < until:
         phase = int((now - origin) / HALF_PERIOD)
         if phase % 2 == 0:
-            read_feed(bodies[index % len(bodies)], url="https://b.example/", source_id="b")
+            read(index)
             index += 1
         else:
             time.sleep(origin + (phase + 1) * HALF_PERIOD - now)

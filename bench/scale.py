@@ -57,8 +57,8 @@ time against the W-worker phase's CPU (workers, farm and PostgreSQL) spread over
 That W-worker CPU is larger than one worker's for the same work, and not all of it is
 ours: bench/cores.py, run before and after the workers (`--cores-seconds` each), measures
 how much more CPU the same CPU-bound work takes on one core of this machine while the
-other works (3-13 % on this virtual machine, run to run), and the ceiling that leaves
-for W CPU-bound processes of any program.
+other works (0-14 % on this virtual machine, from one half hour to the next), and the
+ceiling that leaves for W CPU-bound processes of any program.
 
 `--concurrency` and `--per-host` are each worker's limits (the product's defaults, 32 and
 2): reader has no per-host limit, and the farm is 16 addresses where the web has one
@@ -619,6 +619,11 @@ def report(
         print(f"bench/cores.py {when}: {cores.describe(scaling, len(os.sched_getaffinity(0)))}")
 
 
+def measure_cores(args: argparse.Namespace) -> cores.Scaling | None:
+    """bench/cores.py for `--cores-seconds` (None when 0)."""
+    return cores.measure(args.cores_seconds, cores.FEEDS) if args.cores_seconds else None
+
+
 def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}" if theirs else "-"
 
@@ -753,11 +758,10 @@ def main() -> None:
         if unknown:
             parser.error(f"--phases: unknown {', '.join(sorted(unknown))}")
         phases = tuple(p for p in PHASES if p in chosen)
-        machine = [cores.measure(args.cores_seconds, cores.FEEDS)] if args.cores_seconds else []
+        before = measure_cores(args)
         found = measure_workers(args, urls, counts, phases)
-        if args.cores_seconds:
-            machine.append(cores.measure(args.cores_seconds, cores.FEEDS))
-        report(found, len(urls), machine)
+        after = measure_cores(args)
+        report(found, len(urls), [s for s in (before, after) if s is not None])
         if args.compare_reader:
             compare_reader(args, urls, max(counts))
     finally:
