@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,9 +48,15 @@ class Scaling:
     idle: float  # median CPU ms of a reading while the other cores sleep
     busy: float  # …while they work
     readings: tuple[int, int]  # how many of each
+    cores: int  # the probe's core and the others
     inflation: float  # busy / idle
     ceiling: float  # cores / inflation (at most the cores)
     rss: float  # the probe's peak RSS, MB
+
+
+def pinned(core: int) -> list[str]:
+    """The command prefix that runs a process on `core` alone."""
+    return ["taskset", "-c", str(core)]
 
 
 def _reader(feeds: int) -> Callable[[int], object]:
@@ -108,11 +115,10 @@ def measure(seconds: float, feeds: int) -> Scaling:
     until = origin + seconds
     command = [sys.executable, __file__, "--feeds", str(feeds), "--until", repr(until)]
     loads = [
-        subprocess.Popen(["taskset", "-c", str(c), *command, "--load", repr(origin)])
-        for c in cores[1:]
+        subprocess.Popen([*pinned(core), *command, "--load", repr(origin)]) for core in cores[1:]
     ]
     prober = subprocess.Popen(
-        ["taskset", "-c", str(cores[0]), *command, "--probe"], stdout=subprocess.PIPE, text=True
+        [*pinned(cores[0]), *command, "--probe"], stdout=subprocess.PIPE, text=True
     )
     out, _ = prober.communicate()
     for process in loads:
@@ -132,6 +138,7 @@ def measure(seconds: float, feeds: int) -> Scaling:
         idle=statistics.median(idle),
         busy=statistics.median(busy),
         readings=(len(idle), len(busy)),
+        cores=len(cores),
         inflation=inflation,
         # Below ×1 is noise (a short run): no machine does more than a core's work per core.
         ceiling=len(cores) / max(inflation, 1.0),
@@ -139,11 +146,11 @@ def measure(seconds: float, feeds: int) -> Scaling:
     )
 
 
-def describe(scaling: Scaling, cores: int) -> str:
+def describe(scaling: Scaling) -> str:
     return (
         f"reading a feed takes {scaling.idle:.2f} ms of CPU while the other cores sleep, "
         f"{scaling.busy:.2f} ms while they work (medians of {scaling.readings[0]} and "
-        f"{scaling.readings[1]} readings): x{scaling.inflation:.3f}, so {cores} CPU-bound "
+        f"{scaling.readings[1]} readings): x{scaling.inflation:.3f}, so {scaling.cores} CPU-bound "
         f"processes do at most x{scaling.ceiling:.2f} the work of one on this machine"
     )
 
@@ -156,13 +163,15 @@ def main() -> None:
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--load", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if shutil.which("taskset") is None:
+        parser.error("taskset (util-linux) is needed to pin the probe and the load")
     if args.probe:
         probe(args.feeds, args.until)
     elif args.load is not None:
         load(args.feeds, args.load, args.until)
     else:
         scaling = measure(args.seconds, args.feeds)
-        print(describe(scaling, len(os.sched_getaffinity(0))))
+        print(describe(scaling))
         print(f"peak RSS of the probe: {scaling.rss:.0f} MB")
 
 

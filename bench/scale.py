@@ -254,7 +254,7 @@ def start_worker(
     until_idle: bool,
 ) -> subprocess.Popen[bytes]:
     """`aggregator worker` pinned to `core`, its stderr into `log`."""
-    command = [*pinned(core), aggregator, "worker", "--config", str(config), "--db", url,
+    command = [*cores.pinned(core), aggregator, "worker", "--config", str(config), "--db", url,
                "--name", name, "--batch", str(batch)]  # fmt: skip
     if until_idle:
         command.append("--until-idle")
@@ -394,10 +394,6 @@ def database_cpu() -> float:
             fields = _stat_fields(stat)
             total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
     return total / _TICKS
-
-
-def pinned(core: int) -> list[str]:
-    return ["taskset", "-c", str(core)]
 
 
 def _wait_sampling(
@@ -616,7 +612,7 @@ def report(
     # The same work takes more CPU on a core while the other one works, whatever the
     # program: the part of the workers' extra CPU (`cpu x`) that is the machine's.
     for when, scaling in zip(("before", "after"), machine, strict=False):
-        print(f"bench/cores.py {when}: {cores.describe(scaling, len(os.sched_getaffinity(0)))}")
+        print(f"bench/cores.py {when}: {cores.describe(scaling)}")
 
 
 def measure_cores(args: argparse.Namespace) -> cores.Scaling | None:
