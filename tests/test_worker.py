@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -443,6 +443,105 @@ def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_l
             worker.kill()
         store.close()
     assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2})
+
+
+def test_while_a_changed_feed_waits_for_the_writer_lock_the_worker_stores_later_304s(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """A group with a new item waits for the writer lock, which another writer (a long
+    `aggregator run`, say) holds; the worker does not wait idle meanwhile: the feeds that
+    answer after it, with 304s, are cleaned and their states stored. Once the lock is
+    free the waiting item is stored; nothing is lost or fetched twice."""
+
+    from aggregator.runtime.locking import WriterLock
+
+    gate, db, settings = gated_feeds_fetched_once(farm, tmp_path, 3)
+    changed = rss("Feed 0", [(f"g{n}", f"Story {n}", story_text(n)) for n in (0, 9)])
+
+    def new_item(request: Request) -> Reply:
+        gate.wait(timeout=60)
+        return Reply(body=changed, headers={"ETag": '"v2"', "Content-Type": "application/rss+xml"})
+
+    def late_304(etag: str) -> Callable[[Request], Reply]:
+        def answer(request: Request) -> Reply:
+            gate.wait(timeout=60)
+            return Reply(status=304, headers={"ETag": etag}, delay=0.5)  # after f0's
+
+        return answer
+
+    farm.server.route("/f0", new_item)
+    farm.server.route("/f1", late_304('"1"'))
+    farm.server.route("/f2", late_304('"2"'))
+    make_due(db)
+
+    worker = start_worker(tmp_path, db, "--until-idle", "--batch", "1")
+    store = open_store(db)
+    try:
+        wait_for_requests(farm, worker, 6)  # fetching (config applied, the lock free)
+        deadline = time.monotonic() + 60
+        with WriterLock(settings):
+            gate.set()  # f0 answers with a new item at once, f1 and f2 304s half a second later
+            while True:
+                states = {s.id: s for s in store.sources()}
+                if all(states[sid].next_check_at > now_utc() for sid in ("f1", "f2")):  # type: ignore[operator]
+                    break
+                assert worker.poll() is None, finish(worker)
+                assert time.monotonic() < deadline, "the later 304s waited for the lock"
+                time.sleep(0.05)
+            assert store.item_count() == 3  # f0's new item waits for the lock
+            assert states["f0"].next_check_at is not None
+            assert states["f0"].next_check_at < now_utc()  # still due: not stored yet
+        code, err = finish(worker, timeout=60)
+        assert code == 0, err
+        assert store.item_count() == 4
+        assert store.lease_holders(now_utc()) == {}
+        assert all(s.next_check_at and s.next_check_at > now_utc() for s in store.sources())
+    finally:
+        gate.set()
+        if worker.poll() is None:
+            worker.kill()
+        store.close()
+    assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2})
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_copies_cleaned_while_the_writer_lock_was_held_are_merged_into_one_entry(
+    farm: Farm, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Two groups cleaned while another writer holds the lock are stored in one turn of
+    it, the second matched against the first as stored: two copies of one story, one in
+    each, end as one entry, never two; the other stories keep their own."""
+
+    from aggregator.config import load_settings
+    from aggregator.runtime.locking import WriterLock
+
+    gate = threading.Event()
+    shared = story_text(500)
+    for n in range(2):
+        items = [(f"c{n}", "The shared story", shared), (f"g{n}", f"Story {n}", story_text(n))]
+        farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
+    farm.config(tmp_path)
+    sqlite = str(tmp_path / "agg.sqlite")
+    db = sqlite if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
+    worker = start_worker(tmp_path, db, "--until-idle", "--batch", "1")
+    try:
+        wait_for_requests(farm, worker, 2)  # fetching (config applied, the lock free)
+        with WriterLock(settings):
+            gate.set()  # both answer: each a group of its own, cleaned while the lock is held
+            time.sleep(1.5)
+    finally:
+        gate.set()
+    code, err = finish(worker)
+    assert code == 0, err
+    assert "2 feeds fetched, 4 items stored" in err
+    records = exported(tmp_path, db)
+    entries: dict[object, set[object]] = {}
+    for record in records:
+        entries.setdefault(record["title"], set()).add(record["entry_id"])
+    assert len(records) == 4
+    assert len(entries["The shared story"]) == 1
+    assert len({r["entry_id"] for r in records}) == 3
 
 
 def test_a_worker_whose_feeds_all_answer_304_loads_no_cleaning_merging_or_publishing(

@@ -52,13 +52,19 @@ class WriterLock:
         self._session: AdvisoryLock | None = None  # the one kept between turns
 
     def __enter__(self) -> WriterLock:
-        if is_postgres_url(self._db):
-            self._enter_postgres()
-        else:
-            self._enter_file()
+        self.acquire()
         return self
 
-    def _enter_file(self) -> None:
+    def acquire(self, timeout: float | None = None) -> None:
+        """Take the lock, waiting up to `timeout` s (by default the settings'
+        `lock_timeout`; 0: only if it is free now); WriterBusy if it stayed taken."""
+        timeout = self._timeout if timeout is None else timeout
+        if is_postgres_url(self._db):
+            self._enter_postgres(timeout)
+        else:
+            self._enter_file(timeout)
+
+    def _enter_file(self, timeout: float) -> None:
         self._path = lock_path(self._db)
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,14 +75,13 @@ class WriterLock:
 
         self._lock = FileLock(str(self._path))
         try:
-            self._lock.acquire(timeout=self._timeout)
+            self._lock.acquire(timeout=timeout)
         except Timeout:
             raise WriterBusy(
-                f"{_BUSY} (lock {self._path} held for more than {self._timeout:g} s); "
-                "try again later"
+                f"{_BUSY} (lock {self._path} held for more than {timeout:g} s); try again later"
             ) from None
 
-    def _enter_postgres(self) -> None:
+    def _enter_postgres(self, timeout: float) -> None:
         location = redact(self._db)
         try:
             from aggregator.store.postgres import AdvisoryLock
@@ -89,10 +94,10 @@ class WriterLock:
         )
         if self._keep_session:
             self._session = lock
-        if not lock.acquire(self._timeout):
+        if not lock.acquire(timeout):
             raise WriterBusy(
                 f"{_BUSY} (advisory lock on {location} held for more than "
-                f"{self._timeout:g} s); try again later"
+                f"{timeout:g} s); try again later"
             )
         self._advisory = lock
 
@@ -102,6 +107,9 @@ class WriterLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.release()
+
+    def release(self) -> None:
         if self._lock is not None:
             self._lock.release()
         if self._advisory is not None:

@@ -11,10 +11,12 @@ share the due remote sources through leases in the database (issue 17).
            ─► take what has answered, up to a batch, in the order the    a slow feed holds
               fetches end                                                back only itself
            ─► parse, clean it: `pipeline.gather_read`                    no lock held
-           ─► match and store: `pipeline.commit` under the writer lock,  one writer
-              each source's new state written as its lease ends          (checked: ours)
-              (the sources with no item, 304s: their states only,
-              `commit_states`, no lock)
+           ─► the sources with no item (304s): their states only,        no lock held
+              `commit_states`, each written as its lease ends            (checked: ours)
+           ─► match and store the rest: `pipeline.commit` under the      one writer
+              writer lock; while another worker holds it, the next
+              group is parsed and cleaned meanwhile, and both are
+              stored in one turn
     a heartbeat thread (its own connection) renews the leases and the worker's row
 
 Why the lease never lets a source be fetched twice within its interval: a live worker
@@ -40,7 +42,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from aggregator.config import Settings
 from aggregator.exceptions import AggregatorError, FetchError, StorageError
@@ -67,6 +70,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 DEFAULT_BATCH = 64  # 16 left half of [fetch] concurrency idle (bench/scale.py)
 DEFAULT_LEASE = 180.0  # seconds
 # How long a worker with nothing to claim waits before asking again (at most).
@@ -85,6 +90,11 @@ REFILL_SECONDS = 0.02
 # is free. 0.1 s left each steady round of running workers idle at its start and end:
 # ~0.2 s of a 2 s round with two workers (bench/scale.py).
 GROUP_WAIT_SECONDS = 0.02
+# Groups cleaned and waiting for the writer lock, at most: while another worker holds it,
+# the next group is parsed and cleaned rather than waited idle (two workers in a steady
+# state each waited ~3 % of their time, bench/scale.py); more would only hold leases and
+# memory longer, since the turn they wait for comes within one group's storing.
+MAX_WAITING_GROUPS = 2
 # Rows of workers not heard of for this long are dropped when a worker starts.
 FORGET_WORKERS_AFTER = timedelta(days=1)
 # A lease must outlast one whole fetch (the total deadline) by this much: even with one
@@ -135,6 +145,23 @@ class ReadyToStore:
     ended: float  # time.monotonic() when it ended
 
 
+@dataclass(frozen=True, slots=True)
+class AwaitingLock:
+    """A group parsed and cleaned, its quiet sources stored (`split_states_only`), whose
+    other sources wait for the writer lock to be matched and stored."""
+
+    rest: Gathered
+    quiet: Committed
+    now: datetime  # the group's claim time (`Worker._store`)
+    started: float  # time.monotonic(): the first fetch started,
+    fetched: float  # all had answered,
+    gathered: float  # all were cleaned
+
+    @property
+    def source_ids(self) -> list[str]:
+        return [c.read.spec.id for c in self.rest.sources]
+
+
 @dataclass(slots=True)
 class WorkerCounts:
     feeds: int = 0  # sources fetched and stored
@@ -169,9 +196,9 @@ class Worker:
         self._open_store = open_store
         self._writer = writer  # every turn of the writer lock, on one kept session
         self._lease = timedelta(seconds=options.lease)
-        self._last_wait = self._last_hold = 0.0  # the last batch's writer lock, seconds
         # Each source being fetched: its state as claimed, and its claim.
         self._in_flight: dict[str, tuple[SourceState, Claim]] = {}
+        self._awaiting: list[AwaitingLock] = []  # oldest first
 
     # -- the loop --------------------------------------------------------------------
 
@@ -229,8 +256,22 @@ class Worker:
             if not stop.is_set() and not dry:
                 dry = self._top_up(fetcher, len(fetched), starved=starved)
             if group:
-                self._store(group, stop)
+                self._store(group)
+                # Another writer's turn is spent cleaning the next group, up to a limit.
+                wait = None if len(self._awaiting) >= MAX_WAITING_GROUPS else 0.0
+                self._store_awaiting(stop, wait=wait)
                 dry = False
+                continue
+            if self._awaiting:
+                # Nothing else to do yet: wait for the lock, but not past the next answers
+                # (asked between waits for them: a wait for the lock that times out is an
+                # error the server logs, where asking whether it is free is not).
+                if fetched or fetcher.unanswered:
+                    self._store_awaiting(stop, wait=0.0)
+                    if self._awaiting:
+                        self._receive(fetcher, fetched, timeout=REFILL_SECONDS)
+                else:
+                    self._store_awaiting(stop, wait=None)
                 continue
             if not fetched and fetcher.unanswered == 0:
                 if stop.is_set() or (self.options.until_idle and self._idle()):
@@ -327,8 +368,16 @@ class Worker:
         fetcher.submit(fetch_requests(mine))
         return len(claimed)
 
-    def _store(self, group: list[ReadyToStore], stop: threading.Event) -> None:
-        """Parse, clean, match and store a group of fetched sources, ending their leases."""
+    def _store(self, group: list[ReadyToStore]) -> None:
+        """Parse and clean a group of fetched sources, and store those with nothing but
+        their state to write (a 304, a kept body, a failure: `split_states_only`), ending
+        their leases; the rest wait for the writer lock (`_store_awaiting`).
+
+        Those quiet sources need no lock: the lock makes each match see every item
+        committed before it, and they match and store no item, so no other writer's match
+        can depend on them, nor they on theirs. Their rows are their own: each source's
+        state is written only while this worker's lease on it holds
+        (`Store.release_sources`), as under the lock."""
         sources = [f.source for f in group]
         outcomes = [f.outcome for f in group]
         # The latest claim's time: a source's next due time never comes sooner than
@@ -337,74 +386,114 @@ class Worker:
         started = min(f.claim.started for f in group)
         fetched_at = time.monotonic()
         specs = self.settings.sources_by_id
-        try:
+
+        def gather() -> tuple[Gathered, Committed]:
             reads = read_outcomes(sources, specs, outcomes)
             gathered = gather_read(self.settings, self.store, sources, reads, now=now)
-            gathered_at = time.monotonic()
-            committed = self._commit(gathered, now, stop)
-        except AggregatorError as exc:
-            # The database went away mid-batch, or the writer lock stayed busy: the leases
-            # are given up, so the sources are due again for whoever claims next.
-            log.warning("worker %s: batch given up: %s", self.options.name, exc)
-            self._drop_quietly([s.id for s in sources])
+            quiet, rest = split_states_only(gathered)
+            if not quiet.sources:
+                return rest, Committed(stored=True)
+            stored = commit_states(self.settings, quiet, now=now, save_sources=self._release)
+            return rest, stored
+
+        done = self._guarded([s.id for s in sources], now, gather)
+        if done is None:
             return
+        rest, quiet = done
+        waiting = AwaitingLock(rest, quiet, now, started, fetched_at, time.monotonic())
+        if has_writes(rest):
+            self._awaiting.append(waiting)
+        else:
+            self._stored(waiting, quiet, lock_wait=0.0, lock_hold=0.0)
+
+    def _store_awaiting(self, stop: threading.Event, *, wait: float | None) -> None:
+        """Match and store the groups awaiting the writer lock, oldest first, in one
+        turn of it. `wait`: how long to wait for it (None: as long as it takes, as
+        `writer_lock` does; while another writer holds it, such as a long `aggregator
+        run`, the heartbeat keeps the leases, and giving the groups up would have their
+        sources fetched again before their interval)."""
+        if not self._awaiting:
+            return
+        asked = time.monotonic()
+        try:
+            if wait is None:
+                with writer_lock(self._writer, stop):
+                    self._commit_awaiting(time.monotonic() - asked)
+            elif self._try_writer_lock(wait):
+                try:
+                    self._commit_awaiting(time.monotonic() - asked)
+                finally:
+                    self._writer.release()
+        except AggregatorError as exc:
+            # The database went away, or the writer lock stayed busy once asked to stop:
+            # the leases are given up, so the sources are due again for whoever claims next.
+            awaiting, self._awaiting = self._awaiting, []
+            log.warning("worker %s: batch given up: %s", self.options.name, exc)
+            self._drop_quietly([sid for group in awaiting for sid in group.source_ids])
+
+    def _try_writer_lock(self, wait: float) -> bool:
+        try:
+            self._writer.acquire(wait)
+        except WriterBusy:
+            return False
+        return True
+
+    def _commit_awaiting(self, lock_wait: float) -> None:
+        """Under the writer lock: each group awaiting it matched and stored in turn, so
+        the second is matched against the first as stored."""
+        awaiting, self._awaiting = self._awaiting, []
+        for group in awaiting:
+            taken = time.monotonic()
+            committed = self._guarded(group.source_ids, group.now, partial(self._commit, group))
+            # How long the cluster's one serial step took: the sum over all workers must
+            # stay under a second per second (README, "How throughput extrapolates").
+            held = time.monotonic() - taken
+            self.counts.lock_seconds += held
+            if committed is not None:
+                self._stored(group, combined([group.quiet, committed]), lock_wait, held)
+            lock_wait = 0.0  # the turn's wait is counted once, on its first group
+
+    def _commit(self, group: AwaitingLock) -> Committed:
+        return commit(
+            self.settings, self.store, group.rest, now=group.now, save_sources=self._release
+        )
+
+    def _guarded(self, source_ids: list[str], now: datetime, step: Callable[[], _T]) -> _T | None:
+        """`step()`, or None once it failed and the leases of `source_ids` are given up."""
+        try:
+            return step()
+        except AggregatorError as exc:
+            # The database went away mid-batch: the leases are given up, so the sources
+            # are due again for whoever claims next.
+            log.warning("worker %s: batch given up: %s", self.options.name, exc)
+            self._drop_quietly(source_ids)
         except Exception:
             # A bug tripped by this batch must not stop the worker (nor every worker that
             # claims these sources next): the log has the traceback, and the sources rest
             # for a lease before anyone tries them again.
             log.exception("worker %s: batch failed unexpectedly", self.options.name)
-            self._drop_quietly([s.id for s in sources], hold_until=now + self._lease)
-            return
+            self._drop_quietly(source_ids, hold_until=now + self._lease)
+        return None
+
+    def _stored(
+        self, group: AwaitingLock, committed: Committed, lock_wait: float, lock_hold: float
+    ) -> None:
         self.counts.batches += 1
-        self.counts.feeds += len(gathered.sources)
+        self.counts.feeds += len(committed.results)
         self.counts.items += committed.counts.get("new", 0) + committed.counts.get("updated", 0)
         log.info(
             "worker=%s batch=%d sources=%d new=%d updated=%d fetch_ms=%d clean_ms=%d "
             "lock_wait_ms=%d store_ms=%d",
             self.options.name,
             self.counts.batches,
-            len(gathered.sources),
+            len(committed.results),
             committed.counts.get("new", 0),
             committed.counts.get("updated", 0),
-            round((fetched_at - started) * 1000),
-            round((gathered_at - fetched_at) * 1000),
-            round(self._last_wait * 1000),
-            round(self._last_hold * 1000),
+            round((group.fetched - group.started) * 1000),
+            round((group.gathered - group.fetched) * 1000),
+            round(lock_wait * 1000),
+            round(lock_hold * 1000),
         )
-
-    def _commit(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
-        """Match and store under the writer lock. While another writer holds it (a long
-        `aggregator run`, say), keep waiting: the heartbeat keeps the leases, and giving
-        the batch up would have its sources fetched again before their interval.
-
-        The sources with nothing but their state to write (a 304, a kept body, a
-        failure: `pipeline.split_states_only`) are stored first, with no lock. The lock
-        makes each match see every item committed before it; those sources match and
-        store no item, so no other writer's match can depend on them, nor they on
-        theirs. Their rows are their own: each source's state is written only while this
-        worker's lease on it holds (`Store.release_sources`), as under the lock."""
-        quiet, rest = split_states_only(gathered)
-        parts = []
-        if quiet.sources:
-            parts.append(commit_states(self.settings, quiet, now=now, save_sources=self._release))
-        self._last_wait = self._last_hold = 0.0
-        if has_writes(rest):
-            parts.append(self._commit_locked(rest, now, stop))
-        return combined(parts)
-
-    def _commit_locked(self, gathered: Gathered, now: datetime, stop: threading.Event) -> Committed:
-        asked = time.monotonic()
-        with writer_lock(self._writer, stop):
-            taken = time.monotonic()
-            try:
-                return commit(
-                    self.settings, self.store, gathered, now=now, save_sources=self._release
-                )
-            finally:
-                # How long the cluster's one serial step took: the sum over all workers
-                # must stay under a second per second (README, "How throughput extrapolates").
-                self._last_wait, self._last_hold = taken - asked, time.monotonic() - taken
-                self.counts.lock_seconds += self._last_hold
 
     def _release(self, states: Sequence[SourceState]) -> None:
         lost = self.store.release_sources(self.id, states)
