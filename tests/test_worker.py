@@ -395,43 +395,39 @@ def test_a_batch_of_304s_stores_its_sources_state_while_another_writer_holds_the
         store.close()
 
 
-def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_lock(
-    farm: Farm, tmp_path: Path
+def stored_around_the_lock(
+    farm: Farm,
+    worker: subprocess.Popen[str],
+    db: str,
+    settings: Settings,
+    gate: threading.Event,
+    *,
+    stored: Sequence[str],
+    waiting: str,
 ) -> None:
-    """The writer lock is the step all workers take in turn: a batch where one feed of
-    three has a new item stores the other two's states (304s) without it, while another
-    writer holds it, and only the changed feed's item and state wait. Nothing is lost."""
-
+    """Opens `gate` while the test holds the writer lock: the sources `stored` (304s) get
+    their states meanwhile, the new item of `waiting` waits, its lease held. Once the
+    lock is free the worker stores it and exits, every lease given back; each of the
+    three feeds fetched twice in all, nothing lost."""
     from aggregator.runtime.locking import WriterLock
 
-    gate, db, settings = gated_feeds_fetched_once(farm, tmp_path, 3)
-    changed = rss("Feed 2", [(f"g{n}", f"Story {n}", story_text(n)) for n in (2, 9)])
-
-    def new_item(request: Request) -> Reply:
-        gate.wait(timeout=60)
-        return Reply(body=changed, headers={"ETag": '"v2"', "Content-Type": "application/rss+xml"})
-
-    farm.server.route("/f2", new_item)
-    make_due(db)
-
-    worker = start_worker(tmp_path, db, "--until-idle")
     store = open_store(db)
     try:
         wait_for_requests(farm, worker, 6)  # fetching (config applied, the lock free)
         deadline = time.monotonic() + 60
         with WriterLock(settings):
-            gate.set()  # f0 and f1 answer 304, f2 with a new item
+            gate.set()
             while True:
                 states = {s.id: s for s in store.sources()}
-                if all(states[sid].next_check_at > now_utc() for sid in ("f0", "f1")):  # type: ignore[operator]
+                if all(states[sid].next_check_at > now_utc() for sid in stored):  # type: ignore[operator]
                     break
                 assert worker.poll() is None, finish(worker)
                 assert time.monotonic() < deadline, "the 304s waited for the lock"
                 time.sleep(0.05)
-            assert store.lease_holders(now_utc()).popitem()[1] == 1  # f2's, waiting
+            assert store.lease_holders(now_utc()).popitem()[1] == 1  # the waiting source's
             assert store.item_count() == 3  # the new item not yet
-            assert states["f2"].next_check_at is not None
-            assert states["f2"].next_check_at < now_utc()  # still due: not stored yet
+            due = states[waiting].next_check_at
+            assert due is not None and due < now_utc()  # still due: not stored yet
         code, err = finish(worker, timeout=60)
         assert code == 0, err
         assert store.item_count() == 4
@@ -445,6 +441,27 @@ def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_l
     assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2})
 
 
+def test_in_a_batch_where_one_feed_changed_only_that_feed_waits_for_the_writer_lock(
+    farm: Farm, tmp_path: Path
+) -> None:
+    """The writer lock is the step all workers take in turn: a batch where one feed of
+    three has a new item stores the other two's states (304s) without it, while another
+    writer holds it, and only the changed feed's item and state wait. Nothing is lost."""
+
+    gate, db, settings = gated_feeds_fetched_once(farm, tmp_path, 3)
+    changed = rss("Feed 2", [(f"g{n}", f"Story {n}", story_text(n)) for n in (2, 9)])
+
+    def new_item(request: Request) -> Reply:
+        gate.wait(timeout=60)
+        return Reply(body=changed, headers={"ETag": '"v2"', "Content-Type": "application/rss+xml"})
+
+    farm.server.route("/f2", new_item)
+    make_due(db)
+
+    worker = start_worker(tmp_path, db, "--until-idle")
+    stored_around_the_lock(farm, worker, db, settings, gate, stored=["f0", "f1"], waiting="f2")
+
+
 def test_while_a_changed_feed_waits_for_the_writer_lock_the_worker_stores_later_304s(
     farm: Farm, tmp_path: Path
 ) -> None:
@@ -452,8 +469,6 @@ def test_while_a_changed_feed_waits_for_the_writer_lock_the_worker_stores_later_
     `aggregator run`, say) holds; the worker does not wait idle meanwhile: the feeds that
     answer after it, with 304s, are cleaned and their states stored. Once the lock is
     free the waiting item is stored; nothing is lost or fetched twice."""
-
-    from aggregator.runtime.locking import WriterLock
 
     gate, db, settings = gated_feeds_fetched_once(farm, tmp_path, 3)
     changed = rss("Feed 0", [(f"g{n}", f"Story {n}", story_text(n)) for n in (0, 9)])
@@ -474,34 +489,9 @@ def test_while_a_changed_feed_waits_for_the_writer_lock_the_worker_stores_later_
     farm.server.route("/f2", late_304('"2"'))
     make_due(db)
 
+    # f0 answers with its new item at once, f1 and f2 with 304s half a second later.
     worker = start_worker(tmp_path, db, "--until-idle", "--batch", "1")
-    store = open_store(db)
-    try:
-        wait_for_requests(farm, worker, 6)  # fetching (config applied, the lock free)
-        deadline = time.monotonic() + 60
-        with WriterLock(settings):
-            gate.set()  # f0 answers with a new item at once, f1 and f2 304s half a second later
-            while True:
-                states = {s.id: s for s in store.sources()}
-                if all(states[sid].next_check_at > now_utc() for sid in ("f1", "f2")):  # type: ignore[operator]
-                    break
-                assert worker.poll() is None, finish(worker)
-                assert time.monotonic() < deadline, "the later 304s waited for the lock"
-                time.sleep(0.05)
-            assert store.item_count() == 3  # f0's new item waits for the lock
-            assert states["f0"].next_check_at is not None
-            assert states["f0"].next_check_at < now_utc()  # still due: not stored yet
-        code, err = finish(worker, timeout=60)
-        assert code == 0, err
-        assert store.item_count() == 4
-        assert store.lease_holders(now_utc()) == {}
-        assert all(s.next_check_at and s.next_check_at > now_utc() for s in store.sources())
-    finally:
-        gate.set()
-        if worker.poll() is None:
-            worker.kill()
-        store.close()
-    assert farm.requests() == Counter({"/f0": 2, "/f1": 2, "/f2": 2})
+    stored_around_the_lock(farm, worker, db, settings, gate, stored=["f1", "f2"], waiting="f0")
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
