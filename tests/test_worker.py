@@ -511,8 +511,10 @@ def test_copies_cleaned_while_the_writer_lock_was_held_are_merged_into_one_entry
         items = [(f"c{n}", "The shared story", shared), (f"g{n}", f"Story {n}", story_text(n))]
         farm.add(f"/f{n}", rss(f"Feed {n}", items), gate=gate)
     farm.config(tmp_path)
-    sqlite = str(tmp_path / "agg.sqlite")
-    db = sqlite if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    if backend == "sqlite":
+        db = str(tmp_path / "agg.sqlite")
+    else:
+        db = request.getfixturevalue("postgres_url")
     settings = load_settings(tmp_path / "agg.toml").with_overrides(db=db)
     worker = start_worker(tmp_path, db, "--until-idle", "--batch", "1")
     try:

@@ -258,8 +258,7 @@ class Worker:
             if group:
                 self._store(group)
                 # Another writer's turn is spent cleaning the next group, up to a limit.
-                wait = None if len(self._awaiting) >= MAX_WAITING_GROUPS else 0.0
-                self._store_awaiting(stop, wait=wait)
+                self._store_awaiting(stop, block=len(self._awaiting) >= MAX_WAITING_GROUPS)
                 dry = False
                 continue
             if self._awaiting:
@@ -267,11 +266,11 @@ class Worker:
                 # (asked between waits for them: a wait for the lock that times out is an
                 # error the server logs, where asking whether it is free is not).
                 if fetched or fetcher.unanswered:
-                    self._store_awaiting(stop, wait=0.0)
+                    self._store_awaiting(stop, block=False)
                     if self._awaiting:
                         self._receive(fetcher, fetched, timeout=REFILL_SECONDS)
                 else:
-                    self._store_awaiting(stop, wait=None)
+                    self._store_awaiting(stop, block=True)
                 continue
             if not fetched and fetcher.unanswered == 0:
                 if stop.is_set() or (self.options.until_idle and self._idle()):
@@ -406,20 +405,20 @@ class Worker:
         else:
             self._stored(waiting, quiet, lock_wait=0.0, lock_hold=0.0)
 
-    def _store_awaiting(self, stop: threading.Event, *, wait: float | None) -> None:
+    def _store_awaiting(self, stop: threading.Event, *, block: bool) -> None:
         """Match and store the groups awaiting the writer lock, oldest first, in one
-        turn of it. `wait`: how long to wait for it (None: as long as it takes, as
-        `writer_lock` does; while another writer holds it, such as a long `aggregator
-        run`, the heartbeat keeps the leases, and giving the groups up would have their
-        sources fetched again before their interval)."""
+        turn of it: if the lock is free now, or with `block`, once it is, waiting as
+        long as it takes (`writer_lock`; while another writer holds it, such as a long
+        `aggregator run`, the heartbeat keeps the leases, and giving the groups up would
+        have their sources fetched again before their interval)."""
         if not self._awaiting:
             return
         asked = time.monotonic()
         try:
-            if wait is None:
+            if block:
                 with writer_lock(self._writer, stop):
                     self._commit_awaiting(time.monotonic() - asked)
-            elif self._try_writer_lock(wait):
+            elif self._writer_lock_free():
                 try:
                     self._commit_awaiting(time.monotonic() - asked)
                 finally:
@@ -431,9 +430,10 @@ class Worker:
             log.warning("worker %s: batch given up: %s", self.options.name, exc)
             self._drop_quietly([sid for group in awaiting for sid in group.source_ids])
 
-    def _try_writer_lock(self, wait: float) -> bool:
+    def _writer_lock_free(self) -> bool:
+        """Whether the writer lock was free, and is now this worker's."""
         try:
-            self._writer.acquire(wait)
+            self._writer.acquire(timeout=0)
         except WriterBusy:
             return False
         return True
