@@ -485,3 +485,36 @@ def test_storing_a_batch_ends_each_lease_through_its_source_whatever_the_statist
     ]
     for plan in plans:
         assert "sources_pkey" in plan and "Seq Scan on sources" not in plan, plan
+
+
+def test_renewing_never_waits_for_a_source_being_stored(postgres_url: str) -> None:
+    """A heartbeat renews its leases while its own worker stores some of them: were the
+    renewal to wait for the rows the store has locked, the two could each hold a row the
+    other wants, and PostgreSQL would abort one of them as a deadlock (the store, as
+    likely as not). The rows being stored are skipped: they end their lease anyway."""
+    import threading
+
+    import psycopg
+
+    store = open_store(postgres_url)
+    try:
+        for n in (1, 2, 3):
+            add(store, n)
+        assert claim(store, "a") == ["s1", "s2", "s3"]
+        with psycopg.connect(postgres_url) as storing:
+            storing.execute("SELECT id FROM sources WHERE id = 's2' FOR UPDATE")
+            renewed: list[int] = []
+            renewal = threading.Thread(
+                target=lambda: renewed.append(store.renew_leases("a", until=NOW + 2 * LEASE))
+            )
+            renewal.start()
+            renewal.join(timeout=5)
+            waited = renewal.is_alive()
+            storing.rollback()  # lets a waiting renewal finish, before the checks
+            renewal.join()
+        assert not waited
+        assert renewed == [2]
+        # s1 and s3 were renewed: nobody claims them past the first expiry.
+        assert claim(store, "b", now=NOW + LEASE + timedelta(seconds=1)) == ["s2"]
+    finally:
+        store.close()

@@ -247,12 +247,18 @@ class LeaseMethods:
         return {row[0] for row in rows}
 
     def renew_leases(self, owner: str, *, until: datetime) -> int:
-        """Push the expiry of every lease `owner` holds to `until`; how many it holds."""
+        """Push the expiry of every lease `owner` holds to `until`; how many it renewed.
+
+        On PostgreSQL the rows another transaction has locked are skipped: most likely
+        the owner's own store is writing them, which ends their leases. Waiting for them
+        instead could deadlock with that store, each having locked rows in its own order
+        (its ids' against this index's), and PostgreSQL would abort one of the two."""
         from aggregator.store import dump_date
 
         with self.transaction():
             cursor = self._db.execute(
-                "UPDATE sources SET lease_until = ? WHERE lease_owner = ?",
+                "UPDATE sources SET lease_until = ? WHERE id IN "
+                f"(SELECT id FROM sources WHERE lease_owner = ?{self._db.skip_locked})",
                 (dump_date(until), owner),
             )
             return int(cursor.rowcount)
