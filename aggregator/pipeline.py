@@ -33,6 +33,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -66,6 +67,7 @@ from aggregator.normalise.organisations import (
     organisations_in,
 )
 from aggregator.runtime.memory import release_free_memory
+from aggregator.runtime.renewal import LeaseRenewal
 from aggregator.store import SourceState, Store, attribution_for
 from aggregator.store.protocol import CommitStore, GatherStore, MetaStore
 from aggregator.store.readstate import (
@@ -257,9 +259,10 @@ def gather(
     )
 
 
-# How long a run's leases on the sources it fetches last (`_leased`). They end once its
-# states are stored; this only bounds how long a killed run keeps workers off them.
-RUN_LEASE = timedelta(minutes=10)
+# How long a run's leases on the sources it fetches last (`_leased`) unless renewed: a
+# run renews them every quarter of it (`LeaseRenewal`) until its states are stored, so
+# this only bounds how long a killed run keeps workers off them.
+RUN_LEASE = timedelta(minutes=2)
 
 
 def run_lease_owner() -> str:
@@ -893,24 +896,30 @@ def run_once(
     write in progress and skips the rest.
     """
     report = RunReport()
+    renewal = (
+        nullcontext()
+        if options.dry_run
+        else LeaseRenewal(store.reopen, run_lease_owner(), lease=RUN_LEASE, holder="run")
+    )
     try:
-        gathered = gather(
-            settings,
-            store,
-            now=now,
-            only=options.only or None,
-            options=options,
-            progress=progress,
-            should_stop=should_stop,
-        )
-        report.warnings.extend(gathered.warnings)
-        report.not_due, report.next_due = gathered.not_due, gathered.next_due
-        if gathered.stopped:
-            report.stopped = STOPPED_BEFORE_STORING
-            return report
-        committed = commit(
-            settings, store, gathered, now=now, options=options, should_stop=should_stop
-        )
+        with renewal:
+            gathered = gather(
+                settings,
+                store,
+                now=now,
+                only=options.only or None,
+                options=options,
+                progress=progress,
+                should_stop=should_stop,
+            )
+            report.warnings.extend(gathered.warnings)
+            report.not_due, report.next_due = gathered.not_due, gathered.next_due
+            if gathered.stopped:
+                report.stopped = STOPPED_BEFORE_STORING
+                return report
+            committed = commit(
+                settings, store, gathered, now=now, options=options, should_stop=should_stop
+            )
     finally:
         if not options.dry_run:
             store.drop_leases(run_lease_owner())  # the states, if any, are stored

@@ -518,3 +518,26 @@ def test_renewing_never_waits_for_a_source_being_stored(postgres_url: str) -> No
         assert claim(store, "b", now=NOW + LEASE + timedelta(seconds=1)) == ["s2"]
     finally:
         store.close()
+
+
+def test_a_failing_renewal_warns_only_once_the_leases_could_expire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A renewal that fails once (SQLite's lock held by a long write) is retried quietly
+    a quarter lease later; the operator is warned when the next try could come too late."""
+    import logging
+    import time
+
+    from aggregator.exceptions import StorageError
+    from aggregator.runtime.renewal import LeaseRenewal
+
+    def unreachable() -> Store:
+        raise StorageError("database agg.sqlite: cannot write: database is locked")
+
+    caplog.set_level(logging.INFO, logger="aggregator.runtime.renewal")
+    with LeaseRenewal(unreachable, "run:x", lease=timedelta(seconds=2), holder="run"):
+        time.sleep(2.2)  # tries at 0.5, 1 (the next still in time), 1.5 and 2 s
+    levels = [r.levelno for r in caplog.records]
+    assert levels[:2] == [logging.INFO, logging.INFO]
+    assert logging.WARNING in levels[2:]
+    assert all("run: heartbeat failed: database agg.sqlite" in r.message for r in caplog.records)

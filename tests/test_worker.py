@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -606,6 +607,50 @@ def test_a_run_leaves_a_source_a_worker_is_fetching_to_it(farm: Farm, tmp_path: 
         assert all(due[f] and due[f] > now_utc() for f in ("f1", "f2"))
     finally:
         store.close()
+
+
+def test_a_run_longer_than_its_lease_keeps_its_sources_until_they_are_stored(
+    farm: Farm, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run renews its leases while it works, so a feed slower than a run's lease (a
+    large OPML's cold start takes longer) is not claimed by a worker meanwhile."""
+    from aggregator import pipeline
+    from aggregator.config import load_settings
+
+    gate = threading.Event()  # closed: the feed answers once the test opens it
+    farm.add("/slow", rss("Slow", [("g0", "Story 0", story_text(0))]), gate=gate)
+    farm.config(tmp_path)
+    settings = replace(load_settings(tmp_path / "agg.toml"), db=db_url)
+    monkeypatch.setattr(pipeline, "RUN_LEASE", timedelta(seconds=1))  # renewed every 0.25 s
+    store, other = open_store(db_url), open_store(db_url)
+    reports: list[pipeline.RunReport] = []
+    run = threading.Thread(
+        target=lambda: reports.append(pipeline.run_once(settings, store, now=now_utc()))
+    )
+    run.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not farm.times_of("/slow"):
+            assert time.monotonic() < deadline, "the run never fetched"
+            time.sleep(0.05)
+        time.sleep(2.5)  # two and a half leases
+        now = now_utc()
+        assert other.lease_holders(now) == {pipeline.run_lease_owner(): 1}
+        claimed = other.claim_sources(
+            "w", now=now, lease=timedelta(minutes=1), limit=10, min_interval=timedelta(0)
+        )
+        assert claimed == []
+    finally:
+        gate.set()
+        run.join(timeout=60)
+    try:
+        (report,) = reports
+        assert report.counts["new"] == 1
+        assert other.lease_holders(now_utc()) == {}  # ended once its state was stored
+        assert farm.requests() == Counter({"/slow": 1})
+    finally:
+        store.close()
+        other.close()
 
 
 def test_a_worker_leaves_the_sources_a_run_is_fetching_to_it(farm: Farm, tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ from aggregator.pipeline import (
     split_states_only,
 )
 from aggregator.runtime.locking import WriterBusy, WriterLock
+from aggregator.runtime.renewal import LeaseRenewal
 from aggregator.store import SourceState, Store, now_utc
 from aggregator.store.leases import WorkerRow
 
@@ -218,21 +219,23 @@ class Worker:
                 lease_seconds=self.options.lease,
             )
         )
-        beating = threading.Event()
-        heart = threading.Thread(target=self._beat, args=(beating,), name="heartbeat")
+        heartbeat = LeaseRenewal(
+            partial(self._open_store, self.settings.db),
+            self.id,
+            lease=self._lease,
+            holder=f"worker {self.options.name}",
+            also=self._beat,
+        )
         try:
-            heart.start()  # beating while it waits for the lock, too
-            with writer_lock(self._writer, stop):
-                apply_config(self.settings, self.store)
-            # httpx only in a process that fetches: not for every command of the CLI.
-            from aggregator.runtime.fetching import BackgroundFetcher
+            with heartbeat:  # beating while it waits for the lock, too
+                with writer_lock(self._writer, stop):
+                    apply_config(self.settings, self.store)
+                # httpx only in a process that fetches: not for every command of the CLI.
+                from aggregator.runtime.fetching import BackgroundFetcher
 
-            with BackgroundFetcher(self.settings.fetch) as fetcher:
-                self._loop(fetcher, stop)
+                with BackgroundFetcher(self.settings.fetch) as fetcher:
+                    self._loop(fetcher, stop)
         finally:
-            beating.set()
-            if heart.is_alive():
-                heart.join()
             self._leave()  # the leases of batches fetched ahead are given back too
         return self.counts
 
@@ -547,24 +550,13 @@ class Worker:
         except StorageError as exc:
             log.warning("worker %s: %s", self.options.name, exc)
 
-    # -- the heartbeat (its own thread and connection) ------------------------------
+    # -- the heartbeat (`LeaseRenewal`'s thread and connection) ----------------------
 
-    def _beat(self, stopping: threading.Event) -> None:
-        interval = self.options.lease / 4
-        store: Store | None = None
-        while not stopping.wait(interval):
-            try:
-                if store is None:
-                    store = self._open_store(self.settings.db)
-                now = now_utc()
-                store.renew_leases(self.id, until=now + self._lease)
-                store.beat_worker(
-                    self.id, now=now, feeds_done=self.counts.feeds, items_done=self.counts.items
-                )
-            except StorageError as exc:
-                log.warning("worker %s: heartbeat failed: %s", self.options.name, exc)
-        if store is not None:
-            store.close()
+    def _beat(self, store: Store, now: datetime) -> None:
+        """The worker's row, after its leases are renewed: alive, and what it has done."""
+        store.beat_worker(
+            self.id, now=now, feeds_done=self.counts.feeds, items_done=self.counts.items
+        )
 
 
 @contextmanager

@@ -230,9 +230,10 @@ class Store(LeaseMethods):
     """One database connection; never used by two threads at once. The leases of
     `aggregator worker` are `LeaseMethods`."""
 
-    def __init__(self, database: Database, *, location: str) -> None:
+    def __init__(self, database: Database, *, location: str, opened_as: str | None = None) -> None:
         self._db = database
         self.location = location  # never holds a password (see `aggregator.urlparts.redact`)
+        self._opened_as = opened_as  # the path or URL given to `open_store` (may hold one)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -268,6 +269,13 @@ class Store(LeaseMethods):
 
     def close(self) -> None:
         self._db.close()
+
+    def reopen(self) -> Store:
+        """Another connection to this database, for another thread: a connection is never
+        used by two at once."""
+        if self._opened_as is None:
+            raise StorageError(f"database {self.location}: not opened by open_store")
+        return open_store(self._opened_as, create=False)
 
     def integrity_check(self) -> str:
         with self._wrap("check integrity"):
@@ -1356,7 +1364,7 @@ def _open_postgres(url: str) -> Store:
         raise StorageError(
             f"{location}: PostgreSQL support needs psycopg: pip install 'aggregator[postgres]'"
         ) from None
-    return Store(PostgresDatabase(url, location=location), location=location)
+    return Store(PostgresDatabase(url, location=location), location=location, opened_as=url)
 
 
 def _open_sqlite(db: str) -> Store:
@@ -1373,7 +1381,7 @@ def _open_sqlite(db: str) -> Store:
         connection.execute("PRAGMA synchronous = NORMAL")
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(f"cannot open database {path}: {exc}") from exc
-    return Store(SQLiteDatabase(connection), location=str(path))
+    return Store(SQLiteDatabase(connection), location=str(path), opened_as=db)
 
 
 def now_utc() -> datetime:
