@@ -219,15 +219,16 @@ def gather(
     del reading  # the raw entries are let go once cleaned (below)
     specs = {s.id: s for s in settings.sources if wanted(s.id)}
     states = store.ensure_sources(list(specs.values()), write=not options.dry_run)
+    forced = options.all_sources or only is not None
     due = due_sources(
         settings,
         states,
         recorded_configs(states.values()),
         now=now,
-        force=options.all_sources or only is not None,
+        force=forced,
     )
     states.update((s.id, s) for s in due.states)
-    fetching = due.due if options.dry_run else _leased(store, due.due, now=now)
+    fetching = due.due if options.dry_run else _leased(store, due.due, now=now, forced=forced)
     if progress:
         progress("fetch", 0, len(fetching))
     reads.extend(fetch_remote(settings, fetching, specs))
@@ -271,18 +272,24 @@ def run_lease_owner() -> str:
 
 
 def _leased(
-    store: GatherStore, due: Sequence[SourceState], *, now: datetime
+    store: GatherStore, due: Sequence[SourceState], *, now: datetime, forced: bool
 ) -> Sequence[SourceState]:
     """Of the due remote sources, those this run now leases: a worker (`aggregator worker`)
     fetching one of them right now keeps it, and no worker claims the others until the
-    run has stored them (`run_once` ends the leases). So a source is not fetched twice
-    within its interval when runs and workers share a database."""
+    run has stored them (`run_once` ends the leases). Unless `forced` (`--all`, `--only`:
+    fetched now whatever their schedule), neither does the run lease a source fetched
+    since it read the sources (a worker stored it in between: it is not due any more). So
+    a source is not fetched twice within its interval when runs and workers share a
+    database."""
     if not due:
         return due
-    ours = store.lease_these(run_lease_owner(), [s.id for s in due], now=now, until=now + RUN_LEASE)
+    as_read = None if forced else {s.id: s.last_fetch_at for s in due}
+    ours = store.lease_these(
+        run_lease_owner(), [s.id for s in due], now=now, until=now + RUN_LEASE, as_read=as_read
+    )
     if len(ours) < len(due):
         busy = [s.id for s in due if s.id not in ours]
-        log.info("leased by a worker or another run, left to it: %s", ", ".join(busy))
+        log.info("leased by a worker or another run, or fetched since, left: %s", ", ".join(busy))
     return [s for s in due if s.id in ours]
 
 

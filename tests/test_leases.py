@@ -160,6 +160,26 @@ def test_a_run_leases_only_the_sources_nobody_holds_and_ends_its_own(store: Stor
     assert store.lease_these("run", ["s2"], now=NOW + LEASE, until=until) == {"s2"}
 
 
+def test_a_run_does_not_lease_a_source_fetched_since_it_read_it(store: Store) -> None:
+    """A run reads the sources (s1 due, held by a worker that is fetching it), and asks
+    for the leases a moment later: the worker has stored s1 in between, which freed its
+    lease. The run must not take it: it would fetch s1 again within its interval."""
+    earlier = NOW - timedelta(hours=2)
+    s1 = add(store, 1, last_fetch_at=earlier, next_check_at=NOW - timedelta(minutes=1))
+    add(store, 2)
+    assert claim(store, "worker", limit=1) == ["s2"]  # never fetched: first
+    as_read = {s.id: s.last_fetch_at for s in store.sources()}
+    assert store.lease_these("worker", ["s1"], now=NOW, until=NOW + LEASE) == {"s1"}
+    stored = replace(s1, last_fetch_at=NOW, next_check_at=NOW + timedelta(hours=1))
+    assert store.release_sources("worker", [stored]) == []
+    until = NOW + timedelta(minutes=2)
+    assert store.lease_these("run", ["s1"], now=NOW, until=until, as_read=as_read) == set()
+    assert store.lease_holders(NOW) == {"worker": 1}  # s1 nobody's: given back at once
+    assert store.source("s1") == stored
+    # Forced (`--only s1`: no as_read), the run takes it all the same.
+    assert store.lease_these("run", ["s1"], now=NOW, until=until) == {"s1"}
+
+
 def test_released_sources_are_not_due_until_their_next_check(store: Store) -> None:
     state = add(store, 1)
     claim(store, "a")

@@ -653,6 +653,40 @@ def test_a_run_longer_than_its_lease_keeps_its_sources_until_they_are_stored(
         other.close()
 
 
+def test_a_run_leaves_a_feed_a_worker_stored_while_the_run_read_the_sources(
+    farm: Farm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run reads the sources while a worker fetches f0, and leases a moment later;
+    the worker stored f0 in between. The run fetches f1 and f2, not f0 a second time."""
+    from aggregator import pipeline
+    from aggregator.config import load_settings
+
+    db = stories_fetched_once(farm, tmp_path)
+    settings = replace(load_settings(tmp_path / "agg.toml"), db=db)
+    run_store, worker_store = open_store(db), open_store(db)
+    try:
+        now = now_utc()
+        assert worker_store.lease_these("w1", ["f0"], now=now, until=now + timedelta(minutes=5))
+        read_sources = run_store.ensure_sources
+
+        def read_then_the_worker_stores(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            states: dict[str, Any] = read_sources(*args, **kwargs)
+            if "f0" in states:  # the configured sources (the seeds' come after the fetch)
+                due_later = now + timedelta(hours=1)
+                fetched = replace(states["f0"], last_fetch_at=now, next_check_at=due_later)
+                assert worker_store.release_sources("w1", [fetched]) == []
+            return states
+
+        monkeypatch.setattr(run_store, "ensure_sources", read_then_the_worker_stores)
+        report = pipeline.run_once(settings, run_store, now=now_utc())
+        assert not report.failures
+        assert farm.requests() == Counter({"/f0": 1, "/f1": 2, "/f2": 2})
+        assert worker_store.lease_holders(now_utc()) == {}
+    finally:
+        run_store.close()
+        worker_store.close()
+
+
 def test_a_worker_leaves_the_sources_a_run_is_fetching_to_it(farm: Farm, tmp_path: Path) -> None:
     """A worker running while a cron `aggregator run` fetches: each feed fetched once."""
     gate = threading.Event()

@@ -15,7 +15,7 @@ running workers keep their clocks in step (NTP), as they must for due times anyw
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -189,6 +189,9 @@ class LeaseMethods:
     ) -> Iterator[Any]:
         raise NotImplementedError
 
+    def _execute_in(self, sql: str, values: Iterable[str]) -> None:
+        raise NotImplementedError
+
     # -- leases --------------------------------------------------------------------------
 
     def claim_sources(
@@ -224,13 +227,21 @@ class LeaseMethods:
         return sorted((_source_from_row(r) for r in rows), key=_claim_order)
 
     def lease_these(
-        self, owner: str, ids: Sequence[str], *, now: datetime, until: datetime
+        self,
+        owner: str,
+        ids: Sequence[str],
+        *,
+        now: datetime,
+        until: datetime,
+        as_read: Mapping[str, datetime | None] | None = None,
     ) -> set[str]:
         """Lease to `owner` until `until` those of the sources `ids` that nobody holds; the
         ids it got. For `aggregator run` (and `serve`'s schedule), which fetches the
         sources it found due itself: a worker's claim skips them meanwhile, and the run
-        leaves alone those a worker holds. One statement, as `claim_sources`."""
-        from aggregator.store import dump_date
+        leaves alone those a worker holds. With `as_read` (each source's last fetch as
+        the caller read it), a source fetched since is not leased either: a worker that
+        held it then has stored it meanwhile, and it is no longer due."""
+        from aggregator.store import _opt_date, dump_date
 
         if not ids:
             return set()
@@ -239,12 +250,22 @@ class LeaseMethods:
                 self._rows_in(
                     "UPDATE sources SET lease_owner = ?, lease_until = ? "
                     "WHERE (lease_until IS NULL OR lease_until <= ?) AND id IN ({}) "
-                    "RETURNING id",
+                    "RETURNING id, last_fetch_at",
                     ids,
                     first=[owner, dump_date(until), dump_date(now)],
                 )
             )
-        return {row[0] for row in rows}
+            ours = {row[0] for row in rows}
+            if as_read is not None:
+                since = [id for id, fetched in rows if _opt_date(fetched) != as_read.get(id)]
+                if since:  # given back at once, in the same transaction
+                    self._execute_in(
+                        "UPDATE sources SET lease_owner = NULL, lease_until = NULL "
+                        "WHERE id IN ({})",
+                        since,
+                    )
+                    ours.difference_update(since)
+        return ours
 
     def renew_leases(self, owner: str, *, until: datetime) -> int:
         """Push the expiry of every lease `owner` holds to `until`; how many it renewed.

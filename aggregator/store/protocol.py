@@ -76,7 +76,13 @@ class GatherStore(MetaStore, ArticleStore, Protocol):
     ) -> dict[str, SourceState]: ...
 
     def lease_these(
-        self, owner: str, ids: Sequence[str], *, now: datetime, until: datetime
+        self,
+        owner: str,
+        ids: Sequence[str],
+        *,
+        now: datetime,
+        until: datetime,
+        as_read: Mapping[str, datetime | None] | None = None,
     ) -> set[str]: ...
 
 
