@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -561,3 +562,100 @@ def test_a_failing_renewal_warns_only_once_the_leases_could_expire(
     assert levels[:2] == [logging.INFO, logging.INFO]
     assert logging.WARNING in levels[2:]
     assert all("run: heartbeat failed: database agg.sqlite" in r.message for r in caplog.records)
+
+
+def _three_sources_laid_out_against_their_ids(store: Store, *, leased: bool) -> list[SourceState]:
+    """s1, s2, s3, stored in the table in the order s3, s1, s2 (a scan of the table meets
+    them so), leased to "w" or to nobody; their states as claimed."""
+    for n in (1, 2, 3):
+        add(store, n)
+    claimed = store.claim_sources("w", now=NOW, lease=LEASE, limit=10, min_interval=MIN_INTERVAL)
+    for source_id in ("s3", "s1", "s2"):  # each row's newest version after the last
+        store._db.execute("UPDATE sources SET last_error = 'x' WHERE id = ?", (source_id,))
+    if not leased:
+        store.drop_leases("w")
+    return claimed
+
+
+def _written_by_id_and_backwards(store: Store, claimed: list[SourceState]) -> dict[str, Any]:
+    """Each way a process writes several sources' rows, given them in the order s3, s2,
+    s1 where it takes an order, with the setup it needs (leased or not)."""
+    backwards = sorted(claimed, key=lambda s: s.id, reverse=True)
+    ids = [s.id for s in backwards]
+    renamed = [spec(n, title=f"Renamed {n}") for n in (3, 2, 1)]
+    return {
+        "release_sources": lambda: store.release_sources("w", backwards),
+        "write_states": lambda: store.write_states(backwards),
+        "drop_leases": lambda: store.drop_leases("w"),
+        "drop_leases(ids)": lambda: store.drop_leases("w", ids),
+        "sync_sources": lambda: store.sync_sources(renamed),
+        "ensure_sources": lambda: store.ensure_sources(renamed),
+        "save_sources": lambda: store.save_sources(backwards),
+        "record_config_keys": lambda: store.record_config_keys({i: "k" for i in ids}),
+        "lease_these": lambda: store.lease_these("run", ids, now=NOW, until=NOW + LEASE),
+    }
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "release_sources",
+        "write_states",
+        "drop_leases",
+        "drop_leases(ids)",
+        "sync_sources",
+        "ensure_sources",
+        "save_sources",
+        "record_config_keys",
+        "lease_these",
+    ],
+)
+def test_writers_of_the_same_sources_wait_for_each_other_and_never_deadlock(
+    postgres_url: str, operation: str
+) -> None:
+    """Workers storing, a run leasing or saving, a worker applying its config at start:
+    each writes several sources' rows in one transaction, at the same moment as the
+    others. Another transaction (as every writer of ours, in the order of the ids) holds
+    s2 and then wants s3: the operation must wait for s2 holding s1 only, never s3, or
+    the two would each wait for the other, a deadlock PostgreSQL ends by aborting one
+    (a worker's batch given up, fetched again)."""
+    import threading
+    import time
+
+    import psycopg
+
+    store = open_store(postgres_url)
+    try:
+        claimed = _three_sources_laid_out_against_their_ids(
+            store, leased=operation != "lease_these"
+        )
+        write = _written_by_id_and_backwards(store, claimed)[operation]
+        failures: list[BaseException] = []
+
+        def writing() -> None:
+            try:
+                write()
+            except BaseException as exc:  # reported by the test's thread
+                failures.append(exc)
+
+        with psycopg.connect(postgres_url) as other, psycopg.connect(postgres_url) as watch:
+            other.execute("SET lock_timeout = '10s'")
+            other.execute("SELECT 1 FROM sources WHERE id = 's2' FOR UPDATE")
+            writer = threading.Thread(target=writing)
+            writer.start()
+            deadline = time.monotonic() + 10
+            while not watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            ).fetchone()[0]:  # type: ignore[index]
+                assert time.monotonic() < deadline, f"{operation} never waited for s2"
+                time.sleep(0.02)
+            try:
+                other.execute("SELECT 1 FROM sources WHERE id = 's3' FOR UPDATE")
+                other.commit()
+            finally:
+                other.rollback()
+                writer.join(timeout=30)
+        assert failures == []
+    finally:
+        store.close()

@@ -345,6 +345,7 @@ class Store(LeaseMethods):
             f"ON CONFLICT (id) DO UPDATE SET {updates}"
         )
         with self.transaction():
+            self._lock_sources(state.id for state in states)
             for state in states:
                 self._db.execute(sql, _source_params(state))
 
@@ -353,6 +354,7 @@ class Store(LeaseMethods):
         if not keys:
             return
         with self.transaction():
+            self._lock_sources(keys)
             self._db.executemany(
                 "UPDATE sources SET config_key = ? WHERE id = ?",
                 [(key, source_id) for source_id, key in keys.items()],

@@ -134,8 +134,12 @@ _DUE = (
     "AND (last_fetch_at IS NULL OR last_fetch_at <= :fetched_before)"
 )
 _FREE = "(lease_until IS NULL OR lease_until <= :now)"
-# The sources (an IN list of ids) whose leases a release may end: each found by its key.
-HELD_LEASES = "SELECT id, lease_owner FROM sources WHERE id IN ({})"
+# The sources (an IN list of ids) whose leases a release may end: each found by its key,
+# and locked (`Database.lock_rows`) in the order of their ids (see `_lock_sources`).
+HELD_LEASES = "SELECT id, lease_owner FROM sources WHERE id IN ({}) ORDER BY id"
+# Every transaction that writes several sources' rows locks them in one order first, the
+# ids': see `LeaseMethods._lock_sources`.
+_LOCK_IN_ORDER = "SELECT id FROM sources WHERE id IN ({}) ORDER BY id"
 # The state columns PostgreSQL stores as integers (the others are text).
 _INTEGER_COLUMNS = frozenset({"enabled", "last_status", "error_count", "last_new", "last_updated"})
 
@@ -188,6 +192,18 @@ class LeaseMethods:
         self, sql: str, values: Iterable[str], *, first: Sequence[str | None] = ()
     ) -> Iterator[Any]:
         raise NotImplementedError
+
+    def _lock_sources(self, ids: Iterable[str]) -> None:
+        """PostgreSQL: lock these sources' rows until the transaction ends, in the order of
+        their ids. Workers, runs and a starting worker's config write sources' rows at the
+        same moment, each statement locking rows in the order it finds them (the table's,
+        an index's, the config's); two transactions that each held a row the other
+        wanted next were a deadlock, which PostgreSQL ends by aborting one of them (a
+        worker's batch given up: fetched again). Taken in one order, one waits for the
+        other instead. SQLite has one writer at a time: nothing to do."""
+        if self._db.lock_rows:
+            for _ in self._rows_in(_LOCK_IN_ORDER + self._db.lock_rows, ids):
+                pass
 
     def _execute_in(self, sql: str, values: Iterable[str]) -> None:
         raise NotImplementedError
@@ -246,6 +262,7 @@ class LeaseMethods:
         if not ids:
             return set()
         with self.transaction():
+            self._lock_sources(ids)
             rows = list(
                 self._rows_in(
                     "UPDATE sources SET lease_owner = ?, lease_until = ? "
@@ -312,6 +329,7 @@ class LeaseMethods:
         leases untouched."""
         rows = [_state_params(state) for state in states]
         with self.transaction():
+            self._lock_sources(r["id"] for r in rows)
             # A config changed for every source restarts them all, under the writer lock
             # every worker waits for at start: one statement, not one per source.
             if self._in_one_statement(rows):
@@ -342,7 +360,14 @@ class LeaseMethods:
         sql = "UPDATE sources SET lease_owner = NULL, lease_until = ? WHERE lease_owner = ?"
         with self.transaction():
             if source_ids is None:
+                if self._db.lock_rows:  # in the ids' order, as `_lock_sources`
+                    self._db.execute(
+                        "SELECT id FROM sources WHERE lease_owner = ? ORDER BY id"
+                        + self._db.lock_rows,
+                        (owner,),
+                    ).fetchall()
                 return int(self._db.execute(sql, (until, owner)).rowcount)
+            self._lock_sources(source_ids)
             # One statement for the lot: a batch given up is a batch of round trips less.
             dropped = self._rows_in(
                 sql + " AND id IN ({}) RETURNING id", source_ids, first=[until, owner]
@@ -403,6 +428,7 @@ class LeaseMethods:
         are (`_CONFIGURED_UPSERT`)."""
         if specs:
             with self.transaction():
+                self._lock_sources(s.id for s in specs)
                 self._db.executemany(_CONFIGURED_UPSERT, [_configured_params(s) for s in specs])
 
     def sync_sources(self, specs: Sequence[SourceSpec]) -> None:
@@ -425,14 +451,15 @@ class LeaseMethods:
                     "FROM sources"
                 ).fetchall()
             }
-            # One batch each (psycopg pipelines it), not a round trip per source.
             changed = [p for p in wanted if _differs(stored.get(p["id"]), p)]
-            self._db.executemany(_CONFIGURED_UPSERT, changed)
             unlisted = [
                 (sid,)
                 for sid, row in stored.items()
                 if row[2] == "remote" and row[5] == 1 and sid not in configured
             ]
+            self._lock_sources([*(p["id"] for p in changed), *(sid for (sid,) in unlisted)])
+            # One batch each (psycopg pipelines it), not a round trip per source.
+            self._db.executemany(_CONFIGURED_UPSERT, changed)
             self._db.executemany("UPDATE sources SET enabled = 0 WHERE id = ?", unlisted)
 
     # -- workers -------------------------------------------------------------------------
