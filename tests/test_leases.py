@@ -3,7 +3,7 @@ the lag, against real databases (SQLite always, PostgreSQL when one is given).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -619,43 +619,75 @@ def test_writers_of_the_same_sources_wait_for_each_other_and_never_deadlock(
     s2 and then wants s3: the operation must wait for s2 holding s1 only, never s3, or
     the two would each wait for the other, a deadlock PostgreSQL ends by aborting one
     (a worker's batch given up, fetched again)."""
-    import threading
-    import time
-
-    import psycopg
-
     store = open_store(postgres_url)
     try:
         claimed = _three_sources_laid_out_against_their_ids(
             store, leased=operation != "lease_these"
         )
         write = _written_by_id_and_backwards(store, claimed)[operation]
-        failures: list[BaseException] = []
+        assert _waited_in_order(postgres_url, "sources", "id", ("s2", "s3"), write) == []
+    finally:
+        store.close()
 
-        def writing() -> None:
-            try:
-                write()
-            except BaseException as exc:  # reported by the test's thread
-                failures.append(exc)
 
-        with psycopg.connect(postgres_url) as other, psycopg.connect(postgres_url) as watch:
-            other.execute("SET lock_timeout = '10s'")
-            other.execute("SELECT 1 FROM sources WHERE id = 's2' FOR UPDATE")
-            writer = threading.Thread(target=writing)
-            writer.start()
-            deadline = time.monotonic() + 10
-            while not watch.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()"
-            ).fetchone()[0]:  # type: ignore[index]
-                assert time.monotonic() < deadline, f"{operation} never waited for s2"
-                time.sleep(0.02)
-            try:
-                other.execute("SELECT 1 FROM sources WHERE id = 's3' FOR UPDATE")
-                other.commit()
-            finally:
-                other.rollback()
-                writer.join(timeout=30)
+def test_saving_article_pages_waits_for_another_writer_and_never_deadlocks(
+    postgres_url: str,
+) -> None:
+    """The full-text cache: a worker and a run completing teasers that link to the same
+    articles (copies of a story) save their pages at the same moment."""
+    from aggregator.store.articles import CachedArticle
+
+    store = open_store(postgres_url)
+    try:
+        urls = [f"https://news.example/{name}" for name in ("c", "b", "a")]
+        pages = [CachedArticle(url=u, teaser_hash="t", fetched_at=NOW) for u in urls]
+        store.save_articles(pages)
+        later = [replace(page, teaser_hash="u") for page in pages]
+        hold, then = urls[1], urls[0]  # b, then c: as every writer, in order
+        failures = _waited_in_order(
+            postgres_url, "article_cache", "url", (hold, then), lambda: store.save_articles(later)
+        )
         assert failures == []
     finally:
         store.close()
+
+
+def _waited_in_order(
+    url: str, table: str, key: str, rows: tuple[str, str], write: Callable[[], object]
+) -> list[BaseException]:
+    """Another transaction holds the first of `rows` (by `key`) while `write` runs on a
+    thread of its own; once `write` waits for it, that transaction wants the second too,
+    then commits. What `write` raised: a deadlock, had it taken the second row first."""
+    import threading
+    import time
+
+    import psycopg
+
+    failures: list[BaseException] = []
+
+    def writing() -> None:
+        try:
+            write()
+        except BaseException as exc:  # reported by the test's thread
+            failures.append(exc)
+
+    locking = f"SELECT 1 FROM {table} WHERE {key} = %s FOR UPDATE"
+    with psycopg.connect(url) as other, psycopg.connect(url, autocommit=True) as watch:
+        other.execute("SET lock_timeout = '10s'")
+        other.execute(locking, (rows[0],))
+        writer = threading.Thread(target=writing)
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not watch.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database()"
+        ).fetchone()[0]:  # type: ignore[index]
+            assert time.monotonic() < deadline, "the write never waited for the held row"
+            time.sleep(0.02)
+        try:
+            other.execute(locking, (rows[1],))
+            other.commit()
+        finally:
+            other.rollback()
+            writer.join(timeout=30)
+    return failures

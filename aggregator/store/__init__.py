@@ -1137,6 +1137,9 @@ class Store(LeaseMethods):
     def save_articles(self, rows: Sequence[CachedArticle]) -> None:
         if not rows:
             return
+        # In the order of their URLs: a worker and a run saving pages of the same articles
+        # at once then wait for each other, where each could hold a row the other wanted
+        # next (a deadlock, PostgreSQL aborting one), as `LeaseMethods._lock_sources`.
         with self.transaction():
             self._db.executemany(
                 _UPSERT_ARTICLE,
@@ -1145,7 +1148,7 @@ class Store(LeaseMethods):
                         dump_date(v) if isinstance(v, datetime) else v
                         for v in (getattr(r, c) for c in _ARTICLE_COLUMNS)
                     )
-                    for r in rows
+                    for r in sorted(rows, key=lambda row: row.url)
                 ],
             )
 
