@@ -274,7 +274,7 @@ class LeaseMethods:
             )
             ours = {row[0] for row in rows}
             if as_read is not None:
-                since = [id for id, fetched in rows if _opt_date(fetched) != as_read.get(id)]
+                since = [sid for sid, fetched in rows if _opt_date(fetched) != as_read.get(sid)]
                 if since:  # given back at once, in the same transaction
                     self._execute_in(
                         "UPDATE sources SET lease_owner = NULL, lease_until = NULL "
