@@ -556,8 +556,8 @@ def test_a_failing_renewal_warns_only_once_the_leases_could_expire(
         raise StorageError("database agg.sqlite: cannot write: database is locked")
 
     caplog.set_level(logging.INFO, logger="aggregator.runtime.renewal")
-    with LeaseRenewal(unreachable, "run:x", lease=timedelta(seconds=2), holder="run"):
-        time.sleep(2.2)  # tries at 0.5, 1 (the next still in time), 1.5 and 2 s
+    with LeaseRenewal(unreachable, "run:x", lease=timedelta(seconds=4), holder="run"):
+        time.sleep(4.5)  # tries at 1, 2 (the next still in time), 3 and 4 s
     levels = [r.levelno for r in caplog.records]
     assert levels[:2] == [logging.INFO, logging.INFO]
     assert logging.WARNING in levels[2:]

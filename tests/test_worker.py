@@ -621,7 +621,7 @@ def test_a_run_longer_than_its_lease_keeps_its_sources_until_they_are_stored(
     farm.add("/slow", rss("Slow", [("g0", "Story 0", story_text(0))]), gate=gate)
     farm.config(tmp_path)
     settings = replace(load_settings(tmp_path / "agg.toml"), db=db_url)
-    monkeypatch.setattr(pipeline, "RUN_LEASE", timedelta(seconds=1))  # renewed every 0.25 s
+    monkeypatch.setattr(pipeline, "RUN_LEASE", timedelta(seconds=2))  # renewed every 0.5 s
     store, other = open_store(db_url), open_store(db_url)
     reports: list[pipeline.RunReport] = []
     run = threading.Thread(
@@ -633,7 +633,7 @@ def test_a_run_longer_than_its_lease_keeps_its_sources_until_they_are_stored(
         while not farm.times_of("/slow"):
             assert time.monotonic() < deadline, "the run never fetched"
             time.sleep(0.05)
-        time.sleep(2.5)  # two and a half leases
+        time.sleep(4.5)  # more than two leases
         now = now_utc()
         assert other.lease_holders(now) == {pipeline.run_lease_owner(): 1}
         claimed = other.claim_sources(
