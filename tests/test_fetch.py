@@ -25,7 +25,6 @@ import trustme
 
 from aggregator.config import FetchConfig
 from aggregator.exceptions import ConfigError, FetchError
-from aggregator.ingest import guard
 from aggregator.ingest import http as http_module
 from aggregator.ingest.guard import refusal
 from aggregator.ingest.http import (
@@ -910,12 +909,15 @@ def test_connects_to_the_address_it_checked(
     # (no second lookup that a rebinding DNS server could answer differently), while the
     # Host header still carries the name.
     lookups: list[str] = []
+    real = socket.getaddrinfo
 
-    async def resolve(host: str, port: int, timeout: float | None) -> list[object]:
-        lookups.append(host)
-        return [ipaddress.ip_address("127.0.0.1")]
+    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> object:
+        if host == "feeds.rebind.example":
+            lookups.append(host)
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(guard, "_resolve", resolve)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
     assert fetch(f"http://feeds.rebind.example:{port}/feed").body == RSS
@@ -1114,3 +1116,48 @@ def test_only_the_fetching_modules_import_httpx() -> None:
         if re.search(r"^\s*(?:import|from)\s+httpx\b", path.read_text(), re.MULTILINE)
     }
     assert importers == {"ingest/http.py", "ingest/guard.py", "ingest/decode.py"}
+
+
+def test_names_that_resolve_slowly_do_not_hold_up_the_other_hosts(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host whose name servers never answer keeps the C library's lookup waiting for
+    the resolver's own timeout (seconds), on a thread. A few such hosts in a large OPML
+    must not take every lookup thread, leaving the healthy hosts' lookups queued behind
+    them until their fetches time out as failures of working feeds. (The internet's DNS
+    cannot run here: the lookups of the made-up names are answered by a stand-in.)"""
+    real = socket.getaddrinfo
+    looked_up: list[str] = []
+
+    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> object:
+        looked_up.append(host)
+        if host.startswith("slow-"):
+            time.sleep(3)  # a name server that never answers
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        if host.startswith("fast-"):
+            host = "127.0.0.1"
+        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    for copy in range(2):
+        feed_server.route(f"/feed{copy}", Reply(body=RSS))
+    port = httpx.URL(feed_server.url("/")).port
+    names = [f"slow-{n}.example" for n in range(12)] + [f"fast-{n}.example" for n in range(12)]
+    requests = [
+        FetchRequest(source_id=name, url=f"http://{name}:{port}/feed{copy}")
+        for name in names
+        for copy in range(2)  # two feeds of one host: one lookup for both
+    ]
+
+    async def run() -> list[FetchOutcome | FetchError]:
+        async with Fetcher(settings(concurrency=64, per_host=2, connect_timeout=2)) as fetcher:
+            return await fetcher.fetch_all(requests)
+
+    results = eventloop.run(run())
+    fast = [r for r in results if isinstance(r, FetchOutcome)]
+    assert [r.body for r in fast] == [RSS] * 24
+    slow = [r for r in results if isinstance(r, FetchError)]
+    assert len(slow) == 24
+    assert all(e.message.startswith("could not resolve") for e in slow)
+    assert sorted(set(looked_up)) == sorted(names)
+    assert len(looked_up) == len(names)

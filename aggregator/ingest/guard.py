@@ -10,7 +10,9 @@ import select
 import socket
 import ssl
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpcore
@@ -105,8 +107,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     uses the host name: httpcore calls start_tls with the origin's host for SNI.
     """
 
-    def __init__(self, allow: AllowList) -> None:
+    def __init__(self, allow: AllowList, resolver: Resolver) -> None:
         self._allow = allow
+        self._resolver = resolver
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -117,7 +120,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await _resolve(host, port, timeout)
+        addresses = await self._resolver.resolve(host, port, timeout)
         if not self._allow.allows_host(host):
             for address in addresses:
                 reason = refusal(address)
@@ -137,7 +140,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 return PolledStream(stream)
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc  # try the next address of a multi-homed host
-        assert failure is not None  # _resolve never returns an empty list
+        assert failure is not None  # a lookup never gives an empty list
         raise failure
 
     async def connect_unix_socket(
@@ -195,13 +198,57 @@ class PolledStream(httpcore.AsyncNetworkStream):
         return bool(self._poll.poll(0))
 
 
-async def _resolve(host: str, port: int, timeout: float | None) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
+# A lookup blocks a thread (the C library's getaddrinfo). On asyncio's default executor
+# (the CPU count + 4 threads, 6 on two cores, shared with everything else), a few hosts
+# whose name servers never answer held every thread for the resolver's own timeout, and
+# the lookups of healthy hosts queued behind them until their fetches timed out: failures
+# of working feeds. A fetcher has threads of its own, as many as it may have requests in
+# flight, up to this; they are started only when lookups wait for one.
+MAX_LOOKUP_THREADS = 64
+
+
+class Resolver:
+    """A fetcher's name lookups, on threads of its own: one lookup per host and port at a
+    time, shared by every connection that waits for it."""
+
+    def __init__(self, threads: int) -> None:
+        self._threads = ThreadPoolExecutor(
+            max_workers=max(1, min(threads, MAX_LOOKUP_THREADS)), thread_name_prefix="lookup"
+        )
+        self._pending: dict[tuple[str, int], asyncio.Future[list[IPAddress]]] = {}
+
+    async def resolve(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
+        """The addresses of `host`, within `timeout` s; NetworkRefusal when it has none."""
+        key = (host, port)
+        lookup = self._pending.get(key)
+        if lookup is None:
+            loop = asyncio.get_running_loop()
+            lookup = loop.run_in_executor(self._threads, _addresses, host, port)
+            self._pending[key] = lookup
+            lookup.add_done_callback(partial(self._ended, key))
+        try:
+            async with asyncio.timeout(timeout):
+                # Shielded: one waiter giving up does not cancel the lookup for the others.
+                return await asyncio.shield(lookup)
+        except TimeoutError:
+            raise NetworkRefusal(f"could not resolve {host} within {timeout:g} s") from None
+
+    def _ended(self, key: tuple[str, int], lookup: asyncio.Future[list[IPAddress]]) -> None:
+        if self._pending.get(key) is lookup:
+            del self._pending[key]
+        if not lookup.cancelled():
+            lookup.exception()  # seen: a failure nobody waits for any more is not logged
+
+    def close(self) -> None:
+        """Lookups not started are dropped; those under way end on their own (the C
+        library's call cannot be interrupted), and nothing waits for them."""
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _addresses(host: str, port: int) -> list[IPAddress]:
+    """The addresses of `host`, each once (blocks: run on a lookup thread)."""
     try:
-        async with asyncio.timeout(timeout):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except TimeoutError:
-        raise NetworkRefusal(f"could not resolve {host} within {timeout:g} s") from None
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise NetworkRefusal(f"could not resolve host {host}") from None
     addresses: dict[IPAddress, None] = {}

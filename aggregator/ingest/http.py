@@ -41,7 +41,13 @@ import httpx
 from aggregator.config import FetchConfig
 from aggregator.exceptions import FetchError
 from aggregator.ingest.decode import BodyError, read_body, release
-from aggregator.ingest.guard import AllowList, GuardedBackend, GuardedTransport, NetworkRefusal
+from aggregator.ingest.guard import (
+    AllowList,
+    GuardedBackend,
+    GuardedTransport,
+    NetworkRefusal,
+    Resolver,
+)
 from aggregator.ingest.policy import retry_after as parse_retry_after
 from aggregator.urlparts import redact
 
@@ -118,6 +124,7 @@ class Fetcher:
         self._clock = clock
         self._allow = AllowList.parse(settings.allow)
         self._client: httpx.AsyncClient | None = None
+        self._resolver: Resolver | None = None
         # The fetcher's, not one `fetch_all` call's: a worker has two batches in flight
         # at once, and together they must keep within `concurrency` and `per_host`.
         # Made on entering, in the loop that will wait on them.
@@ -127,7 +134,9 @@ class Fetcher:
     async def __aenter__(self) -> Fetcher:
         self._overall = asyncio.Semaphore(self._settings.concurrency)
         self._per_host.clear()
-        self._client = _make_client(self._settings, self._allow)
+        # A lookup for each request in flight at most: none ever waits for a thread.
+        self._resolver = Resolver(threads=self._settings.concurrency)
+        self._client = _make_client(self._settings, self._allow, self._resolver)
         await self._client.__aenter__()
         return self
 
@@ -138,8 +147,13 @@ class Fetcher:
         tb: TracebackType | None,
     ) -> None:
         client, self._client = self._client, None
-        if client is not None:
-            await client.__aexit__(exc_type, exc, tb)
+        resolver, self._resolver = self._resolver, None
+        try:
+            if client is not None:
+                await client.__aexit__(exc_type, exc, tb)
+        finally:
+            if resolver is not None:
+                resolver.close()
 
     def _host_slots(self) -> asyncio.Semaphore:
         return asyncio.Semaphore(self._settings.per_host)
@@ -455,7 +469,7 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _make_client(settings: FetchConfig, allow: AllowList) -> httpx.AsyncClient:
+def _make_client(settings: FetchConfig, allow: AllowList, resolver: Resolver) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=_POOL_FACTOR * settings.concurrency,
         max_keepalive_connections=_POOL_FACTOR * settings.concurrency,
@@ -467,7 +481,7 @@ def _make_client(settings: FetchConfig, allow: AllowList) -> httpx.AsyncClient:
         write=settings.read_timeout,
         pool=settings.timeout,
     )
-    backend = GuardedBackend(allow)
+    backend = GuardedBackend(allow, resolver)
     ssl_context = httpx.create_ssl_context(trust_env=False)  # loads the CA bundle once
     shards = [
         GuardedTransport(backend, limits=limits, ssl_context=ssl_context)
