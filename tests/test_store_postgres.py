@@ -305,6 +305,48 @@ def test_a_compression_the_operator_chose_is_kept(postgres_url: str) -> None:
     assert _long_item_stored(postgres_url) == ("pglz",)
 
 
+def _keepalives(store: object) -> tuple[dict[str, str], dict[str, str]]:
+    """The server's probe settings of a store's session, and its client's."""
+    conn = store._db._conn  # type: ignore[attr-defined]
+    rows = conn.execute("SELECT name, setting FROM pg_settings WHERE name LIKE 'tcp_%'").fetchall()
+    client = conn.info.get_parameters()
+    return {r[0]: r[1] for r in rows}, {k: v for k, v in client.items() if "keepalives" in k}
+
+
+def test_a_vanished_machine_is_noticed_within_a_minute_not_hours(postgres_url: str) -> None:
+    """By the operating system's defaults a silent peer is probed after two hours: a
+    worker's machine lost while it held the writer lock (or rows mid-store) would stop
+    every writer that long. Each session asks the server to probe a silent client after
+    30 s (every 10 s, 3 times), and its client to probe a silent server alike. (A lost
+    machine cannot be staged here: the settings the server and the client run with are
+    what is checked.)"""
+    store = open_store(postgres_url)
+    try:
+        server, client = _keepalives(store)
+    finally:
+        store.close()
+    assert server == {
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": "60000",
+    }
+    assert client == {"keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+
+
+def test_probes_the_operator_chose_are_kept(postgres_url: str) -> None:
+    database = urlsplit(postgres_url).path.lstrip("/")
+    with psycopg.connect(admin_url(), autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {database} SET tcp_keepalives_idle = 120")
+    store = open_store(f"{postgres_url}?keepalives_idle=45")
+    try:
+        server, client = _keepalives(store)
+    finally:
+        store.close()
+    assert (server["tcp_keepalives_idle"], server["tcp_keepalives_count"]) == ("120", "3")
+    assert client["keepalives_idle"] == "45"
+
+
 # -- the writer lock ----------------------------------------------------------------------
 
 

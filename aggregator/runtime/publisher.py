@@ -9,9 +9,9 @@ Whichever publisher holds the publisher lock publishes; the others wait for it:
 * PostgreSQL: a session advisory lock (a key of its own, not the writer lock's) on a
   connection of its own, which then LISTENs on the channel every commit of stored items
   notifies (`Store._bump_version`). The server drops the lock when the holder's session
-  ends (kill -9, a lost machine once the server notices), and a standby, trying every
-  second, takes over. A holder whose lock connection drops stops publishing and tries to
-  take the lock again.
+  ends (kill -9; a lost machine within about a minute: `postgres.SESSION_SETTINGS`), and
+  a standby, trying every second, takes over. A holder whose lock connection drops stops
+  publishing and tries to take the lock again.
 * SQLite (one machine): a file lock beside the database, and the store's data version
   polled twice a second.
 

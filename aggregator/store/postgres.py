@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -53,7 +53,6 @@ _PUBLISHER_LOCK = "aggregator publisher "
 _MIGRATION_LOCK = "aggregator migrate "
 _LOCK_KEY = "hashtextextended(%s || coalesce(current_schema(), ''), 0)"
 _MAX_LOCK_TIMEOUT_MS = 2**31 - 1  # lock_timeout is an int of milliseconds (~24.8 days)
-_LZ4_SINCE = 140000  # server_version of PostgreSQL 14, the first with lz4 TOAST
 
 # Error classes (SQLSTATE) that mean our SQL is wrong rather than the database: syntax,
 # unknown column or function, type mismatches. Missing tables, permissions and the like
@@ -164,11 +163,11 @@ def connect(url: str, location: str, *, check_encoding: bool = True) -> psycopg.
         options = conninfo_to_dict(url)
     except psycopg.Error as exc:
         raise StorageError(f"invalid PostgreSQL URL {location}: {describe(exc, url)}") from None
-    extra: dict[str, Any] = {"application_name": "aggregator"}
+    extra: dict[str, Any] = {"application_name": "aggregator", **CLIENT_KEEPALIVES}
     if "connect_timeout" not in options:
         extra["connect_timeout"] = CONNECT_TIMEOUT
-    if "application_name" in options:
-        del extra["application_name"]
+    for given in options.keys() & extra.keys():  # the URL's own choice wins
+        del extra[given]
     try:
         conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, **extra)
     except psycopg.Error as exc:
@@ -182,27 +181,44 @@ def connect(url: str, location: str, *, check_encoding: bool = True) -> psycopg.
             f"PostgreSQL database {location} uses the encoding {encoding}; aggregator needs "
             "a UTF8 database (CREATE DATABASE … ENCODING 'UTF8' TEMPLATE template0)"
         )
-    _prefer_lz4(conn)
+    _prefer_session_settings(conn)
     return conn
 
 
-def _prefer_lz4(conn: psycopg.Connection[_Row]) -> None:
-    """Compress the long values this session stores (items' markup and text, published
-    documents) with lz4 rather than the default pglz, where the server has lz4 (14 and
-    later, when built with it) and nobody chose a method: the server's CPU for a cold
-    ingest went down by a seventh (bench/scale.py). Values stored either way read the
-    same; a method set in the URL, for the role, the database or the server is kept."""
-    if conn.info.server_version < _LZ4_SINCE:
-        return
-    try:
-        row = conn.execute(
-            "SELECT source = 'default' AND 'lz4' = ANY(enumvals) FROM pg_settings"
-            " WHERE name = 'default_toast_compression'"
-        ).fetchone()
-        if row is not None and row[0]:
-            conn.execute("SET default_toast_compression = lz4")
-    except psycopg.Error:
-        pass  # a preference: a session that cannot have it stores as the server does
+# A machine that vanishes (power, network) sends nothing more: by the operating system's
+# defaults each side notices only after two hours of silence and nine probes. Until then
+# the server keeps the dead session's advisory lock (every writer waits: the whole
+# cluster stops storing) and the row locks of its open transaction; and a worker waiting
+# on a vanished server waits as long. Probed after 30 s of silence, every 10 s, given up
+# after 3 unanswered: about a minute. The client's side (libpq) here, the server's below.
+CLIENT_KEEPALIVES = {"keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+# Each session's settings, where the server still has its default (a setting in the URL,
+# for the role, the database or the server is kept):
+# * lz4 for the long values this session stores (items' markup and text, published
+#   documents) rather than pglz, where the server has it (14 and later, when built with
+#   it): the server's CPU for a cold ingest went down by a seventh (bench/scale.py).
+#   Values stored either way read the same.
+# * The server's probes of a silent client (above), and a minute for data it sent to be
+#   acknowledged (`tcp_user_timeout`, milliseconds): over TCP only.
+SESSION_SETTINGS = {
+    "default_toast_compression": "lz4",
+    "tcp_keepalives_idle": "30",
+    "tcp_keepalives_interval": "10",
+    "tcp_keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+_SET_SESSION = (
+    "SELECT set_config(s.name, v.value, false) FROM pg_settings AS s"
+    " JOIN unnest(%s::text[], %s::text[]) AS v(name, value) ON s.name = v.name"
+    " WHERE s.source = 'default' AND (s.enumvals IS NULL OR v.value = ANY(s.enumvals))"
+)
+
+
+def _prefer_session_settings(conn: psycopg.Connection[_Row]) -> None:
+    """`SESSION_SETTINGS`, in one round trip (a setting this server lacks is left out)."""
+    # Preferences: a session that cannot have them works as the server does.
+    with suppress(psycopg.Error):
+        conn.execute(_SET_SESSION, (list(SESSION_SETTINGS), list(SESSION_SETTINGS.values())))
 
 
 class PostgresDatabase(Database):
@@ -296,8 +312,8 @@ class AdvisoryLock:
     another `key` is given).
 
     PostgreSQL releases it when the session ends, so a killed process never leaves a
-    stale lock behind (a vanished machine's session ends when the server notices the
-    connection is dead).
+    stale lock behind (a vanished machine's session ends once the server's probes of it
+    go unanswered: about a minute, `SESSION_SETTINGS`).
     """
 
     #: Keep the connection of a timed-out attempt for the next one (a standby that tries
