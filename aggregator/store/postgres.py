@@ -198,14 +198,14 @@ CLIENT_KEEPALIVES = {"keepalives_idle": 30, "keepalives_interval": 10, "keepaliv
 #   documents) rather than pglz, where the server has it (14 and later, when built with
 #   it): the server's CPU for a cold ingest went down by a seventh (bench/scale.py).
 #   Values stored either way read the same.
-# * The server's probes of a silent client (above), and a minute for data it sent to be
-#   acknowledged (`tcp_user_timeout`, milliseconds): over TCP only.
+# * The server's probes of a silent client (above), over TCP only. Not `tcp_user_timeout`:
+#   it also ends a live session whose client leaves its socket unread a minute (the
+#   publisher's, while a long publish lets notifications pile up).
 SESSION_SETTINGS = {
     "default_toast_compression": "lz4",
     "tcp_keepalives_idle": "30",
     "tcp_keepalives_interval": "10",
     "tcp_keepalives_count": "3",
-    "tcp_user_timeout": "60000",
 }
 _SET_SESSION = (
     "SELECT set_config(s.name, v.value, false) FROM pg_settings AS s"
