@@ -691,3 +691,25 @@ def _waited_in_order(
             other.rollback()
             writer.join(timeout=30)
     return failures
+
+
+def test_a_holder_of_no_lease_renews_without_waiting_for_a_sqlite_write(tmp_path: Path) -> None:
+    """A run of seeds only holds no lease: its renewal must not wait for (and, after the
+    busy timeout, fail on) the write lock that the run's own long store holds."""
+    import sqlite3
+    import time
+
+    db = str(tmp_path / "agg.sqlite")
+    store = open_store(db)
+    add(store, 1)
+    writing = sqlite3.connect(db, timeout=0)
+    try:
+        writing.execute("BEGIN IMMEDIATE")  # a long store in progress
+        store._db._conn.execute("PRAGMA busy_timeout = 2000")  # type: ignore[attr-defined]
+        started = time.monotonic()
+        assert store.renew_leases("run:seeds-only", until=NOW + LEASE) == 0
+        assert time.monotonic() - started < 1
+    finally:
+        writing.rollback()
+        writing.close()
+        store.close()

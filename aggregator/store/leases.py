@@ -290,9 +290,19 @@ class LeaseMethods:
         On PostgreSQL the rows another transaction has locked are skipped: most likely
         the owner's own store is writing them, which ends their leases. Waiting for them
         instead could deadlock with that store, each having locked rows in its own order
-        (its ids' against this index's), and PostgreSQL would abort one of the two."""
+        (its ids' against this index's), and PostgreSQL would abort one of the two.
+
+        Asked first, without writing, whether `owner` holds any lease: a run of seeds only
+        holds none, and on SQLite an UPDATE waits for the write lock even when it changes
+        nothing (a long store of the run's own kept its renewal waiting, then failing)."""
         from aggregator.store import dump_date
 
+        with self._wrap("read leases"):
+            held = self._db.execute(
+                "SELECT 1 FROM sources WHERE lease_owner = ? LIMIT 1", (owner,)
+            ).fetchone()
+        if held is None:
+            return 0
         with self.transaction():
             cursor = self._db.execute(
                 "UPDATE sources SET lease_until = ? WHERE id IN "
