@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -902,22 +902,28 @@ def test_redirect_from_an_allowed_name_to_its_address_is_refused(feed_server: Fe
     assert [r.path for r in feed_server.requests] == ["/start"]
 
 
+def stand_in_dns(monkeypatch: pytest.MonkeyPatch, answer: Callable[[str], str]) -> list[str]:
+    """Name lookups (the internet's DNS cannot run here) answered by `answer`: the name to
+    resolve for real in place of each made-up one (it may wait, or raise as a resolver
+    would). Every name looked up is recorded in the list returned."""
+    real = socket.getaddrinfo
+    looked_up: list[str] = []
+
+    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> object:
+        looked_up.append(host)
+        return real(answer(host), port, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return looked_up
+
+
 def test_connects_to_the_address_it_checked(
     feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The name is resolved once, by the guard; the connection goes to that very address
     # (no second lookup that a rebinding DNS server could answer differently), while the
     # Host header still carries the name.
-    lookups: list[str] = []
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> object:
-        if host == "feeds.rebind.example":
-            lookups.append(host)
-            host = "127.0.0.1"
-        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    lookups = stand_in_dns(monkeypatch, lambda host: "127.0.0.1")
     port = feed_server.base_url.rsplit(":", 1)[1]
     feed_server.route("/feed", Reply(body=RSS))
     assert fetch(f"http://feeds.rebind.example:{port}/feed").body == RSS
@@ -1126,19 +1132,14 @@ def test_names_that_resolve_slowly_do_not_hold_up_the_other_hosts(
     must not take every lookup thread, leaving the healthy hosts' lookups queued behind
     them until their fetches time out as failures of working feeds. (The internet's DNS
     cannot run here: the lookups of the made-up names are answered by a stand-in.)"""
-    real = socket.getaddrinfo
-    looked_up: list[str] = []
 
-    def getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> object:
-        looked_up.append(host)
+    def answer(host: str) -> str:
         if host.startswith("slow-"):
             time.sleep(3)  # a name server that never answers
             raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-        if host.startswith("fast-"):
-            host = "127.0.0.1"
-        return real(host, port, *args, **kwargs)  # type: ignore[arg-type]
+        return "127.0.0.1"
 
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    looked_up = stand_in_dns(monkeypatch, answer)
     for copy in range(2):
         feed_server.route(f"/feed{copy}", Reply(body=RSS))
     port = httpx.URL(feed_server.url("/")).port
